@@ -1,0 +1,3 @@
+module example.com/joke
+
+go 1.19

@@ -1,0 +1,177 @@
+//! Target architectures: names as Go and the engines spell them, and the
+//! host's, read from `uname -m` exactly as build.sh did.
+
+use anyhow::{bail, Context, Result};
+use std::fmt;
+use std::str::FromStr;
+
+/// A CPU architecture an image is built for, named as Go's `GOARCH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Arch {
+    /// x86-64.
+    Amd64,
+    /// 64-bit ARM (Raspberry Pi 3/4/5 on a 64-bit OS, Graviton, Apple silicon VMs).
+    Arm64,
+    /// Big-endian 64-bit ARM; build.sh maps `aarch64_be` to it. No Go port builds it.
+    Arm64be,
+    /// 32-bit ARMv7 (Raspberry Pi OS 32-bit), platform `linux/arm/v7`.
+    Arm,
+    /// 32-bit x86.
+    I386,
+    /// Little-endian POWER.
+    Ppc64le,
+    /// IBM Z.
+    S390x,
+    /// 64-bit RISC-V.
+    Riscv64,
+}
+
+/// Every architecture, in the order they are listed in messages.
+pub const ALL: [Arch; 8] = [
+    Arch::Amd64,
+    Arch::Arm64,
+    Arch::Arm,
+    Arch::I386,
+    Arch::Ppc64le,
+    Arch::S390x,
+    Arch::Riscv64,
+    Arch::Arm64be,
+];
+
+impl Arch {
+    /// The name used in `GOARCH`, in image tags (`joke:0.0.3-arm64`) and in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+            Arch::Arm64be => "arm64be",
+            Arch::Arm => "arm",
+            Arch::I386 => "386",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390x => "s390x",
+            Arch::Riscv64 => "riscv64",
+        }
+    }
+
+    /// The OCI platform string the engines take with `--platform`.
+    pub fn platform(self) -> String {
+        match self {
+            Arch::Arm => "linux/arm/v7".to_string(),
+            other => format!("linux/{}", other.name()),
+        }
+    }
+
+    /// Maps `uname -m` output the way build.sh did, plus the machines it
+    /// missed (armv7l, i686, …). `None` for anything unknown.
+    pub fn from_uname(machine: &str) -> Option<Arch> {
+        Some(match machine.trim() {
+            "x86_64" | "x86_64-AT386" | "amd64" => Arch::Amd64,
+            "aarch64" | "armv8b" | "armv8l" | "arm64" => Arch::Arm64,
+            "aarch64_be" => Arch::Arm64be,
+            "armv7l" | "armv7" | "armhf" => Arch::Arm,
+            "i386" | "i486" | "i586" | "i686" => Arch::I386,
+            "ppc64le" => Arch::Ppc64le,
+            "s390x" => Arch::S390x,
+            "riscv64" => Arch::Riscv64,
+            _ => return None,
+        })
+    }
+
+    /// The architecture an image config records (`"arm64"`, or `"arm"` + `"v7"`).
+    pub fn from_image_arch(arch: &str) -> Option<Arch> {
+        ALL.iter().copied().find(|a| a.name() == arch)
+    }
+
+    /// The machine this process runs on, from `uname -m` (not the compile
+    /// target: an x86-64 binary under emulation still reports the real host).
+    pub fn host() -> Result<Arch> {
+        let out = std::process::Command::new("uname")
+            .arg("-m")
+            .output()
+            .context("running `uname -m` to learn the host architecture")?;
+        let machine = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        match Arch::from_uname(&machine) {
+            Some(a) => Ok(a),
+            None => bail!("arch unknown: {machine} (uname -m); pass --arch or set TARGET_ARCH to one of {}", list_names()),
+        }
+    }
+}
+
+/// "amd64, arm64, …" for messages.
+pub fn list_names() -> String {
+    ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Arch {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Arch> {
+        let s = s.trim();
+        let s = s.strip_prefix("linux/").unwrap_or(s);
+        if let Some(a) = ALL.iter().copied().find(|a| a.name() == s) {
+            return Ok(a);
+        }
+        if s == "arm/v7" {
+            return Ok(Arch::Arm);
+        }
+        Arch::from_uname(s).ok_or_else(|| anyhow::anyhow!("unknown architecture '{s}': use one of {}", list_names()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Arch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Arch, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|e: anyhow::Error| serde::de::Error::custom(e.to_string()))
+    }
+}
+
+/// Parses a comma-separated list (`amd64,arm64`), keeping order, dropping repeats.
+pub fn parse_list(list: &str) -> Result<Vec<Arch>> {
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let a: Arch = part.parse()?;
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    if out.is_empty() {
+        bail!("empty architecture list '{list}': use e.g. amd64,arm64");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uname_mapping_matches_build_sh() {
+        for (m, a) in [
+            ("x86_64", "amd64"),
+            ("x86_64-AT386", "amd64"),
+            ("aarch64", "arm64"),
+            ("aarch64_be", "arm64be"),
+            ("armv8b", "arm64"),
+            ("armv8l", "arm64"),
+        ] {
+            assert_eq!(Arch::from_uname(m).unwrap().name(), a, "{m}");
+        }
+        assert_eq!(Arch::from_uname("mips"), None);
+    }
+
+    #[test]
+    fn parses_names_aliases_and_platforms() {
+        assert_eq!(parse_list("amd64, arm64,amd64").unwrap(), vec![Arch::Amd64, Arch::Arm64]);
+        assert_eq!("linux/arm/v7".parse::<Arch>().unwrap(), Arch::Arm);
+        assert_eq!("aarch64".parse::<Arch>().unwrap(), Arch::Arm64);
+        assert_eq!(Arch::Arm.platform(), "linux/arm/v7");
+        let err = "sparc".parse::<Arch>().unwrap_err().to_string();
+        assert!(err.starts_with("unknown architecture 'sparc': use one of amd64, arm64"), "{err}");
+        assert!(parse_list(" , ").is_err());
+    }
+}

@@ -1,0 +1,365 @@
+//! `goapp.yaml`: apps and defaults. Found by walking up from the current
+//! directory (or named by `--config` / `GOAPP_CONFIG`); errors name file, line
+//! and column.
+
+use crate::arch::Arch;
+use crate::engine::EngineKind;
+use crate::hosts::HostsConfig;
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The file as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Settings every app inherits.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// Apps by name.
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppConfig>,
+    /// Remote nodes and groups for `ship`.
+    #[serde(default, flatten)]
+    pub hosts: HostsConfig,
+}
+
+/// Settings every app inherits unless it sets its own.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// `podman` (default) or `docker`.
+    pub engine: Option<EngineKind>,
+    /// Architectures to build when neither `--arch` nor `TARGET_ARCH` is given.
+    pub arch: Option<Vec<Arch>>,
+    /// Where `git ls-remote` reads Go's tags.
+    pub go_repo: Option<String>,
+    /// A Go version used when an app has no `ver` file and no go.mod.
+    pub go_version: Option<String>,
+    /// The public key to check in the ssh agent before building.
+    pub ssh_key: Option<String>,
+    /// `MAIN_PKG_PATH` (default `./`).
+    pub main_package: Option<String>,
+    /// `GOPRIVATE` passed to the build (default: `$GOPRIVATE`, else empty).
+    pub goprivate: Option<String>,
+}
+
+/// One app: a Go service with its Containerfile.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// The build context, relative to the config file's directory.
+    pub context: Option<String>,
+    /// The Containerfile, relative to the context (default `Containerfile`).
+    pub containerfile: Option<String>,
+    /// Used instead when a proxy is set, for apps that keep a separate one.
+    pub proxy_containerfile: Option<String>,
+    /// Image repository (default: the app's name).
+    pub repository: Option<String>,
+    /// Image tag; each image is `repository:tag-<arch>`.
+    pub tag: Option<String>,
+    /// `MAIN_PKG_PATH`.
+    pub main_package: Option<String>,
+    /// Architectures this app is built for by default.
+    pub arch: Option<Vec<Arch>>,
+    /// `GOPRIVATE` for this app.
+    pub goprivate: Option<String>,
+    /// A fixed Go version (else `ver`, else go.mod).
+    pub go_version: Option<String>,
+    /// Further `--build-arg`s.
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
+}
+
+/// A loaded config and where it came from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file.
+    pub path: PathBuf,
+    /// Its directory: relative paths in it start here.
+    pub dir: PathBuf,
+    /// Its contents.
+    pub file: ConfigFile,
+}
+
+/// Names a config file may have in each directory walked up through.
+pub const FILE_NAMES: [&str; 2] = ["goapp.yaml", "config/goapp.yaml"];
+
+impl Config {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config {}: check the path given with --config or GOAPP_CONFIG", path.display()))?;
+        let file = parse(&text, path)?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let config = Config { path, dir, file };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// `explicit` (from `--config` or `GOAPP_CONFIG`), else the nearest
+    /// config walking up from `start`. `None` when there is none.
+    pub fn find(explicit: Option<&Path>, start: &Path) -> Result<Option<Config>> {
+        if let Some(p) = explicit {
+            return Config::load(p).map(Some);
+        }
+        for dir in start.ancestors() {
+            for name in FILE_NAMES {
+                let candidate = dir.join(name);
+                if candidate.is_file() {
+                    return Config::load(&candidate).map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (name, app) in &self.file.apps {
+            check_name(name).with_context(|| format!("{}: app '{name}'", self.path.display()))?;
+            if let Some(r) = &app.repository {
+                check_repository(r).with_context(|| format!("{}: app '{name}'", self.path.display()))?;
+            }
+            if let Some(t) = &app.tag {
+                check_tag(t).with_context(|| format!("{}: app '{name}'", self.path.display()))?;
+            }
+        }
+        self.file.hosts.validate().with_context(|| format!("{}", self.path.display()))
+    }
+}
+
+/// Parses YAML text; errors read `path:line:column: message`.
+pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
+    serde_yaml_ng::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        match e.location() {
+            Some(loc) => {
+                // The library appends its own " at line L column C"; we lead with it instead.
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                anyhow::anyhow!("{}:{}:{}: {msg}", path.display(), loc.line(), loc.column())
+            }
+            None => anyhow::anyhow!("{}: {msg}", path.display()),
+        }
+    })
+}
+
+/// An app resolved against its config: absolute paths, inherited defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct App {
+    /// The name (the directory's name for an app outside the config).
+    pub name: String,
+    /// The build context.
+    pub context: PathBuf,
+    /// The Containerfile.
+    pub containerfile: PathBuf,
+    /// The Containerfile used behind a proxy, if the app has a separate one.
+    pub proxy_containerfile: Option<PathBuf>,
+    /// Image repository.
+    pub repository: String,
+    /// Image tag, if configured (`--tag` can give it).
+    pub tag: Option<String>,
+    /// `MAIN_PKG_PATH`.
+    pub main_package: String,
+    /// Default architectures.
+    pub arch: Option<Vec<Arch>>,
+    /// `GOPRIVATE`, if configured.
+    pub goprivate: Option<String>,
+    /// A fixed Go version, if configured.
+    pub go_version: Option<String>,
+    /// Further build args.
+    pub build_args: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Resolves one configured app.
+    pub fn app(&self, name: &str) -> Result<App> {
+        let Some(a) = self.file.apps.get(name) else {
+            let known: Vec<&str> = self.file.apps.keys().map(String::as_str).collect();
+            if known.is_empty() {
+                bail!("no app named '{name}': {} defines no apps; add it under `apps:`", self.path.display());
+            }
+            bail!("no app named '{name}' in {}: known apps are {}", self.path.display(), known.join(", "));
+        };
+        let d = &self.file.defaults;
+        let context = self.dir.join(a.context.as_deref().unwrap_or("."));
+        let context = normalize(&std::path::absolute(&context).unwrap_or(context));
+        Ok(App {
+            name: name.to_string(),
+            containerfile: context.join(a.containerfile.as_deref().unwrap_or("Containerfile")),
+            proxy_containerfile: a.proxy_containerfile.as_ref().map(|p| context.join(p)),
+            context: normalize(&context),
+            repository: a.repository.clone().unwrap_or_else(|| name.to_string()),
+            tag: a.tag.clone(),
+            main_package: a.main_package.clone().or_else(|| d.main_package.clone()).unwrap_or_else(|| "./".into()),
+            arch: a.arch.clone().or_else(|| d.arch.clone()),
+            goprivate: a.goprivate.clone().or_else(|| d.goprivate.clone()),
+            go_version: a.go_version.clone().or_else(|| d.go_version.clone()),
+            build_args: a.build_args.clone(),
+        })
+    }
+}
+
+/// An app made of a bare directory, as build.sh worked: its `Containerfile`,
+/// defaults from the config when there is one.
+pub fn adhoc_app(dir: &Path, defaults: &Defaults) -> App {
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_else(|| "app".into());
+    App {
+        repository: name.clone(),
+        name,
+        context: dir.to_path_buf(),
+        containerfile: dir.join("Containerfile"),
+        proxy_containerfile: None,
+        tag: None,
+        main_package: defaults.main_package.clone().unwrap_or_else(|| "./".into()),
+        arch: defaults.arch.clone(),
+        goprivate: defaults.goprivate.clone(),
+        go_version: defaults.go_version.clone(),
+        build_args: BTreeMap::new(),
+    }
+}
+
+/// The apps to work on: those named, or the one whose context is `cwd`, or
+/// `cwd` itself as an app (exactly like build.sh).
+pub fn select(config: Option<&Config>, names: &[String], cwd: &Path) -> Result<Vec<App>> {
+    if !names.is_empty() {
+        let Some(config) = config else {
+            bail!("no goapp.yaml found from {} upwards, so app names ({}) mean nothing: pass --config PATH or run without app names in the app's directory", cwd.display(), names.join(", "));
+        };
+        return names.iter().map(|n| config.app(n)).collect();
+    }
+    let cwd = normalize(cwd);
+    if let Some(config) = config {
+        for name in config.file.apps.keys() {
+            let app = config.app(name)?;
+            if same_dir(&app.context, &cwd) {
+                return Ok(vec![app]);
+            }
+        }
+    }
+    let defaults = config.map(|c| c.file.defaults.clone()).unwrap_or_default();
+    Ok(vec![adhoc_app(&cwd, &defaults)])
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Removes `.` and `..` components without touching the file system.
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `REPO:TAG` split into its parts. The tag is after the last colon that
+/// follows the last slash, so `registry:5000/team/joke:1.0` works.
+pub fn split_image_ref(s: &str) -> Result<(String, String)> {
+    let slash = s.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let Some(colon) = s[slash..].rfind(':').map(|i| i + slash) else {
+        bail!("--tag '{s}' has no tag: write REPO:TAG, e.g. joke:0.0.3");
+    };
+    let (repo, tag) = (&s[..colon], &s[colon + 1..]);
+    check_repository(repo)?;
+    check_tag(tag)?;
+    Ok((repo.to_string(), tag.to_string()))
+}
+
+/// App and host names: what is safe in file names, tags and shell words.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with(['-', '.']);
+    if !ok {
+        bail!("'{name}' is not a valid name: use letters, digits, '-', '_' and '.', not starting with '-' or '.'");
+    }
+    Ok(())
+}
+
+/// An image repository as the engines accept it (lowercase path components,
+/// an optional `host[:port]/` first).
+pub fn check_repository(repo: &str) -> Result<()> {
+    let ok = !repo.is_empty()
+        && repo.split('/').enumerate().all(|(i, part)| {
+            let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+            !part.is_empty()
+                && if i == 0 && repo.contains('/') {
+                    part.chars().all(|c| allowed(c) || c == ':' || c.is_ascii_uppercase())
+                } else {
+                    part.chars().all(allowed) && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+                }
+        });
+    if !ok {
+        bail!("'{repo}' is not a valid image repository: use lowercase letters, digits, '.', '_', '-' and '/', e.g. joke or registry.local/team/joke");
+    }
+    Ok(())
+}
+
+/// An image tag; the `-<arch>` suffix is added later, so leave room for it.
+pub fn check_tag(tag: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 120
+        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !ok {
+        bail!("'{tag}' is not a valid image tag: use letters, digits, '_', '.' and '-', e.g. 0.0.3");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_errors_name_file_line_column() {
+        let err = parse("apps:\n  joke:\n    contxt: x\n", Path::new("goapp.yaml")).unwrap_err().to_string();
+        assert!(err.starts_with("goapp.yaml:3:5: apps.joke: unknown field `contxt`"), "{err}");
+        let err = parse("apps:\n  joke: {\n", Path::new("c.yaml")).unwrap_err().to_string();
+        assert!(err.starts_with("c.yaml:3:1: did not find expected node content"), "{err}");
+        let err = parse("defaults:\n  arch: [amd64, sparc]\n", Path::new("c.yaml")).unwrap_err().to_string();
+        assert!(err.contains("c.yaml:2:") && err.contains("unknown architecture 'sparc'"), "{err}");
+    }
+
+    #[test]
+    fn apps_inherit_defaults_and_resolve_paths() {
+        let file = parse(
+            "defaults:\n  arch: [arm64]\n  main_package: ./cmd/x\napps:\n  joke:\n    context: ../example/joke\n    tag: 0.0.3\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap();
+        let c = Config { path: "/ws/config/goapp.yaml".into(), dir: "/ws/config".into(), file };
+        let app = c.app("joke").unwrap();
+        assert_eq!(app.context, Path::new("/ws/example/joke"));
+        assert_eq!(app.containerfile, Path::new("/ws/example/joke/Containerfile"));
+        assert_eq!(app.repository, "joke");
+        assert_eq!(app.arch, Some(vec![Arch::Arm64]));
+        assert_eq!(app.main_package, "./cmd/x");
+        let err = c.app("jokes").unwrap_err().to_string();
+        assert_eq!(err, "no app named 'jokes' in /ws/config/goapp.yaml: known apps are joke");
+    }
+
+    #[test]
+    fn image_refs() {
+        assert_eq!(split_image_ref("joke:0.0.3").unwrap(), ("joke".into(), "0.0.3".into()));
+        assert_eq!(split_image_ref("reg:5000/team/joke:1").unwrap(), ("reg:5000/team/joke".into(), "1".into()));
+        assert!(split_image_ref("joke").unwrap_err().to_string().contains("has no tag"));
+        assert!(split_image_ref("Joke:1").is_err());
+        assert!(split_image_ref("joke:$(rm -rf)").is_err());
+        assert!(check_name("pi-1").is_ok());
+        assert!(check_name("-oProxyCommand").is_err());
+    }
+}

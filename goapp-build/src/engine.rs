@@ -1,0 +1,182 @@
+//! Container engines: which one to use, which binary, and how it builds.
+
+use crate::command::Cmd;
+use anyhow::{bail, Result};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The engine families goapp-build drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EngineKind {
+    /// podman (buildah inside), the default.
+    Podman,
+    /// docker with BuildKit.
+    Docker,
+}
+
+impl EngineKind {
+    /// The command name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Podman => "podman",
+            EngineKind::Docker => "docker",
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<EngineKind> {
+        match s.trim() {
+            "podman" => Ok(EngineKind::Podman),
+            "docker" => Ok(EngineKind::Docker),
+            other => bail!("unknown engine '{other}': use podman or docker"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EngineKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<EngineKind, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|e: anyhow::Error| serde::de::Error::custom(e.to_string()))
+    }
+}
+
+/// How an engine is asked to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildFront {
+    /// `podman build` (what `podman buildx build` is an alias of).
+    Podman,
+    /// `docker buildx build --load`.
+    DockerBuildx,
+    /// `DOCKER_BUILDKIT=1 docker build`: docker clients before 23 have
+    /// BuildKit built in; Debian's docker.io has no buildx plugin.
+    DockerBuildKit,
+}
+
+/// A usable engine binary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Engine {
+    /// podman or docker.
+    pub kind: EngineKind,
+    /// What to run: the bare name when it is the first on PATH (so printed
+    /// commands paste as they are), else the full path.
+    pub program: String,
+    /// How it builds.
+    pub front: BuildFront,
+}
+
+impl Engine {
+    /// A command running this engine.
+    pub fn cmd(&self) -> Cmd {
+        Cmd::new(&self.program)
+    }
+
+    /// The start of a build command, before the build's own flags.
+    pub fn build_cmd(&self) -> Cmd {
+        match self.front {
+            BuildFront::Podman => self.cmd().arg("build"),
+            BuildFront::DockerBuildx => self.cmd().args(["buildx", "build", "--load", "--progress=plain"]),
+            BuildFront::DockerBuildKit => self.cmd().env("DOCKER_BUILDKIT", "1").args(["build", "--progress=plain"]),
+        }
+    }
+}
+
+/// Finds the engine to use. `requested` is `--engine` or the config's; with
+/// none, podman if installed, else docker. The error says what to install.
+pub fn detect(requested: Option<EngineKind>) -> Result<Engine> {
+    let podman = find_all("podman");
+    let docker = find_all("docker");
+    match requested {
+        Some(EngineKind::Podman) => match podman.first() {
+            Some(_) => Ok(podman_engine()),
+            None => bail!("podman is not installed: install it (apt-get install podman) or choose docker with --engine docker"),
+        },
+        Some(EngineKind::Docker) => docker_engine(&docker),
+        None if !podman.is_empty() => Ok(podman_engine()),
+        None if !docker.is_empty() => docker_engine(&docker),
+        None => bail!("no container engine found on PATH: install podman (apt-get install podman) or docker"),
+    }
+}
+
+fn find_all(name: &str) -> Vec<PathBuf> {
+    which::which_all(name).map(|i| i.collect()).unwrap_or_default()
+}
+
+fn podman_engine() -> Engine {
+    Engine { kind: EngineKind::Podman, program: "podman".into(), front: BuildFront::Podman }
+}
+
+/// The first docker client on PATH that can build with BuildKit. Docker 23+
+/// clients dropped the built-in BuildKit path of `docker build` and need the
+/// buildx plugin; older clients (Debian's 20.10) have it built in.
+fn docker_engine(candidates: &[PathBuf]) -> Result<Engine> {
+    let mut refused = Vec::new();
+    for (i, path) in candidates.iter().enumerate() {
+        let program = if i == 0 { "docker".to_string() } else { path.display().to_string() };
+        let engine = |front| Engine { kind: EngineKind::Docker, program: program.clone(), front };
+        if has_buildx(path) {
+            return Ok(engine(BuildFront::DockerBuildx));
+        }
+        match client_major(path) {
+            Some(major) if major < 23 => return Ok(engine(BuildFront::DockerBuildKit)),
+            Some(major) => refused.push(format!("{} (client {major}.x without the buildx plugin)", path.display())),
+            None => refused.push(format!("{} (its version could not be read)", path.display())),
+        }
+    }
+    if refused.is_empty() {
+        bail!("docker is not installed: install it (apt-get install docker.io) or use podman");
+    }
+    bail!(
+        "no docker client on PATH can build with BuildKit: {}; install the buildx plugin (apt-get install docker-buildx) or put a docker client older than 23 first on PATH",
+        refused.join(", ")
+    )
+}
+
+fn has_buildx(docker: &Path) -> bool {
+    Cmd::new(docker.display().to_string())
+        .args(["buildx", "version"])
+        .run_timeout(Some(Duration::from_secs(10)))
+        .is_ok()
+}
+
+fn client_major(docker: &Path) -> Option<u32> {
+    let out = Cmd::new(docker.display().to_string()).arg("--version").run_timeout(Some(Duration::from_secs(10))).ok()?;
+    parse_client_major(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// `Docker version 20.10.24+dfsg1, build 297e128` → 20.
+pub fn parse_client_major(version_line: &str) -> Option<u32> {
+    let v = version_line.split("version").nth(1)?.trim_start();
+    v.split('.').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_client_versions() {
+        assert_eq!(parse_client_major("Docker version 20.10.24+dfsg1, build 297e128"), Some(20));
+        assert_eq!(parse_client_major("Docker version 28.2.2, build e6534b4"), Some(28));
+        assert_eq!(parse_client_major("garbage"), None);
+    }
+
+    #[test]
+    fn build_fronts() {
+        let e = Engine { kind: EngineKind::Docker, program: "docker".into(), front: BuildFront::DockerBuildKit };
+        assert_eq!(e.build_cmd().to_string(), "DOCKER_BUILDKIT=1 docker build --progress=plain");
+        let e = Engine { front: BuildFront::DockerBuildx, ..e };
+        assert_eq!(e.build_cmd().to_string(), "docker buildx build --load --progress=plain");
+        assert_eq!(podman_engine().build_cmd().to_string(), "podman build");
+        assert!("buildah".parse::<EngineKind>().is_err());
+    }
+}

@@ -1,0 +1,83 @@
+//! Which Go version an app builds with: `--go-version` > a `ver` file in the
+//! app directory > go.mod (`go`, or a newer `toolchain`) resolved to the
+//! newest stable patch of its line > the config's `go_version`.
+
+use crate::config::App;
+use crate::gotags::{Freshness, TagCache};
+use crate::gover::{newest_in_line, parse_go_mod, GoVersion, Request};
+use anyhow::{bail, Context, Result};
+
+/// How to resolve.
+#[derive(Clone, Debug)]
+pub struct GoResolver {
+    /// `--go-version`.
+    pub explicit: Option<String>,
+    /// The repository `git ls-remote` asks.
+    pub repo: String,
+    /// Allow betas and release candidates.
+    pub prerelease: bool,
+    /// The tag cache.
+    pub cache: TagCache,
+}
+
+/// A resolved version and how it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedGo {
+    /// The version.
+    pub version: GoVersion,
+    /// Where it came from, for `--dry-run` and logs.
+    pub source: String,
+    /// A warning to print (stale cache).
+    pub warning: Option<String>,
+}
+
+impl GoResolver {
+    /// Resolves the Go version for `app`.
+    pub fn resolve(&self, app: &App) -> Result<ResolvedGo> {
+        if let Some(v) = &self.explicit {
+            return self.request(Request::parse(v, "--go-version")?, "--go-version".into());
+        }
+        let ver = app.context.join("ver");
+        if ver.is_file() {
+            let text = std::fs::read_to_string(&ver).with_context(|| format!("reading {}", ver.display()))?;
+            let origin = ver.display().to_string();
+            return self.request(Request::parse(&text, &origin)?, origin);
+        }
+        let gomod = app.context.join("go.mod");
+        if gomod.is_file() {
+            let text = std::fs::read_to_string(&gomod).with_context(|| format!("reading {}", gomod.display()))?;
+            let m = parse_go_mod(&text, &gomod)?;
+            let wanted = m.wanted();
+            let r = self.line(wanted.line(), format!("{} (go {wanted})", gomod.display()))?;
+            if r.version < wanted {
+                bail!("{} asks for Go {wanted}, but the newest release of its line is {}: check --go-repo / GOAPP_GO_REPO", gomod.display(), r.version);
+            }
+            return Ok(r);
+        }
+        if let Some(v) = &app.go_version {
+            return self.request(Request::parse(v, "go_version in the config")?, "config go_version".into());
+        }
+        bail!(
+            "no Go version for app '{}': {} has neither a `ver` file nor a go.mod; pass --go-version or set go_version in the config",
+            app.name,
+            app.context.display()
+        )
+    }
+
+    fn request(&self, r: Request, origin: String) -> Result<ResolvedGo> {
+        match r {
+            Request::Exact(v) => Ok(ResolvedGo { version: v, source: origin, warning: None }),
+            Request::Line(major, minor) => self.line((major, minor), origin),
+        }
+    }
+
+    fn line(&self, line: (u32, u32), origin: String) -> Result<ResolvedGo> {
+        let tags = self.cache.tags(&self.repo)?;
+        let version = newest_in_line(&tags.versions, line, self.prerelease)?;
+        let warning = match tags.freshness {
+            Freshness::Stale(reason) => Some(reason),
+            _ => None,
+        };
+        Ok(ResolvedGo { version, source: format!("{origin}, newest {}.{} in {}", line.0, line.1, self.repo), warning })
+    }
+}

@@ -1,0 +1,324 @@
+//! Go versions: parsing Go's irregular tag names, the `go` and `toolchain`
+//! directives of go.mod, and choosing the newest stable patch of a release line.
+//! Pure functions; the network side (`git ls-remote`, the cache) is in `gotags`.
+
+use anyhow::{bail, Result};
+use std::cmp::Ordering;
+use std::fmt;
+use std::path::Path;
+
+/// A prerelease marker: `go1.21rc2`, `go1.9beta1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pre {
+    /// `betaN`
+    Beta(u32),
+    /// `rcN`
+    Rc(u32),
+}
+
+/// A Go release as Go names it: `1.21.13`, `1.20` (the first 1.20 release:
+/// before 1.21 Go had no `.0`), `1.21rc2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GoVersion {
+    /// Always 1 so far.
+    pub major: u32,
+    /// The release line: 21 in 1.21.13.
+    pub minor: u32,
+    /// The patch, absent in `1.20` and in prereleases.
+    pub patch: Option<u32>,
+    /// Set for betas and release candidates.
+    pub pre: Option<Pre>,
+}
+
+impl GoVersion {
+    /// Parses a version as Go spells it, with or without the `go` prefix.
+    /// Returns `None` for anything else (`go1.4-bootstrap-20171003`, `weekly.…`).
+    pub fn parse(s: &str) -> Option<GoVersion> {
+        let s = s.trim();
+        let s = s.strip_prefix("go").unwrap_or(s);
+        let (major, rest) = split_number(s)?;
+        let rest = rest.strip_prefix('.')?;
+        let (minor, rest) = split_number(rest)?;
+        let (patch, pre) = if rest.is_empty() {
+            (None, None)
+        } else if let Some(p) = rest.strip_prefix('.') {
+            let (patch, tail) = split_number(p)?;
+            if !tail.is_empty() {
+                return None;
+            }
+            (Some(patch), None)
+        } else if let Some(n) = rest.strip_prefix("rc") {
+            (None, Some(Pre::Rc(whole_number(n)?)))
+        } else if let Some(n) = rest.strip_prefix("beta") {
+            (None, Some(Pre::Beta(whole_number(n)?)))
+        } else {
+            return None;
+        };
+        Some(GoVersion { major, minor, patch, pre })
+    }
+
+    /// The release line `(major, minor)`.
+    pub fn line(&self) -> (u32, u32) {
+        (self.major, self.minor)
+    }
+
+    /// True for a release (not a beta or release candidate).
+    pub fn is_stable(&self) -> bool {
+        self.pre.is_none()
+    }
+
+    fn key(&self) -> (u32, u32, u32, u8, u32) {
+        let (rank, n) = match self.pre {
+            Some(Pre::Beta(n)) => (0, n),
+            Some(Pre::Rc(n)) => (1, n),
+            None => (2, 0),
+        };
+        (self.major, self.minor, self.patch.unwrap_or(0), rank, n)
+    }
+}
+
+fn split_number(s: &str) -> Option<(u32, &str)> {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    if end == 0 {
+        return None;
+    }
+    Some((s[..end].parse().ok()?, &s[end..]))
+}
+
+fn whole_number(s: &str) -> Option<u32> {
+    match split_number(s)? {
+        (n, "") => Some(n),
+        _ => None,
+    }
+}
+
+impl Ord for GoVersion {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+impl PartialOrd for GoVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for GoVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)?;
+        if let Some(p) = self.patch {
+            write!(f, ".{p}")?;
+        }
+        match self.pre {
+            Some(Pre::Rc(n)) => write!(f, "rc{n}"),
+            Some(Pre::Beta(n)) => write!(f, "beta{n}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Every Go version named by `git ls-remote --tags` output, sorted, without
+/// repeats. Peeled lines (`refs/tags/go1.21.0^{}`) name the same tag again and
+/// non-release tags are not versions; both are ignored.
+pub fn parse_ls_remote(output: &str) -> Vec<GoVersion> {
+    let mut out: Vec<GoVersion> = output
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter_map(|r| r.strip_prefix("refs/tags/"))
+        .map(|r| r.strip_suffix("^{}").unwrap_or(r))
+        .filter_map(GoVersion::parse)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The newest version of the release line `line` among `known`: stable
+/// releases only unless `prerelease` is set. The error says what exists.
+pub fn newest_in_line(known: &[GoVersion], line: (u32, u32), prerelease: bool) -> Result<GoVersion> {
+    let in_line = known.iter().filter(|v| v.line() == line);
+    let best = in_line.clone().filter(|v| prerelease || v.is_stable()).max();
+    if let Some(v) = best {
+        return Ok(*v);
+    }
+    let name = format!("{}.{}", line.0, line.1);
+    if let Some(pre) = in_line.max() {
+        bail!("Go {name} has no stable release yet (newest: {pre}): pass --prerelease to use it, or pin a version with --go-version");
+    }
+    let newest = known.iter().filter(|v| v.is_stable()).max();
+    match newest {
+        Some(n) => bail!("no Go {name} release is tagged in the Go repository (newest stable: {n}): fix the go directive or pass --go-version"),
+        None => bail!("the Go repository lists no Go release tags at all: check --go-repo / GOAPP_GO_REPO"),
+    }
+}
+
+/// What go.mod asks for: the `go` directive and, if present, `toolchain`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoMod {
+    /// `go 1.21` or `go 1.21.3`.
+    pub go: GoVersion,
+    /// `toolchain go1.22.1`; `None` when absent or `default`.
+    pub toolchain: Option<GoVersion>,
+}
+
+impl GoMod {
+    /// The version whose release line the build should use: `toolchain` when
+    /// it names a newer one than `go`.
+    pub fn wanted(&self) -> GoVersion {
+        match self.toolchain {
+            Some(t) if t > self.go => t,
+            _ => self.go,
+        }
+    }
+}
+
+/// Parses the directives of a go.mod that decide the Go version. `path` is
+/// only for messages (`go.mod:3: …`).
+pub fn parse_go_mod(text: &str, path: &Path) -> Result<GoMod> {
+    let mut go = None;
+    let mut toolchain = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split("//").next().unwrap_or("").trim();
+        let mut words = line.split_whitespace();
+        let (Some(directive), value, extra) = (words.next(), words.next(), words.next()) else { continue };
+        let where_ = format!("{}:{}", path.display(), i + 1);
+        match directive {
+            "go" => {
+                let v = value.filter(|_| extra.is_none()).and_then(|v| GoVersion::parse(v).filter(|_| !v.starts_with("go")));
+                match v {
+                    Some(v) => go = Some(v),
+                    None => bail!("{where_}: `{line}` is not a valid go directive: write e.g. `go 1.21`"),
+                }
+            }
+            "toolchain" => match value {
+                Some("default") if extra.is_none() => {}
+                Some(v) if extra.is_none() && v.starts_with("go") => match GoVersion::parse(v) {
+                    Some(v) => toolchain = Some(v),
+                    None => bail!("{where_}: `{line}` is not a valid toolchain directive: write e.g. `toolchain go1.22.1`"),
+                },
+                _ => bail!("{where_}: `{line}` is not a valid toolchain directive: write e.g. `toolchain go1.22.1`"),
+            },
+            _ => {}
+        }
+    }
+    match go {
+        Some(go) => Ok(GoMod { go, toolchain }),
+        None => bail!("{}: no `go` directive: add one such as `go 1.21`, or pass --go-version", path.display()),
+    }
+}
+
+/// A requested version: exact (`1.25.4`, `1.21rc2`: used as is) or a release
+/// line (`1.21`: resolved to its newest patch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Use exactly this version; no network.
+    Exact(GoVersion),
+    /// The newest patch of this line.
+    Line(u32, u32),
+}
+
+impl Request {
+    /// Parses what a user wrote after `--go-version` or in a `ver` file.
+    pub fn parse(s: &str, origin: &str) -> Result<Request> {
+        match GoVersion::parse(s) {
+            Some(v) if v.patch.is_none() && v.pre.is_none() => Ok(Request::Line(v.major, v.minor)),
+            Some(v) => Ok(Request::Exact(v)),
+            None => bail!("{origin}: '{}' is not a Go version: write e.g. 1.25.4, or 1.25 for its newest patch", s.trim()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> GoVersion {
+        GoVersion::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parses_irregular_tags() {
+        assert_eq!(v("go1.21.0").to_string(), "1.21.0");
+        assert_eq!(v("go1.20").to_string(), "1.20");
+        assert_eq!(v("go1.21rc2").pre, Some(Pre::Rc(2)));
+        assert_eq!(v("go1.9beta1").pre, Some(Pre::Beta(1)));
+        for bad in ["go1.4-bootstrap-20171003", "weekly.2011-01-01", "release.r60", "go1", "go1.21.", "go1.21rc", "go1.21.1x"] {
+            assert_eq!(GoVersion::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn orders_prereleases_before_releases() {
+        let mut vs = vec![v("1.21.1"), v("1.21rc2"), v("1.21.0"), v("1.21beta1"), v("1.20"), v("1.21rc10")];
+        vs.sort();
+        let s: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
+        assert_eq!(s, ["1.20", "1.21beta1", "1.21rc2", "1.21rc10", "1.21.0", "1.21.1"]);
+    }
+
+    const LS_REMOTE: &str = "\
+a1\trefs/tags/go1.4-bootstrap-20171003
+a2\trefs/tags/go1.9beta1
+a3\trefs/tags/go1.20
+a4\trefs/tags/go1.20.14
+a5\trefs/tags/go1.21.0
+a6\trefs/tags/go1.21.0^{}
+a7\trefs/tags/go1.21.13
+a8\trefs/tags/go1.21.13^{}
+a9\trefs/tags/go1.21.9
+b1\trefs/tags/go1.21rc2
+b2\trefs/tags/go1.22rc1
+b3\trefs/tags/weekly.2011-01-01
+";
+
+    #[test]
+    fn newest_stable_patch_ignores_peeled_and_odd_tags() {
+        let known = parse_ls_remote(LS_REMOTE);
+        assert_eq!(known.iter().filter(|x| **x == v("1.21.0")).count(), 1);
+        assert_eq!(newest_in_line(&known, (1, 21), false).unwrap().to_string(), "1.21.13");
+        assert_eq!(newest_in_line(&known, (1, 20), false).unwrap().to_string(), "1.20.14");
+        assert_eq!(newest_in_line(&known, (1, 9), true).unwrap().to_string(), "1.9beta1");
+    }
+
+    #[test]
+    fn prerelease_only_lines_need_asking() {
+        let known = parse_ls_remote(LS_REMOTE);
+        let err = newest_in_line(&known, (1, 22), false).unwrap_err().to_string();
+        assert!(err.contains("no stable release yet (newest: 1.22rc1): pass --prerelease"), "{err}");
+        assert_eq!(newest_in_line(&known, (1, 22), true).unwrap().to_string(), "1.22rc1");
+        let err = newest_in_line(&known, (1, 99), false).unwrap_err().to_string();
+        assert!(err.contains("no Go 1.99 release is tagged"), "{err}");
+    }
+
+    #[test]
+    fn go_mod_directives() {
+        let p = Path::new("go.mod");
+        let m = parse_go_mod("module x\n\ngo 1.21 // comment\n", p).unwrap();
+        assert_eq!(m.wanted().to_string(), "1.21");
+        let m = parse_go_mod("module x\ngo 1.21.3\ntoolchain go1.22.1\n", p).unwrap();
+        assert_eq!(m.wanted().to_string(), "1.22.1");
+        let m = parse_go_mod("module x\ngo 1.22.0\ntoolchain go1.21.1\n", p).unwrap();
+        assert_eq!(m.wanted().to_string(), "1.22.0");
+        let m = parse_go_mod("go 1.21\ntoolchain default\n", p).unwrap();
+        assert_eq!(m.toolchain, None);
+    }
+
+    #[test]
+    fn go_mod_errors_name_the_line() {
+        let p = Path::new("app/go.mod");
+        let err = parse_go_mod("module x\ngo one.two\n", p).unwrap_err().to_string();
+        assert_eq!(err, "app/go.mod:2: `go one.two` is not a valid go directive: write e.g. `go 1.21`");
+        let err = parse_go_mod("module x\n", p).unwrap_err().to_string();
+        assert!(err.starts_with("app/go.mod: no `go` directive"), "{err}");
+        assert!(parse_go_mod("go 1.21\ntoolchain 1.22\n", p).is_err());
+        assert!(parse_go_mod("go go1.21\n", p).is_err());
+    }
+
+    #[test]
+    fn requests() {
+        assert_eq!(Request::parse("1.25.4\n", "ver").unwrap(), Request::Exact(v("1.25.4")));
+        assert_eq!(Request::parse("go1.21", "x").unwrap(), Request::Line(1, 21));
+        assert_eq!(Request::parse("1.21rc2", "x").unwrap(), Request::Exact(v("1.21rc2")));
+        let err = Request::parse("latest", "--go-version").unwrap_err().to_string();
+        assert_eq!(err, "--go-version: 'latest' is not a Go version: write e.g. 1.25.4, or 1.25 for its newest patch");
+    }
+}

@@ -1,0 +1,298 @@
+//! The `image` task: select apps, resolve everything a build depends on,
+//! plan, then print (`--dry-run`) or run the builds.
+
+use crate::arch::{self, Arch};
+use crate::config::{self, App, Config};
+use crate::engine::{self, Engine, EngineKind};
+use crate::env::HostEnv;
+use crate::goresolve::{GoResolver, ResolvedGo};
+use crate::gotags::{self, TagCache};
+use crate::plan::{plan_build, unlock_hint, BuildInputs, BuildPlan};
+use crate::proxy::ProxyEnv;
+use crate::runner::{self, Job};
+use crate::secrets;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Options shared by the tasks that read the config and resolve Go.
+#[derive(Clone, Debug, Default)]
+pub struct Common {
+    /// `--config` (else `GOAPP_CONFIG`, else found by walking up).
+    pub config: Option<PathBuf>,
+    /// `--go-version`.
+    pub go_version: Option<String>,
+    /// `--go-repo` (else `GOAPP_GO_REPO`, else the config's, else the official one).
+    pub go_repo: Option<String>,
+    /// `--prerelease`.
+    pub prerelease: bool,
+}
+
+/// Options of `cargo xtask image`.
+#[derive(Clone, Debug, Default)]
+pub struct ImageOptions {
+    /// App names; empty: the app of the current directory.
+    pub apps: Vec<String>,
+    /// `--tag REPO:TAG`.
+    pub tag: Option<String>,
+    /// `--arch amd64,arm64`.
+    pub arch: Option<String>,
+    /// `--engine`.
+    pub engine: Option<EngineKind>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// Config and Go options.
+    pub common: Common,
+}
+
+/// What a finished `image` run produced.
+#[derive(Debug, Default)]
+pub struct ImageReport {
+    /// The images built, `repository:tag-<arch>`.
+    pub images: Vec<String>,
+}
+
+/// The context of a run: environment, working directory, loaded config.
+pub struct Session {
+    /// The environment snapshot.
+    pub env: HostEnv,
+    /// The directory the command was run in.
+    pub cwd: PathBuf,
+    /// The config, if one was found.
+    pub config: Option<Config>,
+}
+
+impl Session {
+    /// Loads the config named by `explicit`, `GOAPP_CONFIG`, or found from `cwd`.
+    pub fn open(env: HostEnv, cwd: PathBuf, explicit: Option<&Path>) -> Result<Session> {
+        let from_env = env.var("GOAPP_CONFIG").map(PathBuf::from);
+        let config = Config::find(explicit.or(from_env.as_deref()), &cwd)?;
+        Ok(Session { env, cwd, config })
+    }
+
+    /// The apps named, or the current directory's.
+    pub fn apps(&self, names: &[String]) -> Result<Vec<App>> {
+        config::select(self.config.as_ref(), names, &self.cwd)
+    }
+
+    /// The Go resolver for these options.
+    pub fn go_resolver(&self, c: &Common) -> GoResolver {
+        let repo = c
+            .go_repo
+            .clone()
+            .or_else(|| self.env.var("GOAPP_GO_REPO").map(str::to_string))
+            .or_else(|| self.config.as_ref().and_then(|c| c.file.defaults.go_repo.clone()))
+            .unwrap_or_else(|| gotags::OFFICIAL_REPO.to_string());
+        let ttl = self
+            .env
+            .var("GOAPP_GO_CACHE_TTL")
+            .and_then(|s| s.parse().ok())
+            .map(std::time::Duration::from_secs)
+            .unwrap_or(gotags::DEFAULT_TTL);
+        GoResolver {
+            explicit: c.go_version.clone(),
+            repo,
+            prerelease: c.prerelease,
+            cache: TagCache::new(gotags::cache_dir(&self.env.cache_dir()), ttl),
+        }
+    }
+
+    /// Resolves one app's Go version, printing a stale-cache warning.
+    pub fn resolve_go(&self, resolver: &GoResolver, app: &App) -> Result<ResolvedGo> {
+        let r = resolver.resolve(app)?;
+        if let Some(w) = &r.warning {
+            eprintln!("goapp: warning: {w}");
+        }
+        Ok(r)
+    }
+
+    /// The engine: `--engine`, else `GOAPP_ENGINE`, else the config's, else detected.
+    pub fn engine(&self, requested: Option<EngineKind>) -> Result<Engine> {
+        let from_env = match self.env.var("GOAPP_ENGINE") {
+            Some(e) => Some(e.parse::<EngineKind>().context("GOAPP_ENGINE")?),
+            None => None,
+        };
+        let configured = self.config.as_ref().and_then(|c| c.file.defaults.engine);
+        engine::detect(requested.or(from_env).or(configured))
+    }
+
+    /// Architectures: `--arch`, else `TARGET_ARCH` (as build.sh), else the
+    /// app's configured list, else the host's.
+    pub fn arches(&self, flag: Option<&str>, app: &App) -> Result<Vec<Arch>> {
+        if let Some(list) = flag {
+            return arch::parse_list(list).context("--arch");
+        }
+        if let Some(list) = self.env.var("TARGET_ARCH") {
+            return arch::parse_list(list).context("TARGET_ARCH");
+        }
+        if let Some(list) = app.arch.as_ref().filter(|l| !l.is_empty()) {
+            return Ok(list.clone());
+        }
+        Ok(vec![Arch::host()?])
+    }
+
+    /// Where build logs go.
+    pub fn log_dir(&self) -> PathBuf {
+        self.env.cache_dir().join("logs")
+    }
+
+    fn ssh_key_setting(&self) -> Option<String> {
+        self.config.as_ref().and_then(|c| c.file.defaults.ssh_key.clone())
+    }
+}
+
+/// Gathers the inputs of one app's build: checks files, reads the
+/// environment. Errors here are the user's to fix, one sentence each.
+pub fn gather(s: &Session, o: &ImageOptions, app: &App, engine: &Engine, go: &ResolvedGo, host: Arch) -> Result<BuildInputs> {
+    let (repository, tag) = match &o.tag {
+        Some(t) => config::split_image_ref(t)?,
+        None => match &app.tag {
+            Some(tag) => (app.repository.clone(), tag.clone()),
+            None => bail!("no tag for app '{}': pass --tag REPO:TAG (e.g. --tag {}:0.0.3) or set `tag:` for it in the config", app.name, app.repository),
+        },
+    };
+    config::check_repository(&repository)?;
+    if !app.context.is_dir() {
+        bail!("the build context {} of app '{}' is not a directory: fix `context:` in the config", app.context.display(), app.name);
+    }
+    let proxy = ProxyEnv::from_env(&s.env);
+    let containerfile = match (&proxy, &app.proxy_containerfile) {
+        (Some(_), Some(p)) => p.clone(),
+        _ => app.containerfile.clone(),
+    };
+    if !containerfile.is_file() {
+        bail!(
+            "no Containerfile at {}: create it, or set `containerfile:` for app '{}' in the config",
+            containerfile.display(),
+            app.name
+        );
+    }
+    let mut secret_files: Vec<_> = secrets::goenv(&s.env).into_iter().collect();
+    if proxy.is_some() {
+        secret_files.extend(secrets::netrc(&s.env));
+        secret_files.push(secrets::certs(&s.env));
+    }
+    let goprivate = app.goprivate.clone().or_else(|| s.env.var("GOPRIVATE").map(str::to_string)).unwrap_or_default();
+    let main_package = s.env.var("MAIN_PKG_PATH").map(str::to_string).unwrap_or_else(|| app.main_package.clone());
+    Ok(BuildInputs {
+        app: app.name.clone(),
+        context: app.context.clone(),
+        containerfile,
+        repository,
+        tag,
+        main_package,
+        goprivate,
+        go_version: go.version,
+        arches: s.arches(o.arch.as_deref(), app)?,
+        host_arch: host,
+        engine: engine.clone(),
+        proxy,
+        secrets: secret_files,
+        agent: secrets::agent_socket(&s.env),
+        ssh_key: secrets::ssh_key(&s.env, s.ssh_key_setting().as_deref()),
+        build_args: app.build_args.clone(),
+    })
+}
+
+/// Plans every selected app. Nothing runs yet.
+pub fn plan(s: &Session, o: &ImageOptions) -> Result<Vec<(App, BuildPlan)>> {
+    let apps = s.apps(&o.apps)?;
+    if o.tag.is_some() && apps.len() > 1 {
+        bail!("--tag names one image but {} apps are selected: build one app at a time with --tag", apps.len());
+    }
+    let engine = s.engine(o.engine)?;
+    let host = Arch::host()?;
+    let resolver = s.go_resolver(&o.common);
+    let mut plans = Vec::new();
+    for app in apps {
+        let go = s.resolve_go(&resolver, &app)?;
+        let inputs = gather(s, o, &app, &engine, &go, host)?;
+        let plan = plan_build(&inputs);
+        if let Some(e) = plan.errors.first() {
+            bail!("{e}");
+        }
+        plans.push((app, plan));
+    }
+    Ok(plans)
+}
+
+/// Runs `image`: plans, then prints or builds.
+pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Result<ImageReport> {
+    let plans = plan(s, o)?;
+    for (_, p) in &plans {
+        for w in &p.warnings {
+            eprintln!("goapp: warning: {w}");
+        }
+    }
+    if o.dry_run {
+        for (_, p) in &plans {
+            for line in p.dry_run_lines() {
+                writeln!(out, "{line}")?;
+            }
+        }
+        return Ok(ImageReport::default());
+    }
+    // One unlock check is enough: every plan uses the same agent and key.
+    if let Some(u) = plans.iter().find_map(|(_, p)| p.unlock.as_ref()) {
+        ensure_unlocked(u, s.env.stdin_tty)?;
+    }
+    let log_dir = s.log_dir();
+    let mut jobs = Vec::new();
+    let mut images = Vec::new();
+    for (app, p) in &plans {
+        for b in &p.builds {
+            jobs.push(Job {
+                label: format!("{}/{}", app.name, b.arch),
+                cmd: b.cmd.clone(),
+                log: runner::log_path(&log_dir, &app.name, b.arch.name()),
+            });
+            images.push(b.image.clone());
+        }
+    }
+    let started = std::time::Instant::now();
+    let outcomes = runner::run_all(jobs, s.env.stderr_tty);
+    let mut failures = Vec::new();
+    for (o, image) in outcomes.into_iter().zip(&images) {
+        match o.result {
+            Ok(()) => writeln!(out, "{image}  built in {:.1}s", o.elapsed.as_secs_f64())?,
+            Err(e) => {
+                writeln!(out, "{image}  FAILED after {:.1}s (log: {})", o.elapsed.as_secs_f64(), o.log.display())?;
+                failures.push(format!("{e:#}"));
+            }
+        }
+    }
+    writeln!(out, "total {:.1}s for {} image(s)", started.elapsed().as_secs_f64(), images.len())?;
+    if !failures.is_empty() {
+        bail!("{} of {} builds failed:\n{}", failures.len(), images.len(), failures.join("\n\n"));
+    }
+    Ok(ImageReport { images })
+}
+
+/// Makes sure the agent can use the key: `ssh-add -T`, and if it cannot,
+/// `ssh-add` on a terminal; without one, stop and say what to run.
+pub fn ensure_unlocked(u: &crate::plan::UnlockStep, tty: bool) -> Result<()> {
+    let limit = Some(std::time::Duration::from_secs(20));
+    if u.check.run_timeout(limit).is_ok() {
+        return Ok(());
+    }
+    if !tty {
+        bail!(
+            "the ssh key {} is not unlocked in the ssh agent: run `{}` in a terminal, then retry (the build cannot ask for a passphrase)",
+            u.private_key.display(),
+            unlock_hint(u)
+        );
+    }
+    eprintln!("goapp: the ssh key {} is locked; unlocking it with ssh-add", u.private_key.display());
+    u.unlock.run_interactive().context("unlocking the ssh key")?;
+    u.check.run_timeout(limit).context("the key is still not usable after ssh-add")?;
+    Ok(())
+}
+
+/// `cargo xtask go-version`: the version the app would build with.
+pub fn go_version(s: &Session, apps: &[String], c: &Common) -> Result<crate::gover::GoVersion> {
+    let apps = s.apps(apps)?;
+    let [app] = apps.as_slice() else {
+        bail!("go-version takes one app, {} given", apps.len());
+    };
+    let r = s.go_resolver(c);
+    Ok(s.resolve_go(&r, app)?.version)
+}

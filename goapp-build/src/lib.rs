@@ -1,0 +1,24 @@
+//! goapp-build: build Go services into container images and put them on the
+//! machines that run them.
+//!
+//! Planning (pure: config + environment → commands) is kept apart from doing
+//! (processes, progress, files), so that most logic is tested without engines
+//! and the execution side is tested against real ones.
+
+#![warn(missing_docs)]
+
+pub mod arch;
+pub mod command;
+pub mod config;
+pub mod engine;
+pub mod env;
+pub mod gotags;
+pub mod goresolve;
+pub mod gover;
+pub mod hosts;
+pub mod image;
+pub mod plan;
+pub mod proxy;
+pub mod redact;
+pub mod runner;
+pub mod secrets;

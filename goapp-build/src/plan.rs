@@ -1,0 +1,291 @@
+//! Planning a build: from everything we know (app, versions, engine,
+//! environment facts) to the exact commands, with no side effects.
+
+use crate::arch::Arch;
+use crate::command::{quote_path, Cmd};
+use crate::engine::{Engine, EngineKind};
+use crate::gover::GoVersion;
+use crate::proxy::{ProxyEnv, VARS};
+use crate::redact::Redactor;
+use crate::secrets::{private_of, AgentSocket, SecretFile, SshKey};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Everything a build plan depends on, gathered beforehand.
+#[derive(Clone, Debug)]
+pub struct BuildInputs {
+    /// The app's name (for logs).
+    pub app: String,
+    /// The build context.
+    pub context: PathBuf,
+    /// The Containerfile to use (already chosen for proxy or not).
+    pub containerfile: PathBuf,
+    /// Image repository.
+    pub repository: String,
+    /// Image tag; images are `repository:tag-<arch>`.
+    pub tag: String,
+    /// `MAIN_PKG_PATH`.
+    pub main_package: String,
+    /// `GOPRIVATE`.
+    pub goprivate: String,
+    /// The Go version (`TAG_GOVER`).
+    pub go_version: GoVersion,
+    /// Architectures to build.
+    pub arches: Vec<Arch>,
+    /// The machine building.
+    pub host_arch: Arch,
+    /// The engine.
+    pub engine: Engine,
+    /// Proxy settings, when a proxy is set.
+    pub proxy: Option<ProxyEnv>,
+    /// The goenv secret (always), netrc and certs (with a proxy).
+    pub secrets: Vec<SecretFile>,
+    /// The ssh agent.
+    pub agent: AgentSocket,
+    /// The key to check in the agent.
+    pub ssh_key: SshKey,
+    /// Further build args from the config.
+    pub build_args: BTreeMap<String, String>,
+}
+
+/// One architecture's build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchBuild {
+    /// The architecture.
+    pub arch: Arch,
+    /// The image it produces, `repository:tag-<arch>`.
+    pub image: String,
+    /// The engine command.
+    pub cmd: Cmd,
+}
+
+/// The check that the ssh key is unlocked before the build starts: buildah
+/// gives the agent about 2 s, so a passphrase prompt during the build fails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnlockStep {
+    /// `ssh-add -T KEY.pub`: succeeds when the agent can use the key.
+    pub check: Cmd,
+    /// `ssh-add KEY`: asks for the passphrase on a terminal.
+    pub unlock: Cmd,
+    /// The private key, for messages.
+    pub private_key: PathBuf,
+}
+
+/// What `image` will do for one app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildPlan {
+    /// Things the user should know (missing secrets, no agent).
+    pub warnings: Vec<String>,
+    /// A hard problem found while planning (a configured key that is missing).
+    pub errors: Vec<String>,
+    /// The ssh unlock check, if there is an agent and a key.
+    pub unlock: Option<UnlockStep>,
+    /// One build per architecture; they run concurrently.
+    pub builds: Vec<ArchBuild>,
+}
+
+/// Plans the builds.
+pub fn plan_build(i: &BuildInputs) -> BuildPlan {
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    let mut redactor = Redactor::default();
+    if let Some(p) = &i.proxy {
+        redactor.extend(&p.redactor());
+    }
+
+    let mut common: Vec<String> = Vec::new();
+    let mut build_arg = |k: &str, v: &str| {
+        common.push("--build-arg".into());
+        common.push(format!("{k}={v}"));
+    };
+    build_arg("TAG_GOVER", &i.go_version.to_string());
+    build_arg("MAIN_PKG_PATH", &i.main_package);
+    build_arg("GOPRIVATE", &i.goprivate);
+    for (k, v) in &i.build_args {
+        build_arg(k, v);
+    }
+    if i.engine.kind == EngineKind::Podman {
+        // podman 4.x leaves $BUILDPLATFORM empty in `FROM --platform=`, so a
+        // cross-compiling builder stage would be pulled for the target arch.
+        // The build platform is always this machine: say so.
+        build_arg("BUILDPLATFORM", &i.host_arch.platform());
+    }
+    if let Some(p) = &i.proxy {
+        for name in VARS {
+            // Name only: the engine reads the value from its environment, so
+            // credentials never sit in argv (visible in `ps` and error text).
+            common.push("--build-arg".into());
+            common.push(name.to_string());
+        }
+        if i.engine.kind == EngineKind::Docker {
+            // As build.sh's docker copy did: BuildKit can also mount them as secrets.
+            for name in VARS {
+                common.push("--secret".into());
+                common.push(format!("id={name},env={name}"));
+            }
+        }
+        if p.has_credentials() {
+            warnings.push("the proxy URL carries credentials: they reach the build as predefined proxy args (kept out of image history), and are shown here as ***".into());
+        }
+    }
+    for s in &i.secrets {
+        if s.exists {
+            common.push("--secret".into());
+            common.push(format!("id={},src={}", s.id, s.path.display()));
+        } else {
+            warnings.push(format!("secret '{}' not wired: {} ({}) does not exist", s.id, s.path.display(), s.origin));
+        }
+    }
+    let mut unlock = None;
+    match &i.agent {
+        AgentSocket::Present(sock) => {
+            common.push("--ssh".into());
+            common.push(format!("default={}", sock.display()));
+            let key = match &i.ssh_key {
+                SshKey::Configured { public, exists: false } => {
+                    errors.push(format!("the configured ssh key {} does not exist: fix ssh_key in the config or create the key", public.display()));
+                    None
+                }
+                SshKey::Configured { public, .. } | SshKey::Found(public) => Some(public.clone()),
+                SshKey::NoneFound => {
+                    warnings.push("no ssh key found (~/.ssh/id_ecdsa.pub, id_ed25519.pub, id_rsa.pub): private modules over ssh only work with keys already in the agent".into());
+                    None
+                }
+            };
+            if let Some(public) = key {
+                let private_key = private_of(&public);
+                let sock = sock.display().to_string();
+                unlock = Some(UnlockStep {
+                    check: Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg("-T").arg(public.display().to_string()),
+                    unlock: Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg(private_key.display().to_string()),
+                    private_key,
+                });
+            }
+        }
+        AgentSocket::Unset => warnings.push("no ssh agent (SSH_AUTH_SOCK is not set): the build gets no --ssh, so private modules over ssh cannot be fetched".into()),
+        AgentSocket::Missing(p) => warnings.push(format!(
+            "SSH_AUTH_SOCK names {}, which does not exist (a stale shell?): the build gets no --ssh; start an agent with `eval $(ssh-agent)`",
+            p.display()
+        )),
+    }
+
+    let builds = i
+        .arches
+        .iter()
+        .map(|&arch| {
+            let image = format!("{}:{}-{}", i.repository, i.tag, arch);
+            let mut cmd = i.engine.build_cmd().arg("--platform").arg(arch.platform()).args(common.clone());
+            if let Some(p) = &i.proxy {
+                for (k, v) in &p.values {
+                    cmd = cmd.env(*k, v.as_str());
+                }
+            }
+            let cmd = cmd
+                .args(["-t", &image, "-f"])
+                .arg(i.containerfile.display().to_string())
+                .arg(i.context.display().to_string())
+                .secrets(&redactor);
+            ArchBuild { arch, image, cmd }
+        })
+        .collect();
+    BuildPlan { warnings, errors, unlock, builds }
+}
+
+impl BuildPlan {
+    /// Every command, one per line, as `--dry-run` prints them.
+    pub fn dry_run_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(u) = &self.unlock {
+            lines.push(format!("{}  # if that fails: {} (needs a terminal)", u.check, u.unlock));
+        }
+        lines.extend(self.builds.iter().map(|b| b.cmd.to_string()));
+        lines
+    }
+}
+
+/// How a user can rerun an unlock by hand.
+pub fn unlock_hint(u: &UnlockStep) -> String {
+    format!("ssh-add {}", quote_path(&u.private_key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::BuildFront;
+    use crate::env::HostEnv;
+
+    fn inputs() -> BuildInputs {
+        BuildInputs {
+            app: "joke".into(),
+            context: "/src/joke".into(),
+            containerfile: "/src/joke/Containerfile".into(),
+            repository: "joke".into(),
+            tag: "0.0.3".into(),
+            main_package: "./".into(),
+            goprivate: "".into(),
+            go_version: GoVersion::parse("1.25.4").unwrap(),
+            arches: vec![Arch::Amd64],
+            host_arch: Arch::Amd64,
+            engine: Engine { kind: EngineKind::Podman, program: "podman".into(), front: BuildFront::Podman },
+            proxy: None,
+            secrets: vec![SecretFile { id: "goenv".into(), path: "/home/u/.config/go/env".into(), exists: true, origin: "go env GOENV".into() }],
+            agent: AgentSocket::Present("/run/user/1000/agent.sock".into()),
+            ssh_key: SshKey::Found("/home/u/.ssh/id_ecdsa.pub".into()),
+            build_args: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn podman_build_matches_build_sh_plus_buildplatform() {
+        let plan = plan_build(&inputs());
+        assert_eq!(plan.warnings, Vec::<String>::new());
+        assert_eq!(
+            plan.dry_run_lines(),
+            [
+                "SSH_AUTH_SOCK=/run/user/1000/agent.sock ssh-add -T /home/u/.ssh/id_ecdsa.pub  # if that fails: SSH_AUTH_SOCK=/run/user/1000/agent.sock ssh-add /home/u/.ssh/id_ecdsa (needs a terminal)",
+                "podman build --platform linux/amd64 --build-arg TAG_GOVER=1.25.4 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= --build-arg BUILDPLATFORM=linux/amd64 --secret id=goenv,src=/home/u/.config/go/env --ssh default=/run/user/1000/agent.sock -t joke:0.0.3-amd64 -f /src/joke/Containerfile /src/joke",
+            ]
+        );
+    }
+
+    #[test]
+    fn docker_behind_a_proxy_gets_six_args_secrets_and_redaction() {
+        let mut i = inputs();
+        i.engine = Engine { kind: EngineKind::Docker, program: "docker".into(), front: BuildFront::DockerBuildKit };
+        i.arches = vec![Arch::Amd64, Arch::Arm64];
+        i.proxy = ProxyEnv::from_env(&HostEnv::from_vars([("HTTP_PROXY", "http://al:pw99@proxy:3128"), ("NO_PROXY", "localhost")]));
+        i.secrets.push(SecretFile { id: "netrc".into(), path: "/home/u/.netrc".into(), exists: false, origin: "~/.netrc".into() });
+        i.agent = AgentSocket::Unset;
+        let plan = plan_build(&i);
+        assert_eq!(plan.builds.len(), 2);
+        assert_eq!(plan.builds[1].image, "joke:0.0.3-arm64");
+        let line = plan.builds[1].cmd.to_string();
+        assert_eq!(
+            line,
+            "DOCKER_BUILDKIT=1 HTTP_PROXY='http://***@proxy:3128' HTTPS_PROXY='http://***@proxy:3128' NO_PROXY=localhost http_proxy='http://***@proxy:3128' https_proxy='http://***@proxy:3128' no_proxy=localhost \
+docker build --progress=plain --platform linux/arm64 --build-arg TAG_GOVER=1.25.4 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= \
+--build-arg HTTP_PROXY --build-arg HTTPS_PROXY --build-arg NO_PROXY --build-arg http_proxy --build-arg https_proxy --build-arg no_proxy \
+--secret id=HTTP_PROXY,env=HTTP_PROXY --secret id=HTTPS_PROXY,env=HTTPS_PROXY --secret id=NO_PROXY,env=NO_PROXY --secret id=http_proxy,env=http_proxy --secret id=https_proxy,env=https_proxy --secret id=no_proxy,env=no_proxy \
+--secret id=goenv,src=/home/u/.config/go/env -t joke:0.0.3-arm64 -f /src/joke/Containerfile /src/joke"
+        );
+        assert!(!line.contains("pw99"));
+        // The child still gets the real value.
+        assert!(plan.builds[1].cmd.get_env().iter().any(|(k, v)| k == "HTTP_PROXY" && v.contains("pw99")));
+        assert!(plan.warnings.iter().any(|w| w.starts_with("secret 'netrc' not wired: /home/u/.netrc (~/.netrc) does not exist")));
+        assert!(plan.warnings.iter().any(|w| w.starts_with("no ssh agent")));
+        assert!(plan.warnings.iter().any(|w| w.starts_with("the proxy URL carries credentials")));
+        assert_eq!(plan.unlock, None);
+    }
+
+    #[test]
+    fn configured_missing_key_is_an_error_and_stale_socket_a_warning() {
+        let mut i = inputs();
+        i.ssh_key = SshKey::Configured { public: "/k/id.pub".into(), exists: false };
+        let plan = plan_build(&i);
+        assert_eq!(plan.errors, ["the configured ssh key /k/id.pub does not exist: fix ssh_key in the config or create the key"]);
+        i.agent = AgentSocket::Missing("/tmp/gone".into());
+        let plan = plan_build(&i);
+        assert!(plan.builds[0].cmd.to_string().find("--ssh").is_none());
+        assert!(plan.warnings[0].contains("/tmp/gone, which does not exist"));
+    }
+}

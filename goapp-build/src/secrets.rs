@@ -1,0 +1,116 @@
+//! Build secrets and the ssh agent: where their sources are, and whether they
+//! exist. A secret is wired only when its source exists.
+
+use crate::env::HostEnv;
+use std::path::{Path, PathBuf};
+
+/// A file the build may mount as a secret (`--secret id=ID,src=PATH`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretFile {
+    /// The id the Containerfile mounts (`goenv`, `netrc`, `certs`).
+    pub id: String,
+    /// Where it comes from.
+    pub path: PathBuf,
+    /// Whether the file exists (read when the inputs are gathered).
+    pub exists: bool,
+    /// Which setting named it, for the warning when it is missing.
+    pub origin: String,
+}
+
+impl SecretFile {
+    /// A secret whose existence is read from the file system now.
+    pub fn probe(id: &str, path: PathBuf, origin: &str) -> SecretFile {
+        let exists = path.is_file();
+        SecretFile { id: id.to_string(), path, exists, origin: origin.to_string() }
+    }
+}
+
+/// `go env GOENV` without needing Go on the host: `$GOENV`, else
+/// `$XDG_CONFIG_HOME/go/env`, else `~/.config/go/env`. `None` for `GOENV=off`.
+pub fn goenv(env: &HostEnv) -> Option<SecretFile> {
+    if let Some(p) = env.var("GOENV") {
+        return (p != "off").then(|| SecretFile::probe("goenv", PathBuf::from(p), "GOENV"));
+    }
+    let base = match env.var("XDG_CONFIG_HOME") {
+        Some(x) => PathBuf::from(x),
+        None => env.home()?.join(".config"),
+    };
+    Some(SecretFile::probe("goenv", base.join("go/env"), "go env GOENV"))
+}
+
+/// The netrc for private module hosts behind the proxy: `$NETRC` or `~/.netrc`.
+pub fn netrc(env: &HostEnv) -> Option<SecretFile> {
+    match env.var("NETRC") {
+        Some(p) => Some(SecretFile::probe("netrc", PathBuf::from(p), "NETRC")),
+        None => Some(SecretFile::probe("netrc", env.home()?.join(".netrc"), "~/.netrc")),
+    }
+}
+
+/// The CA bundle (a proxy that intercepts TLS has its own CA in it):
+/// `$SSL_CERT_FILE` or Debian's bundle.
+pub fn certs(env: &HostEnv) -> SecretFile {
+    match env.var("SSL_CERT_FILE") {
+        Some(p) => SecretFile::probe("certs", PathBuf::from(p), "SSL_CERT_FILE"),
+        None => SecretFile::probe("certs", PathBuf::from("/etc/ssl/certs/ca-certificates.crt"), "the system CA bundle"),
+    }
+}
+
+/// The ssh agent's socket, when `SSH_AUTH_SOCK` names one that exists.
+pub fn agent_socket(env: &HostEnv) -> AgentSocket {
+    match env.var("SSH_AUTH_SOCK") {
+        None => AgentSocket::Unset,
+        Some(p) if Path::new(p).exists() => AgentSocket::Present(PathBuf::from(p)),
+        Some(p) => AgentSocket::Missing(PathBuf::from(p)),
+    }
+}
+
+/// What `SSH_AUTH_SOCK` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentSocket {
+    /// Not set.
+    Unset,
+    /// Set, and the socket exists.
+    Present(PathBuf),
+    /// Set to a path that does not exist (a stale shell).
+    Missing(PathBuf),
+}
+
+/// The public key whose private half must be unlocked in the agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SshKey {
+    /// Configured explicitly (`ssh_key:`); it must exist.
+    Configured {
+        /// The `.pub` file.
+        public: PathBuf,
+        /// Whether it exists.
+        exists: bool,
+    },
+    /// The first of the usual keys that exists.
+    Found(PathBuf),
+    /// None of the usual keys exists.
+    NoneFound,
+}
+
+/// Keys tried when none is configured, in build.sh's order of preference.
+pub const DEFAULT_KEYS: [&str; 3] = ["~/.ssh/id_ecdsa.pub", "~/.ssh/id_ed25519.pub", "~/.ssh/id_rsa.pub"];
+
+/// Chooses the key to check.
+pub fn ssh_key(env: &HostEnv, configured: Option<&str>) -> SshKey {
+    if let Some(c) = configured {
+        let mut public = env.expand_tilde(c);
+        if public.extension().is_none_or(|e| e != "pub") {
+            public = PathBuf::from(format!("{}.pub", public.display()));
+        }
+        let exists = public.is_file();
+        return SshKey::Configured { public, exists };
+    }
+    DEFAULT_KEYS.iter().map(|k| env.expand_tilde(k)).find(|p| p.is_file()).map(SshKey::Found).unwrap_or(SshKey::NoneFound)
+}
+
+/// The private key of a public key path (`id_ecdsa.pub` → `id_ecdsa`).
+pub fn private_of(public: &Path) -> PathBuf {
+    match public.to_str().and_then(|s| s.strip_suffix(".pub")) {
+        Some(p) => PathBuf::from(p),
+        None => public.to_path_buf(),
+    }
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian 12 machine (root) for goapp-build: the engines, Go,
+# OpenSSH, containerd, emulation, and the local stand-ins for what no registry
+# or proxy can give us here (a Go builder image, a mirror of the Go tags).
+# Idempotent: a second run only checks.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+fixtures="${GOAPP_FIXTURES:-$root/target/goapp-fixtures}"
+mkdir -p "$fixtures"
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+packages=(podman docker.io golang-go openssh-server openssh-client containerd
+  qemu-user-static binfmt-support busybox-static iproute2 zstd gzip uidmap
+  git ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Podman on these VMs needs runc and lower rlimits. The product never touches
+# the user's containers.conf; our scripts and tests point CONTAINERS_CONF here.
+export CONTAINERS_CONF="$root/scripts/containers.conf"
+
+# Emulation for arm64 containers (running the arm64 image of the example app).
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || log "cannot mount binfmt_misc"
+fi
+update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || log "warning: qemu-aarch64 is not registered in binfmt_misc"
+
+# Debian's docker.io daemon, started by hand (no init system here).
+DOCKER=/usr/bin/docker
+if ! "$DOCKER" info >/dev/null 2>&1; then
+  log "starting dockerd"
+  nohup dockerd >/var/log/goapp-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do "$DOCKER" info >/dev/null 2>&1 && break; sleep 0.5; done
+  "$DOCKER" info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/goapp-dockerd.log"; exit 1; }
+fi
+
+# A Go builder image made from Debian's packages, tagged with the name a
+# Containerfile asks for, so `FROM docker.io/library/golang:<ver>-bookworm`
+# resolves without a registry. Args: debian arch (amd64|arm64).
+gover="$(dpkg-query -W -f='${Version}' golang-1.19-go | sed 's/-.*//')"
+echo "$gover" >"$fixtures/go-version"
+builder_image() {
+  local arch="$1"
+  local dir="$fixtures/golang-$arch"
+  local tag="docker.io/library/golang:$gover-bookworm"
+  local have_podman have_docker
+  have_podman=$(podman image inspect --format '{{.Architecture}}' "$tag" 2>/dev/null || true)
+  have_docker=$("$DOCKER" image inspect --format '{{.Architecture}}' "$tag" 2>/dev/null || true)
+  if [ "$have_podman" = "$arch" ] && [ "$have_docker" = "$arch" ]; then return; fi
+  log "making $tag for $arch"
+  rm -rf "$dir" && mkdir -p "$dir/debs" "$dir/rootfs"
+  if [ "$arch" != "$(dpkg --print-architecture)" ]; then
+    dpkg --add-architecture "$arch"
+    apt-get update -qq
+  fi
+  (cd "$dir/debs" && apt-get download -qq "golang-1.19-go:$arch" golang-1.19-src "libc6:$arch" "busybox-static:$arch" >/dev/null 2>&1)
+  for d in "$dir"/debs/*.deb; do dpkg-deb -x "$d" "$dir/rootfs"; done
+  rm -rf "$dir/rootfs/usr/share/doc" "$dir/rootfs/usr/share/man"
+  mkdir -p "$dir/rootfs/tmp" "$dir/rootfs/root" "$dir/rootfs/etc" "$dir/rootfs/usr/local"
+  chmod 1777 "$dir/rootfs/tmp"
+  ln -sfn /usr/lib/go-1.19 "$dir/rootfs/usr/local/go"
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$dir/rootfs/etc/passwd"
+  cat >"$dir/Containerfile" <<CF
+FROM scratch
+COPY rootfs/ /
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+ENV PATH=/usr/local/go/bin:/bin:/usr/bin HOME=/root GOPATH=/go
+WORKDIR /go
+CF
+  podman build -q --platform "linux/$arch" -t "$tag" "$dir" >/dev/null
+  DOCKER_BUILDKIT=0 "$DOCKER" build -q --platform "linux/$arch" -t "$tag" -f "$dir/Containerfile" "$dir" >/dev/null
+  rm -rf "$dir"
+}
+builder_image "$(dpkg --print-architecture)"
+
+# A mirror of the Go repository's tags for `git ls-remote` (the real one is
+# not reachable here). Irregular names on purpose, as upstream has them.
+gorepo="$fixtures/go-tags.git"
+if [ ! -d "$gorepo" ]; then
+  log "making a Go tags mirror at $gorepo"
+  "$here/make-go-tags-repo.sh" "$gorepo" >/dev/null
+fi
+log "ready: Go $gover builder image, GOAPP_GO_REPO=$gorepo"

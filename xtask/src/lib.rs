@@ -1,0 +1,140 @@
+//! The command line of goapp-build: parse, call the library, print, exit.
+//! Kept in a library target so the integration tests build the same entry
+//! point as `cargo xtask`.
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use goapp_build::engine::EngineKind;
+use goapp_build::env::HostEnv;
+use goapp_build::image::{self, Common, ImageOptions, Session};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Build Go services into container images and ship them.
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand, Debug)]
+enum Task {
+    /// Build images for one or more apps and architectures.
+    Image(ImageCmd),
+    /// Print the Go version an app builds with (e.g. 1.25.4).
+    GoVersion(GoVersionCmd),
+}
+
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// The config file (default: goapp.yaml or config/goapp.yaml found walking up).
+    #[arg(long, value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
+    /// Use this Go version (1.25.4), or the newest patch of a line (1.25).
+    #[arg(long, value_name = "VERSION")]
+    go_version: Option<String>,
+    /// The Go repository to list release tags from.
+    #[arg(long, value_name = "URL")]
+    go_repo: Option<String>,
+    /// Allow betas and release candidates.
+    #[arg(long)]
+    prerelease: bool,
+}
+
+impl CommonArgs {
+    fn common(&self) -> Common {
+        Common {
+            config: self.config.clone(),
+            go_version: self.go_version.clone(),
+            go_repo: self.go_repo.clone(),
+            prerelease: self.prerelease,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct ImageCmd {
+    /// Apps from the config; default: the app of the current directory.
+    apps: Vec<String>,
+    /// The image name, REPO:TAG; each image is REPO:TAG-<arch>.
+    #[arg(long, value_name = "REPO:TAG")]
+    tag: Option<String>,
+    /// Architectures, comma-separated (default: TARGET_ARCH, the app's, or the host's).
+    #[arg(long, value_name = "LIST")]
+    arch: Option<String>,
+    /// podman (default) or docker.
+    #[arg(long, value_name = "ENGINE")]
+    engine: Option<EngineKind>,
+    /// Print the commands instead of running them.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl ImageCmd {
+    fn run(self, s: &Session) -> Result<()> {
+        let o = ImageOptions {
+            apps: self.apps,
+            tag: self.tag,
+            arch: self.arch,
+            engine: self.engine,
+            dry_run: self.dry_run,
+            common: self.common.common(),
+        };
+        image::run(s, &o, &mut std::io::stdout().lock())?;
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+struct GoVersionCmd {
+    /// The app (default: the app of the current directory).
+    app: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl GoVersionCmd {
+    fn run(self, s: &Session) -> Result<()> {
+        let apps: Vec<String> = self.app.into_iter().collect();
+        println!("{}", image::go_version(s, &apps, &self.common.common())?);
+        Ok(())
+    }
+}
+
+fn config_flag(task: &Task) -> Option<PathBuf> {
+    match task {
+        Task::Image(c) => c.common.config.clone(),
+        Task::GoVersion(c) => c.common.config.clone(),
+    }
+}
+
+/// Runs the command line; the exit code is 0 on success, 1 on error, 2 on
+/// a usage error.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let cwd = std::env::current_dir()?;
+    let session = Session::open(HostEnv::capture(), cwd, config_flag(&cli.task).as_deref())?;
+    match cli.task {
+        Task::Image(c) => c.run(&session),
+        Task::GoVersion(c) => c.run(&session),
+    }
+}
