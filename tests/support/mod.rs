@@ -1,0 +1,99 @@
+//! Shared set-up for the integration tests: the binary under test, the
+//! fixtures made by scripts/setup.sh, and an isolated environment per test.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Where scripts/setup.sh leaves its fixtures.
+pub fn fixtures() -> PathBuf {
+    std::env::var_os("GOAPP_FIXTURES").map(PathBuf::from).unwrap_or_else(|| root().join("target/goapp-fixtures"))
+}
+
+/// The Go version of the local builder image (set-up writes it).
+pub fn go_version() -> String {
+    let f = fixtures().join("go-version");
+    std::fs::read_to_string(&f)
+        .unwrap_or_else(|_| panic!("{} is missing: run scripts/setup.sh first", f.display()))
+        .trim()
+        .to_string()
+}
+
+/// A name no other test run uses.
+pub fn unique(prefix: &str) -> String {
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}{}{}", std::process::id(), n % 1_000_000_000)
+}
+
+/// A command running the xtask binary with an isolated cache and the
+/// podman settings these VMs need.
+pub fn xtask(cwd: &Path, cache: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_goapp-under-test"));
+    c.current_dir(cwd)
+        .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+        .env("GOAPP_CACHE_DIR", cache)
+        .env("GOAPP_GO_REPO", fixtures().join("go-tags.git"))
+        .env_remove("GOAPP_CONFIG")
+        .env_remove("TARGET_ARCH")
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("GOAPP_ENGINE");
+    for v in ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Runs and returns (status ok, stdout, stderr).
+pub fn run(mut c: Command) -> (bool, String, String) {
+    let Output { status, stdout, stderr } = c.output().expect("running the binary under test");
+    (status.success(), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+}
+
+/// Runs an engine command with the test podman settings, returning stdout; panics with stderr on failure.
+pub fn engine(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+        .output()
+        .unwrap_or_else(|e| panic!("{program} not runnable ({e}): run scripts/setup.sh first"));
+    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Debian's docker client (the one whose `docker build` has BuildKit built in).
+pub const DOCKER: &str = "/usr/bin/docker";
+
+/// Panics with the fix when an engine or the builder image is not there.
+pub fn require_engine(program: &str) {
+    let tag = format!("docker.io/library/golang:{}-bookworm", go_version());
+    let ok = Command::new(program)
+        .args(["image", "inspect", &tag])
+        .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(ok, "{program} has no {tag} (or is not running): run scripts/setup.sh first");
+}
+
+/// Removes images when dropped, so a failed test leaves nothing behind.
+pub struct ImageGuard {
+    pub program: &'static str,
+    pub images: Vec<String>,
+}
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        for i in &self.images {
+            let _ = Command::new(self.program)
+                .args(["rmi", "-f", i])
+                .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+                .output();
+        }
+    }
+}

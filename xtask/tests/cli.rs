@@ -1,0 +1,193 @@
+//! The command line's answers to bad input: a non-zero exit, one clear
+//! sentence naming the thing and the fix, no panic, nothing left behind.
+//! These run in a plain `cargo test`: no engine is started (a stand-in
+//! `podman` that fails if run proves it), only real git for go-version.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_xtask");
+
+/// A PATH with the tools the CLI may need (git, uname, ssh-add) and, if
+/// `engine`, a `podman` that records nothing and fails if it is ever run.
+fn path_dir(dir: &Path, engine: bool) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["git", "uname", "ssh-add", "sh"] {
+        if let Ok(p) = which(tool) {
+            let _ = std::os::unix::fs::symlink(p, bin.join(tool));
+        }
+    }
+    if engine {
+        let p = bin.join("podman");
+        std::fs::write(&p, "#!/bin/sh\necho 'podman must not run in this test' >&2\nexit 99\n").unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    bin
+}
+
+fn which(tool: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
+struct Ws {
+    dir: tempfile::TempDir,
+}
+
+impl Ws {
+    /// A workspace with a config, one app (`svc`) and its go.mod.
+    fn new(config: &str) -> Ws {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("goapp.yaml"), config).unwrap();
+        let app = dir.path().join("svc");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(app.join("go.mod"), "module svc\n\ngo 1.21\n").unwrap();
+        std::fs::write(app.join("Containerfile"), "FROM scratch\n").unwrap();
+        Ws { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run(&self, engine: bool, args: &[&str]) -> (i32, String, String) {
+        let bin = path_dir(self.path(), engine);
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", &bin)
+            .env("HOME", self.path())
+            .env("GOAPP_CACHE_DIR", self.path().join("cache"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+    }
+}
+
+const CONFIG: &str = "apps:\n  svc:\n    context: svc\n    tag: 1.0.0\n";
+
+fn error_line(stderr: &str) -> &str {
+    stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line in:\n{stderr}"))
+}
+
+#[test]
+fn unknown_arch() {
+    let ws = Ws::new(CONFIG);
+    let (code, _, err) = ws.run(true, &["image", "svc", "--arch", "amd64,sparc", "--go-version", "1.21.5"]);
+    assert_eq!(code, 1);
+    assert_eq!(error_line(&err), "error: --arch: unknown architecture 'sparc': use one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, arm64be");
+}
+
+#[test]
+fn no_containerfile() {
+    let ws = Ws::new(CONFIG);
+    std::fs::remove_file(ws.path().join("svc/Containerfile")).unwrap();
+    let (code, _, err) = ws.run(true, &["image", "svc", "--go-version", "1.21.5", "--arch", "amd64"]);
+    assert_eq!(code, 1);
+    let cf = ws.path().join("svc/Containerfile");
+    assert_eq!(error_line(&err), format!("error: no Containerfile at {}: create it, or set `containerfile:` for app 'svc' in the config", cf.display()));
+}
+
+#[test]
+fn malformed_go_mod() {
+    let ws = Ws::new(CONFIG);
+    std::fs::write(ws.path().join("svc/go.mod"), "module svc\n\ngo one.twenty\n").unwrap();
+    let (code, _, err) = ws.run(true, &["go-version", "svc"]);
+    assert_eq!(code, 1);
+    let gomod = ws.path().join("svc/go.mod");
+    assert_eq!(error_line(&err), format!("error: {}:3: `go one.twenty` is not a valid go directive: write e.g. `go 1.21`", gomod.display()));
+}
+
+#[test]
+fn broken_yaml_names_file_line_and_column() {
+    let ws = Ws::new("apps:\n  svc:\n    context: svc\n   tag: [1\n");
+    let (code, _, err) = ws.run(true, &["image", "svc", "--dry-run"]);
+    assert_eq!(code, 1);
+    let line = error_line(&err);
+    let prefix = format!("error: {}:4:", ws.path().join("goapp.yaml").display());
+    assert!(line.starts_with(&prefix), "{line}");
+    let ws = Ws::new("apps:\n  svc:\n    contxt: svc\n");
+    let (_, _, err) = ws.run(true, &["image", "svc", "--dry-run"]);
+    assert!(error_line(&err).ends_with(":3:5: apps.svc: unknown field `contxt`, expected one of `context`, `containerfile`, `proxy_containerfile`, `repository`, `tag`, `main_package`, `arch`, `goprivate`, `go_version`, `build_args`"), "{err}");
+}
+
+#[test]
+fn no_engine_installed() {
+    let ws = Ws::new(CONFIG);
+    let (code, _, err) = ws.run(false, &["image", "svc", "--go-version", "1.21.5", "--dry-run"]);
+    assert_eq!(code, 1);
+    assert_eq!(error_line(&err), "error: no container engine found on PATH: install podman (apt-get install podman) or docker");
+    let (_, _, err) = ws.run(false, &["image", "svc", "--engine", "docker", "--go-version", "1.21.5"]);
+    assert_eq!(error_line(&err), "error: docker is not installed: install it (apt-get install docker.io) or use podman");
+}
+
+#[test]
+fn unknown_app_and_bad_tag() {
+    let ws = Ws::new(CONFIG);
+    let (code, _, err) = ws.run(true, &["image", "svx"]);
+    assert_eq!(code, 1);
+    assert_eq!(error_line(&err), format!("error: no app named 'svx' in {}: known apps are svc", ws.path().join("goapp.yaml").display()));
+    let (code, _, err) = ws.run(true, &["image", "svc", "--tag", "svc", "--go-version", "1.21.5"]);
+    assert_eq!(code, 1);
+    assert_eq!(error_line(&err), "error: --tag 'svc' has no tag: write REPO:TAG, e.g. joke:0.0.3");
+    let (code, _, err) = ws.run(true, &["image", "svc", "--engine", "buildah"]);
+    assert_eq!(code, 2, "a usage error: {err}");
+    assert!(err.contains("unknown engine 'buildah': use podman or docker"), "{err}");
+}
+
+#[test]
+fn outside_any_app_the_current_directory_needs_a_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Containerfile"), "FROM scratch\n").unwrap();
+    let ws = Ws { dir };
+    let (code, _, err) = ws.run(true, &["image", "--go-version", "1.21.5", "--arch", "amd64", "--dry-run"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(error_line(&err).contains(": pass --tag REPO:TAG (e.g. --tag "), "{err}");
+    let (code, out, err) = ws.run(true, &["image", "--go-version", "1.21.5", "--arch", "arm64", "--dry-run", "--tag", "joke:0.0.3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim_end().ends_with(&format!("-t joke:0.0.3-arm64 -f {0}/Containerfile {0}", ws.path().display())), "{out}");
+}
+
+/// The stand-in podman is never run by `--dry-run`; the output is the exact
+/// command line, with the proxy password redacted.
+#[test]
+fn dry_run_golden_with_proxy() {
+    let ws = Ws::new(CONFIG);
+    let bin = path_dir(ws.path(), true);
+    let out = Command::new(BIN)
+        .args(["image", "svc", "--dry-run", "--arch", "amd64", "--go-version", "1.21.5"])
+        .current_dir(ws.path())
+        .env_clear()
+        .env("PATH", &bin)
+        .env("HOME", ws.path())
+        .env("HTTPS_PROXY", "http://me:t0ps3cret@proxy:8080")
+        .env("GOAPP_CACHE_DIR", ws.path().join("cache"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let svc = ws.path().join("svc");
+    assert_eq!(
+        stdout.trim_end(),
+        format!(
+            "HTTP_PROXY='' HTTPS_PROXY='http://***@proxy:8080' NO_PROXY='' http_proxy='' https_proxy='http://***@proxy:8080' no_proxy='' \
+podman build --platform linux/amd64 --build-arg TAG_GOVER=1.21.5 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= --build-arg BUILDPLATFORM=linux/amd64 \
+--build-arg HTTP_PROXY --build-arg HTTPS_PROXY --build-arg NO_PROXY --build-arg http_proxy --build-arg https_proxy --build-arg no_proxy \
+--secret id=certs,src=/etc/ssl/certs/ca-certificates.crt -t svc:1.0.0-amd64 -f {0}/Containerfile {0}",
+            svc.display()
+        )
+    );
+    assert!(!stdout.contains("t0ps3cret") && !stderr.contains("t0ps3cret"));
+    assert!(stderr.contains("warning: secret 'goenv' not wired"), "{stderr}");
+    assert!(stderr.contains("warning: secret 'netrc' not wired"), "{stderr}");
+    assert!(!ws.path().join("cache/logs").exists());
+}
