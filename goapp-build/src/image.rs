@@ -7,7 +7,7 @@ use crate::engine::{self, Engine, EngineKind};
 use crate::env::HostEnv;
 use crate::goresolve::{GoResolver, ResolvedGo};
 use crate::gotags::{self, TagCache};
-use crate::plan::{plan_build, unlock_hint, BuildInputs, BuildPlan};
+use crate::plan::{plan_build, unlock_hint, ArchBuild, BuildInputs, BuildPlan};
 use crate::proxy::ProxyEnv;
 use crate::runner::{self, Job};
 use crate::secrets;
@@ -40,6 +40,8 @@ pub struct ImageOptions {
     pub engine: Option<EngineKind>,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// `--force`: build even when the image's inputs are unchanged.
+    pub force: bool,
     /// Config and Go options.
     pub common: Common,
 }
@@ -49,6 +51,8 @@ pub struct ImageOptions {
 pub struct ImageReport {
     /// The images built, `repository:tag-<arch>`.
     pub images: Vec<String>,
+    /// The images that were already up to date.
+    pub up_to_date: Vec<String>,
 }
 
 /// The context of a run: environment, working directory, loaded config.
@@ -173,6 +177,7 @@ pub fn gather(s: &Session, o: &ImageOptions, app: &App, engine: &Engine, go: &Re
     }
     let goprivate = app.goprivate.clone().or_else(|| s.env.var("GOPRIVATE").map(str::to_string)).unwrap_or_default();
     let main_package = s.env.var("MAIN_PKG_PATH").map(str::to_string).unwrap_or_else(|| app.main_package.clone());
+    let context_digest = context_digest(&app.context, &containerfile)?;
     Ok(BuildInputs {
         app: app.name.clone(),
         context: app.context.clone(),
@@ -190,7 +195,13 @@ pub fn gather(s: &Session, o: &ImageOptions, app: &App, engine: &Engine, go: &Re
         agent: secrets::agent_socket(&s.env),
         ssh_key: secrets::ssh_key(&s.env, s.ssh_key_setting().as_deref()),
         build_args: app.build_args.clone(),
+        context_digest,
     })
+}
+
+/// The Containerfile and the context as the engine would see them.
+fn context_digest(context: &Path, containerfile: &Path) -> Result<String> {
+    crate::inputs::inputs_hash(context, containerfile, &[])
 }
 
 /// Plans every selected app. Nothing runs yet.
@@ -231,40 +242,74 @@ pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Resul
         }
         return Ok(ImageReport::default());
     }
+    let engine = s.engine(o.engine)?;
+    let mut todo: Vec<(&App, &ArchBuild)> = Vec::new();
+    let mut report = ImageReport::default();
+    let all: Vec<(&App, &ArchBuild)> = plans.iter().flat_map(|(a, p)| p.builds.iter().map(move |b| (a, b))).collect();
+    let current = if o.force { vec![None; all.len()] } else { labels(&engine, all.iter().map(|(_, b)| b.image.as_str())) };
+    for ((app, b), label) in all.into_iter().zip(current) {
+        if label.as_deref() == Some(b.inputs.as_str()) {
+            writeln!(out, "{}  up to date (inputs unchanged; --force rebuilds)", b.image)?;
+            report.up_to_date.push(b.image.clone());
+        } else {
+            todo.push((app, b));
+        }
+    }
+    if todo.is_empty() {
+        return Ok(report);
+    }
     // One unlock check is enough: every plan uses the same agent and key.
     if let Some(u) = plans.iter().find_map(|(_, p)| p.unlock.as_ref()) {
         ensure_unlocked(u, s.env.stdin_tty)?;
     }
     let log_dir = s.log_dir();
-    let mut jobs = Vec::new();
-    let mut images = Vec::new();
-    for (app, p) in &plans {
-        for b in &p.builds {
-            jobs.push(Job {
-                label: format!("{}/{}", app.name, b.arch),
-                cmd: b.cmd.clone(),
-                log: runner::log_path(&log_dir, &app.name, b.arch.name()),
-            });
-            images.push(b.image.clone());
-        }
-    }
+    let jobs: Vec<Job> = todo
+        .iter()
+        .map(|(app, b)| Job {
+            label: format!("{}/{}", app.name, b.arch),
+            cmd: b.cmd.clone(),
+            log: runner::log_path(&log_dir, &app.name, b.arch.name()),
+        })
+        .collect();
     let started = std::time::Instant::now();
     let outcomes = runner::run_all(jobs, s.env.stderr_tty);
     let mut failures = Vec::new();
-    for (o, image) in outcomes.into_iter().zip(&images) {
+    for (o, (_, b)) in outcomes.into_iter().zip(&todo) {
         match o.result {
-            Ok(()) => writeln!(out, "{image}  built in {:.1}s", o.elapsed.as_secs_f64())?,
+            Ok(()) => {
+                writeln!(out, "{}  built in {:.1}s", b.image, o.elapsed.as_secs_f64())?;
+                report.images.push(b.image.clone());
+            }
             Err(e) => {
-                writeln!(out, "{image}  FAILED after {:.1}s (log: {})", o.elapsed.as_secs_f64(), o.log.display())?;
+                writeln!(out, "{}  FAILED after {:.1}s (log: {})", b.image, o.elapsed.as_secs_f64(), o.log.display())?;
                 failures.push(format!("{e:#}"));
             }
         }
     }
-    writeln!(out, "total {:.1}s for {} image(s)", started.elapsed().as_secs_f64(), images.len())?;
+    writeln!(out, "total {:.1}s for {} build(s)", started.elapsed().as_secs_f64(), todo.len())?;
     if !failures.is_empty() {
-        bail!("{} of {} builds failed:\n{}", failures.len(), images.len(), failures.join("\n\n"));
+        bail!("{} of {} builds failed:\n{}", failures.len(), todo.len(), failures.join("\n\n"));
     }
-    Ok(ImageReport { images })
+    Ok(report)
+}
+
+/// The inputs label of each image (`None` when the image is absent or has
+/// none), asked concurrently: each `image inspect` is a process start.
+pub fn labels<'a>(engine: &Engine, images: impl Iterator<Item = &'a str>) -> Vec<Option<String>> {
+    let format = format!("{{{{index .Config.Labels \"{}\"}}}}", crate::inputs::LABEL);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = images
+            .map(|image| {
+                let cmd = engine.cmd().args(["image", "inspect", "--format", &format, image]);
+                scope.spawn(move || {
+                    let out = cmd.run_timeout(Some(std::time::Duration::from_secs(60))).ok()?;
+                    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                    (!v.is_empty() && v != "<no value>").then_some(v)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+    })
 }
 
 /// Makes sure the agent can use the key: `ssh-add -T`, and if it cannot,

@@ -8,6 +8,7 @@ use crate::gover::GoVersion;
 use crate::proxy::{ProxyEnv, VARS};
 use crate::redact::Redactor;
 use crate::secrets::{private_of, AgentSocket, SecretFile, SshKey};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -46,6 +47,8 @@ pub struct BuildInputs {
     pub ssh_key: SshKey,
     /// Further build args from the config.
     pub build_args: BTreeMap<String, String>,
+    /// The digest of the Containerfile and the context as the engine sees it.
+    pub context_digest: String,
 }
 
 /// One architecture's build.
@@ -57,6 +60,9 @@ pub struct ArchBuild {
     pub image: String,
     /// The engine command.
     pub cmd: Cmd,
+    /// The hash of everything that decides this image, also put on it as
+    /// the label [`crate::inputs::LABEL`].
+    pub inputs: String,
 }
 
 /// The check that the ssh key is unlocked before the build starts: buildah
@@ -169,11 +175,23 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
         )),
     }
 
+    // What decides the image besides the context: every argument (proxy and
+    // secret *names* only, never values), the engine and the platform.
+    let facts_common: Vec<String> = std::iter::once(format!("engine={}", i.engine.kind))
+        .chain(common.iter().filter(|a| !a.starts_with("default=")).cloned())
+        .collect();
     let builds = i
         .arches
         .iter()
         .map(|&arch| {
             let image = format!("{}:{}-{}", i.repository, i.tag, arch);
+            let mut h = Sha256::new();
+            h.update(i.context_digest.as_bytes());
+            for f in facts_common.iter().chain(std::iter::once(&arch.platform())) {
+                h.update([0]);
+                h.update(f.as_bytes());
+            }
+            let inputs = crate::inputs::hex(&h.finalize());
             let mut cmd = i.engine.build_cmd().arg("--platform").arg(arch.platform()).args(common.clone());
             if let Some(p) = &i.proxy {
                 for (k, v) in &p.values {
@@ -181,11 +199,13 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
                 }
             }
             let cmd = cmd
+                .arg("--label")
+                .arg(format!("{}={inputs}", crate::inputs::LABEL))
                 .args(["-t", &image, "-f"])
                 .arg(i.containerfile.display().to_string())
                 .arg(i.context.display().to_string())
                 .secrets(&redactor);
-            ArchBuild { arch, image, cmd }
+            ArchBuild { arch, image, cmd, inputs }
         })
         .collect();
     BuildPlan { warnings, errors, unlock, builds }
@@ -232,7 +252,38 @@ mod tests {
             agent: AgentSocket::Present("/run/user/1000/agent.sock".into()),
             ssh_key: SshKey::Found("/home/u/.ssh/id_ecdsa.pub".into()),
             build_args: BTreeMap::new(),
+            context_digest: "ctx".into(),
         }
+    }
+
+    /// The label's hash is checked separately; golden lines show `LABEL`.
+    fn without_label(lines: Vec<String>) -> Vec<String> {
+        lines
+            .into_iter()
+            .map(|l| match l.find("dev.goapp.inputs=") {
+                Some(i) => format!("{}dev.goapp.inputs=LABEL{}", &l[..i], &l[i + 17 + 64..]),
+                None => l,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn inputs_hash_differs_per_arch_and_go_version_but_not_proxy_values() {
+        let mut i = inputs();
+        i.arches = vec![Arch::Amd64, Arch::Arm64];
+        let a = plan_build(&i);
+        assert_ne!(a.builds[0].inputs, a.builds[1].inputs);
+        let mut j = i.clone();
+        j.go_version = GoVersion::parse("1.25.5").unwrap();
+        assert_ne!(plan_build(&j).builds[0].inputs, a.builds[0].inputs);
+        let mut k = i.clone();
+        k.agent = AgentSocket::Present("/other/agent.sock".into());
+        assert_eq!(plan_build(&k).builds[0].inputs, a.builds[0].inputs, "the agent's socket path does not change the image");
+        let mut p1 = i.clone();
+        p1.proxy = ProxyEnv::from_env(&HostEnv::from_vars([("HTTP_PROXY", "http://a:1@p:1")]));
+        let mut p2 = i.clone();
+        p2.proxy = ProxyEnv::from_env(&HostEnv::from_vars([("HTTP_PROXY", "http://b:2@q:2")]));
+        assert_eq!(plan_build(&p1).builds[0].inputs, plan_build(&p2).builds[0].inputs, "proxy values are not inputs");
     }
 
     #[test]
@@ -240,10 +291,10 @@ mod tests {
         let plan = plan_build(&inputs());
         assert_eq!(plan.warnings, Vec::<String>::new());
         assert_eq!(
-            plan.dry_run_lines(),
+            without_label(plan.dry_run_lines()),
             [
                 "SSH_AUTH_SOCK=/run/user/1000/agent.sock ssh-add -T /home/u/.ssh/id_ecdsa.pub  # if that fails: SSH_AUTH_SOCK=/run/user/1000/agent.sock ssh-add /home/u/.ssh/id_ecdsa (needs a terminal)",
-                "podman build --platform linux/amd64 --build-arg TAG_GOVER=1.25.4 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= --build-arg BUILDPLATFORM=linux/amd64 --secret id=goenv,src=/home/u/.config/go/env --ssh default=/run/user/1000/agent.sock -t joke:0.0.3-amd64 -f /src/joke/Containerfile /src/joke",
+                "podman build --platform linux/amd64 --build-arg TAG_GOVER=1.25.4 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= --build-arg BUILDPLATFORM=linux/amd64 --secret id=goenv,src=/home/u/.config/go/env --ssh default=/run/user/1000/agent.sock --label dev.goapp.inputs=LABEL -t joke:0.0.3-amd64 -f /src/joke/Containerfile /src/joke",
             ]
         );
     }
@@ -259,14 +310,14 @@ mod tests {
         let plan = plan_build(&i);
         assert_eq!(plan.builds.len(), 2);
         assert_eq!(plan.builds[1].image, "joke:0.0.3-arm64");
-        let line = plan.builds[1].cmd.to_string();
+        let line = without_label(vec![plan.builds[1].cmd.to_string()]).remove(0);
         assert_eq!(
             line,
             "DOCKER_BUILDKIT=1 HTTP_PROXY='http://***@proxy:3128' HTTPS_PROXY='http://***@proxy:3128' NO_PROXY=localhost http_proxy='http://***@proxy:3128' https_proxy='http://***@proxy:3128' no_proxy=localhost \
 docker build --progress=plain --platform linux/arm64 --build-arg TAG_GOVER=1.25.4 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= \
 --build-arg HTTP_PROXY --build-arg HTTPS_PROXY --build-arg NO_PROXY --build-arg http_proxy --build-arg https_proxy --build-arg no_proxy \
 --secret id=HTTP_PROXY,env=HTTP_PROXY --secret id=HTTPS_PROXY,env=HTTPS_PROXY --secret id=NO_PROXY,env=NO_PROXY --secret id=http_proxy,env=http_proxy --secret id=https_proxy,env=https_proxy --secret id=no_proxy,env=no_proxy \
---secret id=goenv,src=/home/u/.config/go/env -t joke:0.0.3-arm64 -f /src/joke/Containerfile /src/joke"
+--secret id=goenv,src=/home/u/.config/go/env --label dev.goapp.inputs=LABEL -t joke:0.0.3-arm64 -f /src/joke/Containerfile /src/joke"
         );
         assert!(!line.contains("pw99"));
         // The child still gets the real value.

@@ -69,6 +69,9 @@ struct ImageCmd {
     /// Print the commands instead of running them.
     #[arg(long)]
     dry_run: bool,
+    /// Build even when the image's inputs have not changed.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -81,6 +84,7 @@ impl ImageCmd {
             arch: self.arch,
             engine: self.engine,
             dry_run: self.dry_run,
+            force: self.force,
             common: self.common.common(),
         };
         image::run(s, &o, &mut std::io::stdout().lock())?;

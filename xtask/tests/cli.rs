@@ -176,13 +176,17 @@ fn dry_run_golden_with_proxy() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let svc = ws.path().join("svc");
+    // The inputs hash is tested in the library; here it must be 64 hex digits.
+    let at = stdout.find("--label dev.goapp.inputs=").expect("the inputs label") + 25;
+    assert!(stdout[at..at + 64].chars().all(|c| c.is_ascii_hexdigit()), "{stdout}");
+    let stdout = format!("{}HASH{}", &stdout[..at], &stdout[at + 64..]);
     assert_eq!(
         stdout.trim_end(),
         format!(
             "HTTP_PROXY='' HTTPS_PROXY='http://***@proxy:8080' NO_PROXY='' http_proxy='' https_proxy='http://***@proxy:8080' no_proxy='' \
 podman build --platform linux/amd64 --build-arg TAG_GOVER=1.21.5 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= --build-arg BUILDPLATFORM=linux/amd64 \
 --build-arg HTTP_PROXY --build-arg HTTPS_PROXY --build-arg NO_PROXY --build-arg http_proxy --build-arg https_proxy --build-arg no_proxy \
---secret id=certs,src=/etc/ssl/certs/ca-certificates.crt -t svc:1.0.0-amd64 -f {0}/Containerfile {0}",
+--secret id=certs,src=/etc/ssl/certs/ca-certificates.crt --label dev.goapp.inputs=HASH -t svc:1.0.0-amd64 -f {0}/Containerfile {0}",
             svc.display()
         )
     );
