@@ -184,11 +184,10 @@ pub fn quote(word: &str) -> String {
     if !word.is_empty() && word.chars().all(plain) && !word.starts_with('=') {
         return word.to_string();
     }
-    match shlex::try_quote(word) {
-        Ok(q) => q.into_owned(),
-        // Only a NUL byte makes quoting impossible; no argv can hold one anyway.
-        Err(_) => format!("'{}'", word.replace('\0', "")),
-    }
+    // POSIX single quotes, `'` written as `'\''`: unlike shlex's mix of
+    // double quotes and escapes, this stays readable when a quoted script is
+    // quoted again (ssh's remote command). Round-trips through shlex::split.
+    format!("'{}'", word.replace('\0', "").replace('\'', "'\\''"))
 }
 
 /// Quotes a path for a POSIX shell.
@@ -226,6 +225,16 @@ mod tests {
             c.to_string(),
             "HTTP_PROXY='http://***@proxy:3128' NO_PROXY='' podman build --build-arg 'MAIN_PKG_PATH=./cmd/my app' -t joke:1-amd64"
         );
+    }
+
+    #[test]
+    fn quoting_round_trips_through_a_shell_parser() {
+        for w in ["", "plain", "it's", "a b", "$(rm -rf /)", "'\"\\", "line\nbreak", "x=y"] {
+            let q = quote(w);
+            assert_eq!(shlex::split(&q).unwrap(), vec![w.to_string()], "{q}");
+            let nested = quote(&format!("sh -c {q}"));
+            assert_eq!(shlex::split(&shlex::split(&nested).unwrap()[0]).unwrap()[2], w);
+        }
     }
 
     #[test]

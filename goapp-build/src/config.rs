@@ -43,6 +43,8 @@ pub struct Defaults {
     pub main_package: Option<String>,
     /// `GOPRIVATE` passed to the build (default: `$GOPRIVATE`, else empty).
     pub goprivate: Option<String>,
+    /// An ssh config file for `ship` (`ssh -F`), relative to the config file.
+    pub ssh_config: Option<String>,
 }
 
 /// One app: a Go service with its Containerfile.

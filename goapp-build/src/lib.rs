@@ -22,5 +22,7 @@ pub mod inputs;
 pub mod plan;
 pub mod proxy;
 pub mod redact;
+pub mod remote;
 pub mod runner;
 pub mod secrets;
+pub mod ship;

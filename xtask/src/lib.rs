@@ -24,6 +24,59 @@ enum Task {
     Image(ImageCmd),
     /// Print the Go version an app builds with (e.g. 1.25.4).
     GoVersion(GoVersionCmd),
+    /// Put images on remote nodes over ssh, without a registry.
+    Ship(ShipCmd),
+}
+
+#[derive(Args, Debug)]
+struct ShipCmd {
+    /// Hosts or groups from the config, comma-separated (pi, pis, pi1,pi2).
+    #[arg(long, value_name = "HOSTS")]
+    host: String,
+    /// Apps from the config; default: the app of the current directory.
+    apps: Vec<String>,
+    /// Ship this architecture's image whatever the hosts say.
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+    /// The image name, REPO:TAG (each node gets REPO:TAG-<its arch>).
+    #[arg(long, value_name = "REPO:TAG")]
+    tag: Option<String>,
+    /// podman (default) or docker, for the local side.
+    #[arg(long, value_name = "ENGINE")]
+    engine: Option<EngineKind>,
+    /// Probe the nodes (read-only) and print the commands; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Refuse instead of building a missing or stale image.
+    #[arg(long)]
+    no_build: bool,
+    /// Send even to nodes that already have the image.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl ShipCmd {
+    fn run(self, s: &Session) -> Result<()> {
+        let o = goapp_build::ship::ShipOptions {
+            hosts: self.host,
+            apps: self.apps,
+            arch: self.arch,
+            tag: self.tag,
+            engine: self.engine,
+            dry_run: self.dry_run,
+            no_build: self.no_build,
+            force: self.force,
+            common: self.common.common(),
+        };
+        let report = goapp_build::ship::run(s, &o, &mut std::io::stdout().lock())?;
+        if report.failed() {
+            let n = report.hosts.iter().filter(|(_, r)| matches!(r, goapp_build::ship::HostResult::Failed { .. })).count();
+            anyhow::bail!("shipping failed on {n} of {} host(s); see the lines above", report.hosts.len());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -112,6 +165,7 @@ fn config_flag(task: &Task) -> Option<PathBuf> {
     match task {
         Task::Image(c) => c.common.config.clone(),
         Task::GoVersion(c) => c.common.config.clone(),
+        Task::Ship(c) => c.common.config.clone(),
     }
 }
 
@@ -140,5 +194,6 @@ fn run(cli: Cli) -> Result<()> {
     match cli.task {
         Task::Image(c) => c.run(&session),
         Task::GoVersion(c) => c.run(&session),
+        Task::Ship(c) => c.run(&session),
     }
 }

@@ -1,0 +1,550 @@
+//! The `ship` task: put images on nodes without a registry. Probe each node,
+//! build what is missing or stale, skip nodes that already hold the image,
+//! save each image once and stream it — compressed, hashed on the way — to
+//! every node that needs it, then check and import it there.
+
+use crate::arch::Arch;
+use crate::command::{tail_lines, Cmd};
+use crate::engine::{Engine, EngineKind};
+use crate::image::{self, Common, ImageOptions, Session};
+use crate::remote::{full_ref, parse_probe, Compression, Probe, ShipTarget};
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `cargo xtask ship`.
+#[derive(Clone, Debug, Default)]
+pub struct ShipOptions {
+    /// `--host`: hosts and groups, comma-separated.
+    pub hosts: String,
+    /// Apps; empty: the app of the current directory.
+    pub apps: Vec<String>,
+    /// `--arch`: overrides the hosts' architectures.
+    pub arch: Option<String>,
+    /// `--tag REPO:TAG`.
+    pub tag: Option<String>,
+    /// `--engine`.
+    pub engine: Option<EngineKind>,
+    /// `--dry-run`: probe (read-only), print, change nothing.
+    pub dry_run: bool,
+    /// `--no-build`: refuse instead of building a missing or stale image.
+    pub no_build: bool,
+    /// `--force`: send even when the node has the image.
+    pub force: bool,
+    /// Config and Go options.
+    pub common: Common,
+}
+
+/// How shipping to one host ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostResult {
+    /// Sent and imported.
+    Sent {
+        /// The image reference.
+        image: String,
+        /// Compressed bytes sent.
+        bytes: u64,
+        /// Seconds from the start of the upload to the end of the import.
+        secs: f64,
+    },
+    /// Already there.
+    Skipped {
+        /// The image reference.
+        image: String,
+    },
+    /// Failed.
+    Failed {
+        /// One sentence, then details.
+        reason: String,
+    },
+}
+
+/// What `ship` did, host by host.
+#[derive(Debug, Default)]
+pub struct ShipReport {
+    /// Per host, in the order given, per image.
+    pub hosts: Vec<(String, HostResult)>,
+}
+
+impl ShipReport {
+    /// True when any host failed.
+    pub fn failed(&self) -> bool {
+        self.hosts.iter().any(|(_, r)| matches!(r, HostResult::Failed { .. }))
+    }
+}
+
+/// How long a probe, import or clean-up may take beyond the connection.
+const SESSION_LIMIT: Duration = Duration::from_secs(600);
+
+/// Runs `ship`.
+pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipReport> {
+    let Some(config) = &s.config else {
+        bail!("ship needs a goapp.yaml with `hosts:`: none was found from {} upwards; pass --config PATH", s.cwd.display());
+    };
+    let ssh_config = config.file.defaults.ssh_config.as_ref().map(|p| config.dir.join(s.env.expand_tilde(p)));
+    let targets: Vec<ShipTarget> = config
+        .file
+        .hosts
+        .resolve(&o.hosts)?
+        .into_iter()
+        .map(|(name, host)| ShipTarget { name, host, ssh_config: ssh_config.clone() })
+        .collect();
+    which::which("ssh").context("ssh is not installed: install it (apt-get install openssh-client)")?;
+    let engine = s.engine(o.engine)?;
+    let forced_arch = match &o.arch {
+        Some(a) => Some(a.parse::<Arch>().context("--arch")?),
+        None => None,
+    };
+
+    // What each app's image is called, per arch, before anything is built.
+    let base = ImageOptions {
+        apps: o.apps.clone(),
+        tag: o.tag.clone(),
+        arch: Some("amd64".into()),
+        engine: o.engine,
+        dry_run: true,
+        force: false,
+        common: o.common.clone(),
+    };
+    let apps = s.apps(&o.apps)?;
+    let images_for = |arch: Arch| -> Result<Vec<String>> {
+        let opts = ImageOptions { arch: Some(arch.name().into()), ..base.clone() };
+        Ok(image::plan(s, &opts)?.into_iter().flat_map(|(_, p)| p.builds.into_iter().map(|b| b.image)).collect())
+    };
+    let unqualified = match engine.kind {
+        EngineKind::Podman => "localhost",
+        EngineKind::Docker => "docker.io",
+    };
+
+    // 1. Probe every node at once: machine, tools, what it already holds.
+    let mut report = ShipReport::default();
+    let candidate_arches = |t: &ShipTarget| -> Vec<Arch> {
+        match forced_arch.or(t.host.arch) {
+            Some(a) => vec![a],
+            None => {
+                let mut v: Vec<Arch> = apps.iter().flat_map(|a| a.arch.clone().unwrap_or_default()).collect();
+                v.extend([Arch::Amd64, Arch::Arm64]);
+                v.sort();
+                v.dedup();
+                v
+            }
+        }
+    };
+    let mut probe_refs = Vec::new();
+    for t in &targets {
+        let mut refs = Vec::new();
+        for a in candidate_arches(t) {
+            refs.extend(images_for(a)?.iter().map(|i| full_ref(i, unqualified)));
+        }
+        probe_refs.push(refs);
+    }
+    let probes: Vec<Result<Probe>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = targets
+            .iter()
+            .zip(&probe_refs)
+            .map(|(t, refs)| scope.spawn(move || probe(t, refs)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("probe thread panicked")))).collect()
+    });
+
+    // 2. Each reachable node's architecture and the images it needs.
+    let mut live: Vec<(&ShipTarget, Probe, Arch)> = Vec::new();
+    for (t, p) in targets.iter().zip(probes) {
+        let p = match p {
+            Ok(p) => p,
+            Err(e) => {
+                report.hosts.push((t.name.clone(), HostResult::Failed { reason: format!("{e:#}") }));
+                continue;
+            }
+        };
+        if !p.importer {
+            let reason = format!("`{}` is not installed on {}: install it there or change `import:` for this host", t.importer(), t.name);
+            report.hosts.push((t.name.clone(), HostResult::Failed { reason }));
+            continue;
+        }
+        let arch = match forced_arch.or(t.host.arch).or_else(|| Arch::from_uname(&p.machine)) {
+            Some(a) => a,
+            None => {
+                let reason = format!("{} reports an unknown machine '{}': set `arch:` for it in the config", t.name, p.machine);
+                report.hosts.push((t.name.clone(), HostResult::Failed { reason }));
+                continue;
+            }
+        };
+        live.push((t, p, arch));
+    }
+    let mut arches: Vec<Arch> = live.iter().map(|(_, _, a)| *a).collect();
+    arches.sort();
+    arches.dedup();
+
+    // 3. Build what is missing or stale (or refuse with --no-build).
+    if !arches.is_empty() {
+        let list = arches.iter().map(|a| a.name()).collect::<Vec<_>>().join(",");
+        let opts = ImageOptions { arch: Some(list), dry_run: o.dry_run, ..base.clone() };
+        if o.no_build || o.dry_run {
+            let plans = image::plan(s, &opts)?;
+            let builds: Vec<_> = plans.iter().flat_map(|(_, p)| p.builds.iter()).collect();
+            let labels = if o.dry_run && !o.no_build { vec![None; builds.len()] } else { image::labels(&engine, builds.iter().map(|b| b.image.as_str())) };
+            for (b, l) in builds.iter().zip(labels) {
+                if l.as_deref() != Some(b.inputs.as_str()) {
+                    if o.no_build {
+                        bail!("the image {} is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build", b.image);
+                    }
+                    writeln!(out, "{}", b.cmd)?;
+                }
+            }
+        } else {
+            image::run(s, &opts, out)?;
+        }
+    }
+
+    // 4. Local facts per image: its id and the architecture recorded in it.
+    let mut groups: BTreeMap<String, Vec<(&ShipTarget, Arch)>> = BTreeMap::new();
+    let mut local: BTreeMap<String, (String, Arch)> = BTreeMap::new();
+    for (t, p, arch) in &live {
+        for image in images_for(*arch)? {
+            let reference = full_ref(&image, unqualified);
+            if o.dry_run && !local.contains_key(&reference) && inspect(&engine, &reference).is_err() {
+                writeln!(out, "# {}: {reference} would be built above, then sent", t.name)?;
+                continue;
+            }
+            if !local.contains_key(&reference) {
+                let (id, recorded) = inspect(&engine, &reference)?;
+                local.insert(reference.clone(), (id, recorded));
+            }
+            let (id, recorded) = &local[&reference];
+            if let Err(reason) = check_arch(&reference, *recorded, &t.name, *arch) {
+                report.hosts.push((t.name.clone(), HostResult::Failed { reason }));
+                continue;
+            }
+            let there = p.images.iter().any(|(r, rid)| r == &reference && rid == id);
+            if there && !o.force {
+                writeln!(out, "{}: {reference} is already there (same id {}); nothing sent (--force sends anyway)", t.name, short(id))?;
+                report.hosts.push((t.name.clone(), HostResult::Skipped { image: reference.clone() }));
+            } else {
+                groups.entry(reference.clone()).or_default().push((t, *arch));
+            }
+        }
+    }
+
+    // 5. One save per image, streamed to every node that needs it.
+    let zstd_local = which::which("zstd").is_ok();
+    let progress = s.env.stderr_tty && !o.dry_run;
+    let multi = progress.then(MultiProgress::new);
+    let results: Vec<Vec<(String, HostResult)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .iter()
+            .map(|(reference, hosts)| {
+                let all_zstd = zstd_local && hosts.iter().all(|(t, _)| live.iter().any(|(l, p, _)| l.name == t.name && p.zstd));
+                let compression = if all_zstd { Compression::Zstd } else { Compression::Gzip };
+                let engine = &engine;
+                let multi = multi.as_ref();
+                let dry = o.dry_run;
+                scope.spawn(move || send_group(engine, reference, hosts, compression, multi, dry))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    for (name, r) in results.into_iter().flatten() {
+        if o.dry_run {
+            if let HostResult::Failed { reason } = &r {
+                writeln!(out, "{reason}")?;
+            }
+            continue;
+        }
+        report.hosts.push((name, r));
+    }
+    if o.dry_run {
+        return Ok(report);
+    }
+
+    // 6. One line per host.
+    let order: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    report.hosts.sort_by_key(|(n, _)| order.iter().position(|o| o == n));
+    for (name, r) in &report.hosts {
+        match r {
+            HostResult::Sent { image, bytes, secs } => writeln!(out, "{name}: sent {image} ({}, {secs:.1}s), verified and imported", human(*bytes))?,
+            HostResult::Skipped { image } => writeln!(out, "{name}: skipped {image} (already there)")?,
+            HostResult::Failed { reason } => writeln!(out, "{name}: FAILED: {reason}")?,
+        }
+    }
+    Ok(report)
+}
+
+/// Refuses an image whose recorded architecture is not the node's: an
+/// amd64 image imports fine on an arm64 node and fails only when a pod starts.
+pub fn check_arch(reference: &str, recorded: Arch, host: &str, host_arch: Arch) -> std::result::Result<(), String> {
+    if recorded == host_arch {
+        return Ok(());
+    }
+    Err(format!("{reference} is built for {recorded} but {host} is {host_arch}: rebuild it with --arch {host_arch}, or fix `arch:` for {host} in the config"))
+}
+
+fn probe(t: &ShipTarget, refs: &[String]) -> Result<Probe> {
+    let cmd = t.ssh(&t.probe_script(refs));
+    let limit = Duration::from_secs(u64::from(t.host.connect_timeout.unwrap_or(10)) + 20);
+    let out = cmd.run_timeout(Some(limit)).map_err(|e| anyhow!("cannot reach {} over ssh: {e:#}", t.name))?;
+    Ok(parse_probe(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `(image id as sha256:…, architecture)` of a local image.
+fn inspect(engine: &Engine, reference: &str) -> Result<(String, Arch)> {
+    let out = engine
+        .cmd()
+        .args(["image", "inspect", "--format", "{{.Id}} {{.Architecture}}", reference])
+        .run_timeout(Some(Duration::from_secs(60)))
+        .with_context(|| format!("the image {reference} is not in the local {} store", engine.kind))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    let (Some(id), Some(arch)) = (words.next(), words.next()) else {
+        bail!("could not read the id and architecture of {reference}");
+    };
+    let id = if id.starts_with("sha256:") { id.to_string() } else { format!("sha256:{id}") };
+    let arch = Arch::from_image_arch(arch).ok_or_else(|| anyhow!("{reference} records an unknown architecture '{arch}'"))?;
+    Ok((id, arch))
+}
+
+fn save_cmd(engine: &Engine, reference: &str) -> Cmd {
+    match engine.kind {
+        EngineKind::Podman => engine.cmd().args(["save", "--format", "docker-archive", reference]),
+        EngineKind::Docker => engine.cmd().args(["save", reference]),
+    }
+}
+
+fn short(id: &str) -> &str {
+    let h = id.strip_prefix("sha256:").unwrap_or(id);
+    &h[..h.len().min(12)]
+}
+
+/// Bytes for people: `4.1 MiB`.
+pub fn human(n: u64) -> String {
+    let mut v = n as f64;
+    for unit in ["B", "KiB", "MiB", "GiB"] {
+        if v < 1024.0 || unit == "GiB" {
+            return if unit == "B" { format!("{n} B") } else { format!("{v:.1} {unit}") };
+        }
+        v /= 1024.0;
+    }
+    unreachable!()
+}
+
+/// A per-run name for the remote archive.
+fn remote_tmp(t: &ShipTarget, compression: Compression) -> String {
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{}/goapp-{}-{:x}.tar.{}.part", t.tmp_dir().trim_end_matches('/'), std::process::id(), nonce, compression.suffix())
+}
+
+/// One host's share of a group transfer.
+struct Dest {
+    name: String,
+    arch: Arch,
+    target: ShipTarget,
+    tmp: String,
+    started: Instant,
+}
+
+struct Upload {
+    dest: Dest,
+    tx: Option<SyncSender<Arc<Vec<u8>>>>,
+    thread: std::thread::JoinHandle<Result<u64>>,
+}
+
+/// Saves `reference` once and streams it to `hosts`; returns one result per host.
+fn send_group(
+    engine: &Engine,
+    reference: &str,
+    hosts: &[(&ShipTarget, Arch)],
+    compression: Compression,
+    multi: Option<&MultiProgress>,
+    dry_run: bool,
+) -> Vec<(String, HostResult)> {
+    let save = save_cmd(engine, reference);
+    let compress = compression.compress();
+    if dry_run {
+        return hosts
+            .iter()
+            .flat_map(|(t, arch)| {
+                let tmp = format!("{}/goapp-PID-NONCE.tar.{}.part", t.tmp_dir().trim_end_matches('/'), compression.suffix());
+                [
+                    (t.name.clone(), HostResult::Failed { reason: format!("{save} | {compress} | {}", t.ssh(&t.upload_script(&tmp))) }),
+                    (t.name.clone(), HostResult::Failed { reason: t.ssh(&t.import_script(&tmp, "SHA256-OF-THE-STREAM", compression, *arch)).to_string() }),
+                ]
+            })
+            .collect();
+    }
+    let mut results = Vec::new();
+    let mut uploads: Vec<Upload> = Vec::new();
+    let style = ProgressStyle::with_template("{prefix:.bold} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed:>4} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    for (t, arch) in hosts {
+        let tmp = remote_tmp(t, compression);
+        let cmd = t.ssh(&t.upload_script(&tmp));
+        let bar = multi.map(|m| {
+            let b = m.add(ProgressBar::new_spinner());
+            b.set_style(style.clone());
+            b.set_prefix(t.name.clone());
+            b.set_message(reference.to_string());
+            b
+        });
+        let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(32);
+        let thread = std::thread::spawn(move || upload(cmd, rx, bar));
+        let dest = Dest { name: t.name.clone(), arch: *arch, target: (*t).clone(), tmp, started: Instant::now() };
+        uploads.push(Upload { dest, tx: Some(tx), thread });
+    }
+
+    // The save pipeline: engine save | compressor, read here, hashed, fanned out.
+    let stderr_log = tempfile::NamedTempFile::new().ok();
+    let mut expr = save.expression().pipe(compress.expression());
+    if let Some(f) = &stderr_log {
+        expr = expr.stderr_path(f.path());
+    }
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let save_result: Result<()> = (|| {
+        let mut reader = expr.stdin_null().reader().with_context(|| format!("could not start `{save} | {compress}`"))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    let stderr = stderr_log.as_ref().and_then(|f| std::fs::read_to_string(f.path()).ok()).unwrap_or_default();
+                    bail!("`{save} | {compress}` failed: {e}\n{}", tail_lines(&stderr, 20));
+                }
+            };
+            hasher.update(&buf[..n]);
+            total += n as u64;
+            let chunk = Arc::new(buf[..n].to_vec());
+            let mut alive = 0;
+            for u in uploads.iter_mut() {
+                if let Some(tx) = &u.tx {
+                    if tx.send(chunk.clone()).is_err() {
+                        u.tx = None; // that host's upload ended early; its thread has the reason
+                    } else {
+                        alive += 1;
+                    }
+                }
+            }
+            if alive == 0 {
+                break;
+            }
+        }
+        Ok(())
+    })();
+    let sha = crate::inputs::hex(&hasher.finalize());
+    for u in uploads.iter_mut() {
+        u.tx = None;
+    }
+
+    // Each host: upload result, then check and import, in parallel.
+    let finished: Vec<(Dest, Result<u64>)> = uploads
+        .into_iter()
+        .map(|u| (u.dest, u.thread.join().unwrap_or_else(|_| Err(anyhow!("upload thread panicked")))))
+        .collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = finished
+            .iter()
+            .map(|(u, sent)| {
+                let save_ok = save_result.as_ref().map_err(|e| format!("{e:#}"));
+                let sha = sha.clone();
+                scope.spawn(move || {
+                    let outcome = match (save_ok, sent) {
+                        (Err(e), _) => Err(anyhow!("{e}")),
+                        (Ok(()), Err(e)) => Err(anyhow!("transfer to {} failed: {e:#}", u.name)),
+                        (Ok(()), Ok(n)) if *n != total => Err(anyhow!("transfer to {} stopped after {} of {}", u.name, human(*n), human(total))),
+                        (Ok(()), Ok(_)) => u
+                            .target
+                            .ssh(&u.target.import_script(&u.tmp, &sha, compression, u.arch))
+                            .run_timeout(Some(SESSION_LIMIT))
+                            .map(|_| ())
+                            .map_err(|e| anyhow!("import on {} failed: {e:#}", u.name)),
+                    };
+                    match outcome {
+                        Ok(()) => (u.name.clone(), HostResult::Sent { image: reference.to_string(), bytes: total, secs: u.started.elapsed().as_secs_f64() }),
+                        Err(e) => {
+                            // Best effort: the import script removes its archive itself; a
+                            // broken upload leaves a .part only if this also fails (swept later).
+                            let _ = u.target.ssh(&ShipTarget::cleanup_script(&u.tmp)).run_timeout(Some(Duration::from_secs(15)));
+                            (u.name.clone(), HostResult::Failed { reason: format!("{e:#}") })
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            results.push(h.join().unwrap_or_else(|_| ("?".into(), HostResult::Failed { reason: "import thread panicked".into() })));
+        }
+    });
+    results
+}
+
+/// Feeds chunks into `ssh … cat > tmp`; returns the bytes written.
+fn upload(cmd: Cmd, rx: Receiver<Arc<Vec<u8>>>, bar: Option<ProgressBar>) -> Result<u64> {
+    let mut child = std::process::Command::new(cmd.program())
+        .args(cmd.get_args())
+        .envs(cmd.get_env().iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start `{cmd}`"))?;
+    let mut stderr = child.stderr.take();
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = stderr.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    let mut stdin = child.stdin.take();
+    let mut written = 0u64;
+    let mut write_error = None;
+    for chunk in rx {
+        let Some(w) = stdin.as_mut() else { break };
+        if let Err(e) = w.write_all(&chunk) {
+            write_error = Some(e);
+            break;
+        }
+        written += chunk.len() as u64;
+        if let Some(b) = &bar {
+            b.set_position(written);
+        }
+    }
+    drop(stdin); // EOF: the remote `cat` finishes
+    let status = child.wait()?;
+    let stderr = err_thread.join().unwrap_or_default();
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    if !status.success() || write_error.is_some() {
+        let why = write_error.map(|e| format!(" ({e})")).unwrap_or_default();
+        bail!("process didn't exit successfully: `{cmd}` ({status}){why}\n--- stderr\n{}", tail_lines(&stderr, 20));
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arch_mismatch_is_refused_with_the_fix() {
+        assert_eq!(check_arch("joke:1-arm64", Arch::Arm64, "pi", Arch::Arm64), Ok(()));
+        assert_eq!(
+            check_arch("joke:1-arm64", Arch::Amd64, "pi", Arch::Arm64).unwrap_err(),
+            "joke:1-arm64 is built for amd64 but pi is arm64: rebuild it with --arch arm64, or fix `arch:` for pi in the config"
+        );
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(5 * 1024 * 1024), "5.0 MiB");
+    }
+}

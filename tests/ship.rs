@@ -1,0 +1,341 @@
+//! `cargo xtask ship` against real nodes on loopback: a real OpenSSH server
+//! (own host key, own authorized key, a free port) in front of a real
+//! containerd (own root, state and socket, used through `ctr` as k3s uses it)
+//! and a podman with its own storage. Faults are made at the server: its
+//! session killed mid-transfer, bytes flipped in flight, a failing importer,
+//! a host that never answers.
+
+mod support;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// One fake-but-real node: sshd + containerd + podman storage.
+struct Node {
+    dir: PathBuf,
+    alias: String,
+    sshd: Child,
+    containerd: Child,
+}
+
+impl Node {
+    fn start(base: &Path, alias: &str) -> Node {
+        let dir = base.join(alias);
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        // containerd with its own root, state and socket.
+        std::fs::write(
+            dir.join("containerd.toml"),
+            format!(
+                "version = 2\nroot = \"{0}/ctd-root\"\nstate = \"{0}/ctd-state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{0}/containerd.sock\"\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let containerd = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.join("containerd.toml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("containerd.log")).unwrap())
+            .spawn()
+            .expect("containerd (run scripts/setup.sh)");
+        // podman with its own storage.
+        std::fs::write(
+            dir.join("storage.conf"),
+            format!("[storage]\ndriver = \"overlay\"\ngraphroot = \"{0}/podman-root\"\nrunroot = \"{0}/podman-run\"\n", dir.display()),
+        )
+        .unwrap();
+        // sshd: its own host key, the test's client key, a free port, and
+        // an environment that points ctr and podman at this node's stores.
+        for (key, comment) in [("host_key", "host"), ("client_key", "client")] {
+            let st = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"]).arg(dir.join(key)).status().unwrap();
+            assert!(st.success());
+        }
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let wrapper = dir.join("wrapper.sh");
+        std::fs::write(&wrapper, WRAPPER.replace("@DIR@", &dir.display().to_string())).unwrap();
+        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\n\
+                 StrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 SetEnv CONTAINERD_ADDRESS={d}/containerd.sock CONTAINERS_STORAGE_CONF={d}/storage.conf CONTAINERS_CONF={conf}\n\
+                 ForceCommand {d}/wrapper.sh\n",
+                d = dir.display(),
+                conf = root().join("scripts/containers.conf").display()
+            ),
+        )
+        .unwrap();
+        let sshd = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(dir.join("sshd_config"))
+            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+            .spawn()
+            .expect("sshd (run scripts/setup.sh)");
+        let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+        let mut known = host_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        known = format!("[127.0.0.1]:{port} {known}\n");
+        std::fs::write(dir.join("known_hosts"), known).unwrap();
+        let mut cfg = std::fs::OpenOptions::new().create(true).append(true).open(base.join("ssh_config")).unwrap();
+        write!(
+            cfg,
+            "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile {d}/client_key\n  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n",
+            d = dir.display()
+        )
+        .unwrap();
+        let node = Node { dir, alias: alias.to_string(), sshd, containerd };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !(node.dir.join("containerd.sock").exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+            assert!(Instant::now() < deadline, "node {alias} did not start: see {}", node.dir.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        node
+    }
+
+    /// Runs a command on the node through its own sshd, as a user would.
+    fn ssh(&self, base: &Path, cmd: &str) -> (bool, String) {
+        let out = Command::new("ssh").arg("-F").arg(base.join("ssh_config")).args(["-o", "BatchMode=yes", &self.alias, cmd]).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    }
+
+    /// Sets the fault the wrapper injects into uploads: "", "slow" or "corrupt".
+    fn fault(&self, mode: &str) {
+        std::fs::write(self.dir.join("fault"), mode).unwrap();
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.join("tmp")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    }
+
+    fn sshd_pid(&self) -> u32 {
+        self.sshd.id()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill").args(["-9", "-P", &self.sshd.id().to_string()]).status();
+        for c in [&mut self.sshd, &mut self.containerd] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("umount").arg("-R").arg(self.dir.join("podman-root/overlay")).output();
+        let _ = Command::new("sh").arg("-c").arg(format!("mount | awk '{{print $3}}' | grep '^{}' | sort -r | xargs -r umount -l", self.dir.display())).output();
+    }
+}
+
+/// The node's ForceCommand: runs what was asked, and for uploads (the
+/// command that writes a `.part` file) can slow the stream down or flip a
+/// byte in it, as a bad link would.
+const WRAPPER: &str = r#"#!/bin/sh
+mode=$(cat @DIR@/fault 2>/dev/null)
+case "$SSH_ORIGINAL_COMMAND" in
+  *".part"*"cat >"*|*"cat >"*".part"*)
+    case "$mode" in
+      slow) exec python3 -c 'import sys,time
+while True:
+    b=sys.stdin.buffer.read(32768)
+    if not b: break
+    sys.stdout.buffer.write(b); sys.stdout.buffer.flush(); time.sleep(0.05)' | eval "$SSH_ORIGINAL_COMMAND" ;;
+      corrupt) exec python3 -c 'import sys
+d=sys.stdin.buffer.read()
+i=min(len(d)-1,5000)
+sys.stdout.buffer.write(d[:i]+bytes([d[i]^0xFF])+d[i+1:])' | eval "$SSH_ORIGINAL_COMMAND" ;;
+    esac ;;
+esac
+eval "$SSH_ORIGINAL_COMMAND"
+"#;
+
+struct World {
+    base: tempfile::TempDir,
+    repo: String,
+    nodes: Vec<Node>,
+    guard: ImageGuard,
+}
+
+impl World {
+    /// Nodes `ctd` (containerd, arm64) and `pod` (podman, amd64), plus any
+    /// extra host YAML, and an app `joke` built from the example.
+    fn new(extra_hosts: &str) -> World {
+        require_engine("podman");
+        let base = tempfile::tempdir().unwrap();
+        let nodes = vec![Node::start(base.path(), "ctd"), Node::start(base.path(), "pod")];
+        let repo = format!("goapp-it/{}", unique("ship-"));
+        let yaml = format!(
+            "defaults:\n  ssh_config: ssh_config\napps:\n  joke:\n    context: {ex}\n    repository: {repo}\n    tag: '1.0'\n\
+             hosts:\n  ctd: {{ssh: ctd, arch: arm64, import: containerd, tmp_dir: {b}/ctd/tmp, connect_timeout: 5}}\n  pod: {{ssh: pod, arch: amd64, import: podman, tmp_dir: {b}/pod/tmp, connect_timeout: 5}}\n{extra_hosts}",
+            ex = root().join("example/joke").display(),
+            b = base.path().display(),
+        );
+        std::fs::write(base.path().join("goapp.yaml"), yaml).unwrap();
+        let guard = ImageGuard { program: "podman", images: vec![format!("{repo}:1.0-amd64"), format!("{repo}:1.0-arm64")] };
+        World { base, repo, nodes, guard }
+    }
+
+    fn ship(&self, args: &[&str]) -> (bool, String, String) {
+        let mut c = xtask(self.base.path(), &self.base.path().join("cache"));
+        c.arg("ship").args(args).stdin(Stdio::null());
+        run(c)
+    }
+
+    fn node(&self, name: &str) -> &Node {
+        self.nodes.iter().find(|n| n.alias == name).unwrap()
+    }
+
+    fn local_id(&self, arch: &str) -> String {
+        let id = engine("podman", &["image", "inspect", "--format", "{{.Id}}", &format!("{}:1.0-{arch}", self.repo)]);
+        format!("sha256:{}", id.trim())
+    }
+
+    /// `(config digest, platform)` of the image on the containerd node, if any.
+    fn containerd_image(&self) -> Option<(String, String)> {
+        let reference = format!("localhost/{}:1.0-arm64", self.repo);
+        let (ok, out) = self.node("ctd").ssh(self.base.path(), &format!("ctr -n k8s.io images ls name=={reference}"));
+        assert!(ok, "{out}");
+        let line = out.lines().nth(1)?;
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let (_, manifest) = self.node("ctd").ssh(self.base.path(), &format!("ctr -n k8s.io content get {}", cols[2]));
+        let id = goapp_build_id(&manifest);
+        Some((id, cols[5].to_string()))
+    }
+}
+
+fn goapp_build_id(manifest: &str) -> String {
+    let at = manifest.find("\"config\"").expect("a manifest");
+    let d = manifest[at..].find("sha256:").unwrap() + at;
+    manifest[d..d + 71].to_string()
+}
+
+#[test]
+fn ships_the_right_arch_to_containerd_and_podman_then_skips() {
+    let w = World::new("");
+    let (ok, stdout, stderr) = w.ship(&["--host", "ctd,pod", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("ctd: sent localhost/{}:1.0-arm64", w.repo)), "{stdout}");
+    assert!(stdout.contains(&format!("pod: sent localhost/{}:1.0-amd64", w.repo)), "{stdout}");
+    assert!(stdout.contains("verified and imported"), "{stdout}");
+
+    // containerd node: listed with the same id and arch, and it runs (arm64 under qemu).
+    let (id, platform) = w.containerd_image().expect("the image on the containerd node");
+    assert_eq!(id, w.local_id("arm64"));
+    assert_eq!(platform, "linux/arm64");
+    let reference = format!("localhost/{}:1.0-arm64", w.repo);
+    let (ok, out) = w.node("ctd").ssh(w.base.path(), &format!("ctr -n k8s.io run --rm --platform linux/arm64 {reference} t-{}", std::process::id()));
+    assert!(ok, "{out}");
+    assert!(out.contains("Why do Go programmers like containers? Because they ship statically. (linux/arm64)"), "{out}");
+
+    // podman node: same id and arch, and it runs.
+    let reference = format!("localhost/{}:1.0-amd64", w.repo);
+    let (ok, out) = w.node("pod").ssh(w.base.path(), &format!("podman image inspect --format '{{{{.Id}}}} {{{{.Architecture}}}}' {reference}"));
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), format!("{} amd64", w.local_id("amd64").trim_start_matches("sha256:")));
+    let (ok, out) = w.node("pod").ssh(w.base.path(), &format!("podman run --rm {reference}"));
+    assert!(ok && out.contains("(linux/amd64)"), "{out}");
+    for n in &w.nodes {
+        assert_eq!(n.leftovers(), Vec::<String>::new(), "temporary files left on {}", n.alias);
+    }
+
+    // Second call: nothing sent, and it says so.
+    let (ok, stdout, stderr) = w.ship(&["--host", "ctd,pod", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("up to date"), "{stdout}");
+    assert!(stdout.contains("ctd: skipped") && stdout.contains("pod: skipped"), "{stdout}");
+    assert!(stdout.contains("nothing sent"), "{stdout}");
+    assert!(!stdout.contains(": sent "), "{stdout}");
+
+    // --dry-run probes but changes nothing; --force sends anyway.
+    let (ok, stdout, _) = w.ship(&["--host", "pod", "joke", "--dry-run", "--force"]);
+    assert!(ok);
+    assert!(stdout.contains("podman save --format docker-archive") && stdout.contains("| gzip -c -6 | ssh ") || stdout.contains("| zstd "), "{stdout}");
+    let (ok, stdout, stderr) = w.ship(&["--host", "pod", "joke", "--force"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("pod: sent"), "{stdout}");
+    drop(w.guard);
+}
+
+#[test]
+fn a_cut_connection_leaves_nothing_and_a_rerun_succeeds() {
+    let w = World::new("");
+    // Build first, so the cut happens during the transfer.
+    let (ok, _, stderr) = w.ship(&["--host", "pod", "joke"]);
+    assert!(ok, "{stderr}");
+    let node = w.node("ctd");
+    node.fault("slow");
+    let sshd = node.sshd_pid();
+    let tmp = node.dir.join("tmp");
+    let killer = std::thread::spawn(move || {
+        // Once the upload has started, kill the server's sessions.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let started = std::fs::read_dir(&tmp).map(|d| d.flatten().any(|e| e.metadata().map(|m| m.len() > 64 * 1024).unwrap_or(false))).unwrap_or(false);
+            if started {
+                let _ = Command::new("pkill").args(["-9", "-P", &sshd.to_string()]).status();
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    });
+    let (ok, stdout, stderr) = w.ship(&["--host", "ctd", "joke"]);
+    assert!(killer.join().unwrap(), "the upload never started");
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("ctd: FAILED: transfer to ctd failed"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("shipping failed on 1 of 1 host(s)"), "{stderr}");
+    assert_eq!(w.containerd_image(), None, "nothing may be imported");
+    assert_eq!(node.leftovers(), Vec::<String>::new(), "no temporary file may be left");
+    node.fault("");
+    let (ok, stdout, stderr) = w.ship(&["--host", "ctd", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert_eq!(w.containerd_image().unwrap().0, w.local_id("arm64"));
+}
+
+#[test]
+fn corrupted_bytes_are_caught_before_import() {
+    let w = World::new("");
+    let node = w.node("ctd");
+    node.fault("corrupt");
+    let (ok, stdout, stderr) = w.ship(&["--host", "ctd", "joke"]);
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("checksum mismatch") && stdout.contains("nothing was imported"), "{stdout}\n{stderr}");
+    assert_eq!(w.containerd_image(), None);
+    assert_eq!(node.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_failing_import_shows_its_stderr_and_other_hosts_are_still_done() {
+    let w = World::new(
+        "  broken: {ssh: pod, arch: amd64, import: {command: [sh, -c, 'cat >/dev/null; echo import refused: disk full >&2; exit 4']}, connect_timeout: 5}\n  \
+         void: {host: 127.0.0.1, port: @PORT@, arch: amd64, import: podman, connect_timeout: 2}\n",
+    );
+    // A port that accepts connections and never speaks: ssh must give up by itself.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let cfg = w.base.path().join("goapp.yaml");
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("@PORT@", &port.to_string())).unwrap();
+    let started = Instant::now();
+    let (ok, stdout, stderr) = w.ship(&["--host", "broken,void,pod", "joke"]);
+    let took = started.elapsed();
+    drop(silent);
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("broken: FAILED: import on broken failed") && stdout.contains("import refused: disk full"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("(exit status: 4)"), "{stdout}");
+    assert!(stdout.contains("void: FAILED: cannot reach void over ssh"), "{stdout}");
+    assert!(stdout.contains("pod: sent"), "{stdout}");
+    assert!(took < Duration::from_secs(90), "unreachable host took {took:?}");
+    assert!(stderr.contains("shipping failed on 2 of 3 host(s)"), "{stderr}");
+}
+
+#[test]
+fn bad_host_input_is_refused_before_anything_runs() {
+    let w = World::new("");
+    let (ok, _, stderr) = w.ship(&["--host", "nope", "joke"]);
+    assert!(!ok);
+    assert!(stderr.contains("error: no host or group named 'nope' in the config: known are ctd, pod"), "{stderr}");
+    let (ok, _, stderr) = w.ship(&["--host", "pod", "joke", "--no-build", "--tag", &format!("{}:never", w.repo)]);
+    assert!(!ok);
+    assert!(stderr.contains("is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build"), "{stderr}");
+}
