@@ -42,6 +42,10 @@ pub struct ImageOptions {
     pub dry_run: bool,
     /// `--force`: build even when the image's inputs are unchanged.
     pub force: bool,
+    /// `--strict`: lint warnings stop the build.
+    pub strict: bool,
+    /// `--no-shims`: never rewrite the Containerfile; stop instead.
+    pub no_shims: bool,
     /// Config and Go options.
     pub common: Common,
 }
@@ -147,14 +151,7 @@ impl Session {
 /// Gathers the inputs of one app's build: checks files, reads the
 /// environment. Errors here are the user's to fix, one sentence each.
 pub fn gather(s: &Session, o: &ImageOptions, app: &App, engine: &Engine, go: &ResolvedGo, host: Arch) -> Result<BuildInputs> {
-    let (repository, tag) = match &o.tag {
-        Some(t) => config::split_image_ref(t)?,
-        None => match &app.tag {
-            Some(tag) => (app.repository.clone(), tag.clone()),
-            None => bail!("no tag for app '{}': pass --tag REPO:TAG (e.g. --tag {}:0.0.3) or set `tag:` for it in the config", app.name, app.repository),
-        },
-    };
-    config::check_repository(&repository)?;
+    let (repository, tag) = image_ref(o.tag.as_deref(), app)?;
     if !app.context.is_dir() {
         bail!("the build context {} of app '{}' is not a directory: fix `context:` in the config", app.context.display(), app.name);
     }
@@ -170,6 +167,8 @@ pub fn gather(s: &Session, o: &ImageOptions, app: &App, engine: &Engine, go: &Re
             app.name
         );
     }
+    let arches = s.arches(o.arch.as_deref(), app)?;
+    let build_file = preflight(s, engine, &containerfile, &arches, host, o.strict, !o.no_shims)?;
     let mut secret_files: Vec<_> = secrets::goenv(&s.env).into_iter().collect();
     if proxy.is_some() {
         secret_files.extend(secrets::netrc(&s.env));
@@ -181,13 +180,13 @@ pub fn gather(s: &Session, o: &ImageOptions, app: &App, engine: &Engine, go: &Re
     Ok(BuildInputs {
         app: app.name.clone(),
         context: app.context.clone(),
-        containerfile,
+        containerfile: build_file,
         repository,
         tag,
         main_package,
         goprivate,
         go_version: go.version,
-        arches: s.arches(o.arch.as_deref(), app)?,
+        arches,
         host_arch: host,
         engine: engine.clone(),
         proxy,
@@ -199,9 +198,59 @@ pub fn gather(s: &Session, o: &ImageOptions, app: &App, engine: &Engine, go: &Re
     })
 }
 
+/// Checks the Containerfile against the engine and established practice;
+/// prints notes and warnings; stops on errors (and, if strict, warnings).
+/// Returns the file to build: the original, or its shimmed rewrite.
+pub fn preflight(s: &Session, engine: &Engine, path: &Path, arches: &[Arch], host: Arch, strict: bool, shims: bool) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = crate::containerfile::Containerfile::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()).context("the Containerfile cannot be parsed"))?;
+    let caps = crate::caps::detect(engine, &s.env.cache_dir());
+    let cx = crate::preflight::Context { path, caps: &caps, arches, host, shims };
+    let outcome = crate::preflight::check(&text, &file, &cx);
+    let blocking = outcome.blocking(strict);
+    if !blocking.is_empty() {
+        let lines: Vec<String> = blocking.iter().map(|f| f.to_string()).collect();
+        let what = if strict && blocking.iter().all(|f| f.severity == crate::preflight::Severity::Warning) { "--strict stops on lint warnings" } else { "the engine cannot build this file as it is" };
+        bail!("{} stopped before the engine started ({what}):\n{}", path.display(), lines.join("\n"));
+    }
+    for f in &outcome.findings {
+        eprintln!("{f}");
+    }
+    match outcome.shimmed {
+        None => Ok(path.to_path_buf()),
+        Some(text) => {
+            // Kept by content in the cache: reproducible, shown by --dry-run, never in the user's tree.
+            let dir = s.env.cache_dir().join("shims");
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let digest = crate::inputs::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+            let shim = dir.join(format!("{}.Containerfile", &digest[..16]));
+            if !shim.is_file() {
+                let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+                std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+                tmp.persist(&shim).context("saving the shimmed Containerfile")?;
+            }
+            eprintln!("goapp: building {} through its shimmed copy {}", path.display(), shim.display());
+            Ok(shim)
+        }
+    }
+}
+
 /// The Containerfile and the context as the engine would see them.
 fn context_digest(context: &Path, containerfile: &Path) -> Result<String> {
     crate::inputs::inputs_hash(context, containerfile, &[])
+}
+
+/// `(repository, tag)` of an app's images: `--tag`, else the config's.
+pub fn image_ref(tag: Option<&str>, app: &App) -> Result<(String, String)> {
+    let (repository, tag) = match tag {
+        Some(t) => config::split_image_ref(t)?,
+        None => match &app.tag {
+            Some(tag) => (app.repository.clone(), tag.clone()),
+            None => bail!("no tag for app '{}': pass --tag REPO:TAG (e.g. --tag {}:0.0.3) or set `tag:` for it in the config", app.name, app.repository),
+        },
+    };
+    config::check_repository(&repository)?;
+    Ok((repository, tag))
 }
 
 /// Plans every selected app. Nothing runs yet.

@@ -8,8 +8,11 @@
 #![warn(missing_docs)]
 
 pub mod arch;
+pub mod caps;
 pub mod command;
 pub mod config;
+pub mod containerfile;
+pub mod doctor;
 pub mod engine;
 pub mod env;
 pub mod gotags;
@@ -19,7 +22,9 @@ pub mod hosts;
 pub mod ignore;
 pub mod image;
 pub mod inputs;
+pub mod lint;
 pub mod plan;
+pub mod preflight;
 pub mod proxy;
 pub mod redact;
 pub mod remote;

@@ -110,13 +110,16 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         engine: o.engine,
         dry_run: true,
         force: false,
+        strict: false,
+        no_shims: false,
         common: o.common.clone(),
     };
     let apps = s.apps(&o.apps)?;
-    let images_for = |arch: Arch| -> Result<Vec<String>> {
-        let opts = ImageOptions { arch: Some(arch.name().into()), ..base.clone() };
-        Ok(image::plan(s, &opts)?.into_iter().flat_map(|(_, p)| p.builds.into_iter().map(|b| b.image)).collect())
-    };
+    if o.tag.is_some() && apps.len() > 1 {
+        bail!("--tag names one image but {} apps are selected: ship one app at a time with --tag", apps.len());
+    }
+    let refs = apps.iter().map(|a| image::image_ref(o.tag.as_deref(), a)).collect::<Result<Vec<_>>>()?;
+    let images_for = |arch: Arch| -> Result<Vec<String>> { Ok(refs.iter().map(|(r, t)| format!("{r}:{t}-{arch}")).collect()) };
     let unqualified = match engine.kind {
         EngineKind::Podman => "localhost",
         EngineKind::Docker => "docker.io",

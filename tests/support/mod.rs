@@ -2,6 +2,8 @@
 //! fixtures made by scripts/setup.sh, and an isolated environment per test.
 #![allow(dead_code)]
 
+pub mod node;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -26,6 +26,58 @@ enum Task {
     GoVersion(GoVersionCmd),
     /// Put images on remote nodes over ssh, without a registry.
     Ship(ShipCmd),
+    /// Check Containerfiles against the engine and established practice.
+    Lint(LintCmd),
+    /// Check the whole set-up: engines, emulation, ssh, proxy, secrets, hosts.
+    Doctor(DoctorCmd),
+}
+
+#[derive(Args, Debug)]
+struct LintCmd {
+    /// Containerfiles; default: the one of the current app.
+    files: Vec<PathBuf>,
+    /// Architectures the build targets (default: the configured or the host's).
+    #[arg(long, value_name = "LIST")]
+    arch: Option<String>,
+    /// The engine whose abilities count (default: the configured or detected one).
+    #[arg(long, value_name = "ENGINE")]
+    engine: Option<EngineKind>,
+    /// Warnings fail too.
+    #[arg(long)]
+    strict: bool,
+    /// Report what a shim would fix as an error.
+    #[arg(long)]
+    no_shims: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl LintCmd {
+    fn run(self, s: &Session) -> Result<()> {
+        let o = goapp_build::lint::LintOptions { files: self.files, arch: self.arch, engine: self.engine, strict: self.strict, no_shims: self.no_shims };
+        let blocking = goapp_build::lint::run(s, &o, &mut std::io::stdout().lock())?;
+        if blocking > 0 {
+            anyhow::bail!("{blocking} finding(s) would stop a build{}", if self.strict { " (--strict)" } else { "" });
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+struct DoctorCmd {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl DoctorCmd {
+    fn run(self, s: &Session) -> Result<()> {
+        let checks = goapp_build::doctor::run(s, &self.common.common(), &mut std::io::stdout().lock())?;
+        let failed = checks.iter().filter(|c| c.status == goapp_build::doctor::Status::Fail).count();
+        if failed > 0 {
+            anyhow::bail!("{failed} check(s) failed; each line above says the fix");
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -125,6 +177,12 @@ struct ImageCmd {
     /// Build even when the image's inputs have not changed.
     #[arg(long)]
     force: bool,
+    /// Lint warnings stop the build.
+    #[arg(long)]
+    strict: bool,
+    /// Never rewrite the Containerfile for the engine; stop instead.
+    #[arg(long)]
+    no_shims: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -138,6 +196,8 @@ impl ImageCmd {
             engine: self.engine,
             dry_run: self.dry_run,
             force: self.force,
+            strict: self.strict,
+            no_shims: self.no_shims,
             common: self.common.common(),
         };
         image::run(s, &o, &mut std::io::stdout().lock())?;
@@ -166,6 +226,8 @@ fn config_flag(task: &Task) -> Option<PathBuf> {
         Task::Image(c) => c.common.config.clone(),
         Task::GoVersion(c) => c.common.config.clone(),
         Task::Ship(c) => c.common.config.clone(),
+        Task::Lint(c) => c.common.config.clone(),
+        Task::Doctor(c) => c.common.config.clone(),
     }
 }
 
@@ -195,5 +257,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Image(c) => c.run(&session),
         Task::GoVersion(c) => c.run(&session),
         Task::Ship(c) => c.run(&session),
+        Task::Lint(c) => c.run(&session),
+        Task::Doctor(c) => c.run(&session),
     }
 }

@@ -1,0 +1,175 @@
+//! What an engine can do with a Containerfile, from its version (release
+//! notes), and the machine's emulation state from binfmt_misc. Versions are
+//! read once per engine binary and cached by the binary's path, size and
+//! modification time.
+
+use crate::arch::Arch;
+use crate::command::Cmd;
+use crate::engine::{BuildFront, Engine, EngineKind};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// An engine's relevant abilities.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The engine.
+    pub kind: EngineKind,
+    /// Its version as reported (the daemon's for docker, when reachable).
+    pub version: String,
+    /// `RUN <<EOF` and `COPY <<EOF` (buildah ≥ 1.33 in podman 5; BuildKit's
+    /// built-in frontend from docker 23).
+    pub heredoc: bool,
+    /// `$BUILDPLATFORM` resolved in `FROM --platform=` (podman 4.x leaves it empty).
+    pub buildplatform_in_from: bool,
+    /// `RUN --mount=type=secret,env=X` (dockerfile frontend 1.10: docker ≥ 27; podman ≥ 5.1).
+    pub secret_env: bool,
+    /// `docker buildx` is present (docker only).
+    pub buildx: bool,
+    /// `RUN --mount=type=ssh`.
+    pub ssh_mount: bool,
+    /// Multi-platform manifest lists (`podman manifest`, `docker buildx`).
+    pub manifest: bool,
+}
+
+/// `(major, minor)` from a version string such as `4.3.1` or `20.10.24+dfsg1`.
+pub fn major_minor(v: &str) -> (u32, u32) {
+    let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The capabilities of an engine at a version (pure).
+pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capabilities {
+    let v = major_minor(version);
+    match kind {
+        EngineKind::Podman => Capabilities {
+            kind,
+            version: version.to_string(),
+            heredoc: v >= (5, 0),
+            buildplatform_in_from: v >= (5, 0),
+            secret_env: v >= (5, 1),
+            buildx: false,
+            ssh_mount: v >= (3, 0),
+            manifest: true,
+        },
+        EngineKind::Docker => Capabilities {
+            kind,
+            version: version.to_string(),
+            heredoc: v >= (23, 0) || front == BuildFront::DockerBuildx,
+            buildplatform_in_from: true,
+            secret_env: v >= (27, 0),
+            buildx: front == BuildFront::DockerBuildx,
+            ssh_mount: true,
+            manifest: front == BuildFront::DockerBuildx,
+        },
+    }
+}
+
+/// Reads the engine's version (cached) and returns its capabilities.
+pub fn detect(engine: &Engine, cache_dir: &Path) -> Capabilities {
+    let version = cached_version(engine, cache_dir).unwrap_or_else(|| "0".into());
+    from_version(engine.kind, engine.front, &version)
+}
+
+fn cached_version(engine: &Engine, cache_dir: &Path) -> Option<String> {
+    let bin = which::which(&engine.program).ok()?;
+    let meta = std::fs::metadata(&bin).ok()?;
+    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    let key = format!("{}|{}|{}", bin.display(), meta.len(), mtime);
+    let file = cache_dir.join("engine-versions.txt");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Some(v) = text.lines().find_map(|l| l.strip_prefix(&format!("{key}\t"))) {
+            return Some(v.to_string());
+        }
+    }
+    let version = read_version(engine)?;
+    let _ = std::fs::create_dir_all(cache_dir);
+    let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+    text.push_str(&format!("{key}\t{version}\n"));
+    let _ = std::fs::write(&file, text);
+    Some(version)
+}
+
+fn read_version(engine: &Engine) -> Option<String> {
+    let limit = Some(Duration::from_secs(15));
+    if engine.kind == EngineKind::Docker {
+        // The build runs in the daemon: its version decides the frontend.
+        if let Ok(out) = engine.cmd().args(["version", "--format", "{{.Server.Version}}"]).run_timeout(limit) {
+            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if !v.is_empty() {
+                return Some(v);
+            }
+        }
+    }
+    let out = engine.cmd().arg("--version").run_timeout(limit).ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("version").nth(1).map(|v| v.trim().trim_end_matches(|c: char| c == ',').split([',', ' ']).next().unwrap_or("").to_string())
+}
+
+/// Whether `arch` can run here: natively, or through a registered emulator.
+pub fn can_run(arch: Arch, host: Arch) -> Emulation {
+    if arch == host {
+        return Emulation::Native;
+    }
+    let Some(name) = qemu_name(arch) else { return Emulation::Missing(PathBuf::new()) };
+    let entry = Path::new("/proc/sys/fs/binfmt_misc").join(format!("qemu-{name}"));
+    match std::fs::read_to_string(&entry) {
+        Ok(t) if t.lines().next() == Some("enabled") => Emulation::Registered,
+        _ => Emulation::Missing(entry),
+    }
+}
+
+/// How an architecture runs here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Emulation {
+    /// The host's own.
+    Native,
+    /// Through qemu-user-static via binfmt_misc.
+    Registered,
+    /// Not runnable: the binfmt_misc entry that is missing or disabled.
+    Missing(PathBuf),
+}
+
+/// qemu's name for an architecture.
+pub fn qemu_name(arch: Arch) -> Option<&'static str> {
+    Some(match arch {
+        Arch::Amd64 => "x86_64",
+        Arch::Arm64 => "aarch64",
+        Arch::Arm64be => "aarch64_be",
+        Arch::Arm => "arm",
+        Arch::I386 => "i386",
+        Arch::Ppc64le => "ppc64le",
+        Arch::S390x => "s390x",
+        Arch::Riscv64 => "riscv64",
+    })
+}
+
+/// The command that registers emulation for `arch`, for messages.
+pub fn emulation_fix(arch: Arch) -> String {
+    let name = qemu_name(arch).unwrap_or("?");
+    format!("apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-{name}")
+}
+
+/// Not used for decisions: a quick liveness check of an engine (for doctor).
+pub fn engine_alive(engine: &Engine) -> Result<(), String> {
+    let args: &[&str] = match engine.kind {
+        EngineKind::Podman => &["info", "--format", "{{.Host.Arch}}"],
+        EngineKind::Docker => &["info", "--format", "{{.Architecture}}"],
+    };
+    Cmd::new(&engine.program).args(args.iter().copied()).run_timeout(Some(Duration::from_secs(20))).map(|_| ()).map_err(|e| format!("{e:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_12_engines() {
+        let p = from_version(EngineKind::Podman, BuildFront::Podman, "4.3.1");
+        assert!(!p.heredoc && !p.buildplatform_in_from && !p.secret_env && p.ssh_mount);
+        let d = from_version(EngineKind::Docker, BuildFront::DockerBuildKit, "20.10.24+dfsg1");
+        assert!(!d.heredoc && d.buildplatform_in_from && !d.secret_env && !d.buildx);
+        let d = from_version(EngineKind::Docker, BuildFront::DockerBuildx, "27.3.1");
+        assert!(d.heredoc && d.secret_env && d.buildx && d.manifest);
+        assert_eq!(major_minor("20.10.24+dfsg1"), (20, 10));
+    }
+}

@@ -1,0 +1,421 @@
+//! A parser for the Containerfile instructions that matter to preflight and
+//! lints: parser directives, line continuations, comments inside them,
+//! heredocs, `FROM … AS` with `--platform`, instruction flags such as
+//! `RUN --mount=…`, and the exec or shell form of `ENTRYPOINT`/`CMD`.
+
+use anyhow::{bail, Result};
+
+/// A parser directive (`# syntax=…`, `# escape=…`) from the top of the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Directive {
+    /// Lowercased name.
+    pub name: String,
+    /// The value.
+    pub value: String,
+    /// 1-based line.
+    pub line: usize,
+}
+
+/// A heredoc attached to an instruction (`RUN <<EOF … EOF`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heredoc {
+    /// The delimiter word.
+    pub delimiter: String,
+    /// `<<-`: leading tabs are stripped.
+    pub strip_tabs: bool,
+    /// The body, lines joined with `\n`, with a final `\n`.
+    pub body: String,
+}
+
+/// One instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instruction {
+    /// 1-based line where it starts.
+    pub line: usize,
+    /// 1-based last line (continuations and heredoc bodies included).
+    pub end_line: usize,
+    /// Uppercased keyword (`RUN`, `FROM`, …).
+    pub keyword: String,
+    /// `--name=value` flags before the arguments, in order.
+    pub flags: Vec<(String, String)>,
+    /// The arguments after the flags, continuations joined with a space.
+    pub args: String,
+    /// Heredocs, in order.
+    pub heredocs: Vec<Heredoc>,
+}
+
+impl Instruction {
+    /// The value of the first flag `name` (without dashes).
+    pub fn flag(&self, name: &str) -> Option<&str> {
+        self.flags.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The `--mount` flags, parsed into `key=value` maps.
+    pub fn mounts(&self) -> Vec<Vec<(String, String)>> {
+        self.flags
+            .iter()
+            .filter(|(n, _)| n == "mount")
+            .map(|(_, v)| {
+                v.split(',')
+                    .map(|kv| match kv.split_once('=') {
+                        Some((k, v)) => (k.trim().to_lowercase(), v.trim().to_string()),
+                        None => (kv.trim().to_lowercase(), String::new()),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// True for the JSON (exec) form: `["/app", "-x"]`.
+    pub fn is_exec_form(&self) -> bool {
+        let a = self.args.trim();
+        a.starts_with('[') && a.ends_with(']') && parse_json_array(a).is_some()
+    }
+
+    /// Whether the arguments or heredocs mention `$NAME` / `${NAME…}`.
+    pub fn uses_var(&self, name: &str) -> bool {
+        mentions_var(&self.args, name) || self.heredocs.iter().any(|h| mentions_var(&h.body, name)) || self.flags.iter().any(|(_, v)| mentions_var(v, name))
+    }
+}
+
+/// Whether `text` refers to the variable `name`.
+pub fn mentions_var(text: &str, name: &str) -> bool {
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        rest = &rest[i + 1..];
+        let candidate = rest.strip_prefix('{').unwrap_or(rest);
+        if let Some(after) = candidate.strip_prefix(name) {
+            if !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A build stage: a `FROM` and what follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stage {
+    /// Index of its `FROM` in [`Containerfile::instructions`].
+    pub from: usize,
+    /// Index one past its last instruction.
+    pub end: usize,
+    /// The base image as written.
+    pub base: String,
+    /// `AS name`, lowercased.
+    pub name: Option<String>,
+    /// `--platform=…` as written.
+    pub platform: Option<String>,
+}
+
+/// A parsed Containerfile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Containerfile {
+    /// Parser directives.
+    pub directives: Vec<Directive>,
+    /// Instructions in order.
+    pub instructions: Vec<Instruction>,
+}
+
+impl Containerfile {
+    /// Parses the text; errors name the line.
+    pub fn parse(text: &str) -> Result<Containerfile> {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut directives = Vec::new();
+        let mut i = 0;
+        // Directives only at the very top, before any blank line, comment or instruction.
+        while i < lines.len() {
+            let l = lines[i].trim();
+            let Some(body) = l.strip_prefix('#') else { break };
+            let Some((k, v)) = body.split_once('=') else { break };
+            let k = k.trim().to_lowercase();
+            if k.is_empty() || k.contains(char::is_whitespace) {
+                break;
+            }
+            directives.push(Directive { name: k, value: v.trim().to_string(), line: i + 1 });
+            i += 1;
+        }
+        let escape = directives.iter().find(|d| d.name == "escape").and_then(|d| d.value.chars().next()).unwrap_or('\\');
+        let mut instructions = Vec::new();
+        while i < lines.len() {
+            let start = i;
+            let first = lines[i].trim();
+            if first.is_empty() || first.starts_with('#') {
+                i += 1;
+                continue;
+            }
+            // Join continuation lines; comment lines inside a continuation are dropped.
+            let mut logical = String::new();
+            loop {
+                let l = lines[i];
+                let t = l.trim_end();
+                if let Some(cont) = t.strip_suffix(escape) {
+                    logical.push_str(cont);
+                    logical.push(' ');
+                    i += 1;
+                    while i < lines.len() && lines[i].trim_start().starts_with('#') {
+                        i += 1;
+                    }
+                    if i >= lines.len() {
+                        break;
+                    }
+                } else {
+                    logical.push_str(t);
+                    i += 1;
+                    break;
+                }
+            }
+            let logical = logical.trim().to_string();
+            let (kw, rest) = match logical.split_once(char::is_whitespace) {
+                Some((k, r)) => (k.to_uppercase(), r.trim_start().to_string()),
+                None => (logical.to_uppercase(), String::new()),
+            };
+            if !kw.chars().all(|c| c.is_ascii_alphabetic()) {
+                bail!("line {}: '{kw}' is not an instruction", start + 1);
+            }
+            let (flags, args) = split_flags(&rest);
+            let mut heredocs = Vec::new();
+            if matches!(kw.as_str(), "RUN" | "COPY" | "ADD") {
+                for (delimiter, strip_tabs) in heredoc_starts(&args) {
+                    let mut body = String::new();
+                    loop {
+                        if i >= lines.len() {
+                            bail!("line {}: heredoc <<{delimiter} is never closed: add a line `{delimiter}`", start + 1);
+                        }
+                        let l = lines[i];
+                        i += 1;
+                        let cmp = if strip_tabs { l.trim_start_matches('\t') } else { l };
+                        if cmp == delimiter {
+                            break;
+                        }
+                        body.push_str(cmp);
+                        body.push('\n');
+                    }
+                    heredocs.push(Heredoc { delimiter, strip_tabs, body });
+                }
+            }
+            instructions.push(Instruction { line: start + 1, end_line: i, keyword: kw, flags, args, heredocs });
+        }
+        Ok(Containerfile { directives, instructions })
+    }
+
+    /// The stages, in order.
+    pub fn stages(&self) -> Vec<Stage> {
+        let froms: Vec<usize> = self.instructions.iter().enumerate().filter(|(_, i)| i.keyword == "FROM").map(|(n, _)| n).collect();
+        froms
+            .iter()
+            .enumerate()
+            .map(|(k, &from)| {
+                let ins = &self.instructions[from];
+                let words: Vec<&str> = ins.args.split_whitespace().collect();
+                let name = match words.as_slice() {
+                    [_, as_, n, ..] if as_.eq_ignore_ascii_case("as") => Some(n.to_lowercase()),
+                    _ => None,
+                };
+                Stage {
+                    from,
+                    end: froms.get(k + 1).copied().unwrap_or(self.instructions.len()),
+                    base: words.first().map(|s| s.to_string()).unwrap_or_default(),
+                    name,
+                    platform: ins.flag("platform").map(str::to_string),
+                }
+            })
+            .collect()
+    }
+
+    /// The `ARG`s before the first `FROM` with their defaults (usable in `FROM`).
+    pub fn global_args(&self) -> Vec<(String, Option<String>)> {
+        self.instructions
+            .iter()
+            .take_while(|i| i.keyword != "FROM")
+            .filter(|i| i.keyword == "ARG")
+            .flat_map(|i| i.args.split_whitespace().map(parse_arg).collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// The base image of a stage with global `ARG` defaults substituted.
+    pub fn resolved_base(&self, stage: &Stage) -> String {
+        let mut base = stage.base.clone();
+        for (name, default) in self.global_args() {
+            if let Some(v) = default {
+                base = base.replace(&format!("${{{name}}}"), &v).replace(&format!("${name}"), &v);
+            }
+        }
+        base
+    }
+}
+
+fn parse_arg(word: &str) -> (String, Option<String>) {
+    match word.split_once('=') {
+        Some((k, v)) => (k.to_string(), Some(v.trim_matches('"').to_string())),
+        None => (word.to_string(), None),
+    }
+}
+
+/// Splits leading `--flag=value` words off the arguments.
+fn split_flags(rest: &str) -> (Vec<(String, String)>, String) {
+    let mut flags = Vec::new();
+    let mut s = rest.trim_start();
+    while let Some(f) = s.strip_prefix("--") {
+        let end = f.find(char::is_whitespace).unwrap_or(f.len());
+        let word = &f[..end];
+        match word.split_once('=') {
+            Some((k, v)) => flags.push((k.to_lowercase(), v.to_string())),
+            None => flags.push((word.to_lowercase(), String::new())),
+        }
+        s = f[end..].trim_start();
+    }
+    (flags, s.to_string())
+}
+
+/// `<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'` in the arguments (not `<<<`).
+fn heredoc_starts(args: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let b = args.as_bytes();
+    let mut i = 0;
+    while i + 2 < b.len() {
+        if b[i] == b'<' && b[i + 1] == b'<' && (i == 0 || b[i - 1] != b'<') && b.get(i + 2) != Some(&b'<') {
+            let mut j = i + 2;
+            let strip = b.get(j) == Some(&b'-');
+            if strip {
+                j += 1;
+            }
+            let quote = b.get(j).copied().filter(|c| *c == b'"' || *c == b'\'');
+            if quote.is_some() {
+                j += 1;
+            }
+            let start = j;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                j += 1;
+            }
+            if j > start {
+                out.push((args[start..j].to_string(), strip));
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A JSON array of strings, as exec-form instructions use. Returns `None`
+/// for anything else.
+pub fn parse_json_array(s: &str) -> Option<Vec<String>> {
+    let s = s.trim().strip_prefix('[')?.strip_suffix(']')?;
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            None => break,
+            Some('"') => {}
+            Some(_) => return None,
+        }
+        let mut item = String::new();
+        loop {
+            match chars.next()? {
+                '"' => break,
+                '\\' => match chars.next()? {
+                    'n' => item.push('\n'),
+                    't' => item.push('\t'),
+                    c => item.push(c),
+                },
+                c => item.push(c),
+            }
+        }
+        out.push(item);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            None => break,
+            Some(',') => continue,
+            Some(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// A JSON string literal.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PUBLISHED: &str = "# syntax=docker/dockerfile:1\n\
+ARG GO=1.21\n\
+FROM --platform=$BUILDPLATFORM golang:${GO} AS build\n\
+WORKDIR /src\n\
+# a comment\n\
+RUN --mount=type=cache,target=/go/pkg/mod \\\n\
+    # comment inside a continuation\n\
+    go mod download\n\
+RUN <<EOF\n\
+set -eux\n\
+echo hi\n\
+EOF\n\
+ARG TARGETARCH\n\
+RUN GOARCH=$TARGETARCH go build -o /out/app .\n\
+FROM scratch\n\
+COPY --from=build /out/app /app\n\
+ENTRYPOINT [\"/app\", \"-x\"]\n";
+
+    #[test]
+    fn parses_directives_continuations_heredocs_and_stages() {
+        let c = Containerfile::parse(PUBLISHED).unwrap();
+        assert_eq!(c.directives, vec![Directive { name: "syntax".into(), value: "docker/dockerfile:1".into(), line: 1 }]);
+        let kws: Vec<(&str, usize)> = c.instructions.iter().map(|i| (i.keyword.as_str(), i.line)).collect();
+        assert_eq!(kws, [("ARG", 2), ("FROM", 3), ("WORKDIR", 4), ("RUN", 6), ("RUN", 9), ("ARG", 13), ("RUN", 14), ("FROM", 15), ("COPY", 16), ("ENTRYPOINT", 17)]);
+        let run = &c.instructions[3];
+        assert_eq!(run.args, "go mod download");
+        assert_eq!(run.mounts(), vec![vec![("type".to_string(), "cache".to_string()), ("target".to_string(), "/go/pkg/mod".to_string())]]);
+        assert_eq!(c.instructions[4].heredocs, vec![Heredoc { delimiter: "EOF".into(), strip_tabs: false, body: "set -eux\necho hi\n".into() }]);
+        assert!(c.instructions[6].uses_var("TARGETARCH"));
+        assert!(!c.instructions[6].uses_var("TARGET"));
+        let st = c.stages();
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[0].name.as_deref(), Some("build"));
+        assert_eq!(st[0].platform.as_deref(), Some("$BUILDPLATFORM"));
+        assert_eq!(c.resolved_base(&st[0]), "golang:1.21");
+        assert_eq!(st[1].base, "scratch");
+        assert!(c.instructions[9].is_exec_form());
+    }
+
+    #[test]
+    fn heredoc_variants_and_errors() {
+        let c = Containerfile::parse("FROM x\nRUN <<-'END' cat\n\tline\n\tEND\nRUN echo a <<< b\n").unwrap();
+        assert_eq!(c.instructions[1].heredocs[0].body, "line\n");
+        assert!(c.instructions[1].heredocs[0].strip_tabs);
+        assert!(c.instructions[2].heredocs.is_empty());
+        let err = Containerfile::parse("FROM x\nRUN <<EOF\necho\n").unwrap_err().to_string();
+        assert_eq!(err, "line 2: heredoc <<EOF is never closed: add a line `EOF`");
+    }
+
+    #[test]
+    fn json_arrays() {
+        assert_eq!(parse_json_array(r#"["/app", "a\"b", "c\\d"]"#).unwrap(), vec!["/app", "a\"b", "c\\d"]);
+        assert_eq!(parse_json_array("/app -x"), None);
+        assert_eq!(parse_json_array(r#"["a" "b"]"#), None);
+        let s = "line1\nit's \"q\"\\";
+        assert_eq!(parse_json_array(&format!("[{}]", json_string(s))).unwrap(), vec![s]);
+    }
+}

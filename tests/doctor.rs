@@ -1,0 +1,114 @@
+//! `cargo xtask doctor` on the real set-up: everything passes; then with the
+//! docker daemon unreachable, arm64 emulation disabled, or the ssh agent
+//! empty, each problem is named with its fix.
+
+mod support;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use support::node::Node;
+use support::*;
+
+struct Agent(Child, std::path::PathBuf);
+
+impl Agent {
+    fn start(dir: &Path, with_key: bool) -> Agent {
+        let sock = dir.join("agent.sock");
+        let child = Command::new("ssh-agent").args(["-D", "-a"]).arg(&sock).stdout(Stdio::null()).spawn().unwrap();
+        for _ in 0..200 {
+            if sock.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::fs::create_dir_all(dir.join(".ssh")).unwrap();
+        let key = dir.join(".ssh/id_ecdsa");
+        if !key.exists() {
+            assert!(Command::new("ssh-keygen").args(["-q", "-t", "ecdsa", "-N", ""]).arg("-f").arg(&key).status().unwrap().success());
+        }
+        if with_key {
+            assert!(Command::new("ssh-add").arg(&key).env("SSH_AUTH_SOCK", &sock).stderr(Stdio::null()).status().unwrap().success());
+        }
+        Agent(child, sock)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Re-enables the arm64 emulator even if the test fails.
+struct Binfmt;
+impl Drop for Binfmt {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/fs/binfmt_misc/qemu-aarch64", "1");
+    }
+}
+
+fn setup(base: &Path) -> std::path::PathBuf {
+    let goenv = base.join("goenv");
+    std::fs::write(&goenv, "GOFLAGS=-mod=mod\n").unwrap();
+    std::fs::write(
+        base.join("goapp.yaml"),
+        format!(
+            "defaults:\n  ssh_config: ssh_config\napps:\n  joke:\n    context: {}\n    tag: '1'\n    arch: [amd64, arm64]\nhosts:\n  node: {{ssh: node, arch: amd64, import: containerd, connect_timeout: 5}}\n",
+            root().join("example/joke").display()
+        ),
+    )
+    .unwrap();
+    goenv
+}
+
+fn doctor(base: &Path, agent: &Agent, extra: &[(&str, &str)]) -> (bool, String, String) {
+    let mut c = xtask(base, &base.join("cache"));
+    c.arg("doctor").env("HOME", base).env("GOENV", base.join("goenv")).env("SSH_AUTH_SOCK", &agent.1);
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    run(c)
+}
+
+#[test]
+fn all_checks_pass_then_each_fault_is_named_with_its_fix() {
+    require_engine("podman");
+    require_engine(DOCKER);
+    let t = tempfile::tempdir().unwrap();
+    setup(t.path());
+    let _node = Node::start(t.path(), "node");
+    let agent = Agent::start(t.path(), true);
+    // Debian's docker first on PATH: the newer client here has no buildx.
+    let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap());
+    let (ok, stdout, stderr) = doctor(t.path(), &agent, &[("PATH", &path)]);
+    assert!(ok, "{stdout}\n{stderr}");
+    for line in stdout.lines() {
+        assert!(line.starts_with("ok  "), "not passing: {line}\n{stdout}");
+    }
+    for check in ["engine: podman 4.3.1", "podman works", "docker works", "arch amd64: native", "arch arm64: runs under qemu-user-static", "ssh agent: 1 key(s)", "proxy: no proxy set", "secret goenv", "go joke: 1.19.8", "host node: reachable, x86_64 (amd64), `ctr` present"] {
+        assert!(stdout.contains(check), "missing `{check}`:\n{stdout}");
+    }
+
+    // The docker daemon unreachable.
+    let (ok, stdout, stderr) = doctor(t.path(), &agent, &[("PATH", &path), ("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    assert!(!ok);
+    let line = stdout.lines().find(|l| l.contains("docker works")).unwrap();
+    assert!(line.starts_with("FAIL") && line.contains("fix: start the docker daemon"), "{line}");
+    assert!(stderr.contains("error: 1 check(s) failed; each line above says the fix"), "{stderr}");
+
+    // The ssh agent empty.
+    std::fs::create_dir_all(t.path().join("empty/.ssh")).unwrap();
+    let empty = Agent::start(&t.path().join("empty"), false);
+    let (ok, stdout, _) = doctor(t.path(), &empty, &[("PATH", &path)]);
+    assert!(!ok);
+    let line = stdout.lines().find(|l| l.contains("ssh agent")).unwrap();
+    assert!(line.starts_with("FAIL") && line.contains("holds no keys") && line.contains("fix: ssh-add"), "{line}");
+
+    // arm64 emulation unregistered (re-enabled when this test ends).
+    let _restore = Binfmt;
+    std::fs::write("/proc/sys/fs/binfmt_misc/qemu-aarch64", "0").expect("disabling qemu-aarch64 (needs root)");
+    let (ok, stdout, _) = doctor(t.path(), &agent, &[("PATH", &path)]);
+    assert!(!ok);
+    let line = stdout.lines().find(|l| l.contains("arch arm64")).unwrap();
+    assert!(line.starts_with("FAIL") && line.contains("qemu-aarch64 is not registered") && line.contains("fix: apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-aarch64"), "{line}");
+}
