@@ -200,3 +200,57 @@ fn bad_host_input_is_refused_before_anything_runs() {
     assert!(!ok);
     assert!(stderr.contains("is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build"), "{stderr}");
 }
+
+/// containerd nodes get an OCI archive without the blobs they already hold:
+/// after a one-line Go change only the changed layer travels, and the
+/// imported image is complete and runs.
+#[test]
+fn a_changed_image_sends_only_what_the_containerd_node_lacks() {
+    let w = World::new("");
+    let app = w.base.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let example = root().join("example/joke");
+    for f in ["go.mod", "main.go", ".containerignore", ".dockerignore"] {
+        std::fs::copy(example.join(f), app.join(f)).unwrap();
+    }
+    // A second layer that does not change: 3 MiB that do not compress.
+    let mut noise = vec![0u8; 3 << 20];
+    let mut x: u64 = 0x9E3779B97F4A7C15;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(app.join("static.bin"), &noise).unwrap();
+    let cf = std::fs::read_to_string(example.join("Containerfile")).unwrap().replace("FROM scratch\n", "FROM scratch\nCOPY static.bin /static.bin\n");
+    std::fs::write(app.join("Containerfile"), cf).unwrap();
+    let cfg = w.base.path().join("goapp.yaml");
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace(&format!("context: {}", example.display()), &format!("context: {}", app.display()))).unwrap();
+
+    let sent = |stdout: &str| -> f64 {
+        let line = stdout.lines().find(|l| l.starts_with("ctd: sent ")).unwrap_or_else(|| panic!("{stdout}"));
+        let size = line.split('(').nth(1).unwrap().split(',').next().unwrap();
+        let (n, unit) = size.split_once(' ').unwrap();
+        n.parse::<f64>().unwrap() * match unit { "B" => 1.0, "KiB" => 1024.0, "MiB" => 1048576.0, _ => 1073741824.0 }
+    };
+    let (ok, first, stderr) = w.ship(&["--host", "ctd", "joke"]);
+    assert!(ok, "{first}\n{stderr}");
+    let first_bytes = sent(&first);
+    assert!(first_bytes > 3.0 * 1048576.0, "{first}");
+
+    let main = app.join("main.go");
+    std::fs::write(&main, std::fs::read_to_string(&main).unwrap().replace("ship statically.", "ship statically!")).unwrap();
+    let (ok, second, stderr) = w.ship(&["--host", "ctd", "joke"]);
+    assert!(ok, "{second}\n{stderr}");
+    assert!(second.contains("blob(s) already there left out"), "{second}");
+    let second_bytes = sent(&second);
+    assert!(second_bytes < first_bytes - 2.5 * 1048576.0, "the unchanged 3 MiB layer travelled again: {first_bytes} then {second_bytes}\n{second}");
+
+    let reference = format!("localhost/{}:1.0-arm64", w.repo);
+    let (ok, out) = w.node("ctd").ssh(w.base.path(), "ctr -n k8s.io images check");
+    assert!(ok && out.lines().any(|l| l.starts_with(&reference) && l.contains("complete")), "{out}");
+    assert_eq!(w.containerd_image().unwrap().0, w.local_id("arm64"));
+    let (ok, out) = w.node("ctd").ssh(w.base.path(), &format!("ctr -n k8s.io run --rm --platform linux/arm64 {reference} t2-{}", std::process::id()));
+    assert!(ok && out.contains("ship statically! (linux/arm64)"), "{out}");
+}

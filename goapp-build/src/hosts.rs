@@ -45,6 +45,8 @@ pub struct HostConfig {
     pub tmp_dir: Option<String>,
     /// Seconds to wait for the connection (default 10).
     pub connect_timeout: Option<u32>,
+    /// `auto` (default), `none`, `gzip`, `gzip-N`, `zstd`, `zstd-N`.
+    pub compression: Option<String>,
 }
 
 /// How a node imports an image archive.
@@ -104,6 +106,12 @@ impl HostsConfig {
             if let Some(t) = &h.tmp_dir {
                 if !t.starts_with('/') {
                     bail!("host '{name}': tmp_dir '{t}' must be an absolute path, e.g. /var/tmp");
+                }
+            }
+            if let Some(c) = &h.compression {
+                let ok = c == "auto" || c == "none" || ["gzip", "zstd"].iter().any(|k| c == k || c.strip_prefix(&format!("{k}-")).and_then(|l| l.parse::<u8>().ok()).is_some_and(|l| (1..=19).contains(&l)));
+                if !ok {
+                    bail!("host '{name}': compression '{c}' is not one of auto, none, gzip, gzip-1…9, zstd, zstd-1…19");
                 }
             }
             if let ImportKind::Command(argv) = &h.import {

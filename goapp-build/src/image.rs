@@ -176,7 +176,7 @@ pub fn gather(s: &Session, o: &ImageOptions, app: &App, engine: &Engine, go: &Re
     }
     let goprivate = app.goprivate.clone().or_else(|| s.env.var("GOPRIVATE").map(str::to_string)).unwrap_or_default();
     let main_package = s.env.var("MAIN_PKG_PATH").map(str::to_string).unwrap_or_else(|| app.main_package.clone());
-    let context_digest = context_digest(&app.context, &containerfile)?;
+    let context_digest = crate::inputs::inputs_hash(&app.context, &containerfile, &[], Some(&s.env.cache_dir()))?;
     Ok(BuildInputs {
         app: app.name.clone(),
         context: app.context.clone(),
@@ -235,10 +235,6 @@ pub fn preflight(s: &Session, engine: &Engine, path: &Path, arches: &[Arch], hos
     }
 }
 
-/// The Containerfile and the context as the engine would see them.
-fn context_digest(context: &Path, containerfile: &Path) -> Result<String> {
-    crate::inputs::inputs_hash(context, containerfile, &[])
-}
 
 /// `(repository, tag)` of an app's images: `--tag`, else the config's.
 pub fn image_ref(tag: Option<&str>, app: &App) -> Result<(String, String)> {

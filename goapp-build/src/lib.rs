@@ -31,3 +31,4 @@ pub mod remote;
 pub mod runner;
 pub mod secrets;
 pub mod ship;
+pub mod tarfilter;

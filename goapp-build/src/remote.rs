@@ -19,38 +19,63 @@ pub struct ShipTarget {
 }
 
 /// How the archive is compressed on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Compression {
-    /// gzip: everywhere.
-    Gzip,
-    /// zstd: faster on both ends, when both ends have it.
-    Zstd,
+    /// As it is: for archives whose layers are compressed already, or links
+    /// faster than the compressor.
+    None,
+    /// gzip at a level: everywhere.
+    Gzip(u8),
+    /// zstd at a level: fast on both ends, when both ends have it.
+    Zstd(u8),
 }
 
 impl Compression {
-    /// The local compressor, reading stdin, writing stdout.
-    pub fn compress(self) -> Cmd {
+    /// The local compressor, reading stdin, writing stdout (`None`: no process).
+    pub fn compress(self) -> Option<Cmd> {
         match self {
-            Compression::Gzip => Cmd::new("gzip").args(["-c", "-6"]),
-            Compression::Zstd => Cmd::new("zstd").args(["-c", "-q", "-3", "-T0"]),
+            Compression::None => None,
+            Compression::Gzip(l) => Some(Cmd::new("gzip").args(["-c".to_string(), format!("-{l}")])),
+            Compression::Zstd(l) => Some(Cmd::new("zstd").args(["-c".to_string(), "-q".into(), format!("-{l}"), "-T0".into()])),
         }
     }
 
     /// The remote decompressor's words.
     pub fn decompress(self) -> &'static str {
         match self {
-            Compression::Gzip => "gzip -dc",
-            Compression::Zstd => "zstd -dcq",
+            Compression::None => "cat",
+            Compression::Gzip(_) => "gzip -dc",
+            Compression::Zstd(_) => "zstd -dcq",
         }
     }
 
     /// The file suffix.
     pub fn suffix(self) -> &'static str {
         match self {
-            Compression::Gzip => "gz",
-            Compression::Zstd => "zst",
+            Compression::None => "tar",
+            Compression::Gzip(_) => "tar.gz",
+            Compression::Zstd(_) => "tar.zst",
         }
     }
+
+    /// For messages.
+    pub fn describe(self) -> String {
+        match self {
+            Compression::None => "uncompressed".into(),
+            Compression::Gzip(l) => format!("gzip -{l}"),
+            Compression::Zstd(l) => format!("zstd -{l}"),
+        }
+    }
+}
+
+/// The archive format a node gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ArchiveFormat {
+    /// `podman save --format oci-archive`: blobs by digest, so the ones a
+    /// containerd node holds can be left out; layers already gzip-compressed.
+    Oci,
+    /// `docker-archive` (what `docker save` writes): every loader takes it.
+    Docker,
 }
 
 /// The namespace Kubernetes' images live in.
@@ -139,7 +164,8 @@ impl ShipTarget {
                 let ctr = self.ctr();
                 s += &format!(
                     "for ref in {list}; do m=$({ctr} images ls \"name==$ref\" 2>/dev/null | awk 'NR==2 {{print $3}}'); \
-                     if [ -n \"$m\" ]; then echo \"image $ref $({ctr} content get \"$m\" 2>/dev/null | tr -d '\\n ')\"; fi; done; true"
+                     if [ -n \"$m\" ]; then echo \"image $ref $({ctr} content get \"$m\" 2>/dev/null | tr -d '\\n ')\"; fi; done; \
+                     {ctr} content ls -q 2>/dev/null | sed 's/^/blob /'; true"
                 );
             }
             ImportKind::Docker | ImportKind::Podman => {
@@ -184,6 +210,40 @@ impl ShipTarget {
     }
 }
 
+impl ShipTarget {
+    /// The archive format for this node, given the local engine.
+    pub fn format(&self, local: crate::engine::EngineKind) -> ArchiveFormat {
+        let containerd = matches!(self.host.import, ImportKind::K3s | ImportKind::Containerd);
+        if containerd && local == crate::engine::EngineKind::Podman {
+            ArchiveFormat::Oci
+        } else {
+            ArchiveFormat::Docker
+        }
+    }
+
+    /// The compression for this node: the host's `compression:` setting, or
+    /// by default none for OCI archives (their layers are gzip already: a
+    /// second pass costs CPU on both ends and saves nothing), zstd -3 when
+    /// both ends have zstd (cheap to decompress, even on a Raspberry Pi),
+    /// else gzip -6 (gzip -1 for ARM nodes, whose CPU is the bottleneck).
+    pub fn compression(&self, format: ArchiveFormat, node_zstd: bool, local_zstd: bool, arch: Arch) -> Compression {
+        match self.host.compression.as_deref() {
+            Some("none") => Compression::None,
+            Some(c) if c.starts_with("gzip") => Compression::Gzip(level(c, 6)),
+            Some(c) if c.starts_with("zstd") && node_zstd && local_zstd => Compression::Zstd(level(c, 3)),
+            Some(c) if c.starts_with("zstd") => Compression::Gzip(6),
+            _ if format == ArchiveFormat::Oci => Compression::None,
+            _ if node_zstd && local_zstd => Compression::Zstd(3),
+            _ if matches!(arch, Arch::Arm | Arch::Arm64) => Compression::Gzip(1),
+            _ => Compression::Gzip(6),
+        }
+    }
+}
+
+fn level(setting: &str, default: u8) -> u8 {
+    setting.rsplit('-').next().and_then(|l| l.parse().ok()).filter(|l| (1..=19).contains(l)).unwrap_or(default)
+}
+
 /// What a probe found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Probe {
@@ -193,6 +253,8 @@ pub struct Probe {
     pub zstd: bool,
     /// The import tool is installed.
     pub importer: bool,
+    /// Content digests the node's containerd holds (containerd and k3s nodes).
+    pub blobs: std::collections::BTreeSet<String>,
     /// `(ref, image id as sha256:…)` of the images asked about that exist.
     pub images: Vec<(String, String)>,
 }
@@ -207,6 +269,8 @@ pub fn parse_probe(out: &str) -> Probe {
             p.zstd = true;
         } else if line == "importer=yes" {
             p.importer = true;
+        } else if let Some(d) = line.strip_prefix("blob ") {
+            p.blobs.insert(d.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("image ") {
             if let Some((r, v)) = rest.split_once(' ') {
                 if let Some(id) = image_id_of(v.trim()) {
@@ -281,7 +345,7 @@ mod tests {
 
     #[test]
     fn import_script_checks_before_importing_and_always_cleans_up() {
-        let s = target("{ssh: pi, import: containerd}").import_script("/var/tmp/goapp-x.part", "ab12", Compression::Zstd, Arch::Arm64);
+        let s = target("{ssh: pi, import: containerd}").import_script("/var/tmp/goapp-x.part", "ab12", Compression::Zstd(3), Arch::Arm64);
         assert_eq!(
             s,
             "f=/var/tmp/goapp-x.part; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
@@ -293,10 +357,11 @@ zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 -"
     #[test]
     fn probe_output_and_ids() {
         let manifest = r#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7","size":832},"layers":[]}"#;
-        let out = format!("arch=aarch64\nzstd=yes\nimporter=yes\nimage localhost/joke:1-arm64 {manifest}\nimage x:1 a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7\nimage y:1 garbage\n");
+        let out = format!("arch=aarch64\nzstd=yes\nimporter=yes\nimage localhost/joke:1-arm64 {manifest}\nimage x:1 a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7\nimage y:1 garbage\nblob sha256:ab\n");
         let p = parse_probe(&out);
         assert_eq!(p.machine, "aarch64");
         assert!(p.zstd && p.importer);
+        assert!(p.blobs.contains("sha256:ab"));
         let id = "sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7".to_string();
         assert_eq!(p.images, vec![("localhost/joke:1-arm64".to_string(), id.clone()), ("x:1".to_string(), id)]);
     }

@@ -7,11 +7,12 @@ use crate::arch::Arch;
 use crate::command::{tail_lines, Cmd};
 use crate::engine::{Engine, EngineKind};
 use crate::image::{self, Common, ImageOptions, Session};
-use crate::remote::{full_ref, parse_probe, Compression, Probe, ShipTarget};
+use crate::remote::{full_ref, parse_probe, ArchiveFormat, Compression, Probe, ShipTarget};
+use crate::tarfilter::TarFilter;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::process::Stdio;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -48,10 +49,14 @@ pub enum HostResult {
     Sent {
         /// The image reference.
         image: String,
-        /// Compressed bytes sent.
+        /// Bytes sent (after leaving out blobs and compressing).
         bytes: u64,
         /// Seconds from the start of the upload to the end of the import.
         secs: f64,
+        /// Blobs left out because the node had them.
+        reused: usize,
+        /// How the stream was compressed.
+        compression: String,
     },
     /// Already there.
     Skipped {
@@ -207,8 +212,9 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     }
 
     // 4. Local facts per image: its id and the architecture recorded in it.
-    let mut groups: BTreeMap<String, Vec<(&ShipTarget, Arch)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, ArchiveFormat), Vec<Member>> = BTreeMap::new();
     let mut local: BTreeMap<String, (String, Arch)> = BTreeMap::new();
+    let zstd_local = which::which("zstd").is_ok();
     for (t, p, arch) in &live {
         for image in images_for(*arch)? {
             let reference = full_ref(&image, unqualified);
@@ -229,26 +235,27 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
             if there && !o.force {
                 writeln!(out, "{}: {reference} is already there (same id {}); nothing sent (--force sends anyway)", t.name, short(id))?;
                 report.hosts.push((t.name.clone(), HostResult::Skipped { image: reference.clone() }));
-            } else {
-                groups.entry(reference.clone()).or_default().push((t, *arch));
+                continue;
             }
+            let format = t.format(engine.kind);
+            // With --force everything is sent; otherwise the node's blobs are left out.
+            let drop = if format == ArchiveFormat::Oci && !o.force { p.blobs.clone() } else { BTreeSet::new() };
+            let compression = t.compression(format, p.zstd, zstd_local, *arch);
+            groups.entry((reference.clone(), format)).or_default().push(Member { target: t, arch: *arch, drop, compression });
         }
     }
 
-    // 5. One save per image, streamed to every node that needs it.
-    let zstd_local = which::which("zstd").is_ok();
+    // 5. One save per image and format, streamed to every node that needs it.
     let progress = s.env.stderr_tty && !o.dry_run;
     let multi = progress.then(MultiProgress::new);
     let results: Vec<Vec<(String, HostResult)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = groups
             .iter()
-            .map(|(reference, hosts)| {
-                let all_zstd = zstd_local && hosts.iter().all(|(t, _)| live.iter().any(|(l, p, _)| l.name == t.name && p.zstd));
-                let compression = if all_zstd { Compression::Zstd } else { Compression::Gzip };
+            .map(|((reference, format), members)| {
                 let engine = &engine;
                 let multi = multi.as_ref();
                 let dry = o.dry_run;
-                scope.spawn(move || send_group(engine, reference, hosts, compression, multi, dry))
+                scope.spawn(move || send_group(engine, reference, *format, members, multi, dry))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
@@ -271,7 +278,10 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     report.hosts.sort_by_key(|(n, _)| order.iter().position(|o| o == n));
     for (name, r) in &report.hosts {
         match r {
-            HostResult::Sent { image, bytes, secs } => writeln!(out, "{name}: sent {image} ({}, {secs:.1}s), verified and imported", human(*bytes))?,
+            HostResult::Sent { image, bytes, secs, reused, compression } => {
+                let reuse = if *reused > 0 { format!(", {reused} blob(s) already there left out") } else { String::new() };
+                writeln!(out, "{name}: sent {image} ({}, {compression}{reuse}, {secs:.1}s), verified and imported", human(*bytes))?
+            }
             HostResult::Skipped { image } => writeln!(out, "{name}: skipped {image} (already there)")?,
             HostResult::Failed { reason } => writeln!(out, "{name}: FAILED: {reason}")?,
         }
@@ -312,13 +322,6 @@ fn inspect(engine: &Engine, reference: &str) -> Result<(String, Arch)> {
     Ok((id, arch))
 }
 
-fn save_cmd(engine: &Engine, reference: &str) -> Cmd {
-    match engine.kind {
-        EngineKind::Podman => engine.cmd().args(["save", "--format", "docker-archive", reference]),
-        EngineKind::Docker => engine.cmd().args(["save", reference]),
-    }
-}
-
 fn short(id: &str) -> &str {
     let h = id.strip_prefix("sha256:").unwrap_or(id);
     &h[..h.len().min(12)]
@@ -339,77 +342,171 @@ pub fn human(n: u64) -> String {
 /// A per-run name for the remote archive.
 fn remote_tmp(t: &ShipTarget, compression: Compression) -> String {
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    format!("{}/goapp-{}-{:x}.tar.{}.part", t.tmp_dir().trim_end_matches('/'), std::process::id(), nonce, compression.suffix())
+    format!("{}/goapp-{}-{:x}.{}.part", t.tmp_dir().trim_end_matches('/'), std::process::id(), nonce, compression.suffix())
 }
 
-/// One host's share of a group transfer.
-struct Dest {
-    name: String,
+/// One node's share of a group: what it gets and how.
+struct Member<'a> {
+    target: &'a ShipTarget,
     arch: Arch,
-    target: ShipTarget,
+    /// Blobs the node already holds, left out of an OCI archive.
+    drop: BTreeSet<String>,
+    compression: Compression,
+}
+
+/// One host's upload in progress.
+struct Upload {
+    name: String,
     tmp: String,
+    tx: Option<SyncSender<Arc<Vec<u8>>>>,
+    thread: std::thread::JoinHandle<Result<u64>>,
     started: Instant,
 }
 
-struct Upload {
-    dest: Dest,
-    tx: Option<SyncSender<Arc<Vec<u8>>>>,
-    thread: std::thread::JoinHandle<Result<u64>>,
+/// Nodes that get the same bytes: same blobs left out, same compression.
+/// Each lane filters the one saved stream, compresses it once, hashes what
+/// it sends, and fans it out to its nodes.
+struct Lane {
+    filter: Option<TarFilter>,
+    compressor: Option<std::process::Child>,
+    stdin: Option<std::process::ChildStdin>,
+    /// For uncompressed lanes the hashing and fan-out happen inline.
+    inline: Option<Fanout>,
+    reader: Option<std::thread::JoinHandle<Result<(String, u64)>>>,
+    error: Option<String>,
 }
 
-/// Saves `reference` once and streams it to `hosts`; returns one result per host.
-fn send_group(
-    engine: &Engine,
-    reference: &str,
-    hosts: &[(&ShipTarget, Arch)],
-    compression: Compression,
-    multi: Option<&MultiProgress>,
-    dry_run: bool,
-) -> Vec<(String, HostResult)> {
-    let save = save_cmd(engine, reference);
-    let compress = compression.compress();
+/// Hashes bytes and hands them to every live upload.
+struct Fanout {
+    hasher: Sha256,
+    total: u64,
+    txs: Vec<Option<SyncSender<Arc<Vec<u8>>>>>,
+}
+
+impl Fanout {
+    fn send(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.total += bytes.len() as u64;
+        let chunk = Arc::new(bytes.to_vec());
+        for tx in self.txs.iter_mut() {
+            if let Some(t) = tx {
+                if t.send(chunk.clone()).is_err() {
+                    *tx = None; // that upload ended early; its thread has the reason
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> (String, u64) {
+        (crate::inputs::hex(&self.hasher.finalize()), self.total)
+    }
+}
+
+fn save_cmd(engine: &Engine, reference: &str, format: ArchiveFormat) -> Cmd {
+    match (engine.kind, format) {
+        (EngineKind::Podman, ArchiveFormat::Oci) => engine.cmd().args(["save", "--format", "oci-archive", reference]),
+        (EngineKind::Podman, ArchiveFormat::Docker) => engine.cmd().args(["save", "--format", "docker-archive", reference]),
+        (EngineKind::Docker, _) => engine.cmd().args(["save", reference]),
+    }
+}
+
+/// Saves `reference` once and streams it to the members; one result each.
+fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: &[Member], multi: Option<&MultiProgress>, dry_run: bool) -> Vec<(String, HostResult)> {
+    let save = save_cmd(engine, reference, format);
     if dry_run {
-        return hosts
+        return members
             .iter()
-            .flat_map(|(t, arch)| {
-                let tmp = format!("{}/goapp-PID-NONCE.tar.{}.part", t.tmp_dir().trim_end_matches('/'), compression.suffix());
+            .flat_map(|m| {
+                let t = m.target;
+                let tmp = format!("{}/goapp-PID-NONCE.{}.part", t.tmp_dir().trim_end_matches('/'), m.compression.suffix());
+                let filter = if m.drop.is_empty() { String::new() } else { format!(" | (leave out the {} blob(s) {} holds)", m.drop.len(), t.name) };
+                let compress = m.compression.compress().map(|c| format!(" | {c}")).unwrap_or_default();
                 [
-                    (t.name.clone(), HostResult::Failed { reason: format!("{save} | {compress} | {}", t.ssh(&t.upload_script(&tmp))) }),
-                    (t.name.clone(), HostResult::Failed { reason: t.ssh(&t.import_script(&tmp, "SHA256-OF-THE-STREAM", compression, *arch)).to_string() }),
+                    (t.name.clone(), HostResult::Failed { reason: format!("{save}{filter}{compress} | {}", t.ssh(&t.upload_script(&tmp))) }),
+                    (t.name.clone(), HostResult::Failed { reason: t.ssh(&t.import_script(&tmp, "SHA256-OF-THE-STREAM", m.compression, m.arch)).to_string() }),
                 ]
             })
             .collect();
     }
-    let mut results = Vec::new();
-    let mut uploads: Vec<Upload> = Vec::new();
     let style = ProgressStyle::with_template("{prefix:.bold} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed:>4} {wide_msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
-    for (t, arch) in hosts {
-        let tmp = remote_tmp(t, compression);
+
+    // Uploads, one per member.
+    let mut uploads: Vec<Upload> = Vec::new();
+    for m in members {
+        let t = m.target;
+        let tmp = remote_tmp(t, m.compression);
         let cmd = t.ssh(&t.upload_script(&tmp));
-        let bar = multi.map(|m| {
-            let b = m.add(ProgressBar::new_spinner());
+        let bar = multi.map(|mp| {
+            let b = mp.add(ProgressBar::new_spinner());
             b.set_style(style.clone());
             b.set_prefix(t.name.clone());
-            b.set_message(reference.to_string());
+            b.set_message(format!("{reference} ({})", m.compression.describe()));
             b
         });
         let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(32);
         let thread = std::thread::spawn(move || upload(cmd, rx, bar));
-        let dest = Dest { name: t.name.clone(), arch: *arch, target: (*t).clone(), tmp, started: Instant::now() };
-        uploads.push(Upload { dest, tx: Some(tx), thread });
+        uploads.push(Upload { name: t.name.clone(), tmp, tx: Some(tx), thread, started: Instant::now() });
     }
 
-    // The save pipeline: engine save | compressor, read here, hashed, fanned out.
+    // Lanes.
+    let mut keys: Vec<(&BTreeSet<String>, Compression)> = Vec::new();
+    let mut lane_of = Vec::new();
+    for m in members {
+        let key = (&m.drop, m.compression);
+        let i = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+            keys.push(key);
+            keys.len() - 1
+        });
+        lane_of.push(i);
+    }
+    let mut lanes: Vec<Lane> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (drop, compression))| {
+            let member_ids: Vec<usize> = (0..members.len()).filter(|&m| lane_of[m] == i).collect();
+            let fanout = Fanout { hasher: Sha256::new(), total: 0, txs: member_ids.iter().map(|&m| uploads[m].tx.clone()).collect() };
+            let filter = (!drop.is_empty()).then(|| TarFilter::new((*drop).clone()));
+            let mut lane = Lane { filter, compressor: None, stdin: None, inline: None, reader: None, error: None };
+            match compression.compress() {
+                None => lane.inline = Some(fanout),
+                Some(cmd) => match std::process::Command::new(cmd.program()).args(cmd.get_args()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn() {
+                    Ok(mut child) => {
+                        lane.stdin = child.stdin.take();
+                        let mut stdout = child.stdout.take();
+                        let mut fanout = fanout;
+                        lane.reader = Some(std::thread::spawn(move || {
+                            let mut buf = vec![0u8; 256 * 1024];
+                            let Some(r) = stdout.as_mut() else { bail!("the compressor has no output") };
+                            loop {
+                                let n = r.read(&mut buf)?;
+                                if n == 0 {
+                                    break;
+                                }
+                                fanout.send(&buf[..n]);
+                            }
+                            Ok(fanout.finish())
+                        }));
+                        lane.compressor = Some(child);
+                    }
+                    Err(e) => lane.error = Some(format!("could not start `{cmd}`: {e}")),
+                },
+            }
+            lane
+        })
+        .collect();
+    for u in uploads.iter_mut() {
+        u.tx = None; // the lanes hold the senders now
+    }
+
+    // The one save: engine save, read here, filtered and fed to every lane.
     let stderr_log = tempfile::NamedTempFile::new().ok();
-    let mut expr = save.expression().pipe(compress.expression());
+    let mut expr = save.expression();
     if let Some(f) = &stderr_log {
         expr = expr.stderr_path(f.path());
     }
-    let mut hasher = Sha256::new();
-    let mut total = 0u64;
     let save_result: Result<()> = (|| {
-        let mut reader = expr.stdin_null().reader().with_context(|| format!("could not start `{save} | {compress}`"))?;
+        let mut reader = expr.stdin_null().reader().with_context(|| format!("could not start `{save}`"))?;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
@@ -417,62 +514,92 @@ fn send_group(
                 Ok(n) => n,
                 Err(e) => {
                     let stderr = stderr_log.as_ref().and_then(|f| std::fs::read_to_string(f.path()).ok()).unwrap_or_default();
-                    bail!("`{save} | {compress}` failed: {e}\n{}", tail_lines(&stderr, 20));
+                    bail!("`{save}` failed: {e}\n{}", tail_lines(&stderr, 20));
                 }
             };
-            hasher.update(&buf[..n]);
-            total += n as u64;
-            let chunk = Arc::new(buf[..n].to_vec());
-            let mut alive = 0;
-            for u in uploads.iter_mut() {
-                if let Some(tx) = &u.tx {
-                    if tx.send(chunk.clone()).is_err() {
-                        u.tx = None; // that host's upload ended early; its thread has the reason
-                    } else {
-                        alive += 1;
+            for lane in lanes.iter_mut().filter(|l| l.error.is_none()) {
+                let Lane { filter, stdin, inline, error, .. } = lane;
+                let mut sink = |b: &[u8]| -> std::io::Result<()> {
+                    match (inline.as_mut(), stdin.as_mut()) {
+                        (Some(f), _) => {
+                            f.send(b);
+                            Ok(())
+                        }
+                        (None, Some(w)) => w.write_all(b),
+                        (None, None) => Ok(()),
                     }
+                };
+                let r = match filter {
+                    Some(f) => f.feed(&buf[..n], &mut sink),
+                    None => sink(&buf[..n]),
+                };
+                if let Err(e) = r {
+                    *error = Some(format!("compressing the stream failed: {e}"));
                 }
-            }
-            if alive == 0 {
-                break;
             }
         }
         Ok(())
     })();
-    let sha = crate::inputs::hex(&hasher.finalize());
-    for u in uploads.iter_mut() {
-        u.tx = None;
-    }
 
-    // Each host: upload result, then check and import, in parallel.
-    let finished: Vec<(Dest, Result<u64>)> = uploads
+    // Close each lane: its digest and size.
+    let mut lane_out: Vec<std::result::Result<(String, u64), String>> = Vec::new();
+    for lane in lanes.iter_mut() {
+        drop(lane.stdin.take());
+        let r = if let Some(f) = lane.inline.take() {
+            Ok(f.finish())
+        } else if let Some(h) = lane.reader.take() {
+            h.join().unwrap_or_else(|_| Err(anyhow!("compressor thread panicked"))).map_err(|e| format!("{e:#}"))
+        } else {
+            Err(lane.error.clone().unwrap_or_else(|| "no compressor".into()))
+        };
+        if let Some(mut c) = lane.compressor.take() {
+            let _ = c.wait();
+        }
+        lane_out.push(match (&lane.error, r) {
+            (Some(e), _) => Err(e.clone()),
+            (None, r) => r,
+        });
+    }
+    let reused: Vec<usize> = lanes.iter().map(|l| l.filter.as_ref().map(|f| f.dropped_entries).unwrap_or(0)).collect();
+
+    // Each host: its upload, then check and import, in parallel.
+    let finished: Vec<(Upload, Result<u64>)> = uploads
         .into_iter()
-        .map(|u| (u.dest, u.thread.join().unwrap_or_else(|_| Err(anyhow!("upload thread panicked")))))
+        .map(|mut u| {
+            let thread = std::mem::replace(&mut u.thread, std::thread::spawn(|| Ok(0)));
+            let r = thread.join().unwrap_or_else(|_| Err(anyhow!("upload thread panicked")));
+            (u, r)
+        })
         .collect();
+    let mut results = Vec::new();
     std::thread::scope(|scope| {
         let handles: Vec<_> = finished
             .iter()
-            .map(|(u, sent)| {
+            .enumerate()
+            .map(|(i, (u, sent))| {
+                let m = &members[i];
+                let lane = lane_of[i];
+                let lane_result = lane_out[lane].clone();
+                let reused = reused[lane];
                 let save_ok = save_result.as_ref().map_err(|e| format!("{e:#}"));
-                let sha = sha.clone();
                 scope.spawn(move || {
-                    let outcome = match (save_ok, sent) {
-                        (Err(e), _) => Err(anyhow!("{e}")),
-                        (Ok(()), Err(e)) => Err(anyhow!("transfer to {} failed: {e:#}", u.name)),
-                        (Ok(()), Ok(n)) if *n != total => Err(anyhow!("transfer to {} stopped after {} of {}", u.name, human(*n), human(total))),
-                        (Ok(()), Ok(_)) => u
+                    let outcome = match (save_ok, lane_result, sent) {
+                        (Err(e), _, _) | (_, Err(e), _) => Err(anyhow!("{e}")),
+                        (_, _, Err(e)) => Err(anyhow!("transfer to {} failed: {e:#}", u.name)),
+                        (_, Ok((_, total)), Ok(n)) if *n != total => Err(anyhow!("transfer to {} stopped after {} of {}", u.name, human(*n), human(total))),
+                        (_, Ok((sha, total)), Ok(_)) => m
                             .target
-                            .ssh(&u.target.import_script(&u.tmp, &sha, compression, u.arch))
+                            .ssh(&m.target.import_script(&u.tmp, &sha, m.compression, m.arch))
                             .run_timeout(Some(SESSION_LIMIT))
-                            .map(|_| ())
+                            .map(|_| total)
                             .map_err(|e| anyhow!("import on {} failed: {e:#}", u.name)),
                     };
                     match outcome {
-                        Ok(()) => (u.name.clone(), HostResult::Sent { image: reference.to_string(), bytes: total, secs: u.started.elapsed().as_secs_f64() }),
+                        Ok(bytes) => (u.name.clone(), HostResult::Sent { image: reference.to_string(), bytes, secs: u.started.elapsed().as_secs_f64(), reused, compression: m.compression.describe() }),
                         Err(e) => {
-                            // Best effort: the import script removes its archive itself; a
-                            // broken upload leaves a .part only if this also fails (swept later).
-                            let _ = u.target.ssh(&ShipTarget::cleanup_script(&u.tmp)).run_timeout(Some(Duration::from_secs(15)));
+                            // The import script removes its archive itself; this removes
+                            // what a broken upload left (and later uploads sweep old ones).
+                            let _ = m.target.ssh(&ShipTarget::cleanup_script(&u.tmp)).run_timeout(Some(Duration::from_secs(15)));
                             (u.name.clone(), HostResult::Failed { reason: format!("{e:#}") })
                         }
                     }

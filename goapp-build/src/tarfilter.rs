@@ -1,0 +1,221 @@
+//! A streaming filter over a tar archive that drops chosen entries: the
+//! blobs of an OCI archive that a node already holds. Headers and data are
+//! copied as they come; nothing is buffered beyond one header and the
+//! extended headers that belong to it.
+
+use std::collections::BTreeSet;
+
+/// Drops `blobs/sha256/<hex>` entries whose digest is in the set.
+#[derive(Debug)]
+pub struct TarFilter {
+    drop: BTreeSet<String>,
+    state: State,
+    header: Vec<u8>,
+    /// Extended headers (pax `x`/`g`, GNU `L`/`K`) waiting for their entry.
+    pending: Vec<u8>,
+    pending_path: Option<String>,
+    /// Bytes dropped so far.
+    pub dropped: u64,
+    /// Entries dropped so far.
+    pub dropped_entries: usize,
+}
+
+#[derive(Debug)]
+enum State {
+    Header,
+    /// Copying (or skipping) data: remaining bytes incl. padding, keep?, and
+    /// whether it is an extended header's data (kept in `pending`).
+    Data { left: u64, keep: bool, extended: bool },
+    /// After the end-of-archive blocks: copy whatever follows.
+    Trailer,
+}
+
+impl TarFilter {
+    /// A filter dropping these digests (`sha256:<hex>`).
+    pub fn new(drop: BTreeSet<String>) -> TarFilter {
+        TarFilter { drop, state: State::Header, header: Vec::with_capacity(512), pending: Vec::new(), pending_path: None, dropped: 0, dropped_entries: 0 }
+    }
+
+    /// Feeds bytes; `out` receives what is kept.
+    pub fn feed(&mut self, mut input: &[u8], out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+        while !input.is_empty() {
+            match &mut self.state {
+                State::Trailer => {
+                    out(input)?;
+                    return Ok(());
+                }
+                State::Header => {
+                    let need = 512 - self.header.len();
+                    let take = need.min(input.len());
+                    self.header.extend_from_slice(&input[..take]);
+                    input = &input[take..];
+                    if self.header.len() == 512 {
+                        self.on_header(out)?;
+                    }
+                }
+                State::Data { left, keep, extended } => {
+                    let take = (*left).min(input.len() as u64) as usize;
+                    let chunk = &input[..take];
+                    if *extended {
+                        self.pending.extend_from_slice(chunk);
+                    } else if *keep {
+                        out(chunk)?;
+                    } else {
+                        self.dropped += take as u64;
+                    }
+                    *left -= take as u64;
+                    input = &input[take..];
+                    if *left == 0 {
+                        let was_extended = *extended;
+                        self.state = State::Header;
+                        if was_extended {
+                            self.pending_path = pax_path(&self.pending).or(self.pending_path.take());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_header(&mut self, out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+        let h = std::mem::take(&mut self.header);
+        if h.iter().all(|&b| b == 0) {
+            out(&std::mem::take(&mut self.pending))?;
+            out(&h)?;
+            self.state = State::Trailer;
+            return Ok(());
+        }
+        let size = parse_size(&h[124..136]);
+        let padded = size.div_ceil(512) * 512;
+        let kind = h[156];
+        if matches!(kind, b'x' | b'g' | b'L' | b'K') {
+            self.pending.extend_from_slice(&h);
+            self.state = State::Data { left: padded, keep: true, extended: true };
+            if padded == 0 {
+                self.state = State::Header;
+            }
+            return Ok(());
+        }
+        let name = self.pending_path.take().unwrap_or_else(|| header_name(&h));
+        let keep = !self.is_dropped(&name);
+        let pending = std::mem::take(&mut self.pending);
+        if keep {
+            out(&pending)?;
+            out(&h)?;
+        } else {
+            self.dropped += (pending.len() + 512) as u64;
+            self.dropped_entries += 1;
+        }
+        self.state = if padded == 0 { State::Header } else { State::Data { left: padded, keep, extended: false } };
+        Ok(())
+    }
+
+    fn is_dropped(&self, name: &str) -> bool {
+        let name = name.trim_start_matches("./");
+        match name.strip_prefix("blobs/sha256/") {
+            Some(hex) => self.drop.contains(&format!("sha256:{hex}")),
+            None => false,
+        }
+    }
+}
+
+fn parse_size(field: &[u8]) -> u64 {
+    if field[0] & 0x80 != 0 {
+        // base-256 (GNU) for sizes over 8 GiB
+        field[1..].iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+    } else {
+        let s: String = field.iter().take_while(|&&b| b != 0 && b != b' ').map(|&b| b as char).collect();
+        u64::from_str_radix(s.trim(), 8).unwrap_or(0)
+    }
+}
+
+fn cstr(b: &[u8]) -> String {
+    String::from_utf8_lossy(&b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]).into_owned()
+}
+
+fn header_name(h: &[u8]) -> String {
+    let name = cstr(&h[0..100]);
+    let prefix = if &h[257..262] == b"ustar" { cstr(&h[345..500]) } else { String::new() };
+    if prefix.is_empty() {
+        name
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// The `path=` of pax records, or a GNU long name, in extended-header bytes.
+fn pax_path(ext: &[u8]) -> Option<String> {
+    let mut found = None;
+    let mut i = 0;
+    while i + 512 <= ext.len() {
+        let h = &ext[i..i + 512];
+        let size = parse_size(&h[124..136]) as usize;
+        let data = &ext[i + 512..(i + 512 + size).min(ext.len())];
+        match h[156] {
+            b'L' => found = Some(cstr(data)),
+            b'x' => {
+                let text = String::from_utf8_lossy(data);
+                for rec in text.split('\n') {
+                    if let Some(p) = rec.split_once(' ').and_then(|(_, kv)| kv.strip_prefix("path=")) {
+                        found = Some(p.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 512 + size.div_ceil(512) * 512;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn archive(dir: &std::path::Path, files: &[(&str, usize)]) -> Vec<u8> {
+        for (name, size) in files {
+            let p = dir.join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, vec![b'x'; *size]).unwrap();
+        }
+        let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+        let out = Command::new("tar").args(["--format=pax", "-cf", "-", "-C"]).arg(dir).args(&names).output().unwrap();
+        assert!(out.status.success());
+        out.stdout
+    }
+
+    fn list(bytes: &[u8]) -> Vec<String> {
+        let mut child = Command::new("tar").args(["-tf", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "tar rejected the filtered archive");
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn drops_only_the_named_blobs_in_any_chunking() {
+        let d = tempfile::tempdir().unwrap();
+        let long = format!("blobs/sha256/{}", "c".repeat(64));
+        let a = format!("blobs/sha256/{}", "a".repeat(64));
+        let b = format!("blobs/sha256/{}", "b".repeat(64));
+        let bytes = archive(d.path(), &[(&a, 70_000), (&b, 10), ("index.json", 5), (&long, 1)]);
+        for chunk in [1usize, 7, 512, 4096, 1 << 20] {
+            let mut f = TarFilter::new([format!("sha256:{}", "a".repeat(64))].into_iter().collect());
+            let mut out = Vec::new();
+            for c in bytes.chunks(chunk) {
+                f.feed(c, &mut |b| {
+                    out.extend_from_slice(b);
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert_eq!(list(&out), vec![b.clone(), "index.json".to_string(), long.clone()], "chunk {chunk}");
+            assert_eq!(f.dropped_entries, 1);
+            assert!(f.dropped >= 70_000);
+            assert_eq!(out.len() as u64 + f.dropped, bytes.len() as u64);
+        }
+    }
+}
