@@ -50,35 +50,13 @@ gover="$(dpkg-query -W -f='${Version}' golang-1.19-go | sed 's/-.*//')"
 echo "$gover" >"$fixtures/go-version"
 builder_image() {
   local arch="$1"
-  local dir="$fixtures/golang-$arch"
   local tag="docker.io/library/golang:$gover-bookworm"
   local have_podman have_docker
   have_podman=$(podman image inspect --format '{{.Architecture}}' "$tag" 2>/dev/null || true)
   have_docker=$("$DOCKER" image inspect --format '{{.Architecture}}' "$tag" 2>/dev/null || true)
   if [ "$have_podman" = "$arch" ] && [ "$have_docker" = "$arch" ]; then return; fi
   log "making $tag for $arch"
-  rm -rf "$dir" && mkdir -p "$dir/debs" "$dir/rootfs"
-  if [ "$arch" != "$(dpkg --print-architecture)" ]; then
-    dpkg --add-architecture "$arch"
-    apt-get update -qq
-  fi
-  (cd "$dir/debs" && apt-get download -qq "golang-1.19-go:$arch" golang-1.19-src "libc6:$arch" "busybox-static:$arch" >/dev/null 2>&1)
-  for d in "$dir"/debs/*.deb; do dpkg-deb -x "$d" "$dir/rootfs"; done
-  rm -rf "$dir/rootfs/usr/share/doc" "$dir/rootfs/usr/share/man"
-  mkdir -p "$dir/rootfs/tmp" "$dir/rootfs/root" "$dir/rootfs/etc" "$dir/rootfs/usr/local"
-  chmod 1777 "$dir/rootfs/tmp"
-  ln -sfn /usr/lib/go-1.19 "$dir/rootfs/usr/local/go"
-  echo 'root:x:0:0:root:/root:/bin/sh' >"$dir/rootfs/etc/passwd"
-  cat >"$dir/Containerfile" <<CF
-FROM scratch
-COPY rootfs/ /
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-ENV PATH=/usr/local/go/bin:/bin:/usr/bin HOME=/root GOPATH=/go
-WORKDIR /go
-CF
-  podman build -q --platform "linux/$arch" -t "$tag" "$dir" >/dev/null
-  DOCKER_BUILDKIT=0 "$DOCKER" build -q --platform "linux/$arch" -t "$tag" -f "$dir/Containerfile" "$dir" >/dev/null
-  rm -rf "$dir"
+  "$here/make-go-builder.sh" "$arch" "$tag" podman "$DOCKER"
 }
 builder_image "$(dpkg --print-architecture)"
 

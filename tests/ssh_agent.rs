@@ -120,16 +120,46 @@ fn a_locked_key_on_a_terminal_is_unlocked_by_ssh_add() {
     script.current_dir(&app).env("HOME", home.path()).env("SSH_AUTH_SOCK", &agent.sock);
     script.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = script.spawn().expect("script (util-linux)");
+    // Answer only once ssh-add asks: it flushes the terminal's pending input
+    // when it turns echo off, so an early answer would be lost.
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut told = false;
+        loop {
+            let n = stdout.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if !told && String::from_utf8_lossy(&seen).contains("Enter passphrase") {
+                told = true;
+                let _ = tx.send(());
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let asked = rx.recv_timeout(Duration::from_secs(120)).is_ok();
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
-        // ssh-add reads the passphrase from the terminal once it asks.
-        std::thread::sleep(Duration::from_millis(1500));
+        // Give ssh-add a moment to switch the terminal to no-echo after its prompt.
+        std::thread::sleep(Duration::from_millis(300));
         stdin.write_all(b"open sesame\n").unwrap();
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(300));
     }
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    {
+        use std::io::Read;
+        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    }
+    let text = reader.join().unwrap() + &stderr;
+    assert!(asked, "ssh-add never asked for the passphrase:\n{text}");
+    let out = std::process::Output { status, stdout: Vec::new(), stderr: Vec::new() };
     assert!(out.status.success(), "{text}");
     assert!(text.contains("is locked; unlocking it with ssh-add"), "{text}");
     assert!(text.contains(&format!("{tag}-amd64  built in")), "{text}");

@@ -197,7 +197,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
     // Every configured host: reachable over ssh, its import tool present.
     if let Some(c) = &s.config {
         let ssh_config = c.file.defaults.ssh_config.as_ref().map(|p| c.dir.join(s.env.expand_tilde(p)));
-        let targets: Vec<ShipTarget> = c.file.hosts.hosts.iter().map(|(n, h)| ShipTarget { name: n.clone(), host: h.clone(), ssh_config: ssh_config.clone() }).collect();
+        let targets: Vec<ShipTarget> = c.file.hosts.hosts.iter().map(|(n, h)| ShipTarget { name: n.clone(), host: h.clone(), ssh_config: ssh_config.clone(), control: None }).collect();
         let results: Vec<Check> = std::thread::scope(|scope| {
             let hs: Vec<_> = targets.iter().map(|t| scope.spawn(move || host_check(t))).collect();
             hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Check::new(Status::Fail, "host", "check panicked"))).collect()

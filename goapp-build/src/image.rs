@@ -44,6 +44,8 @@ pub struct ImageOptions {
     pub force: bool,
     /// `--strict`: lint warnings stop the build.
     pub strict: bool,
+    /// `--no-cache`: the engine rebuilds every step (implies `--force`).
+    pub no_cache: bool,
     /// `--no-shims`: never rewrite the Containerfile; stop instead.
     pub no_shims: bool,
     /// Config and Go options.
@@ -291,7 +293,7 @@ pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Resul
     let mut todo: Vec<(&App, &ArchBuild)> = Vec::new();
     let mut report = ImageReport::default();
     let all: Vec<(&App, &ArchBuild)> = plans.iter().flat_map(|(a, p)| p.builds.iter().map(move |b| (a, b))).collect();
-    let current = if o.force { vec![None; all.len()] } else { labels(&engine, all.iter().map(|(_, b)| b.image.as_str())) };
+    let current = if o.force || o.no_cache { vec![None; all.len()] } else { labels(&engine, all.iter().map(|(_, b)| b.image.as_str())) };
     for ((app, b), label) in all.into_iter().zip(current) {
         if label.as_deref() == Some(b.inputs.as_str()) {
             writeln!(out, "{}  up to date (inputs unchanged; --force rebuilds)", b.image)?;
@@ -312,7 +314,7 @@ pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Resul
         .iter()
         .map(|(app, b)| Job {
             label: format!("{}/{}", app.name, b.arch),
-            cmd: b.cmd.clone(),
+            cmd: if o.no_cache { with_no_cache(&b.cmd) } else { b.cmd.clone() },
             log: runner::log_path(&log_dir, &app.name, b.arch.name()),
         })
         .collect();
@@ -336,6 +338,17 @@ pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Resul
         bail!("{} of {} builds failed:\n{}", failures.len(), todo.len(), failures.join("\n\n"));
     }
     Ok(report)
+}
+
+/// The build command with `--no-cache` right after the subcommand.
+fn with_no_cache(cmd: &crate::command::Cmd) -> crate::command::Cmd {
+    let args = cmd.get_args();
+    let at = args.iter().position(|a| a == "build").map(|i| i + 1).unwrap_or(args.len());
+    let mut c = crate::command::Cmd::new(cmd.program());
+    for (k, v) in cmd.get_env() {
+        c = c.env(k, v);
+    }
+    c.args(args[..at].iter().cloned()).arg("--no-cache").args(args[at..].iter().cloned()).secrets(cmd.redactor())
 }
 
 /// The inputs label of each image (`None` when the image is absent or has

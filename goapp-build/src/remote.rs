@@ -16,6 +16,8 @@ pub struct ShipTarget {
     pub host: HostConfig,
     /// An ssh config file to use (`-F`), from the config's `ssh_config`.
     pub ssh_config: Option<PathBuf>,
+    /// The socket of a master connection sessions share (see [`Master`]).
+    pub control: Option<PathBuf>,
 }
 
 /// How the archive is compressed on the wire.
@@ -85,6 +87,27 @@ impl ShipTarget {
     /// `ssh … DEST 'sh -c …'`: batch mode (never a password prompt), bounded
     /// connection time, keep-alives that notice a dead link.
     pub fn ssh(&self, script: &str) -> Cmd {
+        let mut c = self.ssh_base();
+        if let Some(sock) = &self.control {
+            // Reuse the master's connection; without one (it died), ssh connects anew.
+            c = c.args(["-o", "ControlMaster=no", "-o"]).arg(format!("ControlPath={}", sock.display()));
+        }
+        let dest = self.host.ssh.clone().or_else(|| self.host.host.clone()).unwrap_or_default();
+        c.arg("--").arg(dest).arg(format!("sh -c {}", quote(script)))
+    }
+
+    /// `ssh -M -N`: a master connection that later sessions share, so each
+    /// node pays for one key exchange per run instead of one per step.
+    pub fn master(&self, socket: &std::path::Path) -> Cmd {
+        let dest = self.host.ssh.clone().or_else(|| self.host.host.clone()).unwrap_or_default();
+        self.ssh_base()
+            .args(["-M", "-N", "-o", "ControlPersist=no", "-o"])
+            .arg(format!("ControlPath={}", socket.display()))
+            .arg("--")
+            .arg(dest)
+    }
+
+    fn ssh_base(&self) -> Cmd {
         let h = &self.host;
         let mut c = Cmd::new("ssh");
         if let Some(f) = &self.ssh_config {
@@ -102,8 +125,7 @@ impl ShipTarget {
         if let Some(u) = &h.user {
             c = c.args(["-l", u]);
         }
-        let dest = h.ssh.clone().or_else(|| h.host.clone()).unwrap_or_default();
-        c.arg("--").arg(dest).arg(format!("sh -c {}", quote(script)))
+        c
     }
 
     /// The remote directory for temporary archives.
@@ -318,7 +340,7 @@ mod tests {
     use super::*;
 
     fn target(yaml: &str) -> ShipTarget {
-        ShipTarget { name: "pi".into(), host: serde_yaml_ng::from_str(yaml).unwrap(), ssh_config: None }
+        ShipTarget { name: "pi".into(), host: serde_yaml_ng::from_str(yaml).unwrap(), ssh_config: None, control: None }
     }
 
     #[test]

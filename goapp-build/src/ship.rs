@@ -93,14 +93,17 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         bail!("ship needs a goapp.yaml with `hosts:`: none was found from {} upwards; pass --config PATH", s.cwd.display());
     };
     let ssh_config = config.file.defaults.ssh_config.as_ref().map(|p| config.dir.join(s.env.expand_tilde(p)));
+    which::which("ssh").context("ssh is not installed: install it (apt-get install openssh-client)")?;
+    // Control sockets live in a private directory removed at the end of the run.
+    let control_dir = tempfile::Builder::new().prefix("goapp-ssh-").tempdir().context("creating a directory for ssh control sockets")?;
     let targets: Vec<ShipTarget> = config
         .file
         .hosts
         .resolve(&o.hosts)?
         .into_iter()
-        .map(|(name, host)| ShipTarget { name, host, ssh_config: ssh_config.clone() })
+        .enumerate()
+        .map(|(i, (name, host))| ShipTarget { name, host, ssh_config: ssh_config.clone(), control: Some(control_dir.path().join(format!("{i}.sock"))) })
         .collect();
-    which::which("ssh").context("ssh is not installed: install it (apt-get install openssh-client)")?;
     let engine = s.engine(o.engine)?;
     let forced_arch = match &o.arch {
         Some(a) => Some(a.parse::<Arch>().context("--arch")?),
@@ -116,6 +119,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         dry_run: true,
         force: false,
         strict: false,
+        no_cache: false,
         no_shims: false,
         common: o.common.clone(),
     };
@@ -152,13 +156,28 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         }
         probe_refs.push(refs);
     }
+    let mut masters: Vec<Master> = Vec::new();
     let probes: Vec<Result<Probe>> = std::thread::scope(|scope| {
         let handles: Vec<_> = targets
             .iter()
             .zip(&probe_refs)
-            .map(|(t, refs)| scope.spawn(move || probe(t, refs)))
+            .map(|(t, refs)| {
+                scope.spawn(move || {
+                    let master = Master::start(t);
+                    (master, probe(t, refs))
+                })
+            })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("probe thread panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok((m, p)) => {
+                    masters.extend(m);
+                    p
+                }
+                Err(_) => Err(anyhow!("probe thread panicked")),
+            })
+            .collect()
     });
 
     // 2. Each reachable node's architecture and the images it needs.
@@ -296,6 +315,45 @@ pub fn check_arch(reference: &str, recorded: Arch, host: &str, host_arch: Arch) 
         return Ok(());
     }
     Err(format!("{reference} is built for {recorded} but {host} is {host_arch}: rebuild it with --arch {host_arch}, or fix `arch:` for {host} in the config"))
+}
+
+/// A master ssh connection owned by this run: killed (and reaped) on drop.
+struct Master(std::process::Child);
+
+impl Master {
+    /// Starts the master and waits until its socket is there. `None` when it
+    /// cannot connect: sessions then connect on their own, and the probe
+    /// reports why.
+    fn start(t: &ShipTarget) -> Option<Master> {
+        let sock = t.control.as_ref()?;
+        let cmd = t.master(sock);
+        let child = std::process::Command::new(cmd.program())
+            .args(cmd.get_args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut m = Master(child);
+        let deadline = Instant::now() + Duration::from_secs(u64::from(t.host.connect_timeout.unwrap_or(10)) + 5);
+        while Instant::now() < deadline {
+            if sock.exists() {
+                return Some(m);
+            }
+            if let Ok(Some(_)) = m.0.try_wait() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn probe(t: &ShipTarget, refs: &[String]) -> Result<Probe> {

@@ -180,6 +180,9 @@ struct ImageCmd {
     /// Lint warnings stop the build.
     #[arg(long)]
     strict: bool,
+    /// Have the engine rebuild every step (implies --force).
+    #[arg(long)]
+    no_cache: bool,
     /// Never rewrite the Containerfile for the engine; stop instead.
     #[arg(long)]
     no_shims: bool,
@@ -197,6 +200,7 @@ impl ImageCmd {
             dry_run: self.dry_run,
             force: self.force,
             strict: self.strict,
+            no_cache: self.no_cache,
             no_shims: self.no_shims,
             common: self.common.common(),
         };
