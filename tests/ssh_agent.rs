@@ -48,6 +48,9 @@ fn setup(home: &Path) -> PathBuf {
     let app = home.join("svc");
     std::fs::create_dir_all(&app).unwrap();
     std::fs::write(app.join("go.mod"), "module svc\n\ngo 1.19\n").unwrap();
+    // Each test's image is its own: identical images built and removed by
+    // concurrent tests would share layers (see buildah#5615).
+    std::fs::write(app.join("nonce"), unique("n")).unwrap();
     std::fs::write(
         app.join("Containerfile"),
         format!("FROM docker.io/library/golang:{}-bookworm\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo agent-mounted\n", go_version()),

@@ -319,7 +319,23 @@ pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Resul
         })
         .collect();
     let started = std::time::Instant::now();
-    let outcomes = runner::run_all(jobs, s.env.stderr_tty);
+    let mut outcomes = runner::run_all(jobs.clone(), s.env.stderr_tty);
+    // buildah races with concurrent image removals (containers/buildah#5615):
+    // its cache lookup fails on a layer another process just deleted. That
+    // failure says nothing about the Containerfile, so it is retried once.
+    let transient: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.result.as_ref().err().is_some_and(|e| is_transient(&format!("{e:#}"))))
+        .map(|(i, _)| i)
+        .collect();
+    if !transient.is_empty() {
+        eprintln!("goapp: note: the engine lost a cached layer to a concurrent removal (buildah#5615); retrying {} build(s) once", transient.len());
+        let retried = runner::run_all(transient.iter().map(|&i| jobs[i].clone()).collect(), s.env.stderr_tty);
+        for (i, o) in transient.into_iter().zip(retried) {
+            outcomes[i] = o;
+        }
+    }
     let mut failures = Vec::new();
     for (o, (_, b)) in outcomes.into_iter().zip(&todo) {
         match o.result {
@@ -338,6 +354,11 @@ pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Resul
         bail!("{} of {} builds failed:\n{}", failures.len(), todo.len(), failures.join("\n\n"));
     }
     Ok(report)
+}
+
+/// Known engine failures that are not the build's fault.
+fn is_transient(error: &str) -> bool {
+    error.contains("checking if cached image exists from a previous build") || error.contains("layer not known")
 }
 
 /// The build command with `--no-cache` right after the subcommand.
