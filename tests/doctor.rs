@@ -4,39 +4,23 @@
 
 mod support;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+use support::agent::Agent;
 use support::node::Node;
 use support::*;
 
-struct Agent(Child, std::path::PathBuf);
-
-impl Agent {
-    fn start(dir: &Path, with_key: bool) -> Agent {
-        let sock = dir.join("agent.sock");
-        let child = Command::new("ssh-agent").args(["-D", "-a"]).arg(&sock).stdout(Stdio::null()).spawn().unwrap();
-        for _ in 0..200 {
-            if sock.exists() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        std::fs::create_dir_all(dir.join(".ssh")).unwrap();
-        let key = dir.join(".ssh/id_ecdsa");
-        if !key.exists() {
-            assert!(Command::new("ssh-keygen").args(["-q", "-t", "ecdsa", "-N", ""]).arg("-f").arg(&key).status().unwrap().success());
-        }
-        if with_key {
-            assert!(Command::new("ssh-add").arg(&key).env("SSH_AUTH_SOCK", &sock).stderr(Stdio::null()).status().unwrap().success());
-        }
-        Agent(child, sock)
+/// An agent, with the HOME's ~/.ssh/id_ecdsa (no passphrase) in it if `with_key`.
+fn agent_with_key(dir: &Path, with_key: bool) -> Agent {
+    let agent = Agent::start(dir);
+    std::fs::create_dir_all(dir.join(".ssh")).unwrap();
+    let key = dir.join(".ssh/id_ecdsa");
+    if !key.exists() {
+        assert!(Command::new("ssh-keygen").args(["-q", "-t", "ecdsa", "-N", ""]).arg("-f").arg(&key).status().unwrap().success());
     }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    if with_key {
+        agent.add(&key);
     }
+    agent
 }
 
 /// Re-enables the arm64 emulator even if the test fails.
@@ -63,7 +47,7 @@ fn setup(base: &Path) -> std::path::PathBuf {
 
 fn doctor(base: &Path, agent: &Agent, extra: &[(&str, &str)]) -> (bool, String, String) {
     let mut c = xtask(base, &base.join("cache"));
-    c.arg("doctor").env("HOME", base).env("GOENV", base.join("goenv")).env("SSH_AUTH_SOCK", &agent.1);
+    c.arg("doctor").env("HOME", base).env("GOENV", base.join("goenv")).env("SSH_AUTH_SOCK", &agent.sock);
     for (k, v) in extra {
         c.env(k, v);
     }
@@ -77,7 +61,7 @@ fn all_checks_pass_then_each_fault_is_named_with_its_fix() {
     let t = tempfile::tempdir().unwrap();
     setup(t.path());
     let _node = Node::start(t.path(), "node");
-    let agent = Agent::start(t.path(), true);
+    let agent = agent_with_key(t.path(), true);
     // Debian's docker first on PATH: the newer client here has no buildx.
     let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap());
     let (ok, stdout, stderr) = doctor(t.path(), &agent, &[("PATH", &path)]);
@@ -98,7 +82,7 @@ fn all_checks_pass_then_each_fault_is_named_with_its_fix() {
 
     // The ssh agent empty.
     std::fs::create_dir_all(t.path().join("empty/.ssh")).unwrap();
-    let empty = Agent::start(&t.path().join("empty"), false);
+    let empty = agent_with_key(&t.path().join("empty"), false);
     let (ok, stdout, _) = doctor(t.path(), &empty, &[("PATH", &path)]);
     assert!(!ok);
     let line = stdout.lines().find(|l| l.contains("ssh agent")).unwrap();

@@ -61,14 +61,7 @@ fn proxy_secrets_and_agent_are_wired_without_leaking() {
     std::fs::write(&goenv, "GOPRIVATE=corp.example\n").unwrap();
     let netrc = dir.path().join("netrc");
     std::fs::write(&netrc, "machine corp.example login bot password n3trcpass\n").unwrap();
-    let sock = dir.path().join("agent.sock");
-    let mut agent = std::process::Command::new("ssh-agent").args(["-D", "-a"]).arg(&sock).spawn().expect("ssh-agent");
-    for _ in 0..100 {
-        if sock.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let agent = support::agent::Agent::start(dir.path());
     let tag = format!("goapp-it/{}:1", unique("wired-"));
     let _guard = ImageGuard { program: "podman", images: vec![format!("{tag}-amd64")] };
     let mut c = xtask(dir.path(), cache.path());
@@ -78,10 +71,9 @@ fn proxy_secrets_and_agent_are_wired_without_leaking() {
         .env("no_proxy", "localhost,.corp")
         .env("GOENV", &goenv)
         .env("NETRC", &netrc)
-        .env("SSH_AUTH_SOCK", &sock);
+        .env("SSH_AUTH_SOCK", &agent.sock);
     let (ok, stdout, stderr) = run(c);
-    let _ = agent.kill();
-    let _ = agent.wait();
+    drop(agent);
     assert!(ok, "{stdout}\n{stderr}");
     // No key in the fake HOME: a warning, and the build still gets the agent.
     assert!(stderr.contains("no ssh key found"), "{stderr}");

@@ -5,35 +5,10 @@
 
 mod support;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use support::agent::Agent;
 use std::time::Duration;
 use support::*;
-
-struct Agent {
-    child: Child,
-    sock: PathBuf,
-}
-
-impl Agent {
-    fn start(dir: &Path) -> Agent {
-        let sock = dir.join("agent.sock");
-        let child = Command::new("ssh-agent").args(["-D", "-a"]).arg(&sock).stdout(Stdio::null()).spawn().expect("ssh-agent");
-        for _ in 0..200 {
-            if sock.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Agent { child, sock }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A HOME with a passphrase-protected ~/.ssh/id_ecdsa and an app whose build
 /// checks that the agent socket is mounted.

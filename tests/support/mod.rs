@@ -2,6 +2,7 @@
 //! fixtures made by scripts/setup.sh, and an isolated environment per test.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod node;
 
 use std::path::{Path, PathBuf};
