@@ -156,8 +156,24 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         }
         probe_refs.push(refs);
     }
+    // When every node's architecture is known up front, the build check runs
+    // while the nodes are probed instead of after.
+    let known: Option<Vec<Arch>> = targets.iter().map(|t| forced_arch.or(t.host.arch)).collect::<Option<Vec<_>>>().map(|mut v| {
+        v.sort();
+        v.dedup();
+        v
+    });
+    let mut early_build: Option<(Vec<u8>, Result<()>)> = None;
     let mut masters: Vec<Master> = Vec::new();
     let probes: Vec<Result<Probe>> = std::thread::scope(|scope| {
+        let builder = known.as_ref().map(|arches| {
+            let (base, engine) = (&base, &engine);
+            scope.spawn(move || {
+                let mut text = Vec::new();
+                let r = ensure_images(s, o, base, engine, arches, &mut text);
+                (text, r)
+            })
+        });
         let handles: Vec<_> = targets
             .iter()
             .zip(&probe_refs)
@@ -168,7 +184,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
                 })
             })
             .collect();
-        handles
+        let probes = handles
             .into_iter()
             .map(|h| match h.join() {
                 Ok((m, p)) => {
@@ -177,7 +193,9 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
                 }
                 Err(_) => Err(anyhow!("probe thread panicked")),
             })
-            .collect()
+            .collect();
+        early_build = builder.map(|b| b.join().unwrap_or_else(|_| (Vec::new(), Err(anyhow!("build thread panicked")))));
+        probes
     });
 
     // 2. Each reachable node's architecture and the images it needs.
@@ -209,25 +227,16 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     arches.sort();
     arches.dedup();
 
-    // 3. Build what is missing or stale (or refuse with --no-build).
-    if !arches.is_empty() {
-        let list = arches.iter().map(|a| a.name()).collect::<Vec<_>>().join(",");
-        let opts = ImageOptions { arch: Some(list), dry_run: o.dry_run, ..base.clone() };
-        if o.no_build || o.dry_run {
-            let plans = image::plan(s, &opts)?;
-            let builds: Vec<_> = plans.iter().flat_map(|(_, p)| p.builds.iter()).collect();
-            let labels = if o.dry_run && !o.no_build { vec![None; builds.len()] } else { image::labels(&engine, builds.iter().map(|b| b.image.as_str())) };
-            for (b, l) in builds.iter().zip(labels) {
-                if l.as_deref() != Some(b.inputs.as_str()) {
-                    if o.no_build {
-                        bail!("the image {} is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build", b.image);
-                    }
-                    writeln!(out, "{}", b.cmd)?;
-                }
-            }
-        } else {
-            image::run(s, &opts, out)?;
+    // 3. Build what is missing or stale (or refuse with --no-build), unless
+    // that already ran alongside the probes.
+    match early_build {
+        Some(r) => {
+            let (text, result) = r;
+            out.write_all(&text)?;
+            result?;
         }
+        None if !arches.is_empty() => ensure_images(s, o, &base, &engine, &arches, out)?,
+        None => {}
     }
 
     // 4. Local facts per image: its id and the architecture recorded in it.
@@ -306,6 +315,29 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         }
     }
     Ok(report)
+}
+
+/// Builds the images of `arches` that are missing or stale; with
+/// `--no-build` refuses instead, with `--dry-run` prints the builds.
+fn ensure_images(s: &Session, o: &ShipOptions, base: &ImageOptions, engine: &Engine, arches: &[Arch], out: &mut dyn Write) -> Result<()> {
+    let list = arches.iter().map(|a| a.name()).collect::<Vec<_>>().join(",");
+    let opts = ImageOptions { arch: Some(list), dry_run: o.dry_run, ..base.clone() };
+    if !(o.no_build || o.dry_run) {
+        image::run(s, &opts, out)?;
+        return Ok(());
+    }
+    let plans = image::plan(s, &opts)?;
+    let builds: Vec<_> = plans.iter().flat_map(|(_, p)| p.builds.iter()).collect();
+    let labels = if o.dry_run && !o.no_build { vec![None; builds.len()] } else { image::labels(engine, builds.iter().map(|b| b.image.as_str())) };
+    for (b, l) in builds.iter().zip(labels) {
+        if l.as_deref() != Some(b.inputs.as_str()) {
+            if o.no_build {
+                bail!("the image {} is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build", b.image);
+            }
+            writeln!(out, "{}", b.cmd)?;
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an image whose recorded architecture is not the node's: an
