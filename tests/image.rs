@@ -5,17 +5,7 @@ mod support;
 use support::*;
 
 fn build_and_run_example(engine_flag: &str, program: &'static str) {
-    require_engine(program);
-    let cache = tempfile::tempdir().unwrap();
-    let repo = format!("goapp-it/{}", unique(&format!("joke-{engine_flag}-")));
-    let tag = format!("{repo}:1.0");
-    let guard = ImageGuard { program, images: vec![format!("{tag}-amd64"), format!("{tag}-arm64")] };
-    let mut c = xtask(&root().join("example/joke"), cache.path());
-    c.args(["image", "--engine", engine_flag, "--arch", "amd64,arm64", "--tag", &tag]);
-    let (ok, stdout, stderr) = run(c);
-    assert!(ok, "build failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("{tag}-amd64  built in")), "{stdout}");
-    assert!(stdout.contains(&format!("{tag}-arm64  built in")), "{stdout}");
+    let (guard, _, _) = build_both_arches(engine_flag, program, &root().join("example/joke"), "joke");
     for (image, arch) in [(&guard.images[0], "amd64"), (&guard.images[1], "arm64")] {
         let recorded = engine(program, &["image", "inspect", "--format", "{{.Architecture}}", image]);
         assert_eq!(recorded.trim(), arch, "{image}");

@@ -30,15 +30,7 @@ fn the_published_style_fails_on_podman_4_3_as_it_is() {
 }
 
 fn build_published(engine_flag: &str, program: &'static str) {
-    require_engine(program);
-    let cache = tempfile::tempdir().unwrap();
-    let repo = format!("goapp-it/{}", unique(&format!("pub-{engine_flag}-")));
-    let tag = format!("{repo}:1");
-    let guard = ImageGuard { program, images: vec![format!("{tag}-amd64"), format!("{tag}-arm64")] };
-    let mut c = xtask(&published(), cache.path());
-    c.args(["image", "--engine", engine_flag, "--arch", "amd64,arm64", "--tag", &tag]);
-    let (ok, stdout, stderr) = run(c);
-    assert!(ok, "{stdout}\n{stderr}");
+    let (guard, _, stderr) = build_both_arches(engine_flag, program, &published(), "pub");
     assert!(stderr.contains("Containerfile:10: note: shim: heredoc RUN rewritten"), "{stderr}");
     assert!(stderr.contains("through its shimmed copy"), "{stderr}");
     if engine_flag == "docker" {
@@ -139,5 +131,12 @@ fn lint_reports_every_lint_on_its_example_and_nothing_on_the_app() {
     let (ok, stdout, stderr) = run(c);
     assert!(ok, "{stdout}\n{stderr}");
     assert!(!stdout.contains("warning") && !stdout.contains("error"), "{stdout}");
+    assert!(stdout.contains("example/joke/Containerfile: ok"), "{stdout}");
+
+    // At the top of the workspace (no app there), every configured app is checked.
+    let mut c = xtask(&root(), cache.path());
+    c.args(["lint", "--strict"]);
+    let (ok, stdout, stderr) = run(c);
+    assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("example/joke/Containerfile: ok"), "{stdout}");
 }

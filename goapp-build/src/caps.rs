@@ -101,8 +101,7 @@ fn read_version(engine: &Engine) -> Option<String> {
         }
     }
     let out = engine.cmd().arg("--version").run_timeout(limit).ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split("version").nth(1).map(|v| v.trim().trim_end_matches(|c: char| c == ',').split([',', ' ']).next().unwrap_or("").to_string())
+    crate::engine::parse_version(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// Whether `arch` can run here: natively, or through a registered emulator.
@@ -149,7 +148,8 @@ pub fn emulation_fix(arch: Arch) -> String {
     format!("apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-{name}")
 }
 
-/// Not used for decisions: a quick liveness check of an engine (for doctor).
+/// Whether an engine answers `info` (for podman: its storage and runtime
+/// work; for docker: the daemon is reachable). Used by `doctor`.
 pub fn engine_alive(engine: &Engine) -> Result<(), String> {
     let args: &[&str] = match engine.kind {
         EngineKind::Podman => &["info", "--format", "{{.Host.Arch}}"],

@@ -231,17 +231,30 @@ pub fn select(config: Option<&Config>, names: &[String], cwd: &Path) -> Result<V
         };
         return names.iter().map(|n| config.app(n)).collect();
     }
-    let cwd = normalize(cwd);
-    if let Some(config) = config {
-        for name in config.file.apps.keys() {
-            let app = config.app(name)?;
-            if same_dir(&app.context, &cwd) {
-                return Ok(vec![app]);
-            }
-        }
+    if let Some(app) = config.map(|c| c.app_at(cwd)).transpose()?.flatten() {
+        return Ok(vec![app]);
     }
     let defaults = config.map(|c| c.file.defaults.clone()).unwrap_or_default();
-    Ok(vec![adhoc_app(&cwd, &defaults)])
+    Ok(vec![adhoc_app(&normalize(cwd), &defaults)])
+}
+
+impl Config {
+    /// The configured app whose context is `dir`, if any.
+    pub fn app_at(&self, dir: &Path) -> Result<Option<App>> {
+        let dir = normalize(dir);
+        for name in self.file.apps.keys() {
+            let app = self.app(name)?;
+            if same_dir(&app.context, &dir) {
+                return Ok(Some(app));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every configured app.
+    pub fn all_apps(&self) -> Result<Vec<App>> {
+        self.file.apps.keys().map(|n| self.app(n)).collect()
+    }
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -8,7 +8,9 @@ use crate::engine::{self, EngineKind};
 use crate::image::{Common, Session};
 use crate::proxy::ProxyEnv;
 use crate::redact::redact_url;
-use crate::remote::{parse_probe, ShipTarget};
+use crate::plan::{unlock_hint, UnlockStep};
+use crate::remote::ShipTarget;
+use std::path::Path;
 use crate::secrets::{self, AgentSocket, SshKey};
 use std::io::Write;
 use std::time::Duration;
@@ -138,20 +140,20 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
                 Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).lines().count(),
                 _ => 0,
             };
-            let public = match &key {
-                SshKey::Configured { public, .. } | SshKey::Found(public) => Some(public.clone()),
+            // The same check the build runs before it starts.
+            let step = match &key {
+                SshKey::Configured { public, .. } | SshKey::Found(public) => Some(UnlockStep::new(Path::new(&sock), public)),
                 SshKey::NoneFound => None,
             };
             if keys == 0 {
-                let fix = public.as_ref().map(|p| format!("ssh-add {}", secrets::private_of(p).display())).unwrap_or_else(|| "ssh-add".into());
+                let fix = step.as_ref().map(unlock_hint).unwrap_or_else(|| "ssh-add".into());
                 say(Check::new(Status::Fail, "ssh agent", format!("the agent at {sock} holds no keys, so --ssh gives the build nothing — fix: {fix}")), out)?;
-            } else if let Some(public) = public {
-                let ok = Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg("-T").arg(public.display().to_string()).run_timeout(Some(Duration::from_secs(10))).is_ok();
-                let private = secrets::private_of(&public);
-                if ok {
-                    say(Check::new(Status::Ok, "ssh agent", format!("{keys} key(s); {} is unlocked", private.display())), out)?;
+            } else if let Some(step) = step {
+                let private = step.private_key.display();
+                if step.check.run_timeout(Some(Duration::from_secs(10))).is_ok() {
+                    say(Check::new(Status::Ok, "ssh agent", format!("{keys} key(s); {private} is unlocked")), out)?;
                 } else {
-                    say(Check::new(Status::Fail, "ssh agent", format!("{} is not unlocked in the agent — fix: ssh-add {}", private.display(), private.display())), out)?;
+                    say(Check::new(Status::Fail, "ssh agent", format!("{private} is not unlocked in the agent — fix: {}", unlock_hint(&step))), out)?;
                 }
             } else {
                 say(Check::new(Status::Ok, "ssh agent", format!("{keys} key(s)")), out)?;
@@ -211,17 +213,14 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
 
 fn host_check(t: &ShipTarget) -> Check {
     let name = format!("host {}", t.name);
-    let limit = Duration::from_secs(u64::from(t.host.connect_timeout.unwrap_or(10)) + 10);
-    match t.ssh(&t.probe_script(&[])).run_timeout(Some(limit)) {
+    match t.probe(&[]) {
         Err(e) => Check::new(Status::Fail, name, format!("not reachable over ssh: {} — fix: check `ssh {}` by hand (keys, host key, port)", last_line(&format!("{e:#}")), t.host.ssh.clone().or(t.host.host.clone()).unwrap_or_default())),
-        Ok(out) => {
-            let p = parse_probe(&String::from_utf8_lossy(&out.stdout));
-            if p.importer {
-                Check::new(Status::Ok, name, format!("reachable, {} ({}), `{}` present{}", p.machine, Arch::from_uname(&p.machine).map(|a| a.to_string()).unwrap_or("?".into()), t.importer(), if p.zstd { ", zstd" } else { "" }))
-            } else {
-                Check::new(Status::Fail, name, format!("reachable, but `{}` is not installed there — fix: install it, or change `import:` for this host", t.importer()))
-            }
-        }
+        Ok(p) if p.importer => Check::new(
+            Status::Ok,
+            name,
+            format!("reachable, {} ({}), `{}` present{}", p.machine, Arch::from_uname(&p.machine).map(|a| a.to_string()).unwrap_or("?".into()), t.importer(), if p.zstd { ", zstd" } else { "" }),
+        ),
+        Ok(_) => Check::new(Status::Fail, name, format!("reachable, but `{}` is not installed there — fix: install it, or change `import:` for this host", t.importer())),
     }
 }
 

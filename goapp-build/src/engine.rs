@@ -153,10 +153,17 @@ fn client_major(docker: &Path) -> Option<u32> {
     parse_client_major(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// `Docker version 20.10.24+dfsg1, build 297e128` → `20.10.24+dfsg1`;
+/// `podman version 4.3.1` → `4.3.1`.
+pub fn parse_version(version_line: &str) -> Option<String> {
+    let v = version_line.split("version").nth(1)?.trim_start();
+    let v = v.split([',', ' ', '\n']).next()?;
+    (!v.is_empty()).then(|| v.to_string())
+}
+
 /// `Docker version 20.10.24+dfsg1, build 297e128` → 20.
 pub fn parse_client_major(version_line: &str) -> Option<u32> {
-    let v = version_line.split("version").nth(1)?.trim_start();
-    v.split('.').next()?.parse().ok()
+    parse_version(version_line)?.split('.').next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -168,6 +175,8 @@ mod tests {
         assert_eq!(parse_client_major("Docker version 20.10.24+dfsg1, build 297e128"), Some(20));
         assert_eq!(parse_client_major("Docker version 28.2.2, build e6534b4"), Some(28));
         assert_eq!(parse_client_major("garbage"), None);
+        assert_eq!(parse_version("podman version 4.3.1\n").as_deref(), Some("4.3.1"));
+        assert_eq!(parse_version("Docker version 20.10.24+dfsg1, build 297e128").as_deref(), Some("20.10.24+dfsg1"));
     }
 
     #[test]

@@ -152,8 +152,8 @@ impl Session {
 
 /// Gathers the inputs of one app's build: checks files, reads the
 /// environment. Errors here are the user's to fix, one sentence each.
-pub fn gather(s: &Session, o: &ImageOptions, app: &App, engine: &Engine, go: &ResolvedGo, host: Arch) -> Result<BuildInputs> {
-    let (repository, tag) = image_ref(o.tag.as_deref(), app)?;
+pub fn gather(s: &Session, o: &ImageOptions, app: &App, image: (String, String), engine: &Engine, go: &ResolvedGo, host: Arch) -> Result<BuildInputs> {
+    let (repository, tag) = image;
     if !app.context.is_dir() {
         bail!("the build context {} of app '{}' is not a directory: fix `context:` in the config", app.context.display(), app.name);
     }
@@ -197,6 +197,7 @@ pub fn gather(s: &Session, o: &ImageOptions, app: &App, engine: &Engine, go: &Re
         ssh_key: secrets::ssh_key(&s.env, s.ssh_key_setting().as_deref()),
         build_args: app.build_args.clone(),
         context_digest,
+        no_cache: o.no_cache,
     })
 }
 
@@ -238,8 +239,17 @@ pub fn preflight(s: &Session, engine: &Engine, path: &Path, arches: &[Arch], hos
 }
 
 
+/// `(repository, tag)` of each app's images. `--tag` names one image, so
+/// it goes with one app only.
+pub fn image_refs(tag: Option<&str>, apps: &[App]) -> Result<Vec<(String, String)>> {
+    if tag.is_some() && apps.len() > 1 {
+        bail!("--tag names one image but {} apps are selected: give one app with --tag", apps.len());
+    }
+    apps.iter().map(|a| image_ref(tag, a)).collect()
+}
+
 /// `(repository, tag)` of an app's images: `--tag`, else the config's.
-pub fn image_ref(tag: Option<&str>, app: &App) -> Result<(String, String)> {
+fn image_ref(tag: Option<&str>, app: &App) -> Result<(String, String)> {
     let (repository, tag) = match tag {
         Some(t) => config::split_image_ref(t)?,
         None => match &app.tag {
@@ -251,19 +261,16 @@ pub fn image_ref(tag: Option<&str>, app: &App) -> Result<(String, String)> {
     Ok((repository, tag))
 }
 
-/// Plans every selected app. Nothing runs yet.
-pub fn plan(s: &Session, o: &ImageOptions) -> Result<Vec<(App, BuildPlan)>> {
+/// Plans every selected app for `engine`. Nothing runs yet.
+pub fn plan(s: &Session, o: &ImageOptions, engine: &Engine) -> Result<Vec<(App, BuildPlan)>> {
     let apps = s.apps(&o.apps)?;
-    if o.tag.is_some() && apps.len() > 1 {
-        bail!("--tag names one image but {} apps are selected: build one app at a time with --tag", apps.len());
-    }
-    let engine = s.engine(o.engine)?;
+    let refs = image_refs(o.tag.as_deref(), &apps)?;
     let host = Arch::host()?;
     let resolver = s.go_resolver(&o.common);
     let mut plans = Vec::new();
-    for app in apps {
+    for (app, image) in apps.into_iter().zip(refs) {
         let go = s.resolve_go(&resolver, &app)?;
-        let inputs = gather(s, o, &app, &engine, &go, host)?;
+        let inputs = gather(s, o, &app, image, engine, &go, host)?;
         let plan = plan_build(&inputs);
         if let Some(e) = plan.errors.first() {
             bail!("{e}");
@@ -273,9 +280,21 @@ pub fn plan(s: &Session, o: &ImageOptions) -> Result<Vec<(App, BuildPlan)>> {
     Ok(plans)
 }
 
-/// Runs `image`: plans, then prints or builds.
+/// Runs `image`: finds the engine, plans, then prints or builds.
 pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Result<ImageReport> {
-    let plans = plan(s, o)?;
+    run_with(s, o, &s.engine(o.engine)?, out)
+}
+
+/// The builds among `builds` whose image is missing or was built from other
+/// inputs (its label differs).
+pub fn stale<'a>(engine: &Engine, builds: &[&'a ArchBuild]) -> Vec<&'a ArchBuild> {
+    let current = labels(engine, builds.iter().map(|b| b.image.as_str()));
+    builds.iter().zip(current).filter(|(b, l)| l.as_deref() != Some(b.inputs.as_str())).map(|(b, _)| *b).collect()
+}
+
+/// Runs `image` with an engine already found.
+pub fn run_with(s: &Session, o: &ImageOptions, engine: &Engine, out: &mut dyn std::io::Write) -> Result<ImageReport> {
+    let plans = plan(s, o, engine)?;
     for (_, p) in &plans {
         for w in &p.warnings {
             eprintln!("goapp: warning: {w}");
@@ -289,17 +308,17 @@ pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Resul
         }
         return Ok(ImageReport::default());
     }
-    let engine = s.engine(o.engine)?;
     let mut todo: Vec<(&App, &ArchBuild)> = Vec::new();
     let mut report = ImageReport::default();
     let all: Vec<(&App, &ArchBuild)> = plans.iter().flat_map(|(a, p)| p.builds.iter().map(move |b| (a, b))).collect();
-    let current = if o.force || o.no_cache { vec![None; all.len()] } else { labels(&engine, all.iter().map(|(_, b)| b.image.as_str())) };
-    for ((app, b), label) in all.into_iter().zip(current) {
-        if label.as_deref() == Some(b.inputs.as_str()) {
+    let builds: Vec<&ArchBuild> = all.iter().map(|(_, b)| *b).collect();
+    let outdated = if o.force || o.no_cache { builds.clone() } else { stale(engine, &builds) };
+    for (app, b) in all {
+        if outdated.iter().any(|x| std::ptr::eq(*x, b)) {
+            todo.push((app, b));
+        } else {
             writeln!(out, "{}  up to date (inputs unchanged; --force rebuilds)", b.image)?;
             report.up_to_date.push(b.image.clone());
-        } else {
-            todo.push((app, b));
         }
     }
     if todo.is_empty() {
@@ -314,28 +333,13 @@ pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Resul
         .iter()
         .map(|(app, b)| Job {
             label: format!("{}/{}", app.name, b.arch),
-            cmd: if o.no_cache { with_no_cache(&b.cmd) } else { b.cmd.clone() },
+            cmd: b.cmd.clone(),
             log: runner::log_path(&log_dir, &app.name, b.arch.name()),
+            retry_once_if: Some(engine_race),
         })
         .collect();
     let started = std::time::Instant::now();
-    let mut outcomes = runner::run_all(jobs.clone(), s.env.stderr_tty);
-    // buildah races with concurrent image removals (containers/buildah#5615):
-    // its cache lookup fails on a layer another process just deleted. That
-    // failure says nothing about the Containerfile, so it is retried once.
-    let transient: Vec<usize> = outcomes
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| o.result.as_ref().err().is_some_and(|e| is_transient(&format!("{e:#}"))))
-        .map(|(i, _)| i)
-        .collect();
-    if !transient.is_empty() {
-        eprintln!("goapp: note: the engine lost a cached layer to a concurrent removal (buildah#5615); retrying {} build(s) once", transient.len());
-        let retried = runner::run_all(transient.iter().map(|&i| jobs[i].clone()).collect(), s.env.stderr_tty);
-        for (i, o) in transient.into_iter().zip(retried) {
-            outcomes[i] = o;
-        }
-    }
+    let outcomes = runner::run_all(jobs, s.env.stderr_tty);
     let mut failures = Vec::new();
     for (o, (_, b)) in outcomes.into_iter().zip(&todo) {
         match o.result {
@@ -356,20 +360,11 @@ pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Resul
     Ok(report)
 }
 
-/// Known engine failures that are not the build's fault.
-fn is_transient(error: &str) -> bool {
-    error.contains("checking if cached image exists from a previous build") || error.contains("layer not known")
-}
-
-/// The build command with `--no-cache` right after the subcommand.
-fn with_no_cache(cmd: &crate::command::Cmd) -> crate::command::Cmd {
-    let args = cmd.get_args();
-    let at = args.iter().position(|a| a == "build").map(|i| i + 1).unwrap_or(args.len());
-    let mut c = crate::command::Cmd::new(cmd.program());
-    for (k, v) in cmd.get_env() {
-        c = c.env(k, v);
-    }
-    c.args(args[..at].iter().cloned()).arg("--no-cache").args(args[at..].iter().cloned()).secrets(cmd.redactor())
+/// buildah races with concurrent image removals (containers/buildah#5615):
+/// its cache lookup fails on a layer another process just deleted. That
+/// failure says nothing about the Containerfile; the runner retries it once.
+fn engine_race(output_tail: &str) -> bool {
+    output_tail.contains("checking if cached image exists from a previous build") || output_tail.contains("layer not known")
 }
 
 /// The inputs label of each image (`None` when the image is absent or has

@@ -1,7 +1,7 @@
 //! `cargo xtask lint`: the preflight checks and lints alone, printed as
 //! `path:line: severity: message`.
 
-use crate::arch::{self, Arch};
+use crate::arch::Arch;
 use crate::caps::{self, Capabilities};
 use crate::containerfile::Containerfile;
 use crate::engine::{BuildFront, EngineKind};
@@ -28,14 +28,21 @@ pub struct LintOptions {
 
 /// Runs the checks; returns how many findings block (errors, and warnings with `--strict`).
 pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
-    let files = if o.files.is_empty() { s.apps(&[])?.into_iter().map(|a| a.containerfile).collect() } else { o.files.clone() };
-    let apps = s.apps(&[]).unwrap_or_default();
-    let arches: Vec<Arch> = match &o.arch {
-        Some(list) => arch::parse_list(list).context("--arch")?,
-        None => match apps.first() {
-            Some(app) => s.arches(None, app)?,
-            None => vec![Arch::host()?],
-        },
+    // What to check, and for which architectures: the files named (for the
+    // current app's architectures), else the current directory's app, else,
+    // at the top of a monorepo, every configured app.
+    let here = s.config.as_ref().map(|c| c.app_at(&s.cwd)).transpose()?.flatten();
+    let apps = match (&here, &s.config) {
+        (Some(app), _) => vec![app.clone()],
+        (None, Some(c)) if o.files.is_empty() && !c.file.apps.is_empty() => c.all_apps()?,
+        _ => s.apps(&[])?,
+    };
+    let arch_flag = o.arch.as_deref();
+    let targets: Vec<(PathBuf, Vec<Arch>)> = if o.files.is_empty() {
+        apps.iter().map(|a| Ok((a.containerfile.clone(), s.arches(arch_flag, a)?))).collect::<Result<_>>()?
+    } else {
+        let arches = s.arches(arch_flag, &apps[0])?;
+        o.files.iter().map(|f| (f.clone(), arches.clone())).collect()
     };
     let host = Arch::host()?;
     let caps = match s.engine(o.engine) {
@@ -47,10 +54,10 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
         }
     };
     let mut blocking = 0;
-    for path in &files {
+    for (path, arches) in &targets {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}: check the path", path.display()))?;
         let file = Containerfile::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
-        let cx = preflight::Context { path, caps: &caps, arches: &arches, host, shims: !o.no_shims };
+        let cx = preflight::Context { path, caps: &caps, arches, host, shims: !o.no_shims };
         let outcome = preflight::check(&text, &file, &cx);
         for f in &outcome.findings {
             writeln!(out, "{f}")?;

@@ -49,6 +49,8 @@ pub struct BuildInputs {
     pub build_args: BTreeMap<String, String>,
     /// The digest of the Containerfile and the context as the engine sees it.
     pub context_digest: String,
+    /// Have the engine rebuild every step (not an input of the image).
+    pub no_cache: bool,
 }
 
 /// One architecture's build.
@@ -75,6 +77,19 @@ pub struct UnlockStep {
     pub unlock: Cmd,
     /// The private key, for messages.
     pub private_key: PathBuf,
+}
+
+impl UnlockStep {
+    /// The check and unlock commands for `public`'s key in the agent at `sock`.
+    pub fn new(sock: &std::path::Path, public: &std::path::Path) -> UnlockStep {
+        let private_key = private_of(public);
+        let sock = sock.display().to_string();
+        UnlockStep {
+            check: Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg("-T").arg(public.display().to_string()),
+            unlock: Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg(private_key.display().to_string()),
+            private_key,
+        }
+    }
 }
 
 /// What `image` will do for one app.
@@ -158,15 +173,7 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
                     None
                 }
             };
-            if let Some(public) = key {
-                let private_key = private_of(&public);
-                let sock = sock.display().to_string();
-                unlock = Some(UnlockStep {
-                    check: Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg("-T").arg(public.display().to_string()),
-                    unlock: Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg(private_key.display().to_string()),
-                    private_key,
-                });
-            }
+            unlock = key.map(|public| UnlockStep::new(sock, &public));
         }
         AgentSocket::Unset => warnings.push("no ssh agent (SSH_AUTH_SOCK is not set): the build gets no --ssh, so private modules over ssh cannot be fetched".into()),
         AgentSocket::Missing(p) => warnings.push(format!(
@@ -184,7 +191,7 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
         .arches
         .iter()
         .map(|&arch| {
-            let image = format!("{}:{}-{}", i.repository, i.tag, arch);
+            let image = image_name(&i.repository, &i.tag, arch);
             let mut h = Sha256::new();
             h.update(i.context_digest.as_bytes());
             for f in facts_common.iter().chain(std::iter::once(&arch.platform())) {
@@ -192,7 +199,11 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
                 h.update(f.as_bytes());
             }
             let inputs = crate::inputs::hex(&h.finalize());
-            let mut cmd = i.engine.build_cmd().arg("--platform").arg(arch.platform()).args(common.clone());
+            let mut cmd = i.engine.build_cmd();
+            if i.no_cache {
+                cmd = cmd.arg("--no-cache");
+            }
+            let mut cmd = cmd.arg("--platform").arg(arch.platform()).args(common.clone());
             if let Some(p) = &i.proxy {
                 for (k, v) in &p.values {
                     cmd = cmd.env(*k, v.as_str());
@@ -209,6 +220,11 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
         })
         .collect();
     BuildPlan { warnings, errors, unlock, builds }
+}
+
+/// An architecture's image: `repository:tag-<arch>`, as build.sh named them.
+pub fn image_name(repository: &str, tag: &str, arch: Arch) -> String {
+    format!("{repository}:{tag}-{arch}")
 }
 
 impl BuildPlan {
@@ -253,6 +269,7 @@ mod tests {
             ssh_key: SshKey::Found("/home/u/.ssh/id_ecdsa.pub".into()),
             build_args: BTreeMap::new(),
             context_digest: "ctx".into(),
+            no_cache: false,
         }
     }
 
@@ -326,6 +343,16 @@ docker build --progress=plain --platform linux/arm64 --build-arg TAG_GOVER=1.25.
         assert!(plan.warnings.iter().any(|w| w.starts_with("no ssh agent")));
         assert!(plan.warnings.iter().any(|w| w.starts_with("the proxy URL carries credentials")));
         assert_eq!(plan.unlock, None);
+    }
+
+    #[test]
+    fn no_cache_is_planned_and_not_an_input() {
+        let mut i = inputs();
+        let cached = plan_build(&i);
+        i.no_cache = true;
+        let plan = plan_build(&i);
+        assert!(plan.builds[0].cmd.to_string().starts_with("podman build --no-cache --platform linux/amd64 "));
+        assert_eq!(plan.builds[0].inputs, cached.builds[0].inputs);
     }
 
     #[test]

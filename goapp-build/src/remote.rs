@@ -266,6 +266,15 @@ fn level(setting: &str, default: u8) -> u8 {
     setting.rsplit('-').next().and_then(|l| l.parse().ok()).filter(|l| (1..=19).contains(l)).unwrap_or(default)
 }
 
+impl ShipTarget {
+    /// Runs the probe for `refs` over ssh, bounded by the connection timeout.
+    pub fn probe(&self, refs: &[String]) -> anyhow::Result<Probe> {
+        let limit = std::time::Duration::from_secs(u64::from(self.host.connect_timeout.unwrap_or(10)) + 20);
+        let out = self.ssh(&self.probe_script(refs)).run_timeout(Some(limit)).map_err(|e| anyhow::anyhow!("cannot reach {} over ssh: {e:#}", self.name))?;
+        Ok(parse_probe(&String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
 /// What a probe found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Probe {

@@ -19,6 +19,9 @@ pub struct Job {
     pub cmd: Cmd,
     /// Where its output goes.
     pub log: PathBuf,
+    /// Run once more when a failure's output tail matches (a known flake of
+    /// the tool being run, not of what it was asked to do).
+    pub retry_once_if: Option<fn(&str) -> bool>,
 }
 
 /// How a job ended.
@@ -68,7 +71,17 @@ pub fn run_all(jobs: Vec<Job>, progress: bool) -> Vec<Outcome> {
 
 fn run_one(job: Job, bar: Option<ProgressBar>) -> Outcome {
     let started = Instant::now();
-    let result = stream(&job, bar.as_ref());
+    let mut result = stream(&job, bar.as_ref());
+    if let (Err(e), Some(flaky)) = (&result, job.retry_once_if) {
+        if flaky(&format!("{e:#}")) {
+            let note = "a known engine flake; retrying once";
+            match &bar {
+                Some(b) => b.set_message(note),
+                None => eprintln!("goapp: [{}] {note}", job.label),
+            }
+            result = stream(&job, bar.as_ref());
+        }
+    }
     let elapsed = started.elapsed();
     let verdict = match &result {
         Ok(()) => format!("done in {:.1}s", elapsed.as_secs_f64()),

@@ -7,7 +7,8 @@ use crate::arch::Arch;
 use crate::command::{tail_lines, Cmd};
 use crate::engine::{Engine, EngineKind};
 use crate::image::{self, Common, ImageOptions, Session};
-use crate::remote::{full_ref, parse_probe, ArchiveFormat, Compression, Probe, ShipTarget};
+use crate::plan::image_name;
+use crate::remote::{full_ref, ArchiveFormat, Compression, Probe, ShipTarget};
 use crate::tarfilter::TarFilter;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -110,11 +111,11 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         None => None,
     };
 
-    // What each app's image is called, per arch, before anything is built.
+    // The `image` options ship builds with; `arch` is set per call.
     let base = ImageOptions {
         apps: o.apps.clone(),
         tag: o.tag.clone(),
-        arch: Some("amd64".into()),
+        arch: None,
         engine: o.engine,
         dry_run: true,
         force: false,
@@ -123,12 +124,10 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         no_shims: false,
         common: o.common.clone(),
     };
+    // What each app's image is called, per arch, before anything is built.
     let apps = s.apps(&o.apps)?;
-    if o.tag.is_some() && apps.len() > 1 {
-        bail!("--tag names one image but {} apps are selected: ship one app at a time with --tag", apps.len());
-    }
-    let refs = apps.iter().map(|a| image::image_ref(o.tag.as_deref(), a)).collect::<Result<Vec<_>>>()?;
-    let images_for = |arch: Arch| -> Result<Vec<String>> { Ok(refs.iter().map(|(r, t)| format!("{r}:{t}-{arch}")).collect()) };
+    let refs = image::image_refs(o.tag.as_deref(), &apps)?;
+    let images_for = |arch: Arch| -> Vec<String> { refs.iter().map(|(r, t)| image_name(r, t, arch)).collect() };
     let unqualified = match engine.kind {
         EngineKind::Podman => "localhost",
         EngineKind::Docker => "docker.io",
@@ -139,30 +138,20 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     let candidate_arches = |t: &ShipTarget| -> Vec<Arch> {
         match forced_arch.or(t.host.arch) {
             Some(a) => vec![a],
-            None => {
-                let mut v: Vec<Arch> = apps.iter().flat_map(|a| a.arch.clone().unwrap_or_default()).collect();
-                v.extend([Arch::Amd64, Arch::Arm64]);
-                v.sort();
-                v.dedup();
-                v
-            }
+            None => sorted_unique(apps.iter().flat_map(|a| a.arch.clone().unwrap_or_default()).chain([Arch::Amd64, Arch::Arm64]).collect()),
         }
     };
     let mut probe_refs = Vec::new();
     for t in &targets {
         let mut refs = Vec::new();
         for a in candidate_arches(t) {
-            refs.extend(images_for(a)?.iter().map(|i| full_ref(i, unqualified)));
+            refs.extend(images_for(a).iter().map(|i| full_ref(i, unqualified)));
         }
         probe_refs.push(refs);
     }
     // When every node's architecture is known up front, the build check runs
     // while the nodes are probed instead of after.
-    let known: Option<Vec<Arch>> = targets.iter().map(|t| forced_arch.or(t.host.arch)).collect::<Option<Vec<_>>>().map(|mut v| {
-        v.sort();
-        v.dedup();
-        v
-    });
+    let known: Option<Vec<Arch>> = targets.iter().map(|t| forced_arch.or(t.host.arch)).collect::<Option<Vec<_>>>().map(sorted_unique);
     let mut early_build: Option<(Vec<u8>, Result<()>)> = None;
     let mut masters: Vec<Master> = Vec::new();
     let probes: Vec<Result<Probe>> = std::thread::scope(|scope| {
@@ -180,7 +169,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
             .map(|(t, refs)| {
                 scope.spawn(move || {
                     let master = Master::start(t);
-                    (master, probe(t, refs))
+                    (master, t.probe(refs))
                 })
             })
             .collect();
@@ -223,9 +212,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         };
         live.push((t, p, arch));
     }
-    let mut arches: Vec<Arch> = live.iter().map(|(_, _, a)| *a).collect();
-    arches.sort();
-    arches.dedup();
+    let arches = sorted_unique(live.iter().map(|(_, _, a)| *a).collect());
 
     // 3. Build what is missing or stale (or refuse with --no-build), unless
     // that already ran alongside the probes.
@@ -244,7 +231,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     let mut local: BTreeMap<String, (String, Arch)> = BTreeMap::new();
     let zstd_local = which::which("zstd").is_ok();
     for (t, p, arch) in &live {
-        for image in images_for(*arch)? {
+        for image in images_for(*arch) {
             let reference = full_ref(&image, unqualified);
             if o.dry_run && !local.contains_key(&reference) && inspect(&engine, &reference).is_err() {
                 writeln!(out, "# {}: {reference} would be built above, then sent", t.name)?;
@@ -273,33 +260,29 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         }
     }
 
+    if o.dry_run {
+        for ((reference, format), members) in &groups {
+            for line in dry_run_lines(&engine, reference, *format, members) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        return Ok(report);
+    }
+
     // 5. One save per image and format, streamed to every node that needs it.
-    let progress = s.env.stderr_tty && !o.dry_run;
-    let multi = progress.then(MultiProgress::new);
+    let multi = s.env.stderr_tty.then(MultiProgress::new);
     let results: Vec<Vec<(String, HostResult)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = groups
             .iter()
             .map(|((reference, format), members)| {
                 let engine = &engine;
                 let multi = multi.as_ref();
-                let dry = o.dry_run;
-                scope.spawn(move || send_group(engine, reference, *format, members, multi, dry))
+                scope.spawn(move || send_group(engine, reference, *format, members, multi))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
-    for (name, r) in results.into_iter().flatten() {
-        if o.dry_run {
-            if let HostResult::Failed { reason } = &r {
-                writeln!(out, "{reason}")?;
-            }
-            continue;
-        }
-        report.hosts.push((name, r));
-    }
-    if o.dry_run {
-        return Ok(report);
-    }
+    report.hosts.extend(results.into_iter().flatten());
 
     // 6. One line per host.
     let order: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
@@ -322,22 +305,22 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
 fn ensure_images(s: &Session, o: &ShipOptions, base: &ImageOptions, engine: &Engine, arches: &[Arch], out: &mut dyn Write) -> Result<()> {
     let list = arches.iter().map(|a| a.name()).collect::<Vec<_>>().join(",");
     let opts = ImageOptions { arch: Some(list), dry_run: o.dry_run, ..base.clone() };
-    if !(o.no_build || o.dry_run) {
-        image::run(s, &opts, out)?;
+    if !o.no_build {
+        image::run_with(s, &opts, engine, out)?;
         return Ok(());
     }
-    let plans = image::plan(s, &opts)?;
+    let plans = image::plan(s, &opts, engine)?;
     let builds: Vec<_> = plans.iter().flat_map(|(_, p)| p.builds.iter()).collect();
-    let labels = if o.dry_run && !o.no_build { vec![None; builds.len()] } else { image::labels(engine, builds.iter().map(|b| b.image.as_str())) };
-    for (b, l) in builds.iter().zip(labels) {
-        if l.as_deref() != Some(b.inputs.as_str()) {
-            if o.no_build {
-                bail!("the image {} is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build", b.image);
-            }
-            writeln!(out, "{}", b.cmd)?;
-        }
+    if let Some(b) = image::stale(engine, &builds).first() {
+        bail!("the image {} is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build", b.image);
     }
     Ok(())
+}
+
+fn sorted_unique(mut v: Vec<Arch>) -> Vec<Arch> {
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// Refuses an image whose recorded architecture is not the node's: an
@@ -388,12 +371,6 @@ impl Drop for Master {
     }
 }
 
-fn probe(t: &ShipTarget, refs: &[String]) -> Result<Probe> {
-    let cmd = t.ssh(&t.probe_script(refs));
-    let limit = Duration::from_secs(u64::from(t.host.connect_timeout.unwrap_or(10)) + 20);
-    let out = cmd.run_timeout(Some(limit)).map_err(|e| anyhow!("cannot reach {} over ssh: {e:#}", t.name))?;
-    Ok(parse_probe(&String::from_utf8_lossy(&out.stdout)))
-}
 
 /// `(image id as sha256:…, architecture)` of a local image.
 fn inspect(engine: &Engine, reference: &str) -> Result<(String, Arch)> {
@@ -500,24 +477,28 @@ fn save_cmd(engine: &Engine, reference: &str, format: ArchiveFormat) -> Cmd {
     }
 }
 
-/// Saves `reference` once and streams it to the members; one result each.
-fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: &[Member], multi: Option<&MultiProgress>, dry_run: bool) -> Vec<(String, HostResult)> {
+/// What `--dry-run` prints for a group: per member, the save-and-upload
+/// pipeline and the import.
+fn dry_run_lines(engine: &Engine, reference: &str, format: ArchiveFormat, members: &[Member]) -> Vec<String> {
     let save = save_cmd(engine, reference, format);
-    if dry_run {
-        return members
-            .iter()
-            .flat_map(|m| {
-                let t = m.target;
-                let tmp = format!("{}/goapp-PID-NONCE.{}.part", t.tmp_dir().trim_end_matches('/'), m.compression.suffix());
-                let filter = if m.drop.is_empty() { String::new() } else { format!(" | (leave out the {} blob(s) {} holds)", m.drop.len(), t.name) };
-                let compress = m.compression.compress().map(|c| format!(" | {c}")).unwrap_or_default();
-                [
-                    (t.name.clone(), HostResult::Failed { reason: format!("{save}{filter}{compress} | {}", t.ssh(&t.upload_script(&tmp))) }),
-                    (t.name.clone(), HostResult::Failed { reason: t.ssh(&t.import_script(&tmp, "SHA256-OF-THE-STREAM", m.compression, m.arch)).to_string() }),
-                ]
-            })
-            .collect();
-    }
+    members
+        .iter()
+        .flat_map(|m| {
+            let t = m.target;
+            let tmp = format!("{}/goapp-PID-NONCE.{}.part", t.tmp_dir().trim_end_matches('/'), m.compression.suffix());
+            let filter = if m.drop.is_empty() { String::new() } else { format!(" | (leave out the {} blob(s) {} holds)", m.drop.len(), t.name) };
+            let compress = m.compression.compress().map(|c| format!(" | {c}")).unwrap_or_default();
+            [
+                format!("{save}{filter}{compress} | {}", t.ssh(&t.upload_script(&tmp))),
+                t.ssh(&t.import_script(&tmp, "SHA256-OF-THE-STREAM", m.compression, m.arch)).to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// Saves `reference` once and streams it to the members; one result each.
+fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: &[Member], multi: Option<&MultiProgress>) -> Vec<(String, HostResult)> {
+    let save = save_cmd(engine, reference, format);
     let style = ProgressStyle::with_template("{prefix:.bold} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed:>4} {wide_msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
 

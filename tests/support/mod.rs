@@ -100,3 +100,21 @@ impl Drop for ImageGuard {
         }
     }
 }
+
+/// Builds `context` for amd64 and arm64 through the tool with `engine_flag`
+/// and checks both were built. Returns the images (removed on drop) and the
+/// tool's stdout and stderr.
+pub fn build_both_arches(engine_flag: &str, program: &'static str, context: &Path, name: &str) -> (ImageGuard, String, String) {
+    require_engine(program);
+    let cache = tempfile::tempdir().unwrap();
+    let tag = format!("goapp-it/{}:1", unique(&format!("{name}-{engine_flag}-")));
+    let guard = ImageGuard { program, images: vec![format!("{tag}-amd64"), format!("{tag}-arm64")] };
+    let mut c = xtask(context, cache.path());
+    c.args(["image", "--engine", engine_flag, "--arch", "amd64,arm64", "--tag", &tag]);
+    let (ok, stdout, stderr) = run(c);
+    assert!(ok, "build failed:\n{stdout}\n{stderr}");
+    for image in &guard.images {
+        assert!(stdout.contains(&format!("{image}  built in")), "{stdout}");
+    }
+    (guard, stdout, stderr)
+}
