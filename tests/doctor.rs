@@ -15,7 +15,13 @@ fn agent_with_key(dir: &Path, with_key: bool) -> Agent {
     std::fs::create_dir_all(dir.join(".ssh")).unwrap();
     let key = dir.join(".ssh/id_ecdsa");
     if !key.exists() {
-        assert!(Command::new("ssh-keygen").args(["-q", "-t", "ecdsa", "-N", ""]).arg("-f").arg(&key).status().unwrap().success());
+        assert!(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ecdsa", "-N", ""])
+            .arg("-f")
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success());
     }
     if with_key {
         agent.add(&key);
@@ -47,7 +53,10 @@ fn setup(base: &Path) -> std::path::PathBuf {
 
 fn doctor(base: &Path, agent: &Agent, extra: &[(&str, &str)]) -> (bool, String, String) {
     let mut c = xtask(base, &base.join("cache"));
-    c.arg("doctor").env("HOME", base).env("GOENV", base.join("goenv")).env("SSH_AUTH_SOCK", &agent.sock);
+    c.arg("doctor")
+        .env("HOME", base)
+        .env("GOENV", base.join("goenv"))
+        .env("SSH_AUTH_SOCK", &agent.sock);
     for (k, v) in extra {
         c.env(k, v);
     }
@@ -69,16 +78,40 @@ fn all_checks_pass_then_each_fault_is_named_with_its_fix() {
     for line in stdout.lines() {
         assert!(line.starts_with("ok  "), "not passing: {line}\n{stdout}");
     }
-    for check in ["engine: podman 4.3.1", "podman works", "docker works", "arch amd64: native", "arch arm64: runs under qemu-user-static", "ssh agent: 1 key(s)", "proxy: no proxy set", "secret goenv", "go joke: 1.19.8", "host node: reachable, x86_64 (amd64), `ctr` present"] {
+    for check in [
+        "engine: podman 4.3.1",
+        "podman works",
+        "docker works",
+        "arch amd64: native",
+        "arch arm64: runs under qemu-user-static",
+        "ssh agent: 1 key(s)",
+        "proxy: no proxy set",
+        "secret goenv",
+        "go joke: 1.19.8",
+        "host node: reachable, x86_64 (amd64), `ctr` present",
+    ] {
         assert!(stdout.contains(check), "missing `{check}`:\n{stdout}");
     }
 
     // The docker daemon unreachable.
-    let (ok, stdout, stderr) = doctor(t.path(), &agent, &[("PATH", &path), ("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    let (ok, stdout, stderr) = doctor(
+        t.path(),
+        &agent,
+        &[
+            ("PATH", &path),
+            ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        ],
+    );
     assert!(!ok);
     let line = stdout.lines().find(|l| l.contains("docker works")).unwrap();
-    assert!(line.starts_with("FAIL") && line.contains("fix: start the docker daemon"), "{line}");
-    assert!(stderr.contains("error: 1 check(s) failed; each line above says the fix"), "{stderr}");
+    assert!(
+        line.starts_with("FAIL") && line.contains("fix: start the docker daemon"),
+        "{line}"
+    );
+    assert!(
+        stderr.contains("error: 1 check(s) failed; each line above says the fix"),
+        "{stderr}"
+    );
 
     // The ssh agent empty.
     std::fs::create_dir_all(t.path().join("empty/.ssh")).unwrap();
@@ -86,11 +119,15 @@ fn all_checks_pass_then_each_fault_is_named_with_its_fix() {
     let (ok, stdout, _) = doctor(t.path(), &empty, &[("PATH", &path)]);
     assert!(!ok);
     let line = stdout.lines().find(|l| l.contains("ssh agent")).unwrap();
-    assert!(line.starts_with("FAIL") && line.contains("holds no keys") && line.contains("fix: ssh-add"), "{line}");
+    assert!(
+        line.starts_with("FAIL") && line.contains("holds no keys") && line.contains("fix: ssh-add"),
+        "{line}"
+    );
 
     // arm64 emulation unregistered (re-enabled when this test ends).
     let _restore = Binfmt;
-    std::fs::write("/proc/sys/fs/binfmt_misc/qemu-aarch64", "0").expect("disabling qemu-aarch64 (needs root)");
+    std::fs::write("/proc/sys/fs/binfmt_misc/qemu-aarch64", "0")
+        .expect("disabling qemu-aarch64 (needs root)");
     let (ok, stdout, _) = doctor(t.path(), &agent, &[("PATH", &path)]);
     assert!(!ok);
     let line = stdout.lines().find(|l| l.contains("arch arm64")).unwrap();

@@ -8,8 +8,16 @@ use support::*;
 
 fn tags_repo(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
     let dest = dir.join("go.git");
-    let status = Command::new(root().join("scripts/make-go-tags-repo.sh")).arg(&dest).args(extra).output().unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status = Command::new(root().join("scripts/make-go-tags-repo.sh"))
+        .arg(&dest)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     dest
 }
 
@@ -35,12 +43,18 @@ fn go_1_21_resolves_to_newest_stable_patch() {
     assert!(ok, "{stderr}");
     assert_eq!(stdout, "1.21.13\n");
     // `--go-repo` beats the environment, and prereleases only when asked.
-    let app2 = self::app(&t.path().join("b"), "module x\ngo 1.21.3\ntoolchain go1.22rc1\n");
+    let app2 = self::app(
+        &t.path().join("b"),
+        "module x\ngo 1.21.3\ntoolchain go1.22rc1\n",
+    );
     let mut c = go_version_cmd(&app2, &t.path().join("cache"), Path::new("/nonexistent"));
     c.args(["--go-repo", repo.to_str().unwrap()]);
     let (ok, stdout, stderr) = run(c);
     assert!(!ok, "{stdout}");
-    assert!(stderr.contains("Go 1.22 has no stable release yet (newest: 1.22rc1): pass --prerelease"), "{stderr}");
+    assert!(
+        stderr.contains("Go 1.22 has no stable release yet (newest: 1.22rc1): pass --prerelease"),
+        "{stderr}"
+    );
     let mut c = go_version_cmd(&app2, &t.path().join("cache"), &repo);
     c.arg("--prerelease");
     let (ok, stdout, stderr) = run(c);
@@ -84,11 +98,18 @@ fn cached_answers_need_no_network_and_offline_uses_stale_cache() {
     let (ok, stdout, stderr) = run(c);
     assert!(ok, "{stderr}");
     assert_eq!(stdout, "1.21.13\n");
-    assert!(stderr.contains("warning: could not reach") && stderr.contains("using Go tags cached"), "{stderr}");
+    assert!(
+        stderr.contains("warning: could not reach") && stderr.contains("using Go tags cached"),
+        "{stderr}"
+    );
     // Nothing cached and unreachable: say exactly what to do.
     let (ok, _, stderr) = run(go_version_cmd(&app, &t.path().join("empty-cache"), &repo));
     assert!(!ok);
-    assert!(stderr.contains("cannot list Go releases from") && stderr.contains("pass --go-version X.Y.Z"), "{stderr}");
+    assert!(
+        stderr.contains("cannot list Go releases from")
+            && stderr.contains("pass --go-version X.Y.Z"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"));
 }
 
@@ -99,9 +120,22 @@ fn a_new_patch_is_seen_once_the_cache_expires() {
     let cache = t.path().join("cache");
     let app = app(t.path(), "module x\n\ngo 1.21\n");
     assert_eq!(run(go_version_cmd(&app, &cache, &repo)).1, "1.21.13\n");
-    let status = Command::new("git").args(["--git-dir", repo.to_str().unwrap(), "tag", "go1.21.14", "go1.21.13"]).status().unwrap();
+    let status = Command::new("git")
+        .args([
+            "--git-dir",
+            repo.to_str().unwrap(),
+            "tag",
+            "go1.21.14",
+            "go1.21.13",
+        ])
+        .status()
+        .unwrap();
     assert!(status.success());
-    assert_eq!(run(go_version_cmd(&app, &cache, &repo)).1, "1.21.13\n", "a fresh cache is trusted");
+    assert_eq!(
+        run(go_version_cmd(&app, &cache, &repo)).1,
+        "1.21.13\n",
+        "a fresh cache is trusted"
+    );
     let mut c = go_version_cmd(&app, &cache, &repo);
     c.env("GOAPP_GO_CACHE_TTL", "0");
     assert_eq!(run(c).1, "1.21.14\n");

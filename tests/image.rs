@@ -5,9 +5,13 @@ mod support;
 use support::*;
 
 fn build_and_run_example(engine_flag: &str, program: &'static str) {
-    let (guard, _, _) = build_both_arches(engine_flag, program, &root().join("example/joke"), "joke");
+    let (guard, _, _) =
+        build_both_arches(engine_flag, program, &root().join("example/joke"), "joke");
     for (image, arch) in [(&guard.images[0], "amd64"), (&guard.images[1], "arm64")] {
-        let recorded = engine(program, &["image", "inspect", "--format", "{{.Architecture}}", image]);
+        let recorded = engine(
+            program,
+            &["image", "inspect", "--format", "{{.Architecture}}", image],
+        );
         assert_eq!(recorded.trim(), arch, "{image}");
         let printed = engine(program, &["run", "--rm", image]);
         assert_eq!(
@@ -50,33 +54,59 @@ fn proxy_secrets_and_agent_are_wired_without_leaking() {
     let goenv = dir.path().join("goenv");
     std::fs::write(&goenv, "GOPRIVATE=corp.example\n").unwrap();
     let netrc = dir.path().join("netrc");
-    std::fs::write(&netrc, "machine corp.example login bot password n3trcpass\n").unwrap();
+    std::fs::write(
+        &netrc,
+        "machine corp.example login bot password n3trcpass\n",
+    )
+    .unwrap();
     let agent = support::agent::Agent::start(dir.path());
     let tag = format!("goapp-it/{}:1", unique("wired-"));
-    let _guard = ImageGuard { program: "podman", images: vec![format!("{tag}-amd64")] };
+    let _guard = ImageGuard {
+        program: "podman",
+        images: vec![format!("{tag}-amd64")],
+    };
     let mut c = xtask(dir.path(), cache.path());
-    c.args(["image", "--arch", "amd64", "--tag", &tag, "--engine", "podman"])
-        .env("HOME", dir.path())
-        .env("HTTP_PROXY", "http://bob:Sup3rS3cret@proxy.invalid:3128")
-        .env("no_proxy", "localhost,.corp")
-        .env("GOENV", &goenv)
-        .env("NETRC", &netrc)
-        .env("SSH_AUTH_SOCK", &agent.sock);
+    c.args([
+        "image", "--arch", "amd64", "--tag", &tag, "--engine", "podman",
+    ])
+    .env("HOME", dir.path())
+    .env("HTTP_PROXY", "http://bob:Sup3rS3cret@proxy.invalid:3128")
+    .env("no_proxy", "localhost,.corp")
+    .env("GOENV", &goenv)
+    .env("NETRC", &netrc)
+    .env("SSH_AUTH_SOCK", &agent.sock);
     let (ok, stdout, stderr) = run(c);
     drop(agent);
     assert!(ok, "{stdout}\n{stderr}");
     // No key in the fake HOME: a warning, and the build still gets the agent.
     assert!(stderr.contains("no ssh key found"), "{stderr}");
-    let log = std::fs::read_to_string(cache.path().join(format!("logs/{}-amd64.log", dir.path().file_name().unwrap().to_string_lossy().to_lowercase()))).unwrap();
+    let log = std::fs::read_to_string(cache.path().join(format!(
+            "logs/{}-amd64.log",
+            dir.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_lowercase()
+        )))
+    .unwrap();
     let netrc_len = std::fs::metadata(&netrc).unwrap().len();
     let expected = format!("gover={gover} https=set no=localhost,.corp goenv=GOPRIVATE=corp.example netrc={netrc_len} agent=yes");
     assert!(log.contains(&expected), "{expected} not in the log:\n{log}");
     let history = engine("podman", &["image", "inspect", &format!("{tag}-amd64")]);
     for text in [&stdout, &stderr, &log, &history] {
-        assert!(!text.contains("Sup3rS3cret"), "the proxy password leaked:\n{text}");
-        assert!(!text.contains("n3trcpass"), "the netrc password leaked:\n{text}");
+        assert!(
+            !text.contains("Sup3rS3cret"),
+            "the proxy password leaked:\n{text}"
+        );
+        assert!(
+            !text.contains("n3trcpass"),
+            "the netrc password leaked:\n{text}"
+        );
     }
-    assert!(log.contains("http://***@proxy.invalid:3128"), "the command line in the log should show the redacted proxy:\n{log}");
+    assert!(
+        log.contains("http://***@proxy.invalid:3128"),
+        "the command line in the log should show the redacted proxy:\n{log}"
+    );
 }
 
 /// A failing build stops with its command line, exit status, the tail of its
@@ -96,15 +126,27 @@ fn a_failed_build_shows_command_status_tail_and_log() {
     )
     .unwrap();
     let tag = format!("goapp-it/{}:1", unique("fail-"));
-    let _guard = ImageGuard { program: "podman", images: vec![format!("{tag}-amd64"), format!("{tag}-arm64")] };
+    let _guard = ImageGuard {
+        program: "podman",
+        images: vec![format!("{tag}-amd64"), format!("{tag}-arm64")],
+    };
     let mut c = xtask(dir.path(), cache.path());
     c.args(["image", "--arch", "amd64,arm64", "--tag", &tag]);
     let (ok, stdout, stderr) = run(c);
     assert!(!ok, "{stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("{tag}-amd64  built in")), "{stdout}");
-    assert!(stdout.contains(&format!("{tag}-arm64  FAILED after")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{tag}-amd64  built in")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{tag}-arm64  FAILED after")),
+        "{stdout}"
+    );
     assert!(stderr.contains("error: 1 of 2 builds failed"), "{stderr}");
-    assert!(stderr.contains("process didn't exit successfully: `podman build --platform linux/arm64"), "{stderr}");
+    assert!(
+        stderr.contains("process didn't exit successfully: `podman build --platform linux/arm64"),
+        "{stderr}"
+    );
     assert!(stderr.contains("(exit status: "), "{stderr}");
     assert!(stderr.contains("broken-on-arm64"), "{stderr}");
     assert!(stderr.contains("-arm64.log"), "{stderr}");
@@ -118,13 +160,31 @@ fn dry_run_prints_and_changes_nothing() {
     let cache = tempfile::tempdir().unwrap();
     let tag = format!("goapp-it/{}:1", unique("dry-"));
     let mut c = xtask(&root(), cache.path());
-    c.args(["image", "joke", "--dry-run", "--arch", "arm64", "--tag", &tag]);
+    c.args([
+        "image",
+        "joke",
+        "--dry-run",
+        "--arch",
+        "arm64",
+        "--tag",
+        &tag,
+    ]);
     let (ok, stdout, stderr) = run(c);
     assert!(ok, "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}");
-    assert!(lines[0].starts_with("podman build --platform linux/arm64 --build-arg TAG_GOVER="), "{stdout}");
-    assert!(lines[0].ends_with(&format!("-t {tag}-arm64 -f {}/example/joke/Containerfile {}/example/joke", root().display(), root().display())), "{stdout}");
+    assert!(
+        lines[0].starts_with("podman build --platform linux/arm64 --build-arg TAG_GOVER="),
+        "{stdout}"
+    );
+    assert!(
+        lines[0].ends_with(&format!(
+            "-t {tag}-arm64 -f {}/example/joke/Containerfile {}/example/joke",
+            root().display(),
+            root().display()
+        )),
+        "{stdout}"
+    );
     let exists = std::process::Command::new("podman")
         .args(["image", "exists", &format!("{tag}-arm64")])
         .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))

@@ -24,7 +24,10 @@ impl World {
     fn new(extra_hosts: &str) -> World {
         require_engine("podman");
         let base = tempfile::tempdir().unwrap();
-        let nodes = vec![Node::start(base.path(), "ctd"), Node::start(base.path(), "pod")];
+        let nodes = vec![
+            Node::start(base.path(), "ctd"),
+            Node::start(base.path(), "pod"),
+        ];
         let repo = format!("goapp-it/{}", unique("ship-"));
         let yaml = format!(
             "defaults:\n  ssh_config: ssh_config\napps:\n  joke:\n    context: {ex}\n    repository: {repo}\n    tag: '1.0'\n\
@@ -33,8 +36,16 @@ impl World {
             b = base.path().display(),
         );
         std::fs::write(base.path().join("goapp.yaml"), yaml).unwrap();
-        let guard = ImageGuard { program: "podman", images: vec![format!("{repo}:1.0-amd64"), format!("{repo}:1.0-arm64")] };
-        World { base, repo, nodes, guard }
+        let guard = ImageGuard {
+            program: "podman",
+            images: vec![format!("{repo}:1.0-amd64"), format!("{repo}:1.0-arm64")],
+        };
+        World {
+            base,
+            repo,
+            nodes,
+            guard,
+        }
     }
 
     fn ship(&self, args: &[&str]) -> (bool, String, String) {
@@ -48,18 +59,33 @@ impl World {
     }
 
     fn local_id(&self, arch: &str) -> String {
-        let id = engine("podman", &["image", "inspect", "--format", "{{.Id}}", &format!("{}:1.0-{arch}", self.repo)]);
+        let id = engine(
+            "podman",
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}",
+                &format!("{}:1.0-{arch}", self.repo),
+            ],
+        );
         format!("sha256:{}", id.trim())
     }
 
     /// `(config digest, platform)` of the image on the containerd node, if any.
     fn containerd_image(&self) -> Option<(String, String)> {
         let reference = format!("localhost/{}:1.0-arm64", self.repo);
-        let (ok, out) = self.node("ctd").ssh(self.base.path(), &format!("ctr -n k8s.io images ls name=={reference}"));
+        let (ok, out) = self.node("ctd").ssh(
+            self.base.path(),
+            &format!("ctr -n k8s.io images ls name=={reference}"),
+        );
         assert!(ok, "{out}");
         let line = out.lines().nth(1)?;
         let cols: Vec<&str> = line.split_whitespace().collect();
-        let (_, manifest) = self.node("ctd").ssh(self.base.path(), &format!("ctr -n k8s.io content get {}", cols[2]));
+        let (_, manifest) = self.node("ctd").ssh(
+            self.base.path(),
+            &format!("ctr -n k8s.io content get {}", cols[2]),
+        );
         let id = goapp_build_id(&manifest);
         Some((id, cols[5].to_string()))
     }
@@ -76,42 +102,85 @@ fn ships_the_right_arch_to_containerd_and_podman_then_skips() {
     let w = World::new("");
     let (ok, stdout, stderr) = w.ship(&["--host", "ctd,pod", "joke"]);
     assert!(ok, "{stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("ctd: sent localhost/{}:1.0-arm64", w.repo)), "{stdout}");
-    assert!(stdout.contains(&format!("pod: sent localhost/{}:1.0-amd64", w.repo)), "{stdout}");
+    assert!(
+        stdout.contains(&format!("ctd: sent localhost/{}:1.0-arm64", w.repo)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("pod: sent localhost/{}:1.0-amd64", w.repo)),
+        "{stdout}"
+    );
     assert!(stdout.contains("verified and imported"), "{stdout}");
 
     // containerd node: listed with the same id and arch, and it runs (arm64 under qemu).
-    let (id, platform) = w.containerd_image().expect("the image on the containerd node");
+    let (id, platform) = w
+        .containerd_image()
+        .expect("the image on the containerd node");
     assert_eq!(id, w.local_id("arm64"));
     assert_eq!(platform, "linux/arm64");
     let reference = format!("localhost/{}:1.0-arm64", w.repo);
-    let (ok, out) = w.node("ctd").ssh(w.base.path(), &format!("ctr -n k8s.io run --rm --platform linux/arm64 {reference} t-{}", std::process::id()));
+    let (ok, out) = w.node("ctd").ssh(
+        w.base.path(),
+        &format!(
+            "ctr -n k8s.io run --rm --platform linux/arm64 {reference} t-{}",
+            std::process::id()
+        ),
+    );
     assert!(ok, "{out}");
-    assert!(out.contains("Why do Go programmers like containers? Because they ship statically. (linux/arm64)"), "{out}");
+    assert!(
+        out.contains(
+            "Why do Go programmers like containers? Because they ship statically. (linux/arm64)"
+        ),
+        "{out}"
+    );
 
     // podman node: same id and arch, and it runs.
     let reference = format!("localhost/{}:1.0-amd64", w.repo);
-    let (ok, out) = w.node("pod").ssh(w.base.path(), &format!("podman image inspect --format '{{{{.Id}}}} {{{{.Architecture}}}}' {reference}"));
+    let (ok, out) = w.node("pod").ssh(
+        w.base.path(),
+        &format!("podman image inspect --format '{{{{.Id}}}} {{{{.Architecture}}}}' {reference}"),
+    );
     assert!(ok, "{out}");
-    assert_eq!(out.trim(), format!("{} amd64", w.local_id("amd64").trim_start_matches("sha256:")));
-    let (ok, out) = w.node("pod").ssh(w.base.path(), &format!("podman run --rm {reference}"));
+    assert_eq!(
+        out.trim(),
+        format!(
+            "{} amd64",
+            w.local_id("amd64").trim_start_matches("sha256:")
+        )
+    );
+    let (ok, out) = w
+        .node("pod")
+        .ssh(w.base.path(), &format!("podman run --rm {reference}"));
     assert!(ok && out.contains("(linux/amd64)"), "{out}");
     for n in &w.nodes {
-        assert_eq!(n.leftovers(), Vec::<String>::new(), "temporary files left on {}", n.alias);
+        assert_eq!(
+            n.leftovers(),
+            Vec::<String>::new(),
+            "temporary files left on {}",
+            n.alias
+        );
     }
 
     // Second call: nothing sent, and it says so.
     let (ok, stdout, stderr) = w.ship(&["--host", "ctd,pod", "joke"]);
     assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("up to date"), "{stdout}");
-    assert!(stdout.contains("ctd: skipped") && stdout.contains("pod: skipped"), "{stdout}");
+    assert!(
+        stdout.contains("ctd: skipped") && stdout.contains("pod: skipped"),
+        "{stdout}"
+    );
     assert!(stdout.contains("nothing sent"), "{stdout}");
     assert!(!stdout.contains(": sent "), "{stdout}");
 
     // --dry-run probes but changes nothing; --force sends anyway.
     let (ok, stdout, _) = w.ship(&["--host", "pod", "joke", "--dry-run", "--force"]);
     assert!(ok);
-    assert!(stdout.contains("podman save --format docker-archive") && stdout.contains("| gzip -c -6 | ssh ") || stdout.contains("| zstd "), "{stdout}");
+    assert!(
+        stdout.contains("podman save --format docker-archive")
+            && stdout.contains("| gzip -c -6 | ssh ")
+            || stdout.contains("| zstd "),
+        "{stdout}"
+    );
     let (ok, stdout, stderr) = w.ship(&["--host", "pod", "joke", "--force"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("pod: sent"), "{stdout}");
@@ -132,9 +201,16 @@ fn a_cut_connection_leaves_nothing_and_a_rerun_succeeds() {
         // Once the upload has started, kill the server's sessions.
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            let started = std::fs::read_dir(&tmp).map(|d| d.flatten().any(|e| e.metadata().map(|m| m.len() > 64 * 1024).unwrap_or(false))).unwrap_or(false);
+            let started = std::fs::read_dir(&tmp)
+                .map(|d| {
+                    d.flatten()
+                        .any(|e| e.metadata().map(|m| m.len() > 64 * 1024).unwrap_or(false))
+                })
+                .unwrap_or(false);
             if started {
-                let _ = Command::new("pkill").args(["-9", "-P", &sshd.to_string()]).status();
+                let _ = Command::new("pkill")
+                    .args(["-9", "-P", &sshd.to_string()])
+                    .status();
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -144,10 +220,20 @@ fn a_cut_connection_leaves_nothing_and_a_rerun_succeeds() {
     let (ok, stdout, stderr) = w.ship(&["--host", "ctd", "joke"]);
     assert!(killer.join().unwrap(), "the upload never started");
     assert!(!ok, "{stdout}");
-    assert!(stdout.contains("ctd: FAILED: transfer to ctd failed"), "{stdout}\n{stderr}");
-    assert!(stderr.contains("shipping failed on 1 of 1 host(s)"), "{stderr}");
+    assert!(
+        stdout.contains("ctd: FAILED: transfer to ctd failed"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("shipping failed on 1 of 1 host(s)"),
+        "{stderr}"
+    );
     assert_eq!(w.containerd_image(), None, "nothing may be imported");
-    assert_eq!(node.leftovers(), Vec::<String>::new(), "no temporary file may be left");
+    assert_eq!(
+        node.leftovers(),
+        Vec::<String>::new(),
+        "no temporary file may be left"
+    );
     node.fault("");
     let (ok, stdout, stderr) = w.ship(&["--host", "ctd", "joke"]);
     assert!(ok, "{stdout}\n{stderr}");
@@ -161,7 +247,10 @@ fn corrupted_bytes_are_caught_before_import() {
     node.fault("corrupt");
     let (ok, stdout, stderr) = w.ship(&["--host", "ctd", "joke"]);
     assert!(!ok, "{stdout}");
-    assert!(stdout.contains("checksum mismatch") && stdout.contains("nothing was imported"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("checksum mismatch") && stdout.contains("nothing was imported"),
+        "{stdout}\n{stderr}"
+    );
     assert_eq!(w.containerd_image(), None);
     assert_eq!(node.leftovers(), Vec::<String>::new());
 }
@@ -176,18 +265,37 @@ fn a_failing_import_shows_its_stderr_and_other_hosts_are_still_done() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let cfg = w.base.path().join("goapp.yaml");
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("@PORT@", &port.to_string())).unwrap();
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("@PORT@", &port.to_string()),
+    )
+    .unwrap();
     let started = Instant::now();
     let (ok, stdout, stderr) = w.ship(&["--host", "broken,void,pod", "joke"]);
     let took = started.elapsed();
     drop(silent);
     assert!(!ok, "{stdout}");
-    assert!(stdout.contains("broken: FAILED: import on broken failed") && stdout.contains("import refused: disk full"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("broken: FAILED: import on broken failed")
+            && stdout.contains("import refused: disk full"),
+        "{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("(exit status: 4)"), "{stdout}");
-    assert!(stdout.contains("void: FAILED: cannot reach void over ssh"), "{stdout}");
+    assert!(
+        stdout.contains("void: FAILED: cannot reach void over ssh"),
+        "{stdout}"
+    );
     assert!(stdout.contains("pod: sent"), "{stdout}");
-    assert!(took < Duration::from_secs(90), "unreachable host took {took:?}");
-    assert!(stderr.contains("shipping failed on 2 of 3 host(s)"), "{stderr}");
+    assert!(
+        took < Duration::from_secs(90),
+        "unreachable host took {took:?}"
+    );
+    assert!(
+        stderr.contains("shipping failed on 2 of 3 host(s)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -195,8 +303,18 @@ fn bad_host_input_is_refused_before_anything_runs() {
     let w = World::new("");
     let (ok, _, stderr) = w.ship(&["--host", "nope", "joke"]);
     assert!(!ok);
-    assert!(stderr.contains("error: no host or group named 'nope' in the config: known are ctd, pod"), "{stderr}");
-    let (ok, _, stderr) = w.ship(&["--host", "pod", "joke", "--no-build", "--tag", &format!("{}:never", w.repo)]);
+    assert!(
+        stderr.contains("error: no host or group named 'nope' in the config: known are ctd, pod"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = w.ship(&[
+        "--host",
+        "pod",
+        "joke",
+        "--no-build",
+        "--tag",
+        &format!("{}:never", w.repo),
+    ]);
     assert!(!ok);
     assert!(stderr.contains("is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build"), "{stderr}");
 }
@@ -223,16 +341,37 @@ fn a_changed_image_sends_only_what_the_containerd_node_lacks() {
         *b = x as u8;
     }
     std::fs::write(app.join("static.bin"), &noise).unwrap();
-    let cf = std::fs::read_to_string(example.join("Containerfile")).unwrap().replace("FROM scratch\n", "FROM scratch\nCOPY static.bin /static.bin\n");
+    let cf = std::fs::read_to_string(example.join("Containerfile"))
+        .unwrap()
+        .replace(
+            "FROM scratch\n",
+            "FROM scratch\nCOPY static.bin /static.bin\n",
+        );
     std::fs::write(app.join("Containerfile"), cf).unwrap();
     let cfg = w.base.path().join("goapp.yaml");
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace(&format!("context: {}", example.display()), &format!("context: {}", app.display()))).unwrap();
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg).unwrap().replace(
+            &format!("context: {}", example.display()),
+            &format!("context: {}", app.display()),
+        ),
+    )
+    .unwrap();
 
     let sent = |stdout: &str| -> f64 {
-        let line = stdout.lines().find(|l| l.starts_with("ctd: sent ")).unwrap_or_else(|| panic!("{stdout}"));
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("ctd: sent "))
+            .unwrap_or_else(|| panic!("{stdout}"));
         let size = line.split('(').nth(1).unwrap().split(',').next().unwrap();
         let (n, unit) = size.split_once(' ').unwrap();
-        n.parse::<f64>().unwrap() * match unit { "B" => 1.0, "KiB" => 1024.0, "MiB" => 1048576.0, _ => 1073741824.0 }
+        n.parse::<f64>().unwrap()
+            * match unit {
+                "B" => 1.0,
+                "KiB" => 1024.0,
+                "MiB" => 1048576.0,
+                _ => 1073741824.0,
+            }
     };
     let (ok, first, stderr) = w.ship(&["--host", "ctd", "joke"]);
     assert!(ok, "{first}\n{stderr}");
@@ -240,17 +379,45 @@ fn a_changed_image_sends_only_what_the_containerd_node_lacks() {
     assert!(first_bytes > 3.0 * 1048576.0, "{first}");
 
     let main = app.join("main.go");
-    std::fs::write(&main, std::fs::read_to_string(&main).unwrap().replace("ship statically.", "ship statically!")).unwrap();
+    std::fs::write(
+        &main,
+        std::fs::read_to_string(&main)
+            .unwrap()
+            .replace("ship statically.", "ship statically!"),
+    )
+    .unwrap();
     let (ok, second, stderr) = w.ship(&["--host", "ctd", "joke"]);
     assert!(ok, "{second}\n{stderr}");
-    assert!(second.contains("blob(s) already there left out"), "{second}");
+    assert!(
+        second.contains("blob(s) already there left out"),
+        "{second}"
+    );
     let second_bytes = sent(&second);
-    assert!(second_bytes < first_bytes - 2.5 * 1048576.0, "the unchanged 3 MiB layer travelled again: {first_bytes} then {second_bytes}\n{second}");
+    assert!(
+        second_bytes < first_bytes - 2.5 * 1048576.0,
+        "the unchanged 3 MiB layer travelled again: {first_bytes} then {second_bytes}\n{second}"
+    );
 
     let reference = format!("localhost/{}:1.0-arm64", w.repo);
-    let (ok, out) = w.node("ctd").ssh(w.base.path(), "ctr -n k8s.io images check");
-    assert!(ok && out.lines().any(|l| l.starts_with(&reference) && l.contains("complete")), "{out}");
+    let (ok, out) = w
+        .node("ctd")
+        .ssh(w.base.path(), "ctr -n k8s.io images check");
+    assert!(
+        ok && out
+            .lines()
+            .any(|l| l.starts_with(&reference) && l.contains("complete")),
+        "{out}"
+    );
     assert_eq!(w.containerd_image().unwrap().0, w.local_id("arm64"));
-    let (ok, out) = w.node("ctd").ssh(w.base.path(), &format!("ctr -n k8s.io run --rm --platform linux/arm64 {reference} t2-{}", std::process::id()));
-    assert!(ok && out.contains("ship statically! (linux/arm64)"), "{out}");
+    let (ok, out) = w.node("ctd").ssh(
+        w.base.path(),
+        &format!(
+            "ctr -n k8s.io run --rm --platform linux/arm64 {reference} t2-{}",
+            std::process::id()
+        ),
+    );
+    assert!(
+        ok && out.contains("ship statically! (linux/arm64)"),
+        "{out}"
+    );
 }

@@ -6,8 +6,8 @@
 mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use support::agent::Agent;
 use std::time::Duration;
+use support::agent::Agent;
 use support::*;
 
 /// A HOME with a passphrase-protected ~/.ssh/id_ecdsa and an app whose build
@@ -41,21 +41,34 @@ fn a_locked_key_without_a_terminal_stops_before_the_engine() {
     let app = setup(home.path());
     let agent = Agent::start(home.path());
     let tag = format!("goapp-it/{}:1", unique("locked-"));
-    let _guard = ImageGuard { program: "podman", images: vec![format!("{tag}-amd64")] };
+    let _guard = ImageGuard {
+        program: "podman",
+        images: vec![format!("{tag}-amd64")],
+    };
     let mut c = xtask(&app, &home.path().join("cache"));
-    c.args(["image", "--arch", "amd64", "--tag", &tag]).env("HOME", home.path()).env("SSH_AUTH_SOCK", &agent.sock).stdin(Stdio::null());
+    c.args(["image", "--arch", "amd64", "--tag", &tag])
+        .env("HOME", home.path())
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .stdin(Stdio::null());
     let (ok, stdout, stderr) = run(c);
     assert!(!ok, "{stdout}");
     let key = home.path().join(".ssh/id_ecdsa");
     let expected = format!("error: the ssh key {} is not unlocked in the ssh agent: run `ssh-add {}` in a terminal, then retry", key.display(), key.display());
     assert!(stderr.contains(&expected), "{stderr}");
-    assert!(!home.path().join("cache/logs").exists(), "the engine must not have started");
+    assert!(
+        !home.path().join("cache/logs").exists(),
+        "the engine must not have started"
+    );
 
     // Unlocked by other means (as the user would, following the message):
     // the same command now builds, with the agent mounted.
     let askpass = home.path().join("askpass.sh");
     std::fs::write(&askpass, "#!/bin/sh\necho 'open sesame'\n").unwrap();
-    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let st = Command::new("ssh-add")
         .arg(&key)
         .env("SSH_AUTH_SOCK", &agent.sock)
@@ -65,9 +78,16 @@ fn a_locked_key_without_a_terminal_stops_before_the_engine() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let mut c = xtask(&app, &home.path().join("cache"));
-    c.args(["image", "--arch", "amd64", "--tag", &tag]).env("HOME", home.path()).env("SSH_AUTH_SOCK", &agent.sock).stdin(Stdio::null());
+    c.args(["image", "--arch", "amd64", "--tag", &tag])
+        .env("HOME", home.path())
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .stdin(Stdio::null());
     let (ok, stdout, stderr) = run(c);
     assert!(ok, "{stdout}\n{stderr}");
     let log = std::fs::read_to_string(home.path().join("cache/logs/svc-amd64.log")).unwrap();
@@ -83,8 +103,14 @@ fn a_locked_key_on_a_terminal_is_unlocked_by_ssh_add() {
     let app = setup(home.path());
     let agent = Agent::start(home.path());
     let tag = format!("goapp-it/{}:1", unique("tty-"));
-    let _guard = ImageGuard { program: "podman", images: vec![format!("{tag}-amd64")] };
-    let inner = format!("{} image --arch amd64 --tag {tag}", env!("CARGO_BIN_EXE_goapp-under-test"));
+    let _guard = ImageGuard {
+        program: "podman",
+        images: vec![format!("{tag}-amd64")],
+    };
+    let inner = format!(
+        "{} image --arch amd64 --tag {tag}",
+        env!("CARGO_BIN_EXE_goapp-under-test")
+    );
     let c = xtask(&app, &home.path().join("cache"));
     let mut script = Command::new("script");
     script.args(["-qec", &inner, "/dev/null"]);
@@ -95,8 +121,14 @@ fn a_locked_key_on_a_terminal_is_unlocked_by_ssh_add() {
             None => script.env_remove(k),
         };
     }
-    script.current_dir(&app).env("HOME", home.path()).env("SSH_AUTH_SOCK", &agent.sock);
-    script.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    script
+        .current_dir(&app)
+        .env("HOME", home.path())
+        .env("SSH_AUTH_SOCK", &agent.sock);
+    script
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = script.spawn().expect("script (util-linux)");
     // Answer only once ssh-add asks: it flushes the terminal's pending input
     // when it turns echo off, so an early answer would be lost.
@@ -133,15 +165,34 @@ fn a_locked_key_on_a_terminal_is_unlocked_by_ssh_add() {
     let mut stderr = String::new();
     {
         use std::io::Read;
-        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
     }
     let text = reader.join().unwrap() + &stderr;
     assert!(asked, "ssh-add never asked for the passphrase:\n{text}");
-    let out = std::process::Output { status, stdout: Vec::new(), stderr: Vec::new() };
+    let out = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("is locked; unlocking it with ssh-add"), "{text}");
+    assert!(
+        text.contains("is locked; unlocking it with ssh-add"),
+        "{text}"
+    );
     assert!(text.contains(&format!("{tag}-amd64  built in")), "{text}");
     // The key is now in the agent.
-    let listed = Command::new("ssh-add").arg("-l").env("SSH_AUTH_SOCK", &agent.sock).output().unwrap();
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("test (ECDSA)"), "{listed:?}");
+    let listed = Command::new("ssh-add")
+        .arg("-l")
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("test (ECDSA)"),
+        "{listed:?}"
+    );
 }

@@ -92,7 +92,10 @@ impl Arch {
         let machine = String::from_utf8_lossy(&out.stdout).trim().to_string();
         match Arch::from_uname(&machine) {
             Some(a) => Ok(a),
-            None => bail!("arch unknown: {machine} (uname -m); pass --arch or set TARGET_ARCH to one of {}", list_names()),
+            None => bail!(
+                "arch unknown: {machine} (uname -m); pass --arch or set TARGET_ARCH to one of {}",
+                list_names()
+            ),
         }
     }
 }
@@ -119,14 +122,17 @@ impl FromStr for Arch {
         if s == "arm/v7" {
             return Ok(Arch::Arm);
         }
-        Arch::from_uname(s).ok_or_else(|| anyhow::anyhow!("unknown architecture '{s}': use one of {}", list_names()))
+        Arch::from_uname(s).ok_or_else(|| {
+            anyhow::anyhow!("unknown architecture '{s}': use one of {}", list_names())
+        })
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Arch {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Arch, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|e: anyhow::Error| serde::de::Error::custom(e.to_string()))
+        s.parse()
+            .map_err(|e: anyhow::Error| serde::de::Error::custom(e.to_string()))
     }
 }
 
@@ -166,12 +172,18 @@ mod tests {
 
     #[test]
     fn parses_names_aliases_and_platforms() {
-        assert_eq!(parse_list("amd64, arm64,amd64").unwrap(), vec![Arch::Amd64, Arch::Arm64]);
+        assert_eq!(
+            parse_list("amd64, arm64,amd64").unwrap(),
+            vec![Arch::Amd64, Arch::Arm64]
+        );
         assert_eq!("linux/arm/v7".parse::<Arch>().unwrap(), Arch::Arm);
         assert_eq!("aarch64".parse::<Arch>().unwrap(), Arch::Arm64);
         assert_eq!(Arch::Arm.platform(), "linux/arm/v7");
         let err = "sparc".parse::<Arch>().unwrap_err().to_string();
-        assert!(err.starts_with("unknown architecture 'sparc': use one of amd64, arm64"), "{err}");
+        assert!(
+            err.starts_with("unknown architecture 'sparc': use one of amd64, arm64"),
+            "{err}"
+        );
         assert!(parse_list(" , ").is_err());
     }
 }

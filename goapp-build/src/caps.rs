@@ -33,7 +33,10 @@ pub struct Capabilities {
 
 /// `(major, minor)` from a version string such as `4.3.1` or `20.10.24+dfsg1`.
 pub fn major_minor(v: &str) -> (u32, u32) {
-    let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap_or(0));
+    let mut parts = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
@@ -73,11 +76,19 @@ pub fn detect(engine: &Engine, cache_dir: &Path) -> Capabilities {
 fn cached_version(engine: &Engine, cache_dir: &Path) -> Option<String> {
     let bin = which::which(&engine.program).ok()?;
     let meta = std::fs::metadata(&bin).ok()?;
-    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
     let key = format!("{}|{}|{}", bin.display(), meta.len(), mtime);
     let file = cache_dir.join("engine-versions.txt");
     if let Ok(text) = std::fs::read_to_string(&file) {
-        if let Some(v) = text.lines().find_map(|l| l.strip_prefix(&format!("{key}\t"))) {
+        if let Some(v) = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}\t")))
+        {
             return Some(v.to_string());
         }
     }
@@ -93,7 +104,11 @@ fn read_version(engine: &Engine) -> Option<String> {
     let limit = Some(Duration::from_secs(15));
     if engine.kind == EngineKind::Docker {
         // The build runs in the daemon: its version decides the frontend.
-        if let Ok(out) = engine.cmd().args(["version", "--format", "{{.Server.Version}}"]).run_timeout(limit) {
+        if let Ok(out) = engine
+            .cmd()
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .run_timeout(limit)
+        {
             let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
             if !v.is_empty() {
                 return Some(v);
@@ -109,7 +124,9 @@ pub fn can_run(arch: Arch, host: Arch) -> Emulation {
     if arch == host {
         return Emulation::Native;
     }
-    let Some(name) = qemu_name(arch) else { return Emulation::Missing(PathBuf::new()) };
+    let Some(name) = qemu_name(arch) else {
+        return Emulation::Missing(PathBuf::new());
+    };
     let entry = Path::new("/proc/sys/fs/binfmt_misc").join(format!("qemu-{name}"));
     match std::fs::read_to_string(&entry) {
         Ok(t) if t.lines().next() == Some("enabled") => Emulation::Registered,
@@ -145,7 +162,9 @@ pub fn qemu_name(arch: Arch) -> Option<&'static str> {
 /// The command that registers emulation for `arch`, for messages.
 pub fn emulation_fix(arch: Arch) -> String {
     let name = qemu_name(arch).unwrap_or("?");
-    format!("apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-{name}")
+    format!(
+        "apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-{name}"
+    )
 }
 
 /// Whether an engine answers `info` (for podman: its storage and runtime
@@ -155,7 +174,11 @@ pub fn engine_alive(engine: &Engine) -> Result<(), String> {
         EngineKind::Podman => &["info", "--format", "{{.Host.Arch}}"],
         EngineKind::Docker => &["info", "--format", "{{.Architecture}}"],
     };
-    Cmd::new(&engine.program).args(args.iter().copied()).run_timeout(Some(Duration::from_secs(20))).map(|_| ()).map_err(|e| format!("{e:#}"))
+    Cmd::new(&engine.program)
+        .args(args.iter().copied())
+        .run_timeout(Some(Duration::from_secs(20)))
+        .map(|_| ())
+        .map_err(|e| format!("{e:#}"))
 }
 
 #[cfg(test)]
@@ -166,7 +189,11 @@ mod tests {
     fn debian_12_engines() {
         let p = from_version(EngineKind::Podman, BuildFront::Podman, "4.3.1");
         assert!(!p.heredoc && !p.buildplatform_in_from && !p.secret_env && p.ssh_mount);
-        let d = from_version(EngineKind::Docker, BuildFront::DockerBuildKit, "20.10.24+dfsg1");
+        let d = from_version(
+            EngineKind::Docker,
+            BuildFront::DockerBuildKit,
+            "20.10.24+dfsg1",
+        );
         assert!(!d.heredoc && d.buildplatform_in_from && !d.secret_env && !d.buildx);
         let d = from_version(EngineKind::Docker, BuildFront::DockerBuildx, "27.3.1");
         assert!(d.heredoc && d.secret_env && d.buildx && d.manifest);

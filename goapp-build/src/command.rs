@@ -35,7 +35,13 @@ impl Eq for RedactorEq {}
 impl Cmd {
     /// A command running `program` (a name looked up on PATH, or a path).
     pub fn new(program: impl Into<String>) -> Cmd {
-        Cmd { program: program.into(), args: Vec::new(), env: Vec::new(), cwd: None, redactor: RedactorEq::default() }
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            redactor: RedactorEq::default(),
+        }
     }
 
     /// Appends one argument.
@@ -141,7 +147,10 @@ impl Cmd {
             if started.elapsed() >= limit {
                 // duct does not kill on drop: do it, and reap, before reporting.
                 let _ = handle.kill();
-                return Err(anyhow!("`{self}` did not finish within {}s and was stopped", limit.as_secs()));
+                return Err(anyhow!(
+                    "`{self}` did not finish within {}s and was stopped",
+                    limit.as_secs()
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -149,23 +158,40 @@ impl Cmd {
 
     /// Runs with the terminal attached (for passphrase prompts).
     pub fn run_interactive(&self) -> Result<()> {
-        let out = self.expression().unchecked().run().with_context(|| format!("could not start `{self}`"))?;
+        let out = self
+            .expression()
+            .unchecked()
+            .run()
+            .with_context(|| format!("could not start `{self}`"))?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(anyhow!("process didn't exit successfully: `{self}` ({})", out.status))
+            Err(anyhow!(
+                "process didn't exit successfully: `{self}` ({})",
+                out.status
+            ))
         }
     }
 
     /// The error for a finished, failed run.
     pub fn failure(&self, out: &Output) -> anyhow::Error {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let stderr = if stderr.trim().is_empty() { String::from_utf8_lossy(&out.stdout) } else { stderr };
+        let stderr = if stderr.trim().is_empty() {
+            String::from_utf8_lossy(&out.stdout)
+        } else {
+            stderr
+        };
         let tail = tail_lines(&self.redactor.0.apply(&stderr), TAIL_LINES);
         if tail.is_empty() {
-            anyhow!("process didn't exit successfully: `{self}` ({})", out.status)
+            anyhow!(
+                "process didn't exit successfully: `{self}` ({})",
+                out.status
+            )
         } else {
-            anyhow!("process didn't exit successfully: `{self}` ({})\n--- stderr\n{tail}", out.status)
+            anyhow!(
+                "process didn't exit successfully: `{self}` ({})\n--- stderr\n{tail}",
+                out.status
+            )
         }
     }
 }
@@ -220,7 +246,13 @@ mod tests {
         let c = Cmd::new("podman")
             .env("HTTP_PROXY", "http://u:pw@proxy:3128")
             .env("NO_PROXY", "")
-            .args(["build", "--build-arg", "MAIN_PKG_PATH=./cmd/my app", "-t", "joke:1-amd64"]);
+            .args([
+                "build",
+                "--build-arg",
+                "MAIN_PKG_PATH=./cmd/my app",
+                "-t",
+                "joke:1-amd64",
+            ]);
         assert_eq!(
             c.to_string(),
             "HTTP_PROXY='http://***@proxy:3128' NO_PROXY='' podman build --build-arg 'MAIN_PKG_PATH=./cmd/my app' -t joke:1-amd64"
@@ -229,11 +261,23 @@ mod tests {
 
     #[test]
     fn quoting_round_trips_through_a_shell_parser() {
-        for w in ["", "plain", "it's", "a b", "$(rm -rf /)", "'\"\\", "line\nbreak", "x=y"] {
+        for w in [
+            "",
+            "plain",
+            "it's",
+            "a b",
+            "$(rm -rf /)",
+            "'\"\\",
+            "line\nbreak",
+            "x=y",
+        ] {
             let q = quote(w);
             assert_eq!(shlex::split(&q).unwrap(), vec![w.to_string()], "{q}");
             let nested = quote(&format!("sh -c {q}"));
-            assert_eq!(shlex::split(&shlex::split(&nested).unwrap()[0]).unwrap()[2], w);
+            assert_eq!(
+                shlex::split(&shlex::split(&nested).unwrap()[0]).unwrap()[2],
+                w
+            );
         }
     }
 
@@ -246,7 +290,9 @@ mod tests {
 
     #[test]
     fn output_of_secret_env_is_scrubbed_in_errors() {
-        let c = Cmd::new("sh").env("P", "http://u:hunter22@p").args(["-c", "echo \"bad $P\" >&2; exit 1"]);
+        let c = Cmd::new("sh")
+            .env("P", "http://u:hunter22@p")
+            .args(["-c", "echo \"bad $P\" >&2; exit 1"]);
         let err = c.run().unwrap_err().to_string();
         assert!(!err.contains("hunter22"), "{err}");
         assert!(err.contains("bad http://***@p"), "{err}");
@@ -255,7 +301,10 @@ mod tests {
     #[test]
     fn timeout_kills_the_child() {
         let started = Instant::now();
-        let err = Cmd::new("sleep").arg("5").run_timeout(Some(Duration::from_millis(200))).unwrap_err();
+        let err = Cmd::new("sleep")
+            .arg("5")
+            .run_timeout(Some(Duration::from_millis(200)))
+            .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(3));
         assert!(err.to_string().contains("did not finish within"), "{err}");
     }
@@ -263,6 +312,9 @@ mod tests {
     #[test]
     fn missing_program_is_an_error_not_a_panic() {
         let err = Cmd::new("no-such-program-goapp").run().unwrap_err();
-        assert!(format!("{err:#}").contains("could not start `no-such-program-goapp`"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("could not start `no-such-program-goapp`"),
+            "{err:#}"
+        );
     }
 }

@@ -91,8 +91,12 @@ pub const FILE_NAMES: [&str; 2] = ["goapp.yaml", "config/goapp.yaml"];
 impl Config {
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the config {}: check the path given with --config or GOAPP_CONFIG", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the config {}: check the path given with --config or GOAPP_CONFIG",
+                path.display()
+            )
+        })?;
         let file = parse(&text, path)?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -122,13 +126,17 @@ impl Config {
         for (name, app) in &self.file.apps {
             check_name(name).with_context(|| format!("{}: app '{name}'", self.path.display()))?;
             if let Some(r) = &app.repository {
-                check_repository(r).with_context(|| format!("{}: app '{name}'", self.path.display()))?;
+                check_repository(r)
+                    .with_context(|| format!("{}: app '{name}'", self.path.display()))?;
             }
             if let Some(t) = &app.tag {
                 check_tag(t).with_context(|| format!("{}: app '{name}'", self.path.display()))?;
             }
         }
-        self.file.hosts.validate().with_context(|| format!("{}", self.path.display()))
+        self.file
+            .hosts
+            .validate()
+            .with_context(|| format!("{}", self.path.display()))
     }
 }
 
@@ -180,9 +188,16 @@ impl Config {
         let Some(a) = self.file.apps.get(name) else {
             let known: Vec<&str> = self.file.apps.keys().map(String::as_str).collect();
             if known.is_empty() {
-                bail!("no app named '{name}': {} defines no apps; add it under `apps:`", self.path.display());
+                bail!(
+                    "no app named '{name}': {} defines no apps; add it under `apps:`",
+                    self.path.display()
+                );
             }
-            bail!("no app named '{name}' in {}: known apps are {}", self.path.display(), known.join(", "));
+            bail!(
+                "no app named '{name}' in {}: known apps are {}",
+                self.path.display(),
+                known.join(", ")
+            );
         };
         let d = &self.file.defaults;
         let context = self.dir.join(a.context.as_deref().unwrap_or("."));
@@ -194,7 +209,11 @@ impl Config {
             context: normalize(&context),
             repository: a.repository.clone().unwrap_or_else(|| name.to_string()),
             tag: a.tag.clone(),
-            main_package: a.main_package.clone().or_else(|| d.main_package.clone()).unwrap_or_else(|| "./".into()),
+            main_package: a
+                .main_package
+                .clone()
+                .or_else(|| d.main_package.clone())
+                .unwrap_or_else(|| "./".into()),
             arch: a.arch.clone().or_else(|| d.arch.clone()),
             goprivate: a.goprivate.clone().or_else(|| d.goprivate.clone()),
             go_version: a.go_version.clone().or_else(|| d.go_version.clone()),
@@ -206,7 +225,10 @@ impl Config {
 /// An app made of a bare directory, as build.sh worked: its `Containerfile`,
 /// defaults from the config when there is one.
 pub fn adhoc_app(dir: &Path, defaults: &Defaults) -> App {
-    let name = dir.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_else(|| "app".into());
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_else(|| "app".into());
     App {
         repository: name.clone(),
         name,
@@ -296,7 +318,9 @@ pub fn split_image_ref(s: &str) -> Result<(String, String)> {
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !name.starts_with(['-', '.']);
     if !ok {
         bail!("'{name}' is not a valid name: use letters, digits, '-', '_' and '.', not starting with '-' or '.'");
@@ -309,12 +333,16 @@ pub fn check_name(name: &str) -> Result<()> {
 pub fn check_repository(repo: &str) -> Result<()> {
     let ok = !repo.is_empty()
         && repo.split('/').enumerate().all(|(i, part)| {
-            let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+            let allowed = |c: char| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            };
             !part.is_empty()
                 && if i == 0 && repo.contains('/') {
-                    part.chars().all(|c| allowed(c) || c == ':' || c.is_ascii_uppercase())
+                    part.chars()
+                        .all(|c| allowed(c) || c == ':' || c.is_ascii_uppercase())
                 } else {
-                    part.chars().all(allowed) && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    part.chars().all(allowed)
+                        && part.starts_with(|c: char| c.is_ascii_alphanumeric())
                 }
         });
     if !ok {
@@ -328,9 +356,13 @@ pub fn check_tag(tag: &str) -> Result<()> {
     let ok = !tag.is_empty()
         && tag.len() <= 120
         && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !ok {
-        bail!("'{tag}' is not a valid image tag: use letters, digits, '_', '.' and '-', e.g. 0.0.3");
+        bail!(
+            "'{tag}' is not a valid image tag: use letters, digits, '_', '.' and '-', e.g. 0.0.3"
+        );
     }
     Ok(())
 }
@@ -341,12 +373,27 @@ mod tests {
 
     #[test]
     fn yaml_errors_name_file_line_column() {
-        let err = parse("apps:\n  joke:\n    contxt: x\n", Path::new("goapp.yaml")).unwrap_err().to_string();
-        assert!(err.starts_with("goapp.yaml:3:5: apps.joke: unknown field `contxt`"), "{err}");
-        let err = parse("apps:\n  joke: {\n", Path::new("c.yaml")).unwrap_err().to_string();
-        assert!(err.starts_with("c.yaml:3:1: did not find expected node content"), "{err}");
-        let err = parse("defaults:\n  arch: [amd64, sparc]\n", Path::new("c.yaml")).unwrap_err().to_string();
-        assert!(err.contains("c.yaml:2:") && err.contains("unknown architecture 'sparc'"), "{err}");
+        let err = parse("apps:\n  joke:\n    contxt: x\n", Path::new("goapp.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("goapp.yaml:3:5: apps.joke: unknown field `contxt`"),
+            "{err}"
+        );
+        let err = parse("apps:\n  joke: {\n", Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.yaml:3:1: did not find expected node content"),
+            "{err}"
+        );
+        let err = parse("defaults:\n  arch: [amd64, sparc]\n", Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("c.yaml:2:") && err.contains("unknown architecture 'sparc'"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -356,22 +403,41 @@ mod tests {
             Path::new("c.yaml"),
         )
         .unwrap();
-        let c = Config { path: "/ws/config/goapp.yaml".into(), dir: "/ws/config".into(), file };
+        let c = Config {
+            path: "/ws/config/goapp.yaml".into(),
+            dir: "/ws/config".into(),
+            file,
+        };
         let app = c.app("joke").unwrap();
         assert_eq!(app.context, Path::new("/ws/example/joke"));
-        assert_eq!(app.containerfile, Path::new("/ws/example/joke/Containerfile"));
+        assert_eq!(
+            app.containerfile,
+            Path::new("/ws/example/joke/Containerfile")
+        );
         assert_eq!(app.repository, "joke");
         assert_eq!(app.arch, Some(vec![Arch::Arm64]));
         assert_eq!(app.main_package, "./cmd/x");
         let err = c.app("jokes").unwrap_err().to_string();
-        assert_eq!(err, "no app named 'jokes' in /ws/config/goapp.yaml: known apps are joke");
+        assert_eq!(
+            err,
+            "no app named 'jokes' in /ws/config/goapp.yaml: known apps are joke"
+        );
     }
 
     #[test]
     fn image_refs() {
-        assert_eq!(split_image_ref("joke:0.0.3").unwrap(), ("joke".into(), "0.0.3".into()));
-        assert_eq!(split_image_ref("reg:5000/team/joke:1").unwrap(), ("reg:5000/team/joke".into(), "1".into()));
-        assert!(split_image_ref("joke").unwrap_err().to_string().contains("has no tag"));
+        assert_eq!(
+            split_image_ref("joke:0.0.3").unwrap(),
+            ("joke".into(), "0.0.3".into())
+        );
+        assert_eq!(
+            split_image_ref("reg:5000/team/joke:1").unwrap(),
+            ("reg:5000/team/joke".into(), "1".into())
+        );
+        assert!(split_image_ref("joke")
+            .unwrap_err()
+            .to_string()
+            .contains("has no tag"));
         assert!(split_image_ref("Joke:1").is_err());
         assert!(split_image_ref("joke:$(rm -rf)").is_err());
         assert!(check_name("pi-1").is_ok());

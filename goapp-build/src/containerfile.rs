@@ -47,7 +47,10 @@ pub struct Instruction {
 impl Instruction {
     /// The value of the first flag `name` (without dashes).
     pub fn flag(&self, name: &str) -> Option<&str> {
-        self.flags.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.flags
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `--mount` flags, parsed into `key=value` maps.
@@ -74,7 +77,9 @@ impl Instruction {
 
     /// Whether the arguments or heredocs mention `$NAME` / `${NAME…}`.
     pub fn uses_var(&self, name: &str) -> bool {
-        mentions_var(&self.args, name) || self.heredocs.iter().any(|h| mentions_var(&h.body, name)) || self.flags.iter().any(|(_, v)| mentions_var(v, name))
+        mentions_var(&self.args, name)
+            || self.heredocs.iter().any(|h| mentions_var(&h.body, name))
+            || self.flags.iter().any(|(_, v)| mentions_var(v, name))
     }
 }
 
@@ -126,16 +131,28 @@ impl Containerfile {
         // Directives only at the very top, before any blank line, comment or instruction.
         while i < lines.len() {
             let l = lines[i].trim();
-            let Some(body) = l.strip_prefix('#') else { break };
-            let Some((k, v)) = body.split_once('=') else { break };
+            let Some(body) = l.strip_prefix('#') else {
+                break;
+            };
+            let Some((k, v)) = body.split_once('=') else {
+                break;
+            };
             let k = k.trim().to_lowercase();
             if k.is_empty() || k.contains(char::is_whitespace) {
                 break;
             }
-            directives.push(Directive { name: k, value: v.trim().to_string(), line: i + 1 });
+            directives.push(Directive {
+                name: k,
+                value: v.trim().to_string(),
+                line: i + 1,
+            });
             i += 1;
         }
-        let escape = directives.iter().find(|d| d.name == "escape").and_then(|d| d.value.chars().next()).unwrap_or('\\');
+        let escape = directives
+            .iter()
+            .find(|d| d.name == "escape")
+            .and_then(|d| d.value.chars().next())
+            .unwrap_or('\\');
         let mut instructions = Vec::new();
         while i < lines.len() {
             let start = i;
@@ -184,24 +201,48 @@ impl Containerfile {
                         }
                         let l = lines[i];
                         i += 1;
-                        let cmp = if strip_tabs { l.trim_start_matches('\t') } else { l };
+                        let cmp = if strip_tabs {
+                            l.trim_start_matches('\t')
+                        } else {
+                            l
+                        };
                         if cmp == delimiter {
                             break;
                         }
                         body.push_str(cmp);
                         body.push('\n');
                     }
-                    heredocs.push(Heredoc { delimiter, strip_tabs, body });
+                    heredocs.push(Heredoc {
+                        delimiter,
+                        strip_tabs,
+                        body,
+                    });
                 }
             }
-            instructions.push(Instruction { line: start + 1, end_line: i, keyword: kw, flags, args, heredocs });
+            instructions.push(Instruction {
+                line: start + 1,
+                end_line: i,
+                keyword: kw,
+                flags,
+                args,
+                heredocs,
+            });
         }
-        Ok(Containerfile { directives, instructions })
+        Ok(Containerfile {
+            directives,
+            instructions,
+        })
     }
 
     /// The stages, in order.
     pub fn stages(&self) -> Vec<Stage> {
-        let froms: Vec<usize> = self.instructions.iter().enumerate().filter(|(_, i)| i.keyword == "FROM").map(|(n, _)| n).collect();
+        let froms: Vec<usize> = self
+            .instructions
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.keyword == "FROM")
+            .map(|(n, _)| n)
+            .collect();
         froms
             .iter()
             .enumerate()
@@ -238,7 +279,9 @@ impl Containerfile {
         let mut base = stage.base.clone();
         for (name, default) in self.global_args() {
             if let Some(v) = default {
-                base = base.replace(&format!("${{{name}}}"), &v).replace(&format!("${name}"), &v);
+                base = base
+                    .replace(&format!("${{{name}}}"), &v)
+                    .replace(&format!("${name}"), &v);
             }
         }
         base
@@ -274,7 +317,11 @@ fn heredoc_starts(args: &str) -> Vec<(String, bool)> {
     let b = args.as_bytes();
     let mut i = 0;
     while i + 2 < b.len() {
-        if b[i] == b'<' && b[i + 1] == b'<' && (i == 0 || b[i - 1] != b'<') && b.get(i + 2) != Some(&b'<') {
+        if b[i] == b'<'
+            && b[i + 1] == b'<'
+            && (i == 0 || b[i - 1] != b'<')
+            && b.get(i + 2) != Some(&b'<')
+        {
             let mut j = i + 2;
             let strip = b.get(j) == Some(&b'-');
             if strip {
@@ -382,13 +429,51 @@ ENTRYPOINT [\"/app\", \"-x\"]\n";
     #[test]
     fn parses_directives_continuations_heredocs_and_stages() {
         let c = Containerfile::parse(PUBLISHED).unwrap();
-        assert_eq!(c.directives, vec![Directive { name: "syntax".into(), value: "docker/dockerfile:1".into(), line: 1 }]);
-        let kws: Vec<(&str, usize)> = c.instructions.iter().map(|i| (i.keyword.as_str(), i.line)).collect();
-        assert_eq!(kws, [("ARG", 2), ("FROM", 3), ("WORKDIR", 4), ("RUN", 6), ("RUN", 9), ("ARG", 13), ("RUN", 14), ("FROM", 15), ("COPY", 16), ("ENTRYPOINT", 17)]);
+        assert_eq!(
+            c.directives,
+            vec![Directive {
+                name: "syntax".into(),
+                value: "docker/dockerfile:1".into(),
+                line: 1
+            }]
+        );
+        let kws: Vec<(&str, usize)> = c
+            .instructions
+            .iter()
+            .map(|i| (i.keyword.as_str(), i.line))
+            .collect();
+        assert_eq!(
+            kws,
+            [
+                ("ARG", 2),
+                ("FROM", 3),
+                ("WORKDIR", 4),
+                ("RUN", 6),
+                ("RUN", 9),
+                ("ARG", 13),
+                ("RUN", 14),
+                ("FROM", 15),
+                ("COPY", 16),
+                ("ENTRYPOINT", 17)
+            ]
+        );
         let run = &c.instructions[3];
         assert_eq!(run.args, "go mod download");
-        assert_eq!(run.mounts(), vec![vec![("type".to_string(), "cache".to_string()), ("target".to_string(), "/go/pkg/mod".to_string())]]);
-        assert_eq!(c.instructions[4].heredocs, vec![Heredoc { delimiter: "EOF".into(), strip_tabs: false, body: "set -eux\necho hi\n".into() }]);
+        assert_eq!(
+            run.mounts(),
+            vec![vec![
+                ("type".to_string(), "cache".to_string()),
+                ("target".to_string(), "/go/pkg/mod".to_string())
+            ]]
+        );
+        assert_eq!(
+            c.instructions[4].heredocs,
+            vec![Heredoc {
+                delimiter: "EOF".into(),
+                strip_tabs: false,
+                body: "set -eux\necho hi\n".into()
+            }]
+        );
         assert!(c.instructions[6].uses_var("TARGETARCH"));
         assert!(!c.instructions[6].uses_var("TARGET"));
         let st = c.stages();
@@ -402,20 +487,32 @@ ENTRYPOINT [\"/app\", \"-x\"]\n";
 
     #[test]
     fn heredoc_variants_and_errors() {
-        let c = Containerfile::parse("FROM x\nRUN <<-'END' cat\n\tline\n\tEND\nRUN echo a <<< b\n").unwrap();
+        let c = Containerfile::parse("FROM x\nRUN <<-'END' cat\n\tline\n\tEND\nRUN echo a <<< b\n")
+            .unwrap();
         assert_eq!(c.instructions[1].heredocs[0].body, "line\n");
         assert!(c.instructions[1].heredocs[0].strip_tabs);
         assert!(c.instructions[2].heredocs.is_empty());
-        let err = Containerfile::parse("FROM x\nRUN <<EOF\necho\n").unwrap_err().to_string();
-        assert_eq!(err, "line 2: heredoc <<EOF is never closed: add a line `EOF`");
+        let err = Containerfile::parse("FROM x\nRUN <<EOF\necho\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "line 2: heredoc <<EOF is never closed: add a line `EOF`"
+        );
     }
 
     #[test]
     fn json_arrays() {
-        assert_eq!(parse_json_array(r#"["/app", "a\"b", "c\\d"]"#).unwrap(), vec!["/app", "a\"b", "c\\d"]);
+        assert_eq!(
+            parse_json_array(r#"["/app", "a\"b", "c\\d"]"#).unwrap(),
+            vec!["/app", "a\"b", "c\\d"]
+        );
         assert_eq!(parse_json_array("/app -x"), None);
         assert_eq!(parse_json_array(r#"["a" "b"]"#), None);
         let s = "line1\nit's \"q\"\\";
-        assert_eq!(parse_json_array(&format!("[{}]", json_string(s))).unwrap(), vec![s]);
+        assert_eq!(
+            parse_json_array(&format!("[{}]", json_string(s))).unwrap(),
+            vec![s]
+        );
     }
 }

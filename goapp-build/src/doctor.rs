@@ -6,13 +6,13 @@ use crate::caps::{self, can_run, emulation_fix, Emulation};
 use crate::command::Cmd;
 use crate::engine::{self, EngineKind};
 use crate::image::{Common, Session};
+use crate::plan::{unlock_hint, UnlockStep};
 use crate::proxy::ProxyEnv;
 use crate::redact::redact_url;
-use crate::plan::{unlock_hint, UnlockStep};
 use crate::remote::ShipTarget;
-use std::path::Path;
 use crate::secrets::{self, AgentSocket, SshKey};
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 /// A check's verdict.
@@ -39,7 +39,11 @@ pub struct Check {
 
 impl Check {
     fn new(status: Status, name: impl Into<String>, detail: impl Into<String>) -> Check {
-        Check { status, name: name.into(), detail: detail.into() }
+        Check {
+            status,
+            name: name.into(),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -83,10 +87,15 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
                 out,
             )?;
         }
-        Err(e) => say(Check::new(Status::Fail, "engine", compact(&format!("{e:#}"))), out)?,
+        Err(e) => say(
+            Check::new(Status::Fail, "engine", compact(&format!("{e:#}"))),
+            out,
+        )?,
     }
     for kind in [EngineKind::Podman, EngineKind::Docker] {
-        let Ok(e) = engine::detect(Some(kind)) else { continue };
+        let Ok(e) = engine::detect(Some(kind)) else {
+            continue;
+        };
         let name = format!("{kind} works");
         match caps::engine_alive(&e) {
             Ok(()) => say(Check::new(Status::Ok, name, "it answers `info`"), out)?,
@@ -98,7 +107,14 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
                 // An engine that is installed but broken fails even if not the default:
                 // `--engine` would pick it.
                 let _ = configured;
-                say(Check::new(Status::Fail, name, format!("{} — fix: {fix}", compact(&why))), out)?;
+                say(
+                    Check::new(
+                        Status::Fail,
+                        name,
+                        format!("{} — fix: {fix}", compact(&why)),
+                    ),
+                    out,
+                )?;
             }
         }
     }
@@ -108,7 +124,12 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
     let mut arches: Vec<Arch> = Vec::new();
     if let Some(c) = &s.config {
         arches.extend(c.file.defaults.arch.iter().flatten());
-        arches.extend(c.file.apps.values().flat_map(|a| a.arch.clone().unwrap_or_default()));
+        arches.extend(
+            c.file
+                .apps
+                .values()
+                .flat_map(|a| a.arch.clone().unwrap_or_default()),
+        );
         arches.extend(c.file.hosts.hosts.values().filter_map(|h| h.arch));
     }
     arches.extend(host);
@@ -117,10 +138,27 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
     if let Some(host) = host {
         for a in arches {
             match can_run(a, host) {
-                Emulation::Native => say(Check::new(Status::Ok, format!("arch {a}"), "native"), out)?,
-                Emulation::Registered => say(Check::new(Status::Ok, format!("arch {a}"), "runs under qemu-user-static (binfmt_misc)"), out)?,
+                Emulation::Native => {
+                    say(Check::new(Status::Ok, format!("arch {a}"), "native"), out)?
+                }
+                Emulation::Registered => say(
+                    Check::new(
+                        Status::Ok,
+                        format!("arch {a}"),
+                        "runs under qemu-user-static (binfmt_misc)",
+                    ),
+                    out,
+                )?,
                 Emulation::Missing(entry) => say(
-                    Check::new(Status::Fail, format!("arch {a}"), format!("{} is not registered, so {a} images cannot run here — fix: {}", entry.display(), emulation_fix(a))),
+                    Check::new(
+                        Status::Fail,
+                        format!("arch {a}"),
+                        format!(
+                            "{} is not registered, so {a} images cannot run here — fix: {}",
+                            entry.display(),
+                            emulation_fix(a)
+                        ),
+                    ),
                     out,
                 )?,
             }
@@ -128,7 +166,10 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
     }
 
     // The ssh agent and the key the builds use.
-    let key_setting = s.config.as_ref().and_then(|c| c.file.defaults.ssh_key.clone());
+    let key_setting = s
+        .config
+        .as_ref()
+        .and_then(|c| c.file.defaults.ssh_key.clone());
     match secrets::agent_socket(&s.env) {
         AgentSocket::Unset => say(Check::new(Status::Warn, "ssh agent", "SSH_AUTH_SOCK is not set: builds get no --ssh (fine without private modules) — fix: eval $(ssh-agent) && ssh-add"), out)?,
         AgentSocket::Missing(p) => say(Check::new(Status::Fail, "ssh agent", format!("SSH_AUTH_SOCK names {}, which does not exist — fix: eval $(ssh-agent) && ssh-add", p.display())), out)?,
@@ -165,7 +206,12 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
     match ProxyEnv::from_env(&s.env) {
         None => say(Check::new(Status::Ok, "proxy", "no proxy set"), out)?,
         Some(p) => {
-            let shown: Vec<String> = p.values.iter().take(3).map(|(k, v)| format!("{k}={}", redact_url(v))).collect();
+            let shown: Vec<String> = p
+                .values
+                .iter()
+                .take(3)
+                .map(|(k, v)| format!("{k}={}", redact_url(v)))
+                .collect();
             say(Check::new(Status::Ok, "proxy", shown.join(" ")), out)?;
         }
     }
@@ -178,9 +224,27 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
     }
     for f in files {
         if f.exists {
-            say(Check::new(Status::Ok, format!("secret {}", f.id), f.path.display().to_string()), out)?;
+            say(
+                Check::new(
+                    Status::Ok,
+                    format!("secret {}", f.id),
+                    f.path.display().to_string(),
+                ),
+                out,
+            )?;
         } else {
-            say(Check::new(Status::Warn, format!("secret {}", f.id), format!("{} ({}) does not exist: builds run without it", f.path.display(), f.origin)), out)?;
+            say(
+                Check::new(
+                    Status::Warn,
+                    format!("secret {}", f.id),
+                    format!(
+                        "{} ({}) does not exist: builds run without it",
+                        f.path.display(),
+                        f.origin
+                    ),
+                ),
+                out,
+            )?;
         }
     }
 
@@ -190,19 +254,61 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
         for name in c.file.apps.keys() {
             let r = c.app(name).and_then(|app| resolver.resolve(&app));
             match r {
-                Ok(r) => say(Check::new(if r.warning.is_some() { Status::Warn } else { Status::Ok }, format!("go {name}"), r.warning.unwrap_or_else(|| r.version.to_string())), out)?,
-                Err(e) => say(Check::new(Status::Fail, format!("go {name}"), compact(&format!("{e:#}"))), out)?,
+                Ok(r) => say(
+                    Check::new(
+                        if r.warning.is_some() {
+                            Status::Warn
+                        } else {
+                            Status::Ok
+                        },
+                        format!("go {name}"),
+                        r.warning.unwrap_or_else(|| r.version.to_string()),
+                    ),
+                    out,
+                )?,
+                Err(e) => say(
+                    Check::new(
+                        Status::Fail,
+                        format!("go {name}"),
+                        compact(&format!("{e:#}")),
+                    ),
+                    out,
+                )?,
             }
         }
     }
 
     // Every configured host: reachable over ssh, its import tool present.
     if let Some(c) = &s.config {
-        let ssh_config = c.file.defaults.ssh_config.as_ref().map(|p| c.dir.join(s.env.expand_tilde(p)));
-        let targets: Vec<ShipTarget> = c.file.hosts.hosts.iter().map(|(n, h)| ShipTarget { name: n.clone(), host: h.clone(), ssh_config: ssh_config.clone(), control: None }).collect();
+        let ssh_config = c
+            .file
+            .defaults
+            .ssh_config
+            .as_ref()
+            .map(|p| c.dir.join(s.env.expand_tilde(p)));
+        let targets: Vec<ShipTarget> = c
+            .file
+            .hosts
+            .hosts
+            .iter()
+            .map(|(n, h)| ShipTarget {
+                name: n.clone(),
+                host: h.clone(),
+                ssh_config: ssh_config.clone(),
+                control: None,
+            })
+            .collect();
         let results: Vec<Check> = std::thread::scope(|scope| {
-            let hs: Vec<_> = targets.iter().map(|t| scope.spawn(move || host_check(t))).collect();
-            hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Check::new(Status::Fail, "host", "check panicked"))).collect()
+            let hs: Vec<_> = targets
+                .iter()
+                .map(|t| scope.spawn(move || host_check(t)))
+                .collect();
+            hs.into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Check::new(Status::Fail, "host", "check panicked"))
+                })
+                .collect()
         });
         for r in results {
             say(r, out)?;
@@ -236,5 +342,8 @@ fn compact(s: &str) -> String {
 }
 
 fn last_line(s: &str) -> String {
-    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().to_string()
+    s.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_string()
 }

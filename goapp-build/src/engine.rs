@@ -46,7 +46,8 @@ impl FromStr for EngineKind {
 impl<'de> serde::Deserialize<'de> for EngineKind {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<EngineKind, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|e: anyhow::Error| serde::de::Error::custom(e.to_string()))
+        s.parse()
+            .map_err(|e: anyhow::Error| serde::de::Error::custom(e.to_string()))
     }
 }
 
@@ -84,8 +85,14 @@ impl Engine {
     pub fn build_cmd(&self) -> Cmd {
         match self.front {
             BuildFront::Podman => self.cmd().arg("build"),
-            BuildFront::DockerBuildx => self.cmd().args(["buildx", "build", "--load", "--progress=plain"]),
-            BuildFront::DockerBuildKit => self.cmd().env("DOCKER_BUILDKIT", "1").args(["build", "--progress=plain"]),
+            BuildFront::DockerBuildx => {
+                self.cmd()
+                    .args(["buildx", "build", "--load", "--progress=plain"])
+            }
+            BuildFront::DockerBuildKit => self
+                .cmd()
+                .env("DOCKER_BUILDKIT", "1")
+                .args(["build", "--progress=plain"]),
         }
     }
 }
@@ -108,11 +115,17 @@ pub fn detect(requested: Option<EngineKind>) -> Result<Engine> {
 }
 
 fn find_all(name: &str) -> Vec<PathBuf> {
-    which::which_all(name).map(|i| i.collect()).unwrap_or_default()
+    which::which_all(name)
+        .map(|i| i.collect())
+        .unwrap_or_default()
 }
 
 fn podman_engine() -> Engine {
-    Engine { kind: EngineKind::Podman, program: "podman".into(), front: BuildFront::Podman }
+    Engine {
+        kind: EngineKind::Podman,
+        program: "podman".into(),
+        front: BuildFront::Podman,
+    }
 }
 
 /// The first docker client on PATH that can build with BuildKit. Docker 23+
@@ -121,15 +134,29 @@ fn podman_engine() -> Engine {
 fn docker_engine(candidates: &[PathBuf]) -> Result<Engine> {
     let mut refused = Vec::new();
     for (i, path) in candidates.iter().enumerate() {
-        let program = if i == 0 { "docker".to_string() } else { path.display().to_string() };
-        let engine = |front| Engine { kind: EngineKind::Docker, program: program.clone(), front };
+        let program = if i == 0 {
+            "docker".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let engine = |front| Engine {
+            kind: EngineKind::Docker,
+            program: program.clone(),
+            front,
+        };
         if has_buildx(path) {
             return Ok(engine(BuildFront::DockerBuildx));
         }
         match client_major(path) {
             Some(major) if major < 23 => return Ok(engine(BuildFront::DockerBuildKit)),
-            Some(major) => refused.push(format!("{} (client {major}.x without the buildx plugin)", path.display())),
-            None => refused.push(format!("{} (its version could not be read)", path.display())),
+            Some(major) => refused.push(format!(
+                "{} (client {major}.x without the buildx plugin)",
+                path.display()
+            )),
+            None => refused.push(format!(
+                "{} (its version could not be read)",
+                path.display()
+            )),
         }
     }
     if refused.is_empty() {
@@ -149,7 +176,10 @@ fn has_buildx(docker: &Path) -> bool {
 }
 
 fn client_major(docker: &Path) -> Option<u32> {
-    let out = Cmd::new(docker.display().to_string()).arg("--version").run_timeout(Some(Duration::from_secs(10))).ok()?;
+    let out = Cmd::new(docker.display().to_string())
+        .arg("--version")
+        .run_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     parse_client_major(&String::from_utf8_lossy(&out.stdout))
 }
 
@@ -172,19 +202,44 @@ mod tests {
 
     #[test]
     fn docker_client_versions() {
-        assert_eq!(parse_client_major("Docker version 20.10.24+dfsg1, build 297e128"), Some(20));
-        assert_eq!(parse_client_major("Docker version 28.2.2, build e6534b4"), Some(28));
+        assert_eq!(
+            parse_client_major("Docker version 20.10.24+dfsg1, build 297e128"),
+            Some(20)
+        );
+        assert_eq!(
+            parse_client_major("Docker version 28.2.2, build e6534b4"),
+            Some(28)
+        );
         assert_eq!(parse_client_major("garbage"), None);
-        assert_eq!(parse_version("podman version 4.3.1\n").as_deref(), Some("4.3.1"));
-        assert_eq!(parse_version("Docker version 20.10.24+dfsg1, build 297e128").as_deref(), Some("20.10.24+dfsg1"));
+        assert_eq!(
+            parse_version("podman version 4.3.1\n").as_deref(),
+            Some("4.3.1")
+        );
+        assert_eq!(
+            parse_version("Docker version 20.10.24+dfsg1, build 297e128").as_deref(),
+            Some("20.10.24+dfsg1")
+        );
     }
 
     #[test]
     fn build_fronts() {
-        let e = Engine { kind: EngineKind::Docker, program: "docker".into(), front: BuildFront::DockerBuildKit };
-        assert_eq!(e.build_cmd().to_string(), "DOCKER_BUILDKIT=1 docker build --progress=plain");
-        let e = Engine { front: BuildFront::DockerBuildx, ..e };
-        assert_eq!(e.build_cmd().to_string(), "docker buildx build --load --progress=plain");
+        let e = Engine {
+            kind: EngineKind::Docker,
+            program: "docker".into(),
+            front: BuildFront::DockerBuildKit,
+        };
+        assert_eq!(
+            e.build_cmd().to_string(),
+            "DOCKER_BUILDKIT=1 docker build --progress=plain"
+        );
+        let e = Engine {
+            front: BuildFront::DockerBuildx,
+            ..e
+        };
+        assert_eq!(
+            e.build_cmd().to_string(),
+            "docker buildx build --load --progress=plain"
+        );
         assert_eq!(podman_engine().build_cmd().to_string(), "podman build");
         assert!("buildah".parse::<EngineKind>().is_err());
     }

@@ -30,12 +30,21 @@ impl HostEnv {
 
     /// An environment made of exactly these variables, with no terminal.
     pub fn from_vars<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> HostEnv {
-        HostEnv { vars: vars.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..HostEnv::default() }
+        HostEnv {
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..HostEnv::default()
+        }
     }
 
     /// A variable's value; empty counts as unset, as in build.sh's `${X:-…}`.
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// `$HOME`.

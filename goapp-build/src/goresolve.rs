@@ -39,13 +39,15 @@ impl GoResolver {
         }
         let ver = app.context.join("ver");
         if ver.is_file() {
-            let text = std::fs::read_to_string(&ver).with_context(|| format!("reading {}", ver.display()))?;
+            let text = std::fs::read_to_string(&ver)
+                .with_context(|| format!("reading {}", ver.display()))?;
             let origin = ver.display().to_string();
             return self.request(Request::parse(&text, &origin)?, origin);
         }
         let gomod = app.context.join("go.mod");
         if gomod.is_file() {
-            let text = std::fs::read_to_string(&gomod).with_context(|| format!("reading {}", gomod.display()))?;
+            let text = std::fs::read_to_string(&gomod)
+                .with_context(|| format!("reading {}", gomod.display()))?;
             let m = parse_go_mod(&text, &gomod)?;
             let wanted = m.wanted();
             let r = self.line(wanted.line(), format!("{} (go {wanted})", gomod.display()))?;
@@ -55,7 +57,10 @@ impl GoResolver {
             return Ok(r);
         }
         if let Some(v) = &app.go_version {
-            return self.request(Request::parse(v, "go_version in the config")?, "config go_version".into());
+            return self.request(
+                Request::parse(v, "go_version in the config")?,
+                "config go_version".into(),
+            );
         }
         bail!(
             "no Go version for app '{}': {} has neither a `ver` file nor a go.mod; pass --go-version or set go_version in the config",
@@ -66,7 +71,11 @@ impl GoResolver {
 
     fn request(&self, r: Request, origin: String) -> Result<ResolvedGo> {
         match r {
-            Request::Exact(v) => Ok(ResolvedGo { version: v, source: origin, warning: None }),
+            Request::Exact(v) => Ok(ResolvedGo {
+                version: v,
+                source: origin,
+                warning: None,
+            }),
             Request::Line(major, minor) => self.line((major, minor), origin),
         }
     }
@@ -78,6 +87,10 @@ impl GoResolver {
             Freshness::Stale(reason) => Some(reason),
             _ => None,
         };
-        Ok(ResolvedGo { version, source: format!("{origin}, newest {}.{} in {}", line.0, line.1, self.repo), warning })
+        Ok(ResolvedGo {
+            version,
+            source: format!("{origin}, newest {}.{} in {}", line.0, line.1, self.repo),
+            warning,
+        })
     }
 }

@@ -48,7 +48,10 @@ pub struct TagCache {
 impl TagCache {
     /// A cache in `dir` (created on first write).
     pub fn new(dir: impl Into<PathBuf>, ttl: Duration) -> TagCache {
-        TagCache { dir: dir.into(), ttl }
+        TagCache {
+            dir: dir.into(),
+            ttl,
+        }
     }
 
     fn file(&self, repo: &str) -> PathBuf {
@@ -71,14 +74,19 @@ impl TagCache {
 
     /// Writes atomically: a concurrent reader sees the old file or the new one.
     fn write(&self, repo: &str, versions: &[GoVersion]) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         writeln!(tmp, "fetched {now}\nrepo {repo}")?;
         for v in versions {
             writeln!(tmp, "{v}")?;
         }
-        tmp.persist(self.file(repo)).context("saving the Go tag cache")?;
+        tmp.persist(self.file(repo))
+            .context("saving the Go tag cache")?;
         Ok(())
     }
 
@@ -89,7 +97,10 @@ impl TagCache {
         if let Some((at, versions)) = &cached {
             let age = SystemTime::now().duration_since(*at).unwrap_or_default();
             if age < self.ttl && !versions.is_empty() {
-                return Ok(GoTags { versions: versions.clone(), freshness: Freshness::Cached });
+                return Ok(GoTags {
+                    versions: versions.clone(),
+                    freshness: Freshness::Cached,
+                });
             }
         }
         match fetch(repo) {
@@ -125,7 +136,16 @@ pub fn fetch(repo: &str) -> Result<Vec<GoVersion>> {
     let out = Cmd::new(git.display().to_string())
         // Fail rather than ask for credentials, and give up on a stalled link.
         .env("GIT_TERMINAL_PROMPT", "0")
-        .args(["-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=10", "ls-remote", "--tags", repo, "go*"])
+        .args([
+            "-c",
+            "http.lowSpeedLimit=1000",
+            "-c",
+            "http.lowSpeedTime=10",
+            "ls-remote",
+            "--tags",
+            repo,
+            "go*",
+        ])
         .run_timeout(Some(FETCH_TIMEOUT))?;
     let versions = parse_ls_remote(&String::from_utf8_lossy(&out.stdout));
     if versions.is_empty() {

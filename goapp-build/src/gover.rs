@@ -54,7 +54,12 @@ impl GoVersion {
         } else {
             return None;
         };
-        Some(GoVersion { major, minor, patch, pre })
+        Some(GoVersion {
+            major,
+            minor,
+            patch,
+            pre,
+        })
     }
 
     /// The release line `(major, minor)`.
@@ -135,9 +140,16 @@ pub fn parse_ls_remote(output: &str) -> Vec<GoVersion> {
 
 /// The newest version of the release line `line` among `known`: stable
 /// releases only unless `prerelease` is set. The error says what exists.
-pub fn newest_in_line(known: &[GoVersion], line: (u32, u32), prerelease: bool) -> Result<GoVersion> {
+pub fn newest_in_line(
+    known: &[GoVersion],
+    line: (u32, u32),
+    prerelease: bool,
+) -> Result<GoVersion> {
     let in_line = known.iter().filter(|v| v.line() == line);
-    let best = in_line.clone().filter(|v| prerelease || v.is_stable()).max();
+    let best = in_line
+        .clone()
+        .filter(|v| prerelease || v.is_stable())
+        .max();
     if let Some(v) = best {
         return Ok(*v);
     }
@@ -180,7 +192,9 @@ pub fn parse_go_mod(text: &str, path: &Path) -> Result<GoMod> {
     for (i, raw) in text.lines().enumerate() {
         let line = raw.split("//").next().unwrap_or("").trim();
         let mut words = line.split_whitespace();
-        let (Some(directive), value, extra) = (words.next(), words.next(), words.next()) else { continue };
+        let (Some(directive), value, extra) = (words.next(), words.next(), words.next()) else {
+            continue;
+        };
         let where_ = format!("{}:{}", path.display(), i + 1);
         match directive {
             "go" => {
@@ -203,7 +217,10 @@ pub fn parse_go_mod(text: &str, path: &Path) -> Result<GoMod> {
     }
     match go {
         Some(go) => Ok(GoMod { go, toolchain }),
-        None => bail!("{}: no `go` directive: add one such as `go 1.21`, or pass --go-version", path.display()),
+        None => bail!(
+            "{}: no `go` directive: add one such as `go 1.21`, or pass --go-version",
+            path.display()
+        ),
     }
 }
 
@@ -242,17 +259,42 @@ mod tests {
         assert_eq!(v("go1.20").to_string(), "1.20");
         assert_eq!(v("go1.21rc2").pre, Some(Pre::Rc(2)));
         assert_eq!(v("go1.9beta1").pre, Some(Pre::Beta(1)));
-        for bad in ["go1.4-bootstrap-20171003", "weekly.2011-01-01", "release.r60", "go1", "go1.21.", "go1.21rc", "go1.21.1x"] {
+        for bad in [
+            "go1.4-bootstrap-20171003",
+            "weekly.2011-01-01",
+            "release.r60",
+            "go1",
+            "go1.21.",
+            "go1.21rc",
+            "go1.21.1x",
+        ] {
             assert_eq!(GoVersion::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn orders_prereleases_before_releases() {
-        let mut vs = vec![v("1.21.1"), v("1.21rc2"), v("1.21.0"), v("1.21beta1"), v("1.20"), v("1.21rc10")];
+        let mut vs = [
+            v("1.21.1"),
+            v("1.21rc2"),
+            v("1.21.0"),
+            v("1.21beta1"),
+            v("1.20"),
+            v("1.21rc10"),
+        ];
         vs.sort();
         let s: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
-        assert_eq!(s, ["1.20", "1.21beta1", "1.21rc2", "1.21rc10", "1.21.0", "1.21.1"]);
+        assert_eq!(
+            s,
+            [
+                "1.20",
+                "1.21beta1",
+                "1.21rc2",
+                "1.21rc10",
+                "1.21.0",
+                "1.21.1"
+            ]
+        );
     }
 
     const LS_REMOTE: &str = "\
@@ -274,18 +316,37 @@ b3\trefs/tags/weekly.2011-01-01
     fn newest_stable_patch_ignores_peeled_and_odd_tags() {
         let known = parse_ls_remote(LS_REMOTE);
         assert_eq!(known.iter().filter(|x| **x == v("1.21.0")).count(), 1);
-        assert_eq!(newest_in_line(&known, (1, 21), false).unwrap().to_string(), "1.21.13");
-        assert_eq!(newest_in_line(&known, (1, 20), false).unwrap().to_string(), "1.20.14");
-        assert_eq!(newest_in_line(&known, (1, 9), true).unwrap().to_string(), "1.9beta1");
+        assert_eq!(
+            newest_in_line(&known, (1, 21), false).unwrap().to_string(),
+            "1.21.13"
+        );
+        assert_eq!(
+            newest_in_line(&known, (1, 20), false).unwrap().to_string(),
+            "1.20.14"
+        );
+        assert_eq!(
+            newest_in_line(&known, (1, 9), true).unwrap().to_string(),
+            "1.9beta1"
+        );
     }
 
     #[test]
     fn prerelease_only_lines_need_asking() {
         let known = parse_ls_remote(LS_REMOTE);
-        let err = newest_in_line(&known, (1, 22), false).unwrap_err().to_string();
-        assert!(err.contains("no stable release yet (newest: 1.22rc1): pass --prerelease"), "{err}");
-        assert_eq!(newest_in_line(&known, (1, 22), true).unwrap().to_string(), "1.22rc1");
-        let err = newest_in_line(&known, (1, 99), false).unwrap_err().to_string();
+        let err = newest_in_line(&known, (1, 22), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no stable release yet (newest: 1.22rc1): pass --prerelease"),
+            "{err}"
+        );
+        assert_eq!(
+            newest_in_line(&known, (1, 22), true).unwrap().to_string(),
+            "1.22rc1"
+        );
+        let err = newest_in_line(&known, (1, 99), false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no Go 1.99 release is tagged"), "{err}");
     }
 
@@ -305,8 +366,13 @@ b3\trefs/tags/weekly.2011-01-01
     #[test]
     fn go_mod_errors_name_the_line() {
         let p = Path::new("app/go.mod");
-        let err = parse_go_mod("module x\ngo one.two\n", p).unwrap_err().to_string();
-        assert_eq!(err, "app/go.mod:2: `go one.two` is not a valid go directive: write e.g. `go 1.21`");
+        let err = parse_go_mod("module x\ngo one.two\n", p)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "app/go.mod:2: `go one.two` is not a valid go directive: write e.g. `go 1.21`"
+        );
         let err = parse_go_mod("module x\n", p).unwrap_err().to_string();
         assert!(err.starts_with("app/go.mod: no `go` directive"), "{err}");
         assert!(parse_go_mod("go 1.21\ntoolchain 1.22\n", p).is_err());
@@ -315,10 +381,18 @@ b3\trefs/tags/weekly.2011-01-01
 
     #[test]
     fn requests() {
-        assert_eq!(Request::parse("1.25.4\n", "ver").unwrap(), Request::Exact(v("1.25.4")));
+        assert_eq!(
+            Request::parse("1.25.4\n", "ver").unwrap(),
+            Request::Exact(v("1.25.4"))
+        );
         assert_eq!(Request::parse("go1.21", "x").unwrap(), Request::Line(1, 21));
-        assert_eq!(Request::parse("1.21rc2", "x").unwrap(), Request::Exact(v("1.21rc2")));
-        let err = Request::parse("latest", "--go-version").unwrap_err().to_string();
+        assert_eq!(
+            Request::parse("1.21rc2", "x").unwrap(),
+            Request::Exact(v("1.21rc2"))
+        );
+        let err = Request::parse("latest", "--go-version")
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "--go-version: 'latest' is not a Go version: write e.g. 1.25.4, or 1.25 for its newest patch");
     }
 }

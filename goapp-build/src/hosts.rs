@@ -100,7 +100,8 @@ impl HostsConfig {
             }
             for (what, v) in [("ssh", &h.ssh), ("host", &h.host), ("user", &h.user)] {
                 if let Some(v) = v {
-                    check_destination(v).map_err(|e| anyhow::anyhow!("host '{name}': `{what}: {v}` {e}"))?;
+                    check_destination(v)
+                        .map_err(|e| anyhow::anyhow!("host '{name}': `{what}: {v}` {e}"))?;
                 }
             }
             if let Some(t) = &h.tmp_dir {
@@ -109,7 +110,14 @@ impl HostsConfig {
                 }
             }
             if let Some(c) = &h.compression {
-                let ok = c == "auto" || c == "none" || ["gzip", "zstd"].iter().any(|k| c == k || c.strip_prefix(&format!("{k}-")).and_then(|l| l.parse::<u8>().ok()).is_some_and(|l| (1..=19).contains(&l)));
+                let ok = c == "auto"
+                    || c == "none"
+                    || ["gzip", "zstd"].iter().any(|k| {
+                        c == k
+                            || c.strip_prefix(&format!("{k}-"))
+                                .and_then(|l| l.parse::<u8>().ok())
+                                .is_some_and(|l| (1..=19).contains(&l))
+                    });
                 if !ok {
                     bail!("host '{name}': compression '{c}' is not one of auto, none, gzip, gzip-1…9, zstd, zstd-1…19");
                 }
@@ -141,7 +149,10 @@ pub fn check_destination(v: &str) -> std::result::Result<(), &'static str> {
     if v.is_empty() || v.starts_with('-') {
         return Err("must not be empty or start with '-'");
     }
-    if !v.chars().all(|c| c.is_ascii_alphanumeric() || "@._-:[]%".contains(c)) {
+    if !v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "@._-:[]%".contains(c))
+    {
         return Err("may only hold letters, digits and @ . _ - : [ ] %");
     }
     Ok(())
@@ -152,16 +163,27 @@ impl HostsConfig {
     pub fn resolve(&self, spec: &str) -> Result<Vec<(String, HostConfig)>> {
         let mut out: Vec<(String, HostConfig)> = Vec::new();
         for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let members: Vec<&String> = match (self.hosts.get_key_value(name), self.groups.get(name)) {
+            let members: Vec<&String> = match (
+                self.hosts.get_key_value(name),
+                self.groups.get(name),
+            ) {
                 (Some((k, _)), _) => vec![k],
                 (None, Some(g)) => g.iter().collect(),
                 (None, None) => {
-                    let mut known: Vec<&str> = self.hosts.keys().chain(self.groups.keys()).map(String::as_str).collect();
+                    let mut known: Vec<&str> = self
+                        .hosts
+                        .keys()
+                        .chain(self.groups.keys())
+                        .map(String::as_str)
+                        .collect();
                     known.sort();
                     if known.is_empty() {
                         bail!("no host or group named '{name}': the config has no `hosts:` section; add the node there (see config/README.md)");
                     }
-                    bail!("no host or group named '{name}' in the config: known are {}", known.join(", "));
+                    bail!(
+                        "no host or group named '{name}' in the config: known are {}",
+                        known.join(", ")
+                    );
                 }
             };
             for m in members {
@@ -190,10 +212,18 @@ mod tests {
 
     #[test]
     fn groups_and_lists_expand_once_in_order() {
-        let names: Vec<String> = cfg().resolve("pi2,pis,box").unwrap().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = cfg()
+            .resolve("pi2,pis,box")
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(names, ["pi2", "pi1", "box"]);
         let err = cfg().resolve("pi3").unwrap_err().to_string();
-        assert_eq!(err, "no host or group named 'pi3' in the config: known are box, pi1, pi2, pis");
+        assert_eq!(
+            err,
+            "no host or group named 'pi3' in the config: known are box, pi1, pi2, pis"
+        );
     }
 
     #[test]
@@ -207,6 +237,9 @@ mod tests {
         assert!(c.hosts.validate().is_err());
         let text = "hosts:\n  a: {ssh: a}\ngroups:\n  g: [a, b]\n";
         let c: crate::config::ConfigFile = serde_yaml_ng::from_str(text).unwrap();
-        assert_eq!(c.hosts.validate().unwrap_err().to_string(), "group 'g' names 'b', which is not a host under `hosts:`");
+        assert_eq!(
+            c.hosts.validate().unwrap_err().to_string(),
+            "group 'g' names 'b', which is not a host under `hosts:`"
+        );
     }
 }

@@ -77,9 +77,13 @@ impl IgnoreRules {
 fn match_segments(pat: &[String], path: &[&str]) -> bool {
     match pat.split_first() {
         None => path.is_empty(),
-        Some((first, rest)) if first == "**" => (0..=path.len()).any(|skip| match_segments(rest, &path[skip..])),
+        Some((first, rest)) if first == "**" => {
+            (0..=path.len()).any(|skip| match_segments(rest, &path[skip..]))
+        }
         Some((first, rest)) => match path.split_first() {
-            Some((seg, path_rest)) => wildcard(first.as_bytes(), seg.as_bytes()) && match_segments(rest, path_rest),
+            Some((seg, path_rest)) => {
+                wildcard(first.as_bytes(), seg.as_bytes()) && match_segments(rest, path_rest)
+            }
             None => false,
         },
     }
@@ -125,7 +129,9 @@ mod tests {
 
     #[test]
     fn engine_semantics() {
-        let r = IgnoreRules::parse("# comment\n.git\n*.log\n**/*.tmp\nbuild/\n!build/keep.txt\n/docs/*.md\n");
+        let r = IgnoreRules::parse(
+            "# comment\n.git\n*.log\n**/*.tmp\nbuild/\n!build/keep.txt\n/docs/*.md\n",
+        );
         assert!(r.excluded(".git/HEAD"));
         assert!(r.excluded("x.log"));
         assert!(!r.excluded("sub/x.log"), "* does not cross directories");

@@ -90,7 +90,11 @@ impl Session {
             .go_repo
             .clone()
             .or_else(|| self.env.var("GOAPP_GO_REPO").map(str::to_string))
-            .or_else(|| self.config.as_ref().and_then(|c| c.file.defaults.go_repo.clone()))
+            .or_else(|| {
+                self.config
+                    .as_ref()
+                    .and_then(|c| c.file.defaults.go_repo.clone())
+            })
             .unwrap_or_else(|| gotags::OFFICIAL_REPO.to_string());
         let ttl = self
             .env
@@ -146,16 +150,30 @@ impl Session {
     }
 
     fn ssh_key_setting(&self) -> Option<String> {
-        self.config.as_ref().and_then(|c| c.file.defaults.ssh_key.clone())
+        self.config
+            .as_ref()
+            .and_then(|c| c.file.defaults.ssh_key.clone())
     }
 }
 
 /// Gathers the inputs of one app's build: checks files, reads the
 /// environment. Errors here are the user's to fix, one sentence each.
-pub fn gather(s: &Session, o: &ImageOptions, app: &App, image: (String, String), engine: &Engine, go: &ResolvedGo, host: Arch) -> Result<BuildInputs> {
+pub fn gather(
+    s: &Session,
+    o: &ImageOptions,
+    app: &App,
+    image: (String, String),
+    engine: &Engine,
+    go: &ResolvedGo,
+    host: Arch,
+) -> Result<BuildInputs> {
     let (repository, tag) = image;
     if !app.context.is_dir() {
-        bail!("the build context {} of app '{}' is not a directory: fix `context:` in the config", app.context.display(), app.name);
+        bail!(
+            "the build context {} of app '{}' is not a directory: fix `context:` in the config",
+            app.context.display(),
+            app.name
+        );
     }
     let proxy = ProxyEnv::from_env(&s.env);
     let containerfile = match (&proxy, &app.proxy_containerfile) {
@@ -170,15 +188,32 @@ pub fn gather(s: &Session, o: &ImageOptions, app: &App, image: (String, String),
         );
     }
     let arches = s.arches(o.arch.as_deref(), app)?;
-    let build_file = preflight(s, engine, &containerfile, &arches, host, o.strict, !o.no_shims)?;
+    let build_file = preflight(
+        s,
+        engine,
+        &containerfile,
+        &arches,
+        host,
+        o.strict,
+        !o.no_shims,
+    )?;
     let mut secret_files: Vec<_> = secrets::goenv(&s.env).into_iter().collect();
     if proxy.is_some() {
         secret_files.extend(secrets::netrc(&s.env));
         secret_files.push(secrets::certs(&s.env));
     }
-    let goprivate = app.goprivate.clone().or_else(|| s.env.var("GOPRIVATE").map(str::to_string)).unwrap_or_default();
-    let main_package = s.env.var("MAIN_PKG_PATH").map(str::to_string).unwrap_or_else(|| app.main_package.clone());
-    let context_digest = crate::inputs::inputs_hash(&app.context, &containerfile, &[], Some(&s.env.cache_dir()))?;
+    let goprivate = app
+        .goprivate
+        .clone()
+        .or_else(|| s.env.var("GOPRIVATE").map(str::to_string))
+        .unwrap_or_default();
+    let main_package = s
+        .env
+        .var("MAIN_PKG_PATH")
+        .map(str::to_string)
+        .unwrap_or_else(|| app.main_package.clone());
+    let context_digest =
+        crate::inputs::inputs_hash(&app.context, &containerfile, &[], Some(&s.env.cache_dir()))?;
     Ok(BuildInputs {
         app: app.name.clone(),
         context: app.context.clone(),
@@ -204,17 +239,46 @@ pub fn gather(s: &Session, o: &ImageOptions, app: &App, image: (String, String),
 /// Checks the Containerfile against the engine and established practice;
 /// prints notes and warnings; stops on errors (and, if strict, warnings).
 /// Returns the file to build: the original, or its shimmed rewrite.
-pub fn preflight(s: &Session, engine: &Engine, path: &Path, arches: &[Arch], host: Arch, strict: bool, shims: bool) -> Result<PathBuf> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file = crate::containerfile::Containerfile::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()).context("the Containerfile cannot be parsed"))?;
+pub fn preflight(
+    s: &Session,
+    engine: &Engine,
+    path: &Path,
+    arches: &[Arch],
+    host: Arch,
+    strict: bool,
+    shims: bool,
+) -> Result<PathBuf> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = crate::containerfile::Containerfile::parse(&text).map_err(|e| {
+        anyhow::anyhow!("{}:{e}", path.display()).context("the Containerfile cannot be parsed")
+    })?;
     let caps = crate::caps::detect(engine, &s.env.cache_dir());
-    let cx = crate::preflight::Context { path, caps: &caps, arches, host, shims };
+    let cx = crate::preflight::Context {
+        path,
+        caps: &caps,
+        arches,
+        host,
+        shims,
+    };
     let outcome = crate::preflight::check(&text, &file, &cx);
     let blocking = outcome.blocking(strict);
     if !blocking.is_empty() {
         let lines: Vec<String> = blocking.iter().map(|f| f.to_string()).collect();
-        let what = if strict && blocking.iter().all(|f| f.severity == crate::preflight::Severity::Warning) { "--strict stops on lint warnings" } else { "the engine cannot build this file as it is" };
-        bail!("{} stopped before the engine started ({what}):\n{}", path.display(), lines.join("\n"));
+        let what = if strict
+            && blocking
+                .iter()
+                .all(|f| f.severity == crate::preflight::Severity::Warning)
+        {
+            "--strict stops on lint warnings"
+        } else {
+            "the engine cannot build this file as it is"
+        };
+        bail!(
+            "{} stopped before the engine started ({what}):\n{}",
+            path.display(),
+            lines.join("\n")
+        );
     }
     for f in &outcome.findings {
         eprintln!("{f}");
@@ -225,25 +289,33 @@ pub fn preflight(s: &Session, engine: &Engine, path: &Path, arches: &[Arch], hos
             // Kept by content in the cache: reproducible, shown by --dry-run, never in the user's tree.
             let dir = s.env.cache_dir().join("shims");
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let digest = crate::inputs::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+            let digest =
+                crate::inputs::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
             let shim = dir.join(format!("{}.Containerfile", &digest[..16]));
             if !shim.is_file() {
                 let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
                 std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-                tmp.persist(&shim).context("saving the shimmed Containerfile")?;
+                tmp.persist(&shim)
+                    .context("saving the shimmed Containerfile")?;
             }
-            eprintln!("goapp: building {} through its shimmed copy {}", path.display(), shim.display());
+            eprintln!(
+                "goapp: building {} through its shimmed copy {}",
+                path.display(),
+                shim.display()
+            );
             Ok(shim)
         }
     }
 }
 
-
 /// `(repository, tag)` of each app's images. `--tag` names one image, so
 /// it goes with one app only.
 pub fn image_refs(tag: Option<&str>, apps: &[App]) -> Result<Vec<(String, String)>> {
     if tag.is_some() && apps.len() > 1 {
-        bail!("--tag names one image but {} apps are selected: give one app with --tag", apps.len());
+        bail!(
+            "--tag names one image but {} apps are selected: give one app with --tag",
+            apps.len()
+        );
     }
     apps.iter().map(|a| image_ref(tag, a)).collect()
 }
@@ -289,11 +361,21 @@ pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Resul
 /// inputs (its label differs).
 pub fn stale<'a>(engine: &Engine, builds: &[&'a ArchBuild]) -> Vec<&'a ArchBuild> {
     let current = labels(engine, builds.iter().map(|b| b.image.as_str()));
-    builds.iter().zip(current).filter(|(b, l)| l.as_deref() != Some(b.inputs.as_str())).map(|(b, _)| *b).collect()
+    builds
+        .iter()
+        .zip(current)
+        .filter(|(b, l)| l.as_deref() != Some(b.inputs.as_str()))
+        .map(|(b, _)| *b)
+        .collect()
 }
 
 /// Runs `image` with an engine already found.
-pub fn run_with(s: &Session, o: &ImageOptions, engine: &Engine, out: &mut dyn std::io::Write) -> Result<ImageReport> {
+pub fn run_with(
+    s: &Session,
+    o: &ImageOptions,
+    engine: &Engine,
+    out: &mut dyn std::io::Write,
+) -> Result<ImageReport> {
     let plans = plan(s, o, engine)?;
     for (_, p) in &plans {
         for w in &p.warnings {
@@ -310,14 +392,25 @@ pub fn run_with(s: &Session, o: &ImageOptions, engine: &Engine, out: &mut dyn st
     }
     let mut todo: Vec<(&App, &ArchBuild)> = Vec::new();
     let mut report = ImageReport::default();
-    let all: Vec<(&App, &ArchBuild)> = plans.iter().flat_map(|(a, p)| p.builds.iter().map(move |b| (a, b))).collect();
+    let all: Vec<(&App, &ArchBuild)> = plans
+        .iter()
+        .flat_map(|(a, p)| p.builds.iter().map(move |b| (a, b)))
+        .collect();
     let builds: Vec<&ArchBuild> = all.iter().map(|(_, b)| *b).collect();
-    let outdated = if o.force || o.no_cache { builds.clone() } else { stale(engine, &builds) };
+    let outdated = if o.force || o.no_cache {
+        builds.clone()
+    } else {
+        stale(engine, &builds)
+    };
     for (app, b) in all {
         if outdated.iter().any(|x| std::ptr::eq(*x, b)) {
             todo.push((app, b));
         } else {
-            writeln!(out, "{}  up to date (inputs unchanged; --force rebuilds)", b.image)?;
+            writeln!(
+                out,
+                "{}  up to date (inputs unchanged; --force rebuilds)",
+                b.image
+            )?;
             report.up_to_date.push(b.image.clone());
         }
     }
@@ -348,14 +441,30 @@ pub fn run_with(s: &Session, o: &ImageOptions, engine: &Engine, out: &mut dyn st
                 report.images.push(b.image.clone());
             }
             Err(e) => {
-                writeln!(out, "{}  FAILED after {:.1}s (log: {})", b.image, o.elapsed.as_secs_f64(), o.log.display())?;
+                writeln!(
+                    out,
+                    "{}  FAILED after {:.1}s (log: {})",
+                    b.image,
+                    o.elapsed.as_secs_f64(),
+                    o.log.display()
+                )?;
                 failures.push(format!("{e:#}"));
             }
         }
     }
-    writeln!(out, "total {:.1}s for {} build(s)", started.elapsed().as_secs_f64(), todo.len())?;
+    writeln!(
+        out,
+        "total {:.1}s for {} build(s)",
+        started.elapsed().as_secs_f64(),
+        todo.len()
+    )?;
     if !failures.is_empty() {
-        bail!("{} of {} builds failed:\n{}", failures.len(), todo.len(), failures.join("\n\n"));
+        bail!(
+            "{} of {} builds failed:\n{}",
+            failures.len(),
+            todo.len(),
+            failures.join("\n\n")
+        );
     }
     Ok(report)
 }
@@ -364,7 +473,8 @@ pub fn run_with(s: &Session, o: &ImageOptions, engine: &Engine, out: &mut dyn st
 /// its cache lookup fails on a layer another process just deleted. That
 /// failure says nothing about the Containerfile; the runner retries it once.
 fn engine_race(output_tail: &str) -> bool {
-    output_tail.contains("checking if cached image exists from a previous build") || output_tail.contains("layer not known")
+    output_tail.contains("checking if cached image exists from a previous build")
+        || output_tail.contains("layer not known")
 }
 
 /// The inputs label of each image (`None` when the image is absent or has
@@ -374,15 +484,22 @@ pub fn labels<'a>(engine: &Engine, images: impl Iterator<Item = &'a str>) -> Vec
     std::thread::scope(|scope| {
         let handles: Vec<_> = images
             .map(|image| {
-                let cmd = engine.cmd().args(["image", "inspect", "--format", &format, image]);
+                let cmd = engine
+                    .cmd()
+                    .args(["image", "inspect", "--format", &format, image]);
                 scope.spawn(move || {
-                    let out = cmd.run_timeout(Some(std::time::Duration::from_secs(60))).ok()?;
+                    let out = cmd
+                        .run_timeout(Some(std::time::Duration::from_secs(60)))
+                        .ok()?;
                     let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
                     (!v.is_empty() && v != "<no value>").then_some(v)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
     })
 }
 
@@ -400,9 +517,16 @@ pub fn ensure_unlocked(u: &crate::plan::UnlockStep, tty: bool) -> Result<()> {
             unlock_hint(u)
         );
     }
-    eprintln!("goapp: the ssh key {} is locked; unlocking it with ssh-add", u.private_key.display());
-    u.unlock.run_interactive().context("unlocking the ssh key")?;
-    u.check.run_timeout(limit).context("the key is still not usable after ssh-add")?;
+    eprintln!(
+        "goapp: the ssh key {} is locked; unlocking it with ssh-add",
+        u.private_key.display()
+    );
+    u.unlock
+        .run_interactive()
+        .context("unlocking the ssh key")?;
+    u.check
+        .run_timeout(limit)
+        .context("the key is still not usable after ssh-add")?;
     Ok(())
 }
 

@@ -30,17 +30,27 @@ pub struct StatCache {
 impl StatCache {
     /// A cache for `context`, kept under `dir` (no file: nothing is kept).
     pub fn load(dir: Option<&Path>, context: &Path) -> StatCache {
-        let Some(dir) = dir else { return StatCache::default() };
+        let Some(dir) = dir else {
+            return StatCache::default();
+        };
         let key = hex(&Sha256::digest(context.as_os_str().as_encoded_bytes()));
         let file = dir.join("contexts").join(format!("{}.tsv", &key[..16]));
-        let mut c = StatCache { file: Some(file.clone()), ..StatCache::default() };
+        let mut c = StatCache {
+            file: Some(file.clone()),
+            ..StatCache::default()
+        };
         if let Ok(text) = std::fs::read_to_string(&file) {
             let mut lines = text.lines();
-            c.written = lines.next().and_then(|l| l.strip_prefix("written ")).and_then(|n| n.parse().ok()).unwrap_or(0);
+            c.written = lines
+                .next()
+                .and_then(|l| l.strip_prefix("written "))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
             for l in lines {
                 let mut f = l.rsplitn(3, '\t');
                 if let (Some(digest), Some(stat), Some(path)) = (f.next(), f.next(), f.next()) {
-                    c.entries.insert(path.to_string(), (stat.to_string(), digest.to_string()));
+                    c.entries
+                        .insert(path.to_string(), (stat.to_string(), digest.to_string()));
                 }
             }
         }
@@ -53,7 +63,10 @@ impl StatCache {
         if mtime_ns + 2_000_000_000 >= self.written {
             return None;
         }
-        self.entries.get(rel).filter(|(s, _)| s == stat).map(|(_, d)| d.clone())
+        self.entries
+            .get(rel)
+            .filter(|(s, _)| s == stat)
+            .map(|(_, d)| d.clone())
     }
 
     /// Saves what this walk saw (atomically; a failure only costs speed).
@@ -63,7 +76,10 @@ impl StatCache {
         if std::fs::create_dir_all(dir).is_err() {
             return;
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let mut text = format!("written {now}\n");
         for (path, (stat, digest)) in &self.fresh {
             text.push_str(&format!("{path}\t{stat}\t{digest}\n"));
@@ -87,7 +103,15 @@ pub fn hash_context(context: &Path, hasher: &mut Sha256, cache: &mut StatCache) 
     Ok(files)
 }
 
-fn walk(dir: &Path, rel: &str, rules: &IgnoreRules, h: &mut Sha256, buf: &mut [u8], files: &mut u64, cache: &mut StatCache) -> Result<()> {
+fn walk(
+    dir: &Path,
+    rel: &str,
+    rules: &IgnoreRules,
+    h: &mut Sha256,
+    buf: &mut [u8],
+    files: &mut u64,
+    cache: &mut StatCache,
+) -> Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .collect::<std::io::Result<_>>()
@@ -96,7 +120,11 @@ fn walk(dir: &Path, rel: &str, rules: &IgnoreRules, h: &mut Sha256, buf: &mut [u
     for e in entries {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        let path_rel = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
+        let path_rel = if rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel}/{name}")
+        };
         let ty = e.file_type()?;
         let excluded = rules.excluded(&path_rel);
         if ty.is_dir() {
@@ -117,9 +145,14 @@ fn walk(dir: &Path, rel: &str, rules: &IgnoreRules, h: &mut Sha256, buf: &mut [u
             h.update(target.to_string_lossy().as_bytes());
         } else if ty.is_file() {
             let meta = e.metadata()?;
-            h.update(if meta.permissions().mode() & 0o111 != 0 { b"X" } else { b"F" });
+            h.update(if meta.permissions().mode() & 0o111 != 0 {
+                b"X"
+            } else {
+                b"F"
+            });
             h.update(meta.len().to_le_bytes());
-            let mtime_ns = (meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128).max(0) as u128;
+            let mtime_ns =
+                (meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128).max(0) as u128;
             let stat = format!("{} {} {} {}", meta.len(), mtime_ns, meta.ino(), meta.mode());
             let digest = match cache.lookup(&path_rel, &stat, mtime_ns) {
                 Some(d) => d,
@@ -150,10 +183,16 @@ fn file_digest(path: &Path, buf: &mut [u8]) -> Result<String> {
 /// The hash of one architecture's build: context, Containerfile, and the
 /// `facts` (build args, platform, engine) in order. Secrets are named by id
 /// only; their contents never enter the hash, so never a label.
-pub fn inputs_hash(context: &Path, containerfile: &Path, facts: &[String], cache_dir: Option<&Path>) -> Result<String> {
+pub fn inputs_hash(
+    context: &Path,
+    containerfile: &Path,
+    facts: &[String],
+    cache_dir: Option<&Path>,
+) -> Result<String> {
     let mut h = Sha256::new();
     h.update(b"goapp-inputs-v1\0");
-    let cf = std::fs::read(containerfile).with_context(|| format!("reading {}", containerfile.display()))?;
+    let cf = std::fs::read(containerfile)
+        .with_context(|| format!("reading {}", containerfile.display()))?;
     h.update((cf.len() as u64).to_le_bytes());
     h.update(&cf);
     for f in facts {
@@ -189,7 +228,10 @@ mod tests {
         std::fs::write(d.path().join("main.go"), "package main // changed\n").unwrap();
         let b = inputs_hash(d.path(), &cf, &facts, None).unwrap();
         assert_ne!(a, b);
-        assert_ne!(b, inputs_hash(d.path(), &cf, &["TAG_GOVER=1.21.14".to_string()], None).unwrap());
+        assert_ne!(
+            b,
+            inputs_hash(d.path(), &cf, &["TAG_GOVER=1.21.14".to_string()], None).unwrap()
+        );
         assert_eq!(b.len(), 64);
     }
 
@@ -203,18 +245,41 @@ mod tests {
         std::fs::write(&src, "package main\n").unwrap();
         // Old enough to be trusted from the cache.
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        std::fs::File::options().write(true).open(&src).unwrap().set_modified(old).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&src)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         let cold = inputs_hash(d.path(), &cf, &[], None).unwrap();
-        assert_eq!(inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap(), cold);
-        assert_eq!(inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap(), cold, "warm, from the cache");
+        assert_eq!(
+            inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap(),
+            cold
+        );
+        assert_eq!(
+            inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap(),
+            cold,
+            "warm, from the cache"
+        );
         // Same size, same mtime, different bytes: caught because the inode changes with a rename.
         let tmp = d.path().join("x");
         std::fs::write(&tmp, "package xxxx\n").unwrap();
-        std::fs::File::options().write(true).open(&tmp).unwrap().set_modified(old).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&tmp)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         std::fs::rename(&tmp, &src).unwrap();
-        assert_ne!(inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap(), cold);
+        assert_ne!(
+            inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap(),
+            cold
+        );
         // A fresh edit (racy mtime) is always read.
         std::fs::write(&src, "package main\n").unwrap();
-        assert_eq!(inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap(), cold);
+        assert_eq!(
+            inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap(),
+            cold
+        );
     }
 }

@@ -31,7 +31,12 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
     // What to check, and for which architectures: the files named (for the
     // current app's architectures), else the current directory's app, else,
     // at the top of a monorepo, every configured app.
-    let here = s.config.as_ref().map(|c| c.app_at(&s.cwd)).transpose()?.flatten();
+    let here = s
+        .config
+        .as_ref()
+        .map(|c| c.app_at(&s.cwd))
+        .transpose()?
+        .flatten();
     let apps = match (&here, &s.config) {
         (Some(app), _) => vec![app.clone()],
         (None, Some(c)) if o.files.is_empty() && !c.file.apps.is_empty() => c.all_apps()?,
@@ -39,32 +44,66 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
     };
     let arch_flag = o.arch.as_deref();
     let targets: Vec<(PathBuf, Vec<Arch>)> = if o.files.is_empty() {
-        apps.iter().map(|a| Ok((a.containerfile.clone(), s.arches(arch_flag, a)?))).collect::<Result<_>>()?
+        apps.iter()
+            .map(|a| Ok((a.containerfile.clone(), s.arches(arch_flag, a)?)))
+            .collect::<Result<_>>()?
     } else {
         let arches = s.arches(arch_flag, &apps[0])?;
-        o.files.iter().map(|f| (f.clone(), arches.clone())).collect()
+        o.files
+            .iter()
+            .map(|f| (f.clone(), arches.clone()))
+            .collect()
     };
     let host = Arch::host()?;
     let caps = match s.engine(o.engine) {
         Ok(e) => caps::detect(&e, &s.env.cache_dir()),
         Err(e) => {
             // Lints do not need an engine; capability checks then assume the oldest we support.
-            writeln!(out, "note: {e:#}; checking against podman 4.3.1's abilities")?;
-            caps::from_version(o.engine.unwrap_or(EngineKind::Podman), BuildFront::Podman, "4.3.1")
+            writeln!(
+                out,
+                "note: {e:#}; checking against podman 4.3.1's abilities"
+            )?;
+            caps::from_version(
+                o.engine.unwrap_or(EngineKind::Podman),
+                BuildFront::Podman,
+                "4.3.1",
+            )
         }
     };
     let mut blocking = 0;
     for (path, arches) in &targets {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}: check the path", path.display()))?;
-        let file = Containerfile::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
-        let cx = preflight::Context { path, caps: &caps, arches, host, shims: !o.no_shims };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}: check the path", path.display()))?;
+        let file =
+            Containerfile::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+        let cx = preflight::Context {
+            path,
+            caps: &caps,
+            arches,
+            host,
+            shims: !o.no_shims,
+        };
         let outcome = preflight::check(&text, &file, &cx);
         for f in &outcome.findings {
             writeln!(out, "{f}")?;
         }
         blocking += outcome.blocking(o.strict).len();
-        if outcome.findings.iter().all(|f| f.severity == Severity::Note) {
-            writeln!(out, "{}: ok ({} for {})", path.display(), describe(&caps), arches.iter().map(|a| a.name()).collect::<Vec<_>>().join(","))?;
+        if outcome
+            .findings
+            .iter()
+            .all(|f| f.severity == Severity::Note)
+        {
+            writeln!(
+                out,
+                "{}: ok ({} for {})",
+                path.display(),
+                describe(&caps),
+                arches
+                    .iter()
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )?;
         }
     }
     Ok(blocking)

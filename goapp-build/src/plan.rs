@@ -85,8 +85,13 @@ impl UnlockStep {
         let private_key = private_of(public);
         let sock = sock.display().to_string();
         UnlockStep {
-            check: Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg("-T").arg(public.display().to_string()),
-            unlock: Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg(private_key.display().to_string()),
+            check: Cmd::new("ssh-add")
+                .env("SSH_AUTH_SOCK", &sock)
+                .arg("-T")
+                .arg(public.display().to_string()),
+            unlock: Cmd::new("ssh-add")
+                .env("SSH_AUTH_SOCK", &sock)
+                .arg(private_key.display().to_string()),
             private_key,
         }
     }
@@ -154,7 +159,12 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
             common.push("--secret".into());
             common.push(format!("id={},src={}", s.id, s.path.display()));
         } else {
-            warnings.push(format!("secret '{}' not wired: {} ({}) does not exist", s.id, s.path.display(), s.origin));
+            warnings.push(format!(
+                "secret '{}' not wired: {} ({}) does not exist",
+                s.id,
+                s.path.display(),
+                s.origin
+            ));
         }
     }
     let mut unlock = None;
@@ -185,7 +195,12 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
     // What decides the image besides the context: every argument (proxy and
     // secret *names* only, never values), the engine and the platform.
     let facts_common: Vec<String> = std::iter::once(format!("engine={}", i.engine.kind))
-        .chain(common.iter().filter(|a| !a.starts_with("default=")).cloned())
+        .chain(
+            common
+                .iter()
+                .filter(|a| !a.starts_with("default="))
+                .cloned(),
+        )
         .collect();
     let builds = i
         .arches
@@ -203,7 +218,10 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
             if i.no_cache {
                 cmd = cmd.arg("--no-cache");
             }
-            let mut cmd = cmd.arg("--platform").arg(arch.platform()).args(common.clone());
+            let mut cmd = cmd
+                .arg("--platform")
+                .arg(arch.platform())
+                .args(common.clone());
             if let Some(p) = &i.proxy {
                 for (k, v) in &p.values {
                     cmd = cmd.env(*k, v.as_str());
@@ -216,10 +234,20 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
                 .arg(i.containerfile.display().to_string())
                 .arg(i.context.display().to_string())
                 .secrets(&redactor);
-            ArchBuild { arch, image, cmd, inputs }
+            ArchBuild {
+                arch,
+                image,
+                cmd,
+                inputs,
+            }
         })
         .collect();
-    BuildPlan { warnings, errors, unlock, builds }
+    BuildPlan {
+        warnings,
+        errors,
+        unlock,
+        builds,
+    }
 }
 
 /// An architecture's image: `repository:tag-<arch>`, as build.sh named them.
@@ -232,7 +260,10 @@ impl BuildPlan {
     pub fn dry_run_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         if let Some(u) = &self.unlock {
-            lines.push(format!("{}  # if that fails: {} (needs a terminal)", u.check, u.unlock));
+            lines.push(format!(
+                "{}  # if that fails: {} (needs a terminal)",
+                u.check, u.unlock
+            ));
         }
         lines.extend(self.builds.iter().map(|b| b.cmd.to_string()));
         lines
@@ -262,9 +293,18 @@ mod tests {
             go_version: GoVersion::parse("1.25.4").unwrap(),
             arches: vec![Arch::Amd64],
             host_arch: Arch::Amd64,
-            engine: Engine { kind: EngineKind::Podman, program: "podman".into(), front: BuildFront::Podman },
+            engine: Engine {
+                kind: EngineKind::Podman,
+                program: "podman".into(),
+                front: BuildFront::Podman,
+            },
             proxy: None,
-            secrets: vec![SecretFile { id: "goenv".into(), path: "/home/u/.config/go/env".into(), exists: true, origin: "go env GOENV".into() }],
+            secrets: vec![SecretFile {
+                id: "goenv".into(),
+                path: "/home/u/.config/go/env".into(),
+                exists: true,
+                origin: "go env GOENV".into(),
+            }],
             agent: AgentSocket::Present("/run/user/1000/agent.sock".into()),
             ssh_key: SshKey::Found("/home/u/.ssh/id_ecdsa.pub".into()),
             build_args: BTreeMap::new(),
@@ -295,12 +335,20 @@ mod tests {
         assert_ne!(plan_build(&j).builds[0].inputs, a.builds[0].inputs);
         let mut k = i.clone();
         k.agent = AgentSocket::Present("/other/agent.sock".into());
-        assert_eq!(plan_build(&k).builds[0].inputs, a.builds[0].inputs, "the agent's socket path does not change the image");
+        assert_eq!(
+            plan_build(&k).builds[0].inputs,
+            a.builds[0].inputs,
+            "the agent's socket path does not change the image"
+        );
         let mut p1 = i.clone();
         p1.proxy = ProxyEnv::from_env(&HostEnv::from_vars([("HTTP_PROXY", "http://a:1@p:1")]));
         let mut p2 = i.clone();
         p2.proxy = ProxyEnv::from_env(&HostEnv::from_vars([("HTTP_PROXY", "http://b:2@q:2")]));
-        assert_eq!(plan_build(&p1).builds[0].inputs, plan_build(&p2).builds[0].inputs, "proxy values are not inputs");
+        assert_eq!(
+            plan_build(&p1).builds[0].inputs,
+            plan_build(&p2).builds[0].inputs,
+            "proxy values are not inputs"
+        );
     }
 
     #[test]
@@ -319,10 +367,22 @@ mod tests {
     #[test]
     fn docker_behind_a_proxy_gets_six_args_secrets_and_redaction() {
         let mut i = inputs();
-        i.engine = Engine { kind: EngineKind::Docker, program: "docker".into(), front: BuildFront::DockerBuildKit };
+        i.engine = Engine {
+            kind: EngineKind::Docker,
+            program: "docker".into(),
+            front: BuildFront::DockerBuildKit,
+        };
         i.arches = vec![Arch::Amd64, Arch::Arm64];
-        i.proxy = ProxyEnv::from_env(&HostEnv::from_vars([("HTTP_PROXY", "http://al:pw99@proxy:3128"), ("NO_PROXY", "localhost")]));
-        i.secrets.push(SecretFile { id: "netrc".into(), path: "/home/u/.netrc".into(), exists: false, origin: "~/.netrc".into() });
+        i.proxy = ProxyEnv::from_env(&HostEnv::from_vars([
+            ("HTTP_PROXY", "http://al:pw99@proxy:3128"),
+            ("NO_PROXY", "localhost"),
+        ]));
+        i.secrets.push(SecretFile {
+            id: "netrc".into(),
+            path: "/home/u/.netrc".into(),
+            exists: false,
+            origin: "~/.netrc".into(),
+        });
         i.agent = AgentSocket::Unset;
         let plan = plan_build(&i);
         assert_eq!(plan.builds.len(), 2);
@@ -338,10 +398,19 @@ docker build --progress=plain --platform linux/arm64 --build-arg TAG_GOVER=1.25.
         );
         assert!(!line.contains("pw99"));
         // The child still gets the real value.
-        assert!(plan.builds[1].cmd.get_env().iter().any(|(k, v)| k == "HTTP_PROXY" && v.contains("pw99")));
-        assert!(plan.warnings.iter().any(|w| w.starts_with("secret 'netrc' not wired: /home/u/.netrc (~/.netrc) does not exist")));
+        assert!(plan.builds[1]
+            .cmd
+            .get_env()
+            .iter()
+            .any(|(k, v)| k == "HTTP_PROXY" && v.contains("pw99")));
+        assert!(plan.warnings.iter().any(
+            |w| w.starts_with("secret 'netrc' not wired: /home/u/.netrc (~/.netrc) does not exist")
+        ));
         assert!(plan.warnings.iter().any(|w| w.starts_with("no ssh agent")));
-        assert!(plan.warnings.iter().any(|w| w.starts_with("the proxy URL carries credentials")));
+        assert!(plan
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("the proxy URL carries credentials")));
         assert_eq!(plan.unlock, None);
     }
 
@@ -351,14 +420,20 @@ docker build --progress=plain --platform linux/arm64 --build-arg TAG_GOVER=1.25.
         let cached = plan_build(&i);
         i.no_cache = true;
         let plan = plan_build(&i);
-        assert!(plan.builds[0].cmd.to_string().starts_with("podman build --no-cache --platform linux/amd64 "));
+        assert!(plan.builds[0]
+            .cmd
+            .to_string()
+            .starts_with("podman build --no-cache --platform linux/amd64 "));
         assert_eq!(plan.builds[0].inputs, cached.builds[0].inputs);
     }
 
     #[test]
     fn configured_missing_key_is_an_error_and_stale_socket_a_warning() {
         let mut i = inputs();
-        i.ssh_key = SshKey::Configured { public: "/k/id.pub".into(), exists: false };
+        i.ssh_key = SshKey::Configured {
+            public: "/k/id.pub".into(),
+            exists: false,
+        };
         let plan = plan_build(&i);
         assert_eq!(plan.errors, ["the configured ssh key /k/id.pub does not exist: fix ssh_key in the config or create the key"]);
         i.agent = AgentSocket::Missing("/tmp/gone".into());

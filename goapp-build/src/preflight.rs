@@ -40,7 +40,13 @@ impl fmt::Display for Finding {
             Severity::Warning => "warning",
             Severity::Note => "note",
         };
-        write!(f, "{}:{}: {s}: {}", self.path.display(), self.line, self.message)
+        write!(
+            f,
+            "{}:{}: {s}: {}",
+            self.path.display(),
+            self.line,
+            self.message
+        )
     }
 }
 
@@ -56,7 +62,12 @@ pub struct Outcome {
 impl Outcome {
     /// The errors (with `strict`, warnings count as errors).
     pub fn blocking(&self, strict: bool) -> Vec<&Finding> {
-        self.findings.iter().filter(|f| f.severity == Severity::Error || (strict && f.severity == Severity::Warning)).collect()
+        self.findings
+            .iter()
+            .filter(|f| {
+                f.severity == Severity::Error || (strict && f.severity == Severity::Warning)
+            })
+            .collect()
     }
 }
 
@@ -79,7 +90,12 @@ pub struct Context<'a> {
 pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     let mut out = Outcome::default();
     let mut find = |line: usize, severity: Severity, message: String| {
-        out.findings.push(Finding { path: cx.path.to_path_buf(), line, severity, message })
+        out.findings.push(Finding {
+            path: cx.path.to_path_buf(),
+            line,
+            severity,
+            message,
+        })
     };
     let stages = file.stages();
     let engine = format!("{} {}", cx.caps.kind, cx.caps.version);
@@ -105,7 +121,8 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
 
     // `# syntax=` makes BuildKit pull a frontend image before anything else.
     for d in file.directives.iter().filter(|d| d.name == "syntax") {
-        let official = d.value.starts_with("docker/dockerfile:1") || d.value.starts_with("docker.io/docker/dockerfile:1");
+        let official = d.value.starts_with("docker/dockerfile:1")
+            || d.value.starts_with("docker.io/docker/dockerfile:1");
         match cx.caps.kind {
             EngineKind::Docker if official && cx.shims && !uses_secret_env(file) => {
                 rewrites.push((d.line, d.line, String::new()));
@@ -130,7 +147,11 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
 
     // `FROM --platform=$BUILDPLATFORM` on engines that leave it empty.
     if !cx.caps.buildplatform_in_from {
-        if let Some(st) = stages.iter().find(|s| s.platform.as_deref().is_some_and(|p| p.contains("BUILDPLATFORM"))) {
+        if let Some(st) = stages.iter().find(|s| {
+            s.platform
+                .as_deref()
+                .is_some_and(|p| p.contains("BUILDPLATFORM"))
+        }) {
             find(file.instructions[st.from].line, Severity::Note, format!("shim: --build-arg BUILDPLATFORM={} ({engine} leaves $BUILDPLATFORM empty in FROM)", cx.host.platform()));
         }
     }
@@ -142,7 +163,10 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
                 if on_buildplatform(st) {
                     continue;
                 }
-                if let Some(run) = file.instructions[st.from..st.end].iter().find(|i| i.keyword == "RUN") {
+                if let Some(run) = file.instructions[st.from..st.end]
+                    .iter()
+                    .find(|i| i.keyword == "RUN")
+                {
                     find(run.line, Severity::Error, format!("building for {arch} on {} runs this step under emulation, but {} is not registered: {}", cx.host, entry.display(), emulation_fix(arch)));
                     break;
                 }
@@ -151,7 +175,6 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     }
 
     lints(file, &stages, cx, &mut find);
-    drop(find);
     out.findings.sort_by_key(|f| (f.line, f.severity));
     if !rewrites.is_empty() {
         out.shimmed = Some(apply(text, &rewrites));
@@ -160,11 +183,15 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
 }
 
 fn uses_secret_env(file: &Containerfile) -> bool {
-    file.instructions.iter().any(|i| i.mounts().iter().any(|m| m.iter().any(|(k, _)| k == "env")))
+    file.instructions
+        .iter()
+        .any(|i| i.mounts().iter().any(|m| m.iter().any(|(k, _)| k == "env")))
 }
 
 fn on_buildplatform(st: &Stage) -> bool {
-    st.platform.as_deref().is_some_and(|p| p.contains("BUILDPLATFORM"))
+    st.platform
+        .as_deref()
+        .is_some_and(|p| p.contains("BUILDPLATFORM"))
 }
 
 /// The shell a stage's shell-form RUN uses (`SHELL […]`, else `/bin/sh -c`).
@@ -183,11 +210,28 @@ fn stage_shell(file: &Containerfile, stages: &[Stage], at: usize) -> Vec<String>
 /// heredoc is the script itself (a `#!` script is run by its interpreter);
 /// a command with heredocs is handed to the shell, which does heredocs.
 fn rewrite_heredoc_run(ins: &Instruction, shell: &[String]) -> String {
-    let flags: String = ins.flags.iter().map(|(k, v)| if v.is_empty() { format!("--{k} ") } else { format!("--{k}={v} ") }).collect();
+    let flags: String = ins
+        .flags
+        .iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                format!("--{k} ")
+            } else {
+                format!("--{k}={v} ")
+            }
+        })
+        .collect();
     let args = ins.args.trim();
     let lone = ins.heredocs.len() == 1 && {
         let h = &ins.heredocs[0];
-        let marks = [format!("<<{}", h.delimiter), format!("<<-{}", h.delimiter), format!("<<\"{}\"", h.delimiter), format!("<<'{}'", h.delimiter), format!("<<-\"{}\"", h.delimiter), format!("<<-'{}'", h.delimiter)];
+        let marks = [
+            format!("<<{}", h.delimiter),
+            format!("<<-{}", h.delimiter),
+            format!("<<\"{}\"", h.delimiter),
+            format!("<<'{}'", h.delimiter),
+            format!("<<-\"{}\"", h.delimiter),
+            format!("<<-'{}'", h.delimiter),
+        ];
         marks.iter().any(|m| m == args)
     };
     let mut argv: Vec<String> = shell.to_vec();
@@ -211,7 +255,13 @@ fn rewrite_heredoc_run(ins: &Instruction, shell: &[String]) -> String {
         }
         argv.push(script);
     }
-    format!("RUN {flags}[{}]", argv.iter().map(|a| json_string(a)).collect::<Vec<_>>().join(", "))
+    format!(
+        "RUN {flags}[{}]",
+        argv.iter()
+            .map(|a| json_string(a))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// Replaces line ranges (1-based, inclusive) with new text.
@@ -237,10 +287,18 @@ fn apply(text: &str, rewrites: &[(usize, usize, String)]) -> String {
 
 const TARGET_ARGS: [&str; 4] = ["TARGETARCH", "TARGETOS", "TARGETPLATFORM", "TARGETVARIANT"];
 
-fn lints(file: &Containerfile, stages: &[Stage], cx: &Context, find: &mut impl FnMut(usize, Severity, String)) {
+fn lints(
+    file: &Containerfile,
+    stages: &[Stage],
+    cx: &Context,
+    find: &mut impl FnMut(usize, Severity, String),
+) {
     let names: Vec<&str> = stages.iter().filter_map(|s| s.name.as_deref()).collect();
     let last = stages.len().saturating_sub(1);
-    let final_base = stages.last().map(|s| base_of(file, stages, s)).unwrap_or_default();
+    let final_base = stages
+        .last()
+        .map(|s| base_of(file, stages, s))
+        .unwrap_or_default();
     let minimal_final = final_base == "scratch" || final_base.contains("distroless");
     let foreign = cx.arches.iter().any(|a| *a != cx.host);
 
@@ -248,14 +306,28 @@ fn lints(file: &Containerfile, stages: &[Stage], cx: &Context, find: &mut impl F
         let from = &file.instructions[st.from];
         let base = file.resolved_base(st);
         // 1. Fully qualified image names.
-        if base != "scratch" && !names.contains(&base.to_lowercase().as_str()) && !base.contains('$') && !qualified(&base) {
-            let fix = if base.contains('/') { format!("docker.io/{base}") } else { format!("docker.io/library/{base}") };
+        if base != "scratch"
+            && !names.contains(&base.to_lowercase().as_str())
+            && !base.contains('$')
+            && !qualified(&base)
+        {
+            let fix = if base.contains('/') {
+                format!("docker.io/{base}")
+            } else {
+                format!("docker.io/library/{base}")
+            };
             find(from.line, Severity::Warning, format!("`{base}` is not a fully qualified image name: write `{fix}` (podman asks its search registries in turn, docker assumes Docker Hub: the same file can build from different images)"));
         }
         let body = &file.instructions[st.from + 1..st.end];
         // 3. Builder stages that run under emulation.
-        if k != last && foreign && !on_buildplatform(st) && body.iter().any(|i| i.keyword == "RUN") {
-            let arches: Vec<String> = cx.arches.iter().filter(|a| **a != cx.host).map(|a| a.to_string()).collect();
+        if k != last && foreign && !on_buildplatform(st) && body.iter().any(|i| i.keyword == "RUN")
+        {
+            let arches: Vec<String> = cx
+                .arches
+                .iter()
+                .filter(|a| **a != cx.host)
+                .map(|a| a.to_string())
+                .collect();
             find(from.line, Severity::Warning, format!("this builder stage is not on `--platform=$BUILDPLATFORM`: building for {} on {} runs all its steps under QEMU, many times slower; add `--platform=$BUILDPLATFORM` and cross-compile with `GOARCH=$TARGETARCH`", arches.join(", "), cx.host));
         }
         // 4. A final stage pinned by digest while building several architectures.
@@ -268,10 +340,21 @@ fn lints(file: &Containerfile, stages: &[Stage], cx: &Context, find: &mut impl F
                 if ins.keyword != "ARG" {
                     continue;
                 }
-                for var in ins.args.split_whitespace().map(|w| w.split('=').next().unwrap_or(w)).filter(|w| TARGET_ARGS.contains(w)) {
+                for var in ins
+                    .args
+                    .split_whitespace()
+                    .map(|w| w.split('=').next().unwrap_or(w))
+                    .filter(|w| TARGET_ARGS.contains(w))
+                {
                     let rest = &body[n + 1..];
-                    let first_use = rest.iter().position(|i| i.uses_var(var)).unwrap_or(rest.len());
-                    let wasted: Vec<&Instruction> = rest[..first_use].iter().filter(|i| matches!(i.keyword.as_str(), "RUN" | "COPY" | "ADD")).collect();
+                    let first_use = rest
+                        .iter()
+                        .position(|i| i.uses_var(var))
+                        .unwrap_or(rest.len());
+                    let wasted: Vec<&Instruction> = rest[..first_use]
+                        .iter()
+                        .filter(|i| matches!(i.keyword.as_str(), "RUN" | "COPY" | "ADD"))
+                        .collect();
                     if let Some(first) = wasted.first() {
                         find(ins.line, Severity::Warning, format!("`ARG {var}` is declared before {} step(s) that do not use it (from line {}): they then run once per architecture instead of being shared; declare it right before the step that uses it", wasted.len(), first.line));
                     }
@@ -280,7 +363,10 @@ fn lints(file: &Containerfile, stages: &[Stage], cx: &Context, find: &mut impl F
         }
         // 5. Shell-form ENTRYPOINT/CMD in a minimal final image.
         if k == last && minimal_final {
-            for ins in body.iter().filter(|i| matches!(i.keyword.as_str(), "ENTRYPOINT" | "CMD")) {
+            for ins in body
+                .iter()
+                .filter(|i| matches!(i.keyword.as_str(), "ENTRYPOINT" | "CMD"))
+            {
                 if !ins.is_exec_form() {
                     find(ins.line, Severity::Warning, format!("shell-form {} needs /bin/sh, which a {} image does not have: write the exec form, e.g. {} [\"/app\"]", ins.keyword, if final_base == "scratch" { "scratch" } else { "distroless" }, ins.keyword));
                 }
@@ -290,18 +376,34 @@ fn lints(file: &Containerfile, stages: &[Stage], cx: &Context, find: &mut impl F
         if minimal_final {
             let mut cgo_off = false;
             for ins in body {
-                let text = format!("{} {}", ins.args, ins.heredocs.iter().map(|h| h.body.as_str()).collect::<String>());
+                let text = format!(
+                    "{} {}",
+                    ins.args,
+                    ins.heredocs
+                        .iter()
+                        .map(|h| h.body.as_str())
+                        .collect::<String>()
+                );
                 if matches!(ins.keyword.as_str(), "ENV" | "ARG") && text.contains("CGO_ENABLED=0") {
                     cgo_off = true;
                 }
-                if ins.keyword == "RUN" && (text.contains("go build") || text.contains("go install")) && !cgo_off && !text.contains("CGO_ENABLED=0") {
+                if ins.keyword == "RUN"
+                    && (text.contains("go build") || text.contains("go install"))
+                    && !cgo_off
+                    && !text.contains("CGO_ENABLED=0")
+                {
                     find(ins.line, Severity::Warning, format!("`go build` without CGO_ENABLED=0 while the final image is {final_base}: a cgo binary needs libc at run time and will not start there; add `ENV CGO_ENABLED=0`"));
                 }
             }
         }
         // 7. VOLUME over what the image already holds.
-        for (n, ins) in body.iter().enumerate().filter(|(_, i)| i.keyword == "VOLUME") {
-            let paths = parse_json_array(&ins.args).unwrap_or_else(|| ins.args.split_whitespace().map(str::to_string).collect());
+        for (n, ins) in body
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.keyword == "VOLUME")
+        {
+            let paths = parse_json_array(&ins.args)
+                .unwrap_or_else(|| ins.args.split_whitespace().map(str::to_string).collect());
             for p in paths {
                 let p = p.trim_end_matches('/');
                 let writer = body[..n].iter().find(|i| writes_path(i, p));
@@ -314,8 +416,14 @@ fn lints(file: &Containerfile, stages: &[Stage], cx: &Context, find: &mut impl F
         for ins in body.iter().filter(|i| i.keyword == "RUN") {
             for m in ins.mounts() {
                 let get = |k: &str| m.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-                let target = get("target").or(get("dst")).or(get("destination")).unwrap_or("");
-                if get("type") == Some("cache") && (target.starts_with("/var/cache/apt") || target.starts_with("/var/lib/apt")) && get("sharing") != Some("locked") {
+                let target = get("target")
+                    .or(get("dst"))
+                    .or(get("destination"))
+                    .unwrap_or("");
+                if get("type") == Some("cache")
+                    && (target.starts_with("/var/cache/apt") || target.starts_with("/var/lib/apt"))
+                    && get("sharing") != Some("locked")
+                {
                     find(ins.line, Severity::Warning, format!("cache mount on {target} without sharing=locked: the architectures build concurrently and apt's lock is not safe to share; add `,sharing=locked`"));
                 }
             }
@@ -332,7 +440,10 @@ fn qualified(image: &str) -> bool {
 fn base_of(file: &Containerfile, stages: &[Stage], st: &Stage) -> String {
     let mut base = file.resolved_base(st).to_lowercase();
     for _ in 0..stages.len() {
-        match stages.iter().find(|s| s.name.as_deref() == Some(base.as_str())) {
+        match stages
+            .iter()
+            .find(|s| s.name.as_deref() == Some(base.as_str()))
+        {
             Some(parent) => base = file.resolved_base(parent).to_lowercase(),
             None => break,
         }
@@ -348,11 +459,18 @@ fn writes_path(ins: &Instruction, path: &str) -> bool {
     };
     match ins.keyword.as_str() {
         "COPY" | "ADD" => {
-            let words = parse_json_array(&ins.args).unwrap_or_else(|| ins.args.split_whitespace().map(str::to_string).collect());
+            let words = parse_json_array(&ins.args)
+                .unwrap_or_else(|| ins.args.split_whitespace().map(str::to_string).collect());
             words.last().is_some_and(|d| under(d))
         }
         "WORKDIR" => under(ins.args.trim()),
-        "RUN" => ins.args.split_whitespace().any(|w| under(w)) && (ins.args.contains("mkdir") || ins.args.contains('>') || ins.args.contains("cp ") || ins.args.contains("touch")),
+        "RUN" => {
+            ins.args.split_whitespace().any(under)
+                && (ins.args.contains("mkdir")
+                    || ins.args.contains('>')
+                    || ins.args.contains("cp ")
+                    || ins.args.contains("touch"))
+        }
         _ => false,
     }
 }
@@ -365,7 +483,17 @@ mod tests {
 
     fn run(text: &str, caps: &Capabilities, arches: &[Arch], shims: bool) -> Outcome {
         let file = Containerfile::parse(text).unwrap();
-        check(text, &file, &Context { path: Path::new("Containerfile"), caps, arches, host: Arch::Amd64, shims })
+        check(
+            text,
+            &file,
+            &Context {
+                path: Path::new("Containerfile"),
+                caps,
+                arches,
+                host: Arch::Amd64,
+                shims,
+            },
+        )
     }
 
     fn podman43() -> Capabilities {
@@ -377,7 +505,11 @@ mod tests {
     }
 
     fn messages(o: &Outcome, severity: Severity) -> Vec<String> {
-        o.findings.iter().filter(|f| f.severity == severity).map(|f| f.to_string()).collect()
+        o.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .map(|f| f.to_string())
+            .collect()
     }
 
     /// The example app's Containerfile, which must be clean.
@@ -397,9 +529,19 @@ mod tests {
         assert_eq!(messages(&o, Severity::Error), Vec::<String>::new());
         let shimmed = o.shimmed.clone().unwrap();
         let lines: Vec<&str> = shimmed.lines().collect();
-        assert_eq!(lines[2], r#"RUN --mount=type=cache,target=/root/.cache ["/bin/bash", "-o", "pipefail", "-c", "set -e\necho \"a b\" | tr a b\n"]"#);
-        assert_eq!(lines[3], r#"RUN ["/bin/bash", "-o", "pipefail", "-c", "python3 <<'PY' > /out\nprint(1)\nPY\n"]"#);
-        assert!(lines[4].starts_with(r#"RUN ["/bin/sh", "-c", "f=$(mktemp)"#), "{}", lines[4]);
+        assert_eq!(
+            lines[2],
+            r#"RUN --mount=type=cache,target=/root/.cache ["/bin/bash", "-o", "pipefail", "-c", "set -e\necho \"a b\" | tr a b\n"]"#
+        );
+        assert_eq!(
+            lines[3],
+            r#"RUN ["/bin/bash", "-o", "pipefail", "-c", "python3 <<'PY' > /out\nprint(1)\nPY\n"]"#
+        );
+        assert!(
+            lines[4].starts_with(r#"RUN ["/bin/sh", "-c", "f=$(mktemp)"#),
+            "{}",
+            lines[4]
+        );
         assert_eq!(lines.len(), 5);
         assert_eq!(messages(&o, Severity::Note).len(), 3);
         // Each rewritten line is valid exec form.
@@ -411,12 +553,17 @@ mod tests {
 
     #[test]
     fn heredocs_without_shims_and_copy_heredocs_stop_with_file_and_line() {
-        let text = "FROM docker.io/library/debian:12\nRUN <<EOF\necho\nEOF\nCOPY <<EOF /etc/x\nhi\nEOF\n";
+        let text =
+            "FROM docker.io/library/debian:12\nRUN <<EOF\necho\nEOF\nCOPY <<EOF /etc/x\nhi\nEOF\n";
         let o = run(text, &podman43(), &[Arch::Amd64], false);
         let errs = messages(&o, Severity::Error);
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs[0].starts_with("Containerfile:2: error: RUN with a heredoc needs heredoc support, which podman 4.3.1 lacks, and shims are off"), "{errs:?}");
-        assert!(errs[1].starts_with("Containerfile:5: error: COPY with a heredoc needs heredoc support"), "{errs:?}");
+        assert!(
+            errs[1]
+                .starts_with("Containerfile:5: error: COPY with a heredoc needs heredoc support"),
+            "{errs:?}"
+        );
         let o = run(text, &modern(), &[Arch::Amd64], false);
         assert!(o.blocking(false).is_empty());
     }
@@ -426,7 +573,10 @@ mod tests {
         let text = "# syntax=docker/dockerfile:1\nFROM docker.io/library/debian:12\nRUN true\n";
         let d20 = from_version(EngineKind::Docker, BuildFront::DockerBuildKit, "20.10.24");
         let o = run(text, &d20, &[Arch::Amd64], true);
-        assert_eq!(o.shimmed.as_deref(), Some("FROM docker.io/library/debian:12\nRUN true\n"));
+        assert_eq!(
+            o.shimmed.as_deref(),
+            Some("FROM docker.io/library/debian:12\nRUN true\n")
+        );
         assert!(messages(&o, Severity::Note)[0].contains("dropped"));
         let o = run(text, &d20, &[Arch::Amd64], false);
         assert!(messages(&o, Severity::Note)[0].contains("this build needs the network"));
@@ -436,8 +586,11 @@ mod tests {
     fn secret_env_needs_a_capable_engine() {
         let text = "FROM docker.io/library/debian:12\nRUN --mount=type=secret,id=tok,env=TOKEN curl -H \"$TOKEN\" x\n";
         let o = run(text, &podman43(), &[Arch::Amd64], true);
-        assert!(messages(&o, Severity::Error)[0].starts_with("Containerfile:2: error: `--mount=type=secret,…,env=…` needs"));
-        assert!(run(text, &modern(), &[Arch::Amd64], true).blocking(false).is_empty());
+        assert!(messages(&o, Severity::Error)[0]
+            .starts_with("Containerfile:2: error: `--mount=type=secret,…,env=…` needs"));
+        assert!(run(text, &modern(), &[Arch::Amd64], true)
+            .blocking(false)
+            .is_empty());
     }
 
     /// Each lint: a positive case and a negative one.
@@ -445,11 +598,16 @@ mod tests {
     fn lints_positive_and_negative() {
         let m = modern();
         let both = [Arch::Amd64, Arch::Arm64];
-        let warns = |text: &str, arches: &[Arch]| messages(&run(text, &m, arches, true), Severity::Warning);
+        let warns =
+            |text: &str, arches: &[Arch]| messages(&run(text, &m, arches, true), Severity::Warning);
 
         let w = warns("FROM golang:1.25\nRUN true\n", &[Arch::Amd64]);
         assert_eq!(w, ["Containerfile:1: warning: `golang:1.25` is not a fully qualified image name: write `docker.io/library/golang:1.25` (podman asks its search registries in turn, docker assumes Docker Hub: the same file can build from different images)"]);
-        assert!(warns("FROM docker.io/library/golang:1.25\nRUN true\n", &[Arch::Amd64]).is_empty());
+        assert!(warns(
+            "FROM docker.io/library/golang:1.25\nRUN true\n",
+            &[Arch::Amd64]
+        )
+        .is_empty());
 
         let early = "FROM --platform=$BUILDPLATFORM docker.io/library/golang:1.25 AS b\nARG TARGETARCH\nCOPY . .\nRUN go mod download\nRUN CGO_ENABLED=0 GOARCH=$TARGETARCH go build .\nFROM scratch\nCOPY --from=b /x /x\n";
         let w = warns(early, &both);
@@ -470,19 +628,43 @@ mod tests {
 
         let shell_ep = "FROM scratch\nCOPY app /app\nENTRYPOINT /app --serve\n";
         assert!(warns(shell_ep, &[Arch::Amd64])[0].starts_with("Containerfile:3: warning: shell-form ENTRYPOINT needs /bin/sh, which a scratch image does not have"));
-        assert!(warns("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n", &[Arch::Amd64]).is_empty());
-        assert!(warns("FROM docker.io/library/debian:12\nENTRYPOINT /app --serve\n", &[Arch::Amd64]).is_empty());
+        assert!(warns(
+            "FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n",
+            &[Arch::Amd64]
+        )
+        .is_empty());
+        assert!(warns(
+            "FROM docker.io/library/debian:12\nENTRYPOINT /app --serve\n",
+            &[Arch::Amd64]
+        )
+        .is_empty());
 
         let cgo = "FROM --platform=$BUILDPLATFORM docker.io/library/golang:1.25 AS b\nRUN go build -o /app .\nFROM gcr.io/distroless/static-debian12\nCOPY --from=b /app /app\nENTRYPOINT [\"/app\"]\n";
         assert!(warns(cgo, &[Arch::Amd64])[0].starts_with("Containerfile:2: warning: `go build` without CGO_ENABLED=0 while the final image is gcr.io/distroless/static-debian12"));
-        assert!(warns(&cgo.replace("RUN go build", "ENV CGO_ENABLED=0\nRUN go build"), &[Arch::Amd64]).is_empty());
+        assert!(warns(
+            &cgo.replace("RUN go build", "ENV CGO_ENABLED=0\nRUN go build"),
+            &[Arch::Amd64]
+        )
+        .is_empty());
 
         let vol = "FROM docker.io/library/debian:12\nCOPY seed/ /data/seed/\nVOLUME /data\n";
-        assert!(warns(vol, &[Arch::Amd64])[0].starts_with("Containerfile:3: warning: VOLUME /data covers files the image puts there (line 2)"));
-        assert!(warns("FROM docker.io/library/debian:12\nCOPY seed/ /srv/\nVOLUME /data\n", &[Arch::Amd64]).is_empty());
+        assert!(warns(vol, &[Arch::Amd64])[0].starts_with(
+            "Containerfile:3: warning: VOLUME /data covers files the image puts there (line 2)"
+        ));
+        assert!(warns(
+            "FROM docker.io/library/debian:12\nCOPY seed/ /srv/\nVOLUME /data\n",
+            &[Arch::Amd64]
+        )
+        .is_empty());
 
         let apt = "FROM docker.io/library/debian:12\nRUN --mount=type=cache,target=/var/cache/apt apt-get update\n";
-        assert!(warns(apt, &[Arch::Amd64])[0].starts_with("Containerfile:2: warning: cache mount on /var/cache/apt without sharing=locked"));
-        assert!(warns(&apt.replace("/var/cache/apt", "/var/cache/apt,sharing=locked"), &[Arch::Amd64]).is_empty());
+        assert!(warns(apt, &[Arch::Amd64])[0].starts_with(
+            "Containerfile:2: warning: cache mount on /var/cache/apt without sharing=locked"
+        ));
+        assert!(warns(
+            &apt.replace("/var/cache/apt", "/var/cache/apt,sharing=locked"),
+            &[Arch::Amd64]
+        )
+        .is_empty());
     }
 }

@@ -5,7 +5,14 @@ use crate::env::HostEnv;
 use crate::redact::Redactor;
 
 /// The six variables, in the order they are passed.
-pub const VARS: [&str; 6] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"];
+pub const VARS: [&str; 6] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+];
 
 /// Normalized proxy settings: all six variables with a value (possibly empty).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,13 +30,17 @@ impl ProxyEnv {
     pub fn from_env(env: &HostEnv) -> Option<ProxyEnv> {
         let get = |k: &str| env.var(k).map(str::to_string);
         let http = get("HTTP_PROXY").or_else(|| get("http_proxy"));
-        let https = get("HTTPS_PROXY").or_else(|| get("https_proxy")).or_else(|| http.clone());
+        let https = get("HTTPS_PROXY")
+            .or_else(|| get("https_proxy"))
+            .or_else(|| http.clone());
         if http.is_none() && https.is_none() {
             return None;
         }
         let http = http.unwrap_or_default();
         let https = https.unwrap_or_default();
-        let no = get("NO_PROXY").or_else(|| get("no_proxy")).unwrap_or_default();
+        let no = get("NO_PROXY")
+            .or_else(|| get("no_proxy"))
+            .unwrap_or_default();
         let lower_http = get("http_proxy").unwrap_or_else(|| http.clone());
         let lower_https = get("https_proxy").unwrap_or_else(|| https.clone());
         let lower_no = get("no_proxy").unwrap_or_else(|| no.clone());
@@ -47,7 +58,9 @@ impl ProxyEnv {
 
     /// True when a proxy URL carries `user:password@`.
     pub fn has_credentials(&self) -> bool {
-        self.values.iter().any(|(_, v)| crate::redact::userinfo(v).is_some())
+        self.values
+            .iter()
+            .any(|(_, v)| crate::redact::userinfo(v).is_some())
     }
 
     /// A redactor that scrubs these credentials from any text.
@@ -65,8 +78,12 @@ mod tests {
     use super::*;
 
     fn norm(vars: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
-        ProxyEnv::from_env(&HostEnv::from_vars(vars.iter().copied()))
-            .map(|p| p.values.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        ProxyEnv::from_env(&HostEnv::from_vars(vars.iter().copied())).map(|p| {
+            p.values
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect()
+        })
     }
 
     fn get(v: &[(String, String)], k: &str) -> String {
@@ -92,7 +109,12 @@ mod tests {
 
     #[test]
     fn explicit_values_win_and_lowercase_alone_works() {
-        let v = norm(&[("http_proxy", "http://low:1"), ("NO_PROXY", "a,b"), ("https_proxy", "http://s:2")]).unwrap();
+        let v = norm(&[
+            ("http_proxy", "http://low:1"),
+            ("NO_PROXY", "a,b"),
+            ("https_proxy", "http://s:2"),
+        ])
+        .unwrap();
         assert_eq!(get(&v, "HTTP_PROXY"), "http://low:1");
         assert_eq!(get(&v, "HTTPS_PROXY"), "http://s:2");
         assert_eq!(get(&v, "no_proxy"), "a,b");
@@ -100,8 +122,12 @@ mod tests {
 
     #[test]
     fn credentials_are_detected_and_scrubbed() {
-        let p = ProxyEnv::from_env(&HostEnv::from_vars([("HTTP_PROXY", "http://bob:pa55@p:1")])).unwrap();
+        let p = ProxyEnv::from_env(&HostEnv::from_vars([("HTTP_PROXY", "http://bob:pa55@p:1")]))
+            .unwrap();
         assert!(p.has_credentials());
-        assert_eq!(p.redactor().apply("x http://bob:pa55@p:1"), "x http://***@p:1");
+        assert_eq!(
+            p.redactor().apply("x http://bob:pa55@p:1"),
+            "x http://***@p:1"
+        );
     }
 }

@@ -19,7 +19,10 @@ pub fn userinfo(value: &str) -> Option<&str> {
 
 fn userinfo_span(value: &str) -> Option<(usize, usize)> {
     let start = value.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_end = value[start..].find(['/', '?', '#']).map(|i| start + i).unwrap_or(value.len());
+    let authority_end = value[start..]
+        .find(['/', '?', '#'])
+        .map(|i| start + i)
+        .unwrap_or(value.len());
     let at = value[start..authority_end].rfind('@')? + start;
     (at > start).then_some((start, at))
 }
@@ -78,8 +81,14 @@ mod tests {
 
     #[test]
     fn redacts_userinfo_only() {
-        assert_eq!(redact_url("http://alice:s3cret@proxy.corp:3128"), "http://***@proxy.corp:3128");
-        assert_eq!(redact_url("http://proxy.corp:3128/"), "http://proxy.corp:3128/");
+        assert_eq!(
+            redact_url("http://alice:s3cret@proxy.corp:3128"),
+            "http://***@proxy.corp:3128"
+        );
+        assert_eq!(
+            redact_url("http://proxy.corp:3128/"),
+            "http://proxy.corp:3128/"
+        );
         assert_eq!(redact_url("alice:pw@proxy:80"), "***@proxy:80");
         assert_eq!(redact_url("http://proxy/path@x"), "http://proxy/path@x");
         assert_eq!(redact_url("http://tok%40en@proxy"), "http://***@proxy");
@@ -89,7 +98,10 @@ mod tests {
     fn redactor_scrubs_known_secrets() {
         let mut r = Redactor::default();
         r.add_url_credentials("http://alice:s3cret@proxy:3128");
-        assert_eq!(r.apply("dial http://alice:s3cret@proxy:3128 failed; pw s3cret"), "dial http://***@proxy:3128 failed; pw ***");
+        assert_eq!(
+            r.apply("dial http://alice:s3cret@proxy:3128 failed; pw s3cret"),
+            "dial http://***@proxy:3128 failed; pw ***"
+        );
         assert_eq!(r.apply("nothing here"), "nothing here");
     }
 }

@@ -37,8 +37,15 @@ impl Compression {
     pub fn compress(self) -> Option<Cmd> {
         match self {
             Compression::None => None,
-            Compression::Gzip(l) => Some(Cmd::new("gzip").args(["-c".to_string(), format!("-{l}")])),
-            Compression::Zstd(l) => Some(Cmd::new("zstd").args(["-c".to_string(), "-q".into(), format!("-{l}"), "-T0".into()])),
+            Compression::Gzip(l) => {
+                Some(Cmd::new("gzip").args(["-c".to_string(), format!("-{l}")]))
+            }
+            Compression::Zstd(l) => Some(Cmd::new("zstd").args([
+                "-c".to_string(),
+                "-q".into(),
+                format!("-{l}"),
+                "-T0".into(),
+            ])),
         }
     }
 
@@ -90,16 +97,30 @@ impl ShipTarget {
         let mut c = self.ssh_base();
         if let Some(sock) = &self.control {
             // Reuse the master's connection; without one (it died), ssh connects anew.
-            c = c.args(["-o", "ControlMaster=no", "-o"]).arg(format!("ControlPath={}", sock.display()));
+            c = c
+                .args(["-o", "ControlMaster=no", "-o"])
+                .arg(format!("ControlPath={}", sock.display()));
         }
-        let dest = self.host.ssh.clone().or_else(|| self.host.host.clone()).unwrap_or_default();
-        c.arg("--").arg(dest).arg(format!("sh -c {}", quote(script)))
+        let dest = self
+            .host
+            .ssh
+            .clone()
+            .or_else(|| self.host.host.clone())
+            .unwrap_or_default();
+        c.arg("--")
+            .arg(dest)
+            .arg(format!("sh -c {}", quote(script)))
     }
 
     /// `ssh -M -N`: a master connection that later sessions share, so each
     /// node pays for one key exchange per run instead of one per step.
     pub fn master(&self, socket: &std::path::Path) -> Cmd {
-        let dest = self.host.ssh.clone().or_else(|| self.host.host.clone()).unwrap_or_default();
+        let dest = self
+            .host
+            .ssh
+            .clone()
+            .or_else(|| self.host.host.clone())
+            .unwrap_or_default();
         self.ssh_base()
             .args(["-M", "-N", "-o", "ControlPersist=no", "-o"])
             .arg(format!("ControlPath={}", socket.display()))
@@ -114,7 +135,12 @@ impl ShipTarget {
             c = c.arg("-F").arg(f.display().to_string());
         }
         let timeout = h.connect_timeout.unwrap_or(10);
-        c = c.args(["-o", "BatchMode=yes", "-o", &format!("ConnectTimeout={timeout}")]);
+        c = c.args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            &format!("ConnectTimeout={timeout}"),
+        ]);
         c = c.args(["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]);
         if let Some(p) = h.port {
             c = c.args(["-p", &p.to_string()]);
@@ -163,10 +189,18 @@ impl ShipTarget {
     /// platform is stated: containerd otherwise drops a foreign-arch image.
     pub fn import_words(&self, arch: Arch) -> String {
         match &self.host.import {
-            ImportKind::K3s | ImportKind::Containerd => format!("{} images import --platform {} -", self.ctr(), quote(&arch.platform())),
+            ImportKind::K3s | ImportKind::Containerd => format!(
+                "{} images import --platform {} -",
+                self.ctr(),
+                quote(&arch.platform())
+            ),
             ImportKind::Docker => format!("{}docker load", self.sudo()),
             ImportKind::Podman => format!("{}podman load", self.sudo()),
-            ImportKind::Command(argv) => format!("{}{}", self.sudo(), argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")),
+            ImportKind::Command(argv) => format!(
+                "{}{}",
+                self.sudo(),
+                argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+            ),
         }
     }
 
@@ -176,7 +210,10 @@ impl ShipTarget {
     pub fn probe_script(&self, refs: &[String]) -> String {
         let mut s = String::from("echo arch=$(uname -m); ");
         s += "if command -v zstd >/dev/null 2>&1; then echo zstd=yes; fi; ";
-        s += &format!("if command -v {} >/dev/null 2>&1; then echo importer=yes; fi; ", quote(&self.importer()));
+        s += &format!(
+            "if command -v {} >/dev/null 2>&1; then echo importer=yes; fi; ",
+            quote(&self.importer())
+        );
         let list = refs.iter().map(|r| quote(r)).collect::<Vec<_>>().join(" ");
         if refs.is_empty() {
             return s + "true";
@@ -191,7 +228,11 @@ impl ShipTarget {
                 );
             }
             ImportKind::Docker | ImportKind::Podman => {
-                let engine = if self.host.import == ImportKind::Docker { "docker" } else { "podman" };
+                let engine = if self.host.import == ImportKind::Docker {
+                    "docker"
+                } else {
+                    "podman"
+                };
                 s += &format!(
                     "for ref in {list}; do if id=$({}{engine} image inspect --format '{{{{.Id}}}}' \"$ref\" 2>/dev/null); then echo \"image $ref $id\"; fi; done; true",
                     self.sudo()
@@ -214,7 +255,13 @@ impl ShipTarget {
 
     /// Checks the archive's sha256, then decompresses it into the importer;
     /// the archive is removed whatever happens.
-    pub fn import_script(&self, tmp: &str, sha256: &str, compression: Compression, arch: Arch) -> String {
+    pub fn import_script(
+        &self,
+        tmp: &str,
+        sha256: &str,
+        compression: Compression,
+        arch: Arch,
+    ) -> String {
         format!(
             "f={tmp}; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
              if ! echo \"{sha}  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; \
@@ -248,11 +295,19 @@ impl ShipTarget {
     /// second pass costs CPU on both ends and saves nothing), zstd -3 when
     /// both ends have zstd (cheap to decompress, even on a Raspberry Pi),
     /// else gzip -6 (gzip -1 for ARM nodes, whose CPU is the bottleneck).
-    pub fn compression(&self, format: ArchiveFormat, node_zstd: bool, local_zstd: bool, arch: Arch) -> Compression {
+    pub fn compression(
+        &self,
+        format: ArchiveFormat,
+        node_zstd: bool,
+        local_zstd: bool,
+        arch: Arch,
+    ) -> Compression {
         match self.host.compression.as_deref() {
             Some("none") => Compression::None,
             Some(c) if c.starts_with("gzip") => Compression::Gzip(level(c, 6)),
-            Some(c) if c.starts_with("zstd") && node_zstd && local_zstd => Compression::Zstd(level(c, 3)),
+            Some(c) if c.starts_with("zstd") && node_zstd && local_zstd => {
+                Compression::Zstd(level(c, 3))
+            }
             Some(c) if c.starts_with("zstd") => Compression::Gzip(6),
             _ if format == ArchiveFormat::Oci => Compression::None,
             _ if node_zstd && local_zstd => Compression::Zstd(3),
@@ -263,14 +318,23 @@ impl ShipTarget {
 }
 
 fn level(setting: &str, default: u8) -> u8 {
-    setting.rsplit('-').next().and_then(|l| l.parse().ok()).filter(|l| (1..=19).contains(l)).unwrap_or(default)
+    setting
+        .rsplit('-')
+        .next()
+        .and_then(|l| l.parse().ok())
+        .filter(|l| (1..=19).contains(l))
+        .unwrap_or(default)
 }
 
 impl ShipTarget {
     /// Runs the probe for `refs` over ssh, bounded by the connection timeout.
     pub fn probe(&self, refs: &[String]) -> anyhow::Result<Probe> {
-        let limit = std::time::Duration::from_secs(u64::from(self.host.connect_timeout.unwrap_or(10)) + 20);
-        let out = self.ssh(&self.probe_script(refs)).run_timeout(Some(limit)).map_err(|e| anyhow::anyhow!("cannot reach {} over ssh: {e:#}", self.name))?;
+        let limit =
+            std::time::Duration::from_secs(u64::from(self.host.connect_timeout.unwrap_or(10)) + 20);
+        let out = self
+            .ssh(&self.probe_script(refs))
+            .run_timeout(Some(limit))
+            .map_err(|e| anyhow::anyhow!("cannot reach {} over ssh: {e:#}", self.name))?;
         Ok(parse_probe(&String::from_utf8_lossy(&out.stdout)))
     }
 }
@@ -334,7 +398,8 @@ pub fn image_id_of(v: &str) -> Option<String> {
 /// podman is `localhost/joke:1`; by docker, `docker.io/library/joke:1`.
 pub fn full_ref(name: &str, unqualified_domain: &str) -> String {
     let first = name.split('/').next().unwrap_or("");
-    let has_domain = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_domain =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     if has_domain {
         name.to_string()
     } else if unqualified_domain == "docker.io" && !name.contains('/') {
@@ -349,12 +414,18 @@ mod tests {
     use super::*;
 
     fn target(yaml: &str) -> ShipTarget {
-        ShipTarget { name: "pi".into(), host: serde_yaml_ng::from_str(yaml).unwrap(), ssh_config: None, control: None }
+        ShipTarget {
+            name: "pi".into(),
+            host: serde_yaml_ng::from_str(yaml).unwrap(),
+            ssh_config: None,
+            control: None,
+        }
     }
 
     #[test]
     fn ssh_command_is_batch_bounded_and_quoted() {
-        let t = target("{host: 127.0.0.1, user: pi, port: 2222, identity: /k/id, connect_timeout: 3}");
+        let t =
+            target("{host: 127.0.0.1, user: pi, port: 2222, identity: /k/id, connect_timeout: 3}");
         assert!(t
             .ssh("x")
             .to_string()
@@ -367,16 +438,37 @@ mod tests {
 
     #[test]
     fn import_commands_per_kind() {
-        assert_eq!(target("{ssh: pi}").import_words(Arch::Arm64), "k3s ctr -n k8s.io images import --platform linux/arm64 -");
-        assert_eq!(target("{ssh: pi, import: containerd, sudo: true}").import_words(Arch::Arm), "sudo -n ctr -n k8s.io images import --platform linux/arm/v7 -");
-        assert_eq!(target("{ssh: pi, import: docker}").import_words(Arch::Amd64), "docker load");
-        assert_eq!(target("{ssh: pi, import: podman, sudo: true}").import_words(Arch::Amd64), "sudo -n podman load");
-        assert_eq!(target("{ssh: pi, import: {command: [my-load, --from, 'a b']}}").import_words(Arch::Amd64), "my-load --from 'a b'");
+        assert_eq!(
+            target("{ssh: pi}").import_words(Arch::Arm64),
+            "k3s ctr -n k8s.io images import --platform linux/arm64 -"
+        );
+        assert_eq!(
+            target("{ssh: pi, import: containerd, sudo: true}").import_words(Arch::Arm),
+            "sudo -n ctr -n k8s.io images import --platform linux/arm/v7 -"
+        );
+        assert_eq!(
+            target("{ssh: pi, import: docker}").import_words(Arch::Amd64),
+            "docker load"
+        );
+        assert_eq!(
+            target("{ssh: pi, import: podman, sudo: true}").import_words(Arch::Amd64),
+            "sudo -n podman load"
+        );
+        assert_eq!(
+            target("{ssh: pi, import: {command: [my-load, --from, 'a b']}}")
+                .import_words(Arch::Amd64),
+            "my-load --from 'a b'"
+        );
     }
 
     #[test]
     fn import_script_checks_before_importing_and_always_cleans_up() {
-        let s = target("{ssh: pi, import: containerd}").import_script("/var/tmp/goapp-x.part", "ab12", Compression::Zstd(3), Arch::Arm64);
+        let s = target("{ssh: pi, import: containerd}").import_script(
+            "/var/tmp/goapp-x.part",
+            "ab12",
+            Compression::Zstd(3),
+            Arch::Arm64,
+        );
         assert_eq!(
             s,
             "f=/var/tmp/goapp-x.part; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
@@ -393,16 +485,29 @@ zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 -"
         assert_eq!(p.machine, "aarch64");
         assert!(p.zstd && p.importer);
         assert!(p.blobs.contains("sha256:ab"));
-        let id = "sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7".to_string();
-        assert_eq!(p.images, vec![("localhost/joke:1-arm64".to_string(), id.clone()), ("x:1".to_string(), id)]);
+        let id =
+            "sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7".to_string();
+        assert_eq!(
+            p.images,
+            vec![
+                ("localhost/joke:1-arm64".to_string(), id.clone()),
+                ("x:1".to_string(), id)
+            ]
+        );
     }
 
     #[test]
     fn full_refs() {
         assert_eq!(full_ref("joke:1", "localhost"), "localhost/joke:1");
         assert_eq!(full_ref("joke:1", "docker.io"), "docker.io/library/joke:1");
-        assert_eq!(full_ref("team/joke:1", "docker.io"), "docker.io/team/joke:1");
+        assert_eq!(
+            full_ref("team/joke:1", "docker.io"),
+            "docker.io/team/joke:1"
+        );
         assert_eq!(full_ref("reg:5000/joke:1", "localhost"), "reg:5000/joke:1");
-        assert_eq!(full_ref("localhost/joke:1", "docker.io"), "localhost/joke:1");
+        assert_eq!(
+            full_ref("localhost/joke:1", "docker.io"),
+            "localhost/joke:1"
+        );
     }
 }

@@ -60,12 +60,14 @@ pub fn run_all(jobs: Vec<Job>, progress: bool) -> Vec<Outcome> {
         .collect();
     handles
         .into_iter()
-        .map(|h| h.join().unwrap_or_else(|_| Outcome {
-            label: "?".into(),
-            elapsed: Duration::ZERO,
-            log: PathBuf::new(),
-            result: Err(anyhow!("a build thread panicked")),
-        }))
+        .map(|h| {
+            h.join().unwrap_or_else(|_| Outcome {
+                label: "?".into(),
+                elapsed: Duration::ZERO,
+                log: PathBuf::new(),
+                result: Err(anyhow!("a build thread panicked")),
+            })
+        })
         .collect()
 }
 
@@ -91,14 +93,21 @@ fn run_one(job: Job, bar: Option<ProgressBar>) -> Outcome {
         Some(b) => b.finish_with_message(verdict),
         None => eprintln!("goapp: [{}] {verdict}", job.label),
     }
-    Outcome { label: job.label, elapsed, log: job.log, result }
+    Outcome {
+        label: job.label,
+        elapsed,
+        log: job.log,
+        result,
+    }
 }
 
 fn stream(job: &Job, bar: Option<&ProgressBar>) -> Result<()> {
     if let Some(dir) = job.log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating the log directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the log directory {}", dir.display()))?;
     }
-    let mut log = std::fs::File::create(&job.log).with_context(|| format!("creating the log {}", job.log.display()))?;
+    let mut log = std::fs::File::create(&job.log)
+        .with_context(|| format!("creating the log {}", job.log.display()))?;
     writeln!(log, "$ {}", job.cmd)?;
     let redactor = job.cmd.redactor().clone();
     let reader = job
@@ -130,13 +139,20 @@ fn stream(job: &Job, bar: Option<&ProgressBar>) -> Result<()> {
             }
         }
     }
-    let status = reader.try_wait()?.map(|o| o.status).ok_or_else(|| anyhow!("`{}` ended without a status", job.cmd))?;
+    let status = reader
+        .try_wait()?
+        .map(|o| o.status)
+        .ok_or_else(|| anyhow!("`{}` ended without a status", job.cmd))?;
     writeln!(log, "# {status}")?;
     if status.success() {
         return Ok(());
     }
     let tail = tail_lines(&tail.into_iter().collect::<Vec<_>>().join("\n"), TAIL_LINES);
-    Err(anyhow!("process didn't exit successfully: `{}` ({status})\n--- last lines of {}\n{tail}", job.cmd, job.log.display()))
+    Err(anyhow!(
+        "process didn't exit successfully: `{}` ({status})\n--- last lines of {}\n{tail}",
+        job.cmd,
+        job.log.display()
+    ))
 }
 
 /// The log file of one job: `<dir>/<app>-<what>.log`, replaced on each run.

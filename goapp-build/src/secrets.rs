@@ -21,7 +21,12 @@ impl SecretFile {
     /// A secret whose existence is read from the file system now.
     pub fn probe(id: &str, path: PathBuf, origin: &str) -> SecretFile {
         let exists = path.is_file();
-        SecretFile { id: id.to_string(), path, exists, origin: origin.to_string() }
+        SecretFile {
+            id: id.to_string(),
+            path,
+            exists,
+            origin: origin.to_string(),
+        }
     }
 }
 
@@ -35,14 +40,22 @@ pub fn goenv(env: &HostEnv) -> Option<SecretFile> {
         Some(x) => PathBuf::from(x),
         None => env.home()?.join(".config"),
     };
-    Some(SecretFile::probe("goenv", base.join("go/env"), "go env GOENV"))
+    Some(SecretFile::probe(
+        "goenv",
+        base.join("go/env"),
+        "go env GOENV",
+    ))
 }
 
 /// The netrc for private module hosts behind the proxy: `$NETRC` or `~/.netrc`.
 pub fn netrc(env: &HostEnv) -> Option<SecretFile> {
     match env.var("NETRC") {
         Some(p) => Some(SecretFile::probe("netrc", PathBuf::from(p), "NETRC")),
-        None => Some(SecretFile::probe("netrc", env.home()?.join(".netrc"), "~/.netrc")),
+        None => Some(SecretFile::probe(
+            "netrc",
+            env.home()?.join(".netrc"),
+            "~/.netrc",
+        )),
     }
 }
 
@@ -51,7 +64,11 @@ pub fn netrc(env: &HostEnv) -> Option<SecretFile> {
 pub fn certs(env: &HostEnv) -> SecretFile {
     match env.var("SSL_CERT_FILE") {
         Some(p) => SecretFile::probe("certs", PathBuf::from(p), "SSL_CERT_FILE"),
-        None => SecretFile::probe("certs", PathBuf::from("/etc/ssl/certs/ca-certificates.crt"), "the system CA bundle"),
+        None => SecretFile::probe(
+            "certs",
+            PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+            "the system CA bundle",
+        ),
     }
 }
 
@@ -92,7 +109,11 @@ pub enum SshKey {
 }
 
 /// Keys tried when none is configured, in build.sh's order of preference.
-pub const DEFAULT_KEYS: [&str; 3] = ["~/.ssh/id_ecdsa.pub", "~/.ssh/id_ed25519.pub", "~/.ssh/id_rsa.pub"];
+pub const DEFAULT_KEYS: [&str; 3] = [
+    "~/.ssh/id_ecdsa.pub",
+    "~/.ssh/id_ed25519.pub",
+    "~/.ssh/id_rsa.pub",
+];
 
 /// Chooses the key to check.
 pub fn ssh_key(env: &HostEnv, configured: Option<&str>) -> SshKey {
@@ -104,7 +125,12 @@ pub fn ssh_key(env: &HostEnv, configured: Option<&str>) -> SshKey {
         let exists = public.is_file();
         return SshKey::Configured { public, exists };
     }
-    DEFAULT_KEYS.iter().map(|k| env.expand_tilde(k)).find(|p| p.is_file()).map(SshKey::Found).unwrap_or(SshKey::NoneFound)
+    DEFAULT_KEYS
+        .iter()
+        .map(|k| env.expand_tilde(k))
+        .find(|p| p.is_file())
+        .map(SshKey::Found)
+        .unwrap_or(SshKey::NoneFound)
 }
 
 /// The private key of a public key path (`id_ecdsa.pub` → `id_ecdsa`).

@@ -81,7 +81,9 @@ pub struct ShipReport {
 impl ShipReport {
     /// True when any host failed.
     pub fn failed(&self) -> bool {
-        self.hosts.iter().any(|(_, r)| matches!(r, HostResult::Failed { .. }))
+        self.hosts
+            .iter()
+            .any(|(_, r)| matches!(r, HostResult::Failed { .. }))
     }
 }
 
@@ -93,17 +95,31 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     let Some(config) = &s.config else {
         bail!("ship needs a goapp.yaml with `hosts:`: none was found from {} upwards; pass --config PATH", s.cwd.display());
     };
-    let ssh_config = config.file.defaults.ssh_config.as_ref().map(|p| config.dir.join(s.env.expand_tilde(p)));
-    which::which("ssh").context("ssh is not installed: install it (apt-get install openssh-client)")?;
+    let ssh_config = config
+        .file
+        .defaults
+        .ssh_config
+        .as_ref()
+        .map(|p| config.dir.join(s.env.expand_tilde(p)));
+    which::which("ssh")
+        .context("ssh is not installed: install it (apt-get install openssh-client)")?;
     // Control sockets live in a private directory removed at the end of the run.
-    let control_dir = tempfile::Builder::new().prefix("goapp-ssh-").tempdir().context("creating a directory for ssh control sockets")?;
+    let control_dir = tempfile::Builder::new()
+        .prefix("goapp-ssh-")
+        .tempdir()
+        .context("creating a directory for ssh control sockets")?;
     let targets: Vec<ShipTarget> = config
         .file
         .hosts
         .resolve(&o.hosts)?
         .into_iter()
         .enumerate()
-        .map(|(i, (name, host))| ShipTarget { name, host, ssh_config: ssh_config.clone(), control: Some(control_dir.path().join(format!("{i}.sock"))) })
+        .map(|(i, (name, host))| ShipTarget {
+            name,
+            host,
+            ssh_config: ssh_config.clone(),
+            control: Some(control_dir.path().join(format!("{i}.sock"))),
+        })
         .collect();
     let engine = s.engine(o.engine)?;
     let forced_arch = match &o.arch {
@@ -127,7 +143,8 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     // What each app's image is called, per arch, before anything is built.
     let apps = s.apps(&o.apps)?;
     let refs = image::image_refs(o.tag.as_deref(), &apps)?;
-    let images_for = |arch: Arch| -> Vec<String> { refs.iter().map(|(r, t)| image_name(r, t, arch)).collect() };
+    let images_for =
+        |arch: Arch| -> Vec<String> { refs.iter().map(|(r, t)| image_name(r, t, arch)).collect() };
     let unqualified = match engine.kind {
         EngineKind::Podman => "localhost",
         EngineKind::Docker => "docker.io",
@@ -138,7 +155,12 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     let candidate_arches = |t: &ShipTarget| -> Vec<Arch> {
         match forced_arch.or(t.host.arch) {
             Some(a) => vec![a],
-            None => sorted_unique(apps.iter().flat_map(|a| a.arch.clone().unwrap_or_default()).chain([Arch::Amd64, Arch::Arm64]).collect()),
+            None => sorted_unique(
+                apps.iter()
+                    .flat_map(|a| a.arch.clone().unwrap_or_default())
+                    .chain([Arch::Amd64, Arch::Arm64])
+                    .collect(),
+            ),
         }
     };
     let mut probe_refs = Vec::new();
@@ -151,7 +173,11 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     }
     // When every node's architecture is known up front, the build check runs
     // while the nodes are probed instead of after.
-    let known: Option<Vec<Arch>> = targets.iter().map(|t| forced_arch.or(t.host.arch)).collect::<Option<Vec<_>>>().map(sorted_unique);
+    let known: Option<Vec<Arch>> = targets
+        .iter()
+        .map(|t| forced_arch.or(t.host.arch))
+        .collect::<Option<Vec<_>>>()
+        .map(sorted_unique);
     let mut early_build: Option<(Vec<u8>, Result<()>)> = None;
     let mut masters: Vec<Master> = Vec::new();
     let probes: Vec<Result<Probe>> = std::thread::scope(|scope| {
@@ -183,7 +209,10 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
                 Err(_) => Err(anyhow!("probe thread panicked")),
             })
             .collect();
-        early_build = builder.map(|b| b.join().unwrap_or_else(|_| (Vec::new(), Err(anyhow!("build thread panicked")))));
+        early_build = builder.map(|b| {
+            b.join()
+                .unwrap_or_else(|_| (Vec::new(), Err(anyhow!("build thread panicked"))))
+        });
         probes
     });
 
@@ -193,20 +222,39 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         let p = match p {
             Ok(p) => p,
             Err(e) => {
-                report.hosts.push((t.name.clone(), HostResult::Failed { reason: format!("{e:#}") }));
+                report.hosts.push((
+                    t.name.clone(),
+                    HostResult::Failed {
+                        reason: format!("{e:#}"),
+                    },
+                ));
                 continue;
             }
         };
         if !p.importer {
-            let reason = format!("`{}` is not installed on {}: install it there or change `import:` for this host", t.importer(), t.name);
-            report.hosts.push((t.name.clone(), HostResult::Failed { reason }));
+            let reason = format!(
+                "`{}` is not installed on {}: install it there or change `import:` for this host",
+                t.importer(),
+                t.name
+            );
+            report
+                .hosts
+                .push((t.name.clone(), HostResult::Failed { reason }));
             continue;
         }
-        let arch = match forced_arch.or(t.host.arch).or_else(|| Arch::from_uname(&p.machine)) {
+        let arch = match forced_arch
+            .or(t.host.arch)
+            .or_else(|| Arch::from_uname(&p.machine))
+        {
             Some(a) => a,
             None => {
-                let reason = format!("{} reports an unknown machine '{}': set `arch:` for it in the config", t.name, p.machine);
-                report.hosts.push((t.name.clone(), HostResult::Failed { reason }));
+                let reason = format!(
+                    "{} reports an unknown machine '{}': set `arch:` for it in the config",
+                    t.name, p.machine
+                );
+                report
+                    .hosts
+                    .push((t.name.clone(), HostResult::Failed { reason }));
                 continue;
             }
         };
@@ -233,8 +281,13 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     for (t, p, arch) in &live {
         for image in images_for(*arch) {
             let reference = full_ref(&image, unqualified);
-            if o.dry_run && !local.contains_key(&reference) && inspect(&engine, &reference).is_err() {
-                writeln!(out, "# {}: {reference} would be built above, then sent", t.name)?;
+            if o.dry_run && !local.contains_key(&reference) && inspect(&engine, &reference).is_err()
+            {
+                writeln!(
+                    out,
+                    "# {}: {reference} would be built above, then sent",
+                    t.name
+                )?;
                 continue;
             }
             if !local.contains_key(&reference) {
@@ -243,20 +296,39 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
             }
             let (id, recorded) = &local[&reference];
             if let Err(reason) = check_arch(&reference, *recorded, &t.name, *arch) {
-                report.hosts.push((t.name.clone(), HostResult::Failed { reason }));
+                report
+                    .hosts
+                    .push((t.name.clone(), HostResult::Failed { reason }));
                 continue;
             }
             let there = p.images.iter().any(|(r, rid)| r == &reference && rid == id);
             if there && !o.force {
                 writeln!(out, "{}: {reference} is already there (same id {}); nothing sent (--force sends anyway)", t.name, short(id))?;
-                report.hosts.push((t.name.clone(), HostResult::Skipped { image: reference.clone() }));
+                report.hosts.push((
+                    t.name.clone(),
+                    HostResult::Skipped {
+                        image: reference.clone(),
+                    },
+                ));
                 continue;
             }
             let format = t.format(engine.kind);
             // With --force everything is sent; otherwise the node's blobs are left out.
-            let drop = if format == ArchiveFormat::Oci && !o.force { p.blobs.clone() } else { BTreeSet::new() };
+            let drop = if format == ArchiveFormat::Oci && !o.force {
+                p.blobs.clone()
+            } else {
+                BTreeSet::new()
+            };
             let compression = t.compression(format, p.zstd, zstd_local, *arch);
-            groups.entry((reference.clone(), format)).or_default().push(Member { target: t, arch: *arch, drop, compression });
+            groups
+                .entry((reference.clone(), format))
+                .or_default()
+                .push(Member {
+                    target: t,
+                    arch: *arch,
+                    drop,
+                    compression,
+                });
         }
     }
 
@@ -280,20 +352,37 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
                 scope.spawn(move || send_group(engine, reference, *format, members, multi))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     report.hosts.extend(results.into_iter().flatten());
 
     // 6. One line per host.
     let order: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-    report.hosts.sort_by_key(|(n, _)| order.iter().position(|o| o == n));
+    report
+        .hosts
+        .sort_by_key(|(n, _)| order.iter().position(|o| o == n));
     for (name, r) in &report.hosts {
         match r {
-            HostResult::Sent { image, bytes, secs, reused, compression } => {
-                let reuse = if *reused > 0 { format!(", {reused} blob(s) already there left out") } else { String::new() };
+            HostResult::Sent {
+                image,
+                bytes,
+                secs,
+                reused,
+                compression,
+            } => {
+                let reuse = if *reused > 0 {
+                    format!(", {reused} blob(s) already there left out")
+                } else {
+                    String::new()
+                };
                 writeln!(out, "{name}: sent {image} ({}, {compression}{reuse}, {secs:.1}s), verified and imported", human(*bytes))?
             }
-            HostResult::Skipped { image } => writeln!(out, "{name}: skipped {image} (already there)")?,
+            HostResult::Skipped { image } => {
+                writeln!(out, "{name}: skipped {image} (already there)")?
+            }
             HostResult::Failed { reason } => writeln!(out, "{name}: FAILED: {reason}")?,
         }
     }
@@ -302,9 +391,24 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
 
 /// Builds the images of `arches` that are missing or stale; with
 /// `--no-build` refuses instead, with `--dry-run` prints the builds.
-fn ensure_images(s: &Session, o: &ShipOptions, base: &ImageOptions, engine: &Engine, arches: &[Arch], out: &mut dyn Write) -> Result<()> {
-    let list = arches.iter().map(|a| a.name()).collect::<Vec<_>>().join(",");
-    let opts = ImageOptions { arch: Some(list), dry_run: o.dry_run, ..base.clone() };
+fn ensure_images(
+    s: &Session,
+    o: &ShipOptions,
+    base: &ImageOptions,
+    engine: &Engine,
+    arches: &[Arch],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let list = arches
+        .iter()
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join(",");
+    let opts = ImageOptions {
+        arch: Some(list),
+        dry_run: o.dry_run,
+        ..base.clone()
+    };
     if !o.no_build {
         image::run_with(s, &opts, engine, out)?;
         return Ok(());
@@ -325,7 +429,12 @@ fn sorted_unique(mut v: Vec<Arch>) -> Vec<Arch> {
 
 /// Refuses an image whose recorded architecture is not the node's: an
 /// amd64 image imports fine on an arm64 node and fails only when a pod starts.
-pub fn check_arch(reference: &str, recorded: Arch, host: &str, host_arch: Arch) -> std::result::Result<(), String> {
+pub fn check_arch(
+    reference: &str,
+    recorded: Arch,
+    host: &str,
+    host_arch: Arch,
+) -> std::result::Result<(), String> {
     if recorded == host_arch {
         return Ok(());
     }
@@ -350,7 +459,8 @@ impl Master {
             .spawn()
             .ok()?;
         let mut m = Master(child);
-        let deadline = Instant::now() + Duration::from_secs(u64::from(t.host.connect_timeout.unwrap_or(10)) + 5);
+        let deadline = Instant::now()
+            + Duration::from_secs(u64::from(t.host.connect_timeout.unwrap_or(10)) + 5);
         while Instant::now() < deadline {
             if sock.exists() {
                 return Some(m);
@@ -371,21 +481,36 @@ impl Drop for Master {
     }
 }
 
-
 /// `(image id as sha256:…, architecture)` of a local image.
 fn inspect(engine: &Engine, reference: &str) -> Result<(String, Arch)> {
     let out = engine
         .cmd()
-        .args(["image", "inspect", "--format", "{{.Id}} {{.Architecture}}", reference])
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}} {{.Architecture}}",
+            reference,
+        ])
         .run_timeout(Some(Duration::from_secs(60)))
-        .with_context(|| format!("the image {reference} is not in the local {} store", engine.kind))?;
+        .with_context(|| {
+            format!(
+                "the image {reference} is not in the local {} store",
+                engine.kind
+            )
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut words = text.split_whitespace();
     let (Some(id), Some(arch)) = (words.next(), words.next()) else {
         bail!("could not read the id and architecture of {reference}");
     };
-    let id = if id.starts_with("sha256:") { id.to_string() } else { format!("sha256:{id}") };
-    let arch = Arch::from_image_arch(arch).ok_or_else(|| anyhow!("{reference} records an unknown architecture '{arch}'"))?;
+    let id = if id.starts_with("sha256:") {
+        id.to_string()
+    } else {
+        format!("sha256:{id}")
+    };
+    let arch = Arch::from_image_arch(arch)
+        .ok_or_else(|| anyhow!("{reference} records an unknown architecture '{arch}'"))?;
     Ok((id, arch))
 }
 
@@ -399,7 +524,11 @@ pub fn human(n: u64) -> String {
     let mut v = n as f64;
     for unit in ["B", "KiB", "MiB", "GiB"] {
         if v < 1024.0 || unit == "GiB" {
-            return if unit == "B" { format!("{n} B") } else { format!("{v:.1} {unit}") };
+            return if unit == "B" {
+                format!("{n} B")
+            } else {
+                format!("{v:.1} {unit}")
+            };
         }
         v /= 1024.0;
     }
@@ -408,8 +537,17 @@ pub fn human(n: u64) -> String {
 
 /// A per-run name for the remote archive.
 fn remote_tmp(t: &ShipTarget, compression: Compression) -> String {
-    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    format!("{}/goapp-{}-{:x}.{}.part", t.tmp_dir().trim_end_matches('/'), std::process::id(), nonce, compression.suffix())
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!(
+        "{}/goapp-{}-{:x}.{}.part",
+        t.tmp_dir().trim_end_matches('/'),
+        std::process::id(),
+        nonce,
+        compression.suffix()
+    )
 }
 
 /// One node's share of a group: what it gets and how.
@@ -471,36 +609,77 @@ impl Fanout {
 
 fn save_cmd(engine: &Engine, reference: &str, format: ArchiveFormat) -> Cmd {
     match (engine.kind, format) {
-        (EngineKind::Podman, ArchiveFormat::Oci) => engine.cmd().args(["save", "--format", "oci-archive", reference]),
-        (EngineKind::Podman, ArchiveFormat::Docker) => engine.cmd().args(["save", "--format", "docker-archive", reference]),
+        (EngineKind::Podman, ArchiveFormat::Oci) => {
+            engine
+                .cmd()
+                .args(["save", "--format", "oci-archive", reference])
+        }
+        (EngineKind::Podman, ArchiveFormat::Docker) => {
+            engine
+                .cmd()
+                .args(["save", "--format", "docker-archive", reference])
+        }
         (EngineKind::Docker, _) => engine.cmd().args(["save", reference]),
     }
 }
 
 /// What `--dry-run` prints for a group: per member, the save-and-upload
 /// pipeline and the import.
-fn dry_run_lines(engine: &Engine, reference: &str, format: ArchiveFormat, members: &[Member]) -> Vec<String> {
+fn dry_run_lines(
+    engine: &Engine,
+    reference: &str,
+    format: ArchiveFormat,
+    members: &[Member],
+) -> Vec<String> {
     let save = save_cmd(engine, reference, format);
     members
         .iter()
         .flat_map(|m| {
             let t = m.target;
-            let tmp = format!("{}/goapp-PID-NONCE.{}.part", t.tmp_dir().trim_end_matches('/'), m.compression.suffix());
-            let filter = if m.drop.is_empty() { String::new() } else { format!(" | (leave out the {} blob(s) {} holds)", m.drop.len(), t.name) };
-            let compress = m.compression.compress().map(|c| format!(" | {c}")).unwrap_or_default();
+            let tmp = format!(
+                "{}/goapp-PID-NONCE.{}.part",
+                t.tmp_dir().trim_end_matches('/'),
+                m.compression.suffix()
+            );
+            let filter = if m.drop.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " | (leave out the {} blob(s) {} holds)",
+                    m.drop.len(),
+                    t.name
+                )
+            };
+            let compress = m
+                .compression
+                .compress()
+                .map(|c| format!(" | {c}"))
+                .unwrap_or_default();
             [
-                format!("{save}{filter}{compress} | {}", t.ssh(&t.upload_script(&tmp))),
-                t.ssh(&t.import_script(&tmp, "SHA256-OF-THE-STREAM", m.compression, m.arch)).to_string(),
+                format!(
+                    "{save}{filter}{compress} | {}",
+                    t.ssh(&t.upload_script(&tmp))
+                ),
+                t.ssh(&t.import_script(&tmp, "SHA256-OF-THE-STREAM", m.compression, m.arch))
+                    .to_string(),
             ]
         })
         .collect()
 }
 
 /// Saves `reference` once and streams it to the members; one result each.
-fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: &[Member], multi: Option<&MultiProgress>) -> Vec<(String, HostResult)> {
+fn send_group(
+    engine: &Engine,
+    reference: &str,
+    format: ArchiveFormat,
+    members: &[Member],
+    multi: Option<&MultiProgress>,
+) -> Vec<(String, HostResult)> {
     let save = save_cmd(engine, reference, format);
-    let style = ProgressStyle::with_template("{prefix:.bold} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed:>4} {wide_msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template(
+        "{prefix:.bold} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed:>4} {wide_msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
 
     // Uploads, one per member.
     let mut uploads: Vec<Upload> = Vec::new();
@@ -517,7 +696,13 @@ fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: 
         });
         let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(32);
         let thread = std::thread::spawn(move || upload(cmd, rx, bar));
-        uploads.push(Upload { name: t.name.clone(), tmp, tx: Some(tx), thread, started: Instant::now() });
+        uploads.push(Upload {
+            name: t.name.clone(),
+            tmp,
+            tx: Some(tx),
+            thread,
+            started: Instant::now(),
+        });
     }
 
     // Lanes.
@@ -536,19 +721,38 @@ fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: 
         .enumerate()
         .map(|(i, (drop, compression))| {
             let member_ids: Vec<usize> = (0..members.len()).filter(|&m| lane_of[m] == i).collect();
-            let fanout = Fanout { hasher: Sha256::new(), total: 0, txs: member_ids.iter().map(|&m| uploads[m].tx.clone()).collect() };
+            let fanout = Fanout {
+                hasher: Sha256::new(),
+                total: 0,
+                txs: member_ids.iter().map(|&m| uploads[m].tx.clone()).collect(),
+            };
             let filter = (!drop.is_empty()).then(|| TarFilter::new((*drop).clone()));
-            let mut lane = Lane { filter, compressor: None, stdin: None, inline: None, reader: None, error: None };
+            let mut lane = Lane {
+                filter,
+                compressor: None,
+                stdin: None,
+                inline: None,
+                reader: None,
+                error: None,
+            };
             match compression.compress() {
                 None => lane.inline = Some(fanout),
-                Some(cmd) => match std::process::Command::new(cmd.program()).args(cmd.get_args()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn() {
+                Some(cmd) => match std::process::Command::new(cmd.program())
+                    .args(cmd.get_args())
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                {
                     Ok(mut child) => {
                         lane.stdin = child.stdin.take();
                         let mut stdout = child.stdout.take();
                         let mut fanout = fanout;
                         lane.reader = Some(std::thread::spawn(move || {
                             let mut buf = vec![0u8; 256 * 1024];
-                            let Some(r) = stdout.as_mut() else { bail!("the compressor has no output") };
+                            let Some(r) = stdout.as_mut() else {
+                                bail!("the compressor has no output")
+                            };
                             loop {
                                 let n = r.read(&mut buf)?;
                                 if n == 0 {
@@ -577,19 +781,31 @@ fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: 
         expr = expr.stderr_path(f.path());
     }
     let save_result: Result<()> = (|| {
-        let mut reader = expr.stdin_null().reader().with_context(|| format!("could not start `{save}`"))?;
+        let mut reader = expr
+            .stdin_null()
+            .reader()
+            .with_context(|| format!("could not start `{save}`"))?;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
-                    let stderr = stderr_log.as_ref().and_then(|f| std::fs::read_to_string(f.path()).ok()).unwrap_or_default();
+                    let stderr = stderr_log
+                        .as_ref()
+                        .and_then(|f| std::fs::read_to_string(f.path()).ok())
+                        .unwrap_or_default();
                     bail!("`{save}` failed: {e}\n{}", tail_lines(&stderr, 20));
                 }
             };
             for lane in lanes.iter_mut().filter(|l| l.error.is_none()) {
-                let Lane { filter, stdin, inline, error, .. } = lane;
+                let Lane {
+                    filter,
+                    stdin,
+                    inline,
+                    error,
+                    ..
+                } = lane;
                 let mut sink = |b: &[u8]| -> std::io::Result<()> {
                     match (inline.as_mut(), stdin.as_mut()) {
                         (Some(f), _) => {
@@ -619,7 +835,9 @@ fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: 
         let r = if let Some(f) = lane.inline.take() {
             Ok(f.finish())
         } else if let Some(h) = lane.reader.take() {
-            h.join().unwrap_or_else(|_| Err(anyhow!("compressor thread panicked"))).map_err(|e| format!("{e:#}"))
+            h.join()
+                .unwrap_or_else(|_| Err(anyhow!("compressor thread panicked")))
+                .map_err(|e| format!("{e:#}"))
         } else {
             Err(lane.error.clone().unwrap_or_else(|| "no compressor".into()))
         };
@@ -631,14 +849,19 @@ fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: 
             (None, r) => r,
         });
     }
-    let reused: Vec<usize> = lanes.iter().map(|l| l.filter.as_ref().map(|f| f.dropped_entries).unwrap_or(0)).collect();
+    let reused: Vec<usize> = lanes
+        .iter()
+        .map(|l| l.filter.as_ref().map(|f| f.dropped_entries).unwrap_or(0))
+        .collect();
 
     // Each host: its upload, then check and import, in parallel.
     let finished: Vec<(Upload, Result<u64>)> = uploads
         .into_iter()
         .map(|mut u| {
             let thread = std::mem::replace(&mut u.thread, std::thread::spawn(|| Ok(0)));
-            let r = thread.join().unwrap_or_else(|_| Err(anyhow!("upload thread panicked")));
+            let r = thread
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("upload thread panicked")));
             (u, r)
         })
         .collect();
@@ -657,7 +880,12 @@ fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: 
                     let outcome = match (save_ok, lane_result, sent) {
                         (Err(e), _, _) | (_, Err(e), _) => Err(anyhow!("{e}")),
                         (_, _, Err(e)) => Err(anyhow!("transfer to {} failed: {e:#}", u.name)),
-                        (_, Ok((_, total)), Ok(n)) if *n != total => Err(anyhow!("transfer to {} stopped after {} of {}", u.name, human(*n), human(total))),
+                        (_, Ok((_, total)), Ok(n)) if *n != total => Err(anyhow!(
+                            "transfer to {} stopped after {} of {}",
+                            u.name,
+                            human(*n),
+                            human(total)
+                        )),
                         (_, Ok((sha, total)), Ok(_)) => m
                             .target
                             .ssh(&m.target.import_script(&u.tmp, &sha, m.compression, m.arch))
@@ -666,19 +894,43 @@ fn send_group(engine: &Engine, reference: &str, format: ArchiveFormat, members: 
                             .map_err(|e| anyhow!("import on {} failed: {e:#}", u.name)),
                     };
                     match outcome {
-                        Ok(bytes) => (u.name.clone(), HostResult::Sent { image: reference.to_string(), bytes, secs: u.started.elapsed().as_secs_f64(), reused, compression: m.compression.describe() }),
+                        Ok(bytes) => (
+                            u.name.clone(),
+                            HostResult::Sent {
+                                image: reference.to_string(),
+                                bytes,
+                                secs: u.started.elapsed().as_secs_f64(),
+                                reused,
+                                compression: m.compression.describe(),
+                            },
+                        ),
                         Err(e) => {
                             // The import script removes its archive itself; this removes
                             // what a broken upload left (and later uploads sweep old ones).
-                            let _ = m.target.ssh(&ShipTarget::cleanup_script(&u.tmp)).run_timeout(Some(Duration::from_secs(15)));
-                            (u.name.clone(), HostResult::Failed { reason: format!("{e:#}") })
+                            let _ = m
+                                .target
+                                .ssh(&ShipTarget::cleanup_script(&u.tmp))
+                                .run_timeout(Some(Duration::from_secs(15)));
+                            (
+                                u.name.clone(),
+                                HostResult::Failed {
+                                    reason: format!("{e:#}"),
+                                },
+                            )
                         }
                     }
                 })
             })
             .collect();
         for h in handles {
-            results.push(h.join().unwrap_or_else(|_| ("?".into(), HostResult::Failed { reason: "import thread panicked".into() })));
+            results.push(h.join().unwrap_or_else(|_| {
+                (
+                    "?".into(),
+                    HostResult::Failed {
+                        reason: "import thread panicked".into(),
+                    },
+                )
+            }));
         }
     });
     results
@@ -724,7 +976,10 @@ fn upload(cmd: Cmd, rx: Receiver<Arc<Vec<u8>>>, bar: Option<ProgressBar>) -> Res
     }
     if !status.success() || write_error.is_some() {
         let why = write_error.map(|e| format!(" ({e})")).unwrap_or_default();
-        bail!("process didn't exit successfully: `{cmd}` ({status}){why}\n--- stderr\n{}", tail_lines(&stderr, 20));
+        bail!(
+            "process didn't exit successfully: `{cmd}` ({status}){why}\n--- stderr\n{}",
+            tail_lines(&stderr, 20)
+        );
     }
     Ok(written)
 }
@@ -735,7 +990,10 @@ mod tests {
 
     #[test]
     fn arch_mismatch_is_refused_with_the_fix() {
-        assert_eq!(check_arch("joke:1-arm64", Arch::Arm64, "pi", Arch::Arm64), Ok(()));
+        assert_eq!(
+            check_arch("joke:1-arm64", Arch::Arm64, "pi", Arch::Arm64),
+            Ok(())
+        );
         assert_eq!(
             check_arch("joke:1-arm64", Arch::Amd64, "pi", Arch::Arm64).unwrap_err(),
             "joke:1-arm64 is built for amd64 but pi is arm64: rebuild it with --arch arm64, or fix `arch:` for pi in the config"

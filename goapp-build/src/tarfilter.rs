@@ -25,7 +25,11 @@ enum State {
     Header,
     /// Copying (or skipping) data: remaining bytes incl. padding, keep?, and
     /// whether it is an extended header's data (kept in `pending`).
-    Data { left: u64, keep: bool, extended: bool },
+    Data {
+        left: u64,
+        keep: bool,
+        extended: bool,
+    },
     /// After the end-of-archive blocks: copy whatever follows.
     Trailer,
 }
@@ -33,11 +37,23 @@ enum State {
 impl TarFilter {
     /// A filter dropping these digests (`sha256:<hex>`).
     pub fn new(drop: BTreeSet<String>) -> TarFilter {
-        TarFilter { drop, state: State::Header, header: Vec::with_capacity(512), pending: Vec::new(), pending_path: None, dropped: 0, dropped_entries: 0 }
+        TarFilter {
+            drop,
+            state: State::Header,
+            header: Vec::with_capacity(512),
+            pending: Vec::new(),
+            pending_path: None,
+            dropped: 0,
+            dropped_entries: 0,
+        }
     }
 
     /// Feeds bytes; `out` receives what is kept.
-    pub fn feed(&mut self, mut input: &[u8], out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+    pub fn feed(
+        &mut self,
+        mut input: &[u8],
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         while !input.is_empty() {
             match &mut self.state {
                 State::Trailer => {
@@ -53,7 +69,11 @@ impl TarFilter {
                         self.on_header(out)?;
                     }
                 }
-                State::Data { left, keep, extended } => {
+                State::Data {
+                    left,
+                    keep,
+                    extended,
+                } => {
                     let take = (*left).min(input.len() as u64) as usize;
                     let chunk = &input[..take];
                     if *extended {
@@ -69,7 +89,8 @@ impl TarFilter {
                         let was_extended = *extended;
                         self.state = State::Header;
                         if was_extended {
-                            self.pending_path = pax_path(&self.pending).or(self.pending_path.take());
+                            self.pending_path =
+                                pax_path(&self.pending).or(self.pending_path.take());
                         }
                     }
                 }
@@ -78,7 +99,10 @@ impl TarFilter {
         Ok(())
     }
 
-    fn on_header(&mut self, out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+    fn on_header(
+        &mut self,
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         let h = std::mem::take(&mut self.header);
         if h.iter().all(|&b| b == 0) {
             out(&std::mem::take(&mut self.pending))?;
@@ -91,7 +115,11 @@ impl TarFilter {
         let kind = h[156];
         if matches!(kind, b'x' | b'g' | b'L' | b'K') {
             self.pending.extend_from_slice(&h);
-            self.state = State::Data { left: padded, keep: true, extended: true };
+            self.state = State::Data {
+                left: padded,
+                keep: true,
+                extended: true,
+            };
             if padded == 0 {
                 self.state = State::Header;
             }
@@ -107,7 +135,15 @@ impl TarFilter {
             self.dropped += (pending.len() + 512) as u64;
             self.dropped_entries += 1;
         }
-        self.state = if padded == 0 { State::Header } else { State::Data { left: padded, keep, extended: false } };
+        self.state = if padded == 0 {
+            State::Header
+        } else {
+            State::Data {
+                left: padded,
+                keep,
+                extended: false,
+            }
+        };
         Ok(())
     }
 
@@ -123,9 +159,15 @@ impl TarFilter {
 fn parse_size(field: &[u8]) -> u64 {
     if field[0] & 0x80 != 0 {
         // base-256 (GNU) for sizes over 8 GiB
-        field[1..].iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        field[1..]
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
     } else {
-        let s: String = field.iter().take_while(|&&b| b != 0 && b != b' ').map(|&b| b as char).collect();
+        let s: String = field
+            .iter()
+            .take_while(|&&b| b != 0 && b != b' ')
+            .map(|&b| b as char)
+            .collect();
         u64::from_str_radix(s.trim(), 8).unwrap_or(0)
     }
 }
@@ -136,7 +178,11 @@ fn cstr(b: &[u8]) -> String {
 
 fn header_name(h: &[u8]) -> String {
     let name = cstr(&h[0..100]);
-    let prefix = if &h[257..262] == b"ustar" { cstr(&h[345..500]) } else { String::new() };
+    let prefix = if &h[257..262] == b"ustar" {
+        cstr(&h[345..500])
+    } else {
+        String::new()
+    };
     if prefix.is_empty() {
         name
     } else {
@@ -157,7 +203,10 @@ fn pax_path(ext: &[u8]) -> Option<String> {
             b'x' => {
                 let text = String::from_utf8_lossy(data);
                 for rec in text.split('\n') {
-                    if let Some(p) = rec.split_once(' ').and_then(|(_, kv)| kv.strip_prefix("path=")) {
+                    if let Some(p) = rec
+                        .split_once(' ')
+                        .and_then(|(_, kv)| kv.strip_prefix("path="))
+                    {
                         found = Some(p.to_string());
                     }
                 }
@@ -181,18 +230,32 @@ mod tests {
             std::fs::write(&p, vec![b'x'; *size]).unwrap();
         }
         let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
-        let out = Command::new("tar").args(["--format=pax", "-cf", "-", "-C"]).arg(dir).args(&names).output().unwrap();
+        let out = Command::new("tar")
+            .args(["--format=pax", "-cf", "-", "-C"])
+            .arg(dir)
+            .args(&names)
+            .output()
+            .unwrap();
         assert!(out.status.success());
         out.stdout
     }
 
     fn list(bytes: &[u8]) -> Vec<String> {
-        let mut child = Command::new("tar").args(["-tf", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut child = Command::new("tar")
+            .args(["-tf", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         use std::io::Write;
         child.stdin.take().unwrap().write_all(bytes).unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "tar rejected the filtered archive");
-        String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     #[test]
@@ -201,9 +264,13 @@ mod tests {
         let long = format!("blobs/sha256/{}", "c".repeat(64));
         let a = format!("blobs/sha256/{}", "a".repeat(64));
         let b = format!("blobs/sha256/{}", "b".repeat(64));
-        let bytes = archive(d.path(), &[(&a, 70_000), (&b, 10), ("index.json", 5), (&long, 1)]);
+        let bytes = archive(
+            d.path(),
+            &[(&a, 70_000), (&b, 10), ("index.json", 5), (&long, 1)],
+        );
         for chunk in [1usize, 7, 512, 4096, 1 << 20] {
-            let mut f = TarFilter::new([format!("sha256:{}", "a".repeat(64))].into_iter().collect());
+            let mut f =
+                TarFilter::new([format!("sha256:{}", "a".repeat(64))].into_iter().collect());
             let mut out = Vec::new();
             for c in bytes.chunks(chunk) {
                 f.feed(c, &mut |b| {
@@ -212,7 +279,11 @@ mod tests {
                 })
                 .unwrap();
             }
-            assert_eq!(list(&out), vec![b.clone(), "index.json".to_string(), long.clone()], "chunk {chunk}");
+            assert_eq!(
+                list(&out),
+                vec![b.clone(), "index.json".to_string(), long.clone()],
+                "chunk {chunk}"
+            );
             assert_eq!(f.dropped_entries, 1);
             assert!(f.dropped >= 70_000);
             assert_eq!(out.len() as u64 + f.dropped, bytes.len() as u64);

@@ -13,7 +13,12 @@ impl Agent {
     /// Starts `ssh-agent -D -a DIR/agent.sock` and waits for its socket.
     pub fn start(dir: &Path) -> Agent {
         let sock = dir.join("agent.sock");
-        let child = Command::new("ssh-agent").args(["-D", "-a"]).arg(&sock).stdout(Stdio::null()).spawn().expect("ssh-agent (run scripts/setup.sh)");
+        let child = Command::new("ssh-agent")
+            .args(["-D", "-a"])
+            .arg(&sock)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ssh-agent (run scripts/setup.sh)");
         for _ in 0..500 {
             if sock.exists() {
                 break;
@@ -26,7 +31,13 @@ impl Agent {
 
     /// Adds a key without a passphrase.
     pub fn add(&self, key: &Path) {
-        let ok = Command::new("ssh-add").arg(key).env("SSH_AUTH_SOCK", &self.sock).stderr(Stdio::null()).status().unwrap().success();
+        let ok = Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "ssh-add {}", key.display());
     }
 }

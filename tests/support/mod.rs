@@ -11,12 +11,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Where scripts/setup.sh leaves its fixtures.
 pub fn fixtures() -> PathBuf {
-    std::env::var_os("GOAPP_FIXTURES").map(PathBuf::from).unwrap_or_else(|| root().join("target/goapp-fixtures"))
+    std::env::var_os("GOAPP_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/goapp-fixtures"))
 }
 
 /// The Go version of the local builder image (set-up writes it).
@@ -30,7 +35,10 @@ pub fn go_version() -> String {
 
 /// A name no other test run uses.
 pub fn unique(prefix: &str) -> String {
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{prefix}{}{}", std::process::id(), n % 1_000_000_000)
 }
 
@@ -46,7 +54,14 @@ pub fn xtask(cwd: &Path, cache: &Path) -> Command {
         .env_remove("TARGET_ARCH")
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("GOAPP_ENGINE");
-    for v in ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"] {
+    for v in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+    ] {
         c.env_remove(v);
     }
     c
@@ -54,8 +69,16 @@ pub fn xtask(cwd: &Path, cache: &Path) -> Command {
 
 /// Runs and returns (status ok, stdout, stderr).
 pub fn run(mut c: Command) -> (bool, String, String) {
-    let Output { status, stdout, stderr } = c.output().expect("running the binary under test");
-    (status.success(), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("running the binary under test");
+    (
+        status.success(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 /// Runs an engine command with the test podman settings, returning stdout; panics with stderr on failure.
@@ -65,7 +88,11 @@ pub fn engine(program: &str, args: &[&str]) -> String {
         .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
         .output()
         .unwrap_or_else(|e| panic!("{program} not runnable ({e}): run scripts/setup.sh first"));
-    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -81,7 +108,10 @@ pub fn require_engine(program: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(ok, "{program} has no {tag} (or is not running): run scripts/setup.sh first");
+    assert!(
+        ok,
+        "{program} has no {tag} (or is not running): run scripts/setup.sh first"
+    );
 }
 
 /// Removes images when dropped, so a failed test leaves nothing behind.
@@ -104,13 +134,29 @@ impl Drop for ImageGuard {
 /// Builds `context` for amd64 and arm64 through the tool with `engine_flag`
 /// and checks both were built. Returns the images (removed on drop) and the
 /// tool's stdout and stderr.
-pub fn build_both_arches(engine_flag: &str, program: &'static str, context: &Path, name: &str) -> (ImageGuard, String, String) {
+pub fn build_both_arches(
+    engine_flag: &str,
+    program: &'static str,
+    context: &Path,
+    name: &str,
+) -> (ImageGuard, String, String) {
     require_engine(program);
     let cache = tempfile::tempdir().unwrap();
     let tag = format!("goapp-it/{}:1", unique(&format!("{name}-{engine_flag}-")));
-    let guard = ImageGuard { program, images: vec![format!("{tag}-amd64"), format!("{tag}-arm64")] };
+    let guard = ImageGuard {
+        program,
+        images: vec![format!("{tag}-amd64"), format!("{tag}-arm64")],
+    };
     let mut c = xtask(context, cache.path());
-    c.args(["image", "--engine", engine_flag, "--arch", "amd64,arm64", "--tag", &tag]);
+    c.args([
+        "image",
+        "--engine",
+        engine_flag,
+        "--arch",
+        "amd64,arm64",
+        "--tag",
+        &tag,
+    ]);
     let (ok, stdout, stderr) = run(c);
     assert!(ok, "build failed:\n{stdout}\n{stderr}");
     for image in &guard.images {

@@ -46,14 +46,30 @@ impl Node {
         // sshd: its own host key, the test's client key, a free port, and
         // an environment that points ctr and podman at this node's stores.
         for (key, comment) in [("host_key", "host"), ("client_key", "client")] {
-            let st = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"]).arg(dir.join(key)).status().unwrap();
+            let st = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+                .arg(dir.join(key))
+                .status()
+                .unwrap();
             assert!(st.success());
         }
         std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let wrapper = dir.join("wrapper.sh");
-        std::fs::write(&wrapper, WRAPPER.replace("@DIR@", &dir.display().to_string())).unwrap();
-        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::write(
+            &wrapper,
+            WRAPPER.replace("@DIR@", &dir.display().to_string()),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         std::fs::write(
             dir.join("sshd_config"),
             format!(
@@ -73,20 +89,39 @@ impl Node {
             .spawn()
             .expect("sshd (run scripts/setup.sh)");
         let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
-        let mut known = host_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let mut known = host_pub
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
         known = format!("[127.0.0.1]:{port} {known}\n");
         std::fs::write(dir.join("known_hosts"), known).unwrap();
-        let mut cfg = std::fs::OpenOptions::new().create(true).append(true).open(base.join("ssh_config")).unwrap();
+        let mut cfg = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(base.join("ssh_config"))
+            .unwrap();
         write!(
             cfg,
             "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile {d}/client_key\n  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n",
             d = dir.display()
         )
         .unwrap();
-        let node = Node { dir, alias: alias.to_string(), sshd, containerd };
+        let node = Node {
+            dir,
+            alias: alias.to_string(),
+            sshd,
+            containerd,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !(node.dir.join("containerd.sock").exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-            assert!(Instant::now() < deadline, "node {alias} did not start: see {}", node.dir.display());
+        while !(node.dir.join("containerd.sock").exists()
+            && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "node {alias} did not start: see {}",
+                node.dir.display()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         node
@@ -94,8 +129,17 @@ impl Node {
 
     /// Runs a command on the node through its own sshd, as a user would.
     pub fn ssh(&self, base: &Path, cmd: &str) -> (bool, String) {
-        let out = Command::new("ssh").arg("-F").arg(base.join("ssh_config")).args(["-o", "BatchMode=yes", &self.alias, cmd]).output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        let out = Command::new("ssh")
+            .arg("-F")
+            .arg(base.join("ssh_config"))
+            .args(["-o", "BatchMode=yes", &self.alias, cmd])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
     }
 
     /// Sets the fault the wrapper injects into uploads: "", "slow" or "corrupt".
@@ -104,7 +148,10 @@ impl Node {
     }
 
     pub fn leftovers(&self) -> Vec<String> {
-        std::fs::read_dir(self.dir.join("tmp")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+        std::fs::read_dir(self.dir.join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
     }
 
     pub fn sshd_pid(&self) -> u32 {
@@ -114,13 +161,24 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = Command::new("pkill").args(["-9", "-P", &self.sshd.id().to_string()]).status();
+        let _ = Command::new("pkill")
+            .args(["-9", "-P", &self.sshd.id().to_string()])
+            .status();
         for c in [&mut self.sshd, &mut self.containerd] {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("umount").arg("-R").arg(self.dir.join("podman-root/overlay")).output();
-        let _ = Command::new("sh").arg("-c").arg(format!("mount | awk '{{print $3}}' | grep '^{}' | sort -r | xargs -r umount -l", self.dir.display())).output();
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.join("podman-root/overlay"))
+            .output();
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "mount | awk '{{print $3}}' | grep '^{}' | sort -r | xargs -r umount -l",
+                self.dir.display()
+            ))
+            .output();
     }
 }
 
@@ -145,4 +203,3 @@ sys.stdout.buffer.write(d[:i]+bytes([d[i]^0xFF])+d[i+1:])' | eval "$SSH_ORIGINAL
 esac
 eval "$SSH_ORIGINAL_COMMAND"
 "#;
-

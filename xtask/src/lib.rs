@@ -54,10 +54,19 @@ struct LintCmd {
 
 impl LintCmd {
     fn run(self, s: &Session) -> Result<()> {
-        let o = goapp_build::lint::LintOptions { files: self.files, arch: self.arch, engine: self.engine, strict: self.strict, no_shims: self.no_shims };
+        let o = goapp_build::lint::LintOptions {
+            files: self.files,
+            arch: self.arch,
+            engine: self.engine,
+            strict: self.strict,
+            no_shims: self.no_shims,
+        };
         let blocking = goapp_build::lint::run(s, &o, &mut std::io::stdout().lock())?;
         if blocking > 0 {
-            anyhow::bail!("{blocking} finding(s) would stop a build{}", if self.strict { " (--strict)" } else { "" });
+            anyhow::bail!(
+                "{blocking} finding(s) would stop a build{}",
+                if self.strict { " (--strict)" } else { "" }
+            );
         }
         Ok(())
     }
@@ -71,8 +80,12 @@ struct DoctorCmd {
 
 impl DoctorCmd {
     fn run(self, s: &Session) -> Result<()> {
-        let checks = goapp_build::doctor::run(s, &self.common.common(), &mut std::io::stdout().lock())?;
-        let failed = checks.iter().filter(|c| c.status == goapp_build::doctor::Status::Fail).count();
+        let checks =
+            goapp_build::doctor::run(s, &self.common.common(), &mut std::io::stdout().lock())?;
+        let failed = checks
+            .iter()
+            .filter(|c| c.status == goapp_build::doctor::Status::Fail)
+            .count();
         if failed > 0 {
             anyhow::bail!("{failed} check(s) failed; each line above says the fix");
         }
@@ -124,8 +137,15 @@ impl ShipCmd {
         };
         let report = goapp_build::ship::run(s, &o, &mut std::io::stdout().lock())?;
         if report.failed() {
-            let n = report.hosts.iter().filter(|(_, r)| matches!(r, goapp_build::ship::HostResult::Failed { .. })).count();
-            anyhow::bail!("shipping failed on {n} of {} host(s); see the lines above", report.hosts.len());
+            let n = report
+                .hosts
+                .iter()
+                .filter(|(_, r)| matches!(r, goapp_build::ship::HostResult::Failed { .. }))
+                .count();
+            anyhow::bail!(
+                "shipping failed on {n} of {} host(s); see the lines above",
+                report.hosts.len()
+            );
         }
         Ok(())
     }
@@ -242,7 +262,11 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run(cli) {

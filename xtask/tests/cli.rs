@@ -20,7 +20,11 @@ fn path_dir(dir: &Path, engine: bool) -> PathBuf {
     }
     if engine {
         let p = bin.join("podman");
-        std::fs::write(&p, "#!/bin/sh\necho 'podman must not run in this test' >&2\nexit 99\n").unwrap();
+        std::fs::write(
+            &p,
+            "#!/bin/sh\necho 'podman must not run in this test' >&2\nexit 99\n",
+        )
+        .unwrap();
         std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     }
     bin
@@ -68,20 +72,37 @@ impl Ws {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(!stderr.contains("panicked"), "{stderr}");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        )
     }
 }
 
 const CONFIG: &str = "apps:\n  svc:\n    context: svc\n    tag: 1.0.0\n";
 
 fn error_line(stderr: &str) -> &str {
-    stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line in:\n{stderr}"))
+    stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"))
 }
 
 #[test]
 fn unknown_arch() {
     let ws = Ws::new(CONFIG);
-    let (code, _, err) = ws.run(true, &["image", "svc", "--arch", "amd64,sparc", "--go-version", "1.21.5"]);
+    let (code, _, err) = ws.run(
+        true,
+        &[
+            "image",
+            "svc",
+            "--arch",
+            "amd64,sparc",
+            "--go-version",
+            "1.21.5",
+        ],
+    );
     assert_eq!(code, 1);
     assert_eq!(error_line(&err), "error: --arch: unknown architecture 'sparc': use one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, arm64be");
 }
@@ -90,7 +111,10 @@ fn unknown_arch() {
 fn no_containerfile() {
     let ws = Ws::new(CONFIG);
     std::fs::remove_file(ws.path().join("svc/Containerfile")).unwrap();
-    let (code, _, err) = ws.run(true, &["image", "svc", "--go-version", "1.21.5", "--arch", "amd64"]);
+    let (code, _, err) = ws.run(
+        true,
+        &["image", "svc", "--go-version", "1.21.5", "--arch", "amd64"],
+    );
     assert_eq!(code, 1);
     let cf = ws.path().join("svc/Containerfile");
     assert_eq!(error_line(&err), format!("error: no Containerfile at {}: create it, or set `containerfile:` for app 'svc' in the config", cf.display()));
@@ -99,11 +123,21 @@ fn no_containerfile() {
 #[test]
 fn malformed_go_mod() {
     let ws = Ws::new(CONFIG);
-    std::fs::write(ws.path().join("svc/go.mod"), "module svc\n\ngo one.twenty\n").unwrap();
+    std::fs::write(
+        ws.path().join("svc/go.mod"),
+        "module svc\n\ngo one.twenty\n",
+    )
+    .unwrap();
     let (code, _, err) = ws.run(true, &["go-version", "svc"]);
     assert_eq!(code, 1);
     let gomod = ws.path().join("svc/go.mod");
-    assert_eq!(error_line(&err), format!("error: {}:3: `go one.twenty` is not a valid go directive: write e.g. `go 1.21`", gomod.display()));
+    assert_eq!(
+        error_line(&err),
+        format!(
+            "error: {}:3: `go one.twenty` is not a valid go directive: write e.g. `go 1.21`",
+            gomod.display()
+        )
+    );
 }
 
 #[test]
@@ -122,11 +156,27 @@ fn broken_yaml_names_file_line_and_column() {
 #[test]
 fn no_engine_installed() {
     let ws = Ws::new(CONFIG);
-    let (code, _, err) = ws.run(false, &["image", "svc", "--go-version", "1.21.5", "--dry-run"]);
+    let (code, _, err) = ws.run(
+        false,
+        &["image", "svc", "--go-version", "1.21.5", "--dry-run"],
+    );
     assert_eq!(code, 1);
     assert_eq!(error_line(&err), "error: no container engine found on PATH: install podman (apt-get install podman) or docker");
-    let (_, _, err) = ws.run(false, &["image", "svc", "--engine", "docker", "--go-version", "1.21.5"]);
-    assert_eq!(error_line(&err), "error: docker is not installed: install it (apt-get install docker.io) or use podman");
+    let (_, _, err) = ws.run(
+        false,
+        &[
+            "image",
+            "svc",
+            "--engine",
+            "docker",
+            "--go-version",
+            "1.21.5",
+        ],
+    );
+    assert_eq!(
+        error_line(&err),
+        "error: docker is not installed: install it (apt-get install docker.io) or use podman"
+    );
 }
 
 #[test]
@@ -134,13 +184,28 @@ fn unknown_app_and_bad_tag() {
     let ws = Ws::new(CONFIG);
     let (code, _, err) = ws.run(true, &["image", "svx"]);
     assert_eq!(code, 1);
-    assert_eq!(error_line(&err), format!("error: no app named 'svx' in {}: known apps are svc", ws.path().join("goapp.yaml").display()));
-    let (code, _, err) = ws.run(true, &["image", "svc", "--tag", "svc", "--go-version", "1.21.5"]);
+    assert_eq!(
+        error_line(&err),
+        format!(
+            "error: no app named 'svx' in {}: known apps are svc",
+            ws.path().join("goapp.yaml").display()
+        )
+    );
+    let (code, _, err) = ws.run(
+        true,
+        &["image", "svc", "--tag", "svc", "--go-version", "1.21.5"],
+    );
     assert_eq!(code, 1);
-    assert_eq!(error_line(&err), "error: --tag 'svc' has no tag: write REPO:TAG, e.g. joke:0.0.3");
+    assert_eq!(
+        error_line(&err),
+        "error: --tag 'svc' has no tag: write REPO:TAG, e.g. joke:0.0.3"
+    );
     let (code, _, err) = ws.run(true, &["image", "svc", "--engine", "buildah"]);
     assert_eq!(code, 2, "a usage error: {err}");
-    assert!(err.contains("unknown engine 'buildah': use podman or docker"), "{err}");
+    assert!(
+        err.contains("unknown engine 'buildah': use podman or docker"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,12 +213,43 @@ fn outside_any_app_the_current_directory_needs_a_tag() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Containerfile"), "FROM scratch\n").unwrap();
     let ws = Ws { dir };
-    let (code, _, err) = ws.run(true, &["image", "--go-version", "1.21.5", "--arch", "amd64", "--dry-run"]);
+    let (code, _, err) = ws.run(
+        true,
+        &[
+            "image",
+            "--go-version",
+            "1.21.5",
+            "--arch",
+            "amd64",
+            "--dry-run",
+        ],
+    );
     assert_eq!(code, 1, "{err}");
-    assert!(error_line(&err).contains(": pass --tag REPO:TAG (e.g. --tag "), "{err}");
-    let (code, out, err) = ws.run(true, &["image", "--go-version", "1.21.5", "--arch", "arm64", "--dry-run", "--tag", "joke:0.0.3"]);
+    assert!(
+        error_line(&err).contains(": pass --tag REPO:TAG (e.g. --tag "),
+        "{err}"
+    );
+    let (code, out, err) = ws.run(
+        true,
+        &[
+            "image",
+            "--go-version",
+            "1.21.5",
+            "--arch",
+            "arm64",
+            "--dry-run",
+            "--tag",
+            "joke:0.0.3",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
-    assert!(out.trim_end().ends_with(&format!("-t joke:0.0.3-arm64 -f {0}/Containerfile {0}", ws.path().display())), "{out}");
+    assert!(
+        out.trim_end().ends_with(&format!(
+            "-t joke:0.0.3-arm64 -f {0}/Containerfile {0}",
+            ws.path().display()
+        )),
+        "{out}"
+    );
 }
 
 /// The stand-in podman is never run by `--dry-run`; the output is the exact
@@ -163,7 +259,15 @@ fn dry_run_golden_with_proxy() {
     let ws = Ws::new(CONFIG);
     let bin = path_dir(ws.path(), true);
     let out = Command::new(BIN)
-        .args(["image", "svc", "--dry-run", "--arch", "amd64", "--go-version", "1.21.5"])
+        .args([
+            "image",
+            "svc",
+            "--dry-run",
+            "--arch",
+            "amd64",
+            "--go-version",
+            "1.21.5",
+        ])
         .current_dir(ws.path())
         .env_clear()
         .env("PATH", &bin)
@@ -177,8 +281,14 @@ fn dry_run_golden_with_proxy() {
     assert!(out.status.success(), "{stderr}");
     let svc = ws.path().join("svc");
     // The inputs hash is tested in the library; here it must be 64 hex digits.
-    let at = stdout.find("--label dev.goapp.inputs=").expect("the inputs label") + 25;
-    assert!(stdout[at..at + 64].chars().all(|c| c.is_ascii_hexdigit()), "{stdout}");
+    let at = stdout
+        .find("--label dev.goapp.inputs=")
+        .expect("the inputs label")
+        + 25;
+    assert!(
+        stdout[at..at + 64].chars().all(|c| c.is_ascii_hexdigit()),
+        "{stdout}"
+    );
     let stdout = format!("{}HASH{}", &stdout[..at], &stdout[at + 64..]);
     assert_eq!(
         stdout.trim_end(),
@@ -191,7 +301,13 @@ podman build --platform linux/amd64 --build-arg TAG_GOVER=1.21.5 --build-arg MAI
         )
     );
     assert!(!stdout.contains("t0ps3cret") && !stderr.contains("t0ps3cret"));
-    assert!(stderr.contains("warning: secret 'goenv' not wired"), "{stderr}");
-    assert!(stderr.contains("warning: secret 'netrc' not wired"), "{stderr}");
+    assert!(
+        stderr.contains("warning: secret 'goenv' not wired"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: secret 'netrc' not wired"),
+        "{stderr}"
+    );
     assert!(!ws.path().join("cache/logs").exists());
 }
