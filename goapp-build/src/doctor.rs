@@ -1,16 +1,16 @@
 //! `cargo xtask doctor`: the whole set-up, one line per check; each failing
 //! one says what is wrong and how to fix it.
 
-use crate::arch::Arch;
-use crate::caps::{self, can_run, emulation_fix, Emulation};
-use crate::command::Cmd;
+use crate::build::plan::{unlock_hint, UnlockStep};
+use crate::build::proxy::ProxyEnv;
+use crate::build::secrets::{self, AgentSocket, SshKey};
+use crate::core::arch::Arch;
+use crate::core::redact::redact_url;
+use crate::engine::caps::{self, can_run, emulation_fix, Emulation};
 use crate::engine::{self, EngineKind};
-use crate::image::{Common, Session};
-use crate::plan::{unlock_hint, UnlockStep};
-use crate::proxy::ProxyEnv;
-use crate::redact::redact_url;
-use crate::remote::ShipTarget;
-use crate::secrets::{self, AgentSocket, SshKey};
+use crate::process::command::Cmd;
+use crate::session::{Common, Session};
+use crate::ship::remote::ShipTarget;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;

@@ -4,9 +4,10 @@
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use goapp_build::build::{self as image, ImageOptions};
+use goapp_build::core::env::HostEnv;
 use goapp_build::engine::EngineKind;
-use goapp_build::env::HostEnv;
-use goapp_build::image::{self, Common, ImageOptions, Session};
+use goapp_build::session::{Common, Session};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,14 +55,14 @@ struct LintCmd {
 
 impl LintCmd {
     fn run(self, s: &Session) -> Result<()> {
-        let o = goapp_build::lint::LintOptions {
+        let o = goapp_build::containerfile::lint::LintOptions {
             files: self.files,
             arch: self.arch,
             engine: self.engine,
             strict: self.strict,
             no_shims: self.no_shims,
         };
-        let blocking = goapp_build::lint::run(s, &o, &mut std::io::stdout().lock())?;
+        let blocking = goapp_build::containerfile::lint::run(s, &o, &mut std::io::stdout().lock())?;
         if blocking > 0 {
             anyhow::bail!(
                 "{blocking} finding(s) would stop a build{}",

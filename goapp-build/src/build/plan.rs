@@ -1,13 +1,13 @@
 //! Planning a build: from everything we know (app, versions, engine,
 //! environment facts) to the exact commands, with no side effects.
 
-use crate::arch::Arch;
-use crate::command::{quote_path, Cmd};
+use crate::build::proxy::{ProxyEnv, VARS};
+use crate::build::secrets::{private_of, AgentSocket, SecretFile, SshKey};
+use crate::core::arch::Arch;
+use crate::core::redact::Redactor;
 use crate::engine::{Engine, EngineKind};
-use crate::gover::GoVersion;
-use crate::proxy::{ProxyEnv, VARS};
-use crate::redact::Redactor;
-use crate::secrets::{private_of, AgentSocket, SecretFile, SshKey};
+use crate::go::version::GoVersion;
+use crate::process::command::{quote_path, Cmd};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,7 +63,7 @@ pub struct ArchBuild {
     /// The engine command.
     pub cmd: Cmd,
     /// The hash of everything that decides this image, also put on it as
-    /// the label [`crate::inputs::LABEL`].
+    /// the label [`crate::build::inputs::LABEL`].
     pub inputs: String,
 }
 
@@ -213,7 +213,7 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
                 h.update([0]);
                 h.update(f.as_bytes());
             }
-            let inputs = crate::inputs::hex(&h.finalize());
+            let inputs = crate::build::inputs::hex(&h.finalize());
             let mut cmd = i.engine.build_cmd();
             if i.no_cache {
                 cmd = cmd.arg("--no-cache");
@@ -229,7 +229,7 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
             }
             let cmd = cmd
                 .arg("--label")
-                .arg(format!("{}={inputs}", crate::inputs::LABEL))
+                .arg(format!("{}={inputs}", crate::build::inputs::LABEL))
                 .args(["-t", &image, "-f"])
                 .arg(i.containerfile.display().to_string())
                 .arg(i.context.display().to_string())
@@ -278,8 +278,8 @@ pub fn unlock_hint(u: &UnlockStep) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::env::HostEnv;
     use crate::engine::BuildFront;
-    use crate::env::HostEnv;
 
     fn inputs() -> BuildInputs {
         BuildInputs {

@@ -1,8 +1,8 @@
 //! Go's release tags from `git ls-remote`, cached so repeated builds do not
 //! touch the network, and used stale (with a warning) when offline.
 
-use crate::command::Cmd;
-use crate::gover::{parse_ls_remote, GoVersion};
+use crate::go::version::{parse_ls_remote, GoVersion};
+use crate::process::command::Cmd;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::io::Write;

@@ -2,9 +2,9 @@
 //! engine can do (stop with `file:line` and the fix, or apply a safe shim
 //! and say so), and lints from established practice.
 
-use crate::arch::Arch;
-use crate::caps::{can_run, emulation_fix, Capabilities, Emulation};
 use crate::containerfile::{json_string, parse_json_array, Containerfile, Instruction, Stage};
+use crate::core::arch::Arch;
+use crate::engine::caps::{can_run, emulation_fix, Capabilities, Emulation};
 use crate::engine::EngineKind;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -478,7 +478,7 @@ fn writes_path(ins: &Instruction, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::from_version;
+    use crate::engine::caps::from_version;
     use crate::engine::BuildFront;
 
     fn run(text: &str, caps: &Capabilities, arches: &[Arch], shims: bool) -> Outcome {
@@ -513,7 +513,7 @@ mod tests {
     }
 
     /// The example app's Containerfile, which must be clean.
-    const GOOD: &str = include_str!("../../example/joke/Containerfile");
+    const GOOD: &str = include_str!("../../../example/joke/Containerfile");
 
     #[test]
     fn the_example_containerfile_is_clean() {

@@ -3,7 +3,7 @@
 //! for `--dry-run`, logs and error messages. Running it turns a failure into an
 //! error that shows that line, the exit status and the tail of stderr.
 
-use crate::redact::{redact_url, Redactor};
+use crate::core::redact::{redact_url, Redactor};
 use anyhow::{anyhow, Context, Result};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,7 @@ impl Cmd {
     }
 
     /// Sets an environment variable for the child. Values are shown with URL
-    /// credentials redacted; use [`Cmd::secret`] for anything else sensitive.
+    /// credentials redacted; use [`Cmd::secrets`] for anything else sensitive.
     pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Cmd {
         let v = v.into();
         self.redactor.0.add_url_credentials(&v);

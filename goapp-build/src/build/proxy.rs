@@ -1,8 +1,8 @@
 //! Proxy settings: the six variables build.sh's behind-proxy copy exported,
 //! normalized once so every engine sees the same values.
 
-use crate::env::HostEnv;
-use crate::redact::Redactor;
+use crate::core::env::HostEnv;
+use crate::core::redact::Redactor;
 
 /// The six variables, in the order they are passed.
 pub const VARS: [&str; 6] = [
@@ -60,7 +60,7 @@ impl ProxyEnv {
     pub fn has_credentials(&self) -> bool {
         self.values
             .iter()
-            .any(|(_, v)| crate::redact::userinfo(v).is_some())
+            .any(|(_, v)| crate::core::redact::userinfo(v).is_some())
     }
 
     /// A redactor that scrubs these credentials from any text.

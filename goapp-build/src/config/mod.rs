@@ -2,9 +2,11 @@
 //! directory (or named by `--config` / `GOAPP_CONFIG`); errors name file, line
 //! and column.
 
-use crate::arch::Arch;
+pub mod hosts;
+
+use crate::config::hosts::HostsConfig;
+use crate::core::arch::Arch;
 use crate::engine::EngineKind;
-use crate::hosts::HostsConfig;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;

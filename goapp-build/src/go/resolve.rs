@@ -3,8 +3,8 @@
 //! newest stable patch of its line > the config's `go_version`.
 
 use crate::config::App;
-use crate::gotags::{Freshness, TagCache};
-use crate::gover::{newest_in_line, parse_go_mod, GoVersion, Request};
+use crate::go::tags::{Freshness, TagCache};
+use crate::go::version::{newest_in_line, parse_go_mod, GoVersion, Request};
 use anyhow::{bail, Context, Result};
 
 /// How to resolve.

@@ -3,13 +3,17 @@
 //! save each image once and stream it — compressed, hashed on the way — to
 //! every node that needs it, then check and import it there.
 
-use crate::arch::Arch;
-use crate::command::{tail_lines, Cmd};
+pub mod remote;
+pub mod tarfilter;
+
+use crate::build::plan::image_name;
+use crate::build::{self, ImageOptions};
+use crate::core::arch::Arch;
 use crate::engine::{Engine, EngineKind};
-use crate::image::{self, Common, ImageOptions, Session};
-use crate::plan::image_name;
-use crate::remote::{full_ref, ArchiveFormat, Compression, Probe, ShipTarget};
-use crate::tarfilter::TarFilter;
+use crate::process::command::{tail_lines, Cmd};
+use crate::session::{Common, Session};
+use crate::ship::remote::{full_ref, ArchiveFormat, Compression, Probe, ShipTarget};
+use crate::ship::tarfilter::TarFilter;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -142,7 +146,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     };
     // What each app's image is called, per arch, before anything is built.
     let apps = s.apps(&o.apps)?;
-    let refs = image::image_refs(o.tag.as_deref(), &apps)?;
+    let refs = build::image_refs(o.tag.as_deref(), &apps)?;
     let images_for =
         |arch: Arch| -> Vec<String> { refs.iter().map(|(r, t)| image_name(r, t, arch)).collect() };
     let unqualified = match engine.kind {
@@ -410,12 +414,12 @@ fn ensure_images(
         ..base.clone()
     };
     if !o.no_build {
-        image::run_with(s, &opts, engine, out)?;
+        build::run_with(s, &opts, engine, out)?;
         return Ok(());
     }
-    let plans = image::plan(s, &opts, engine)?;
+    let plans = build::plan(s, &opts, engine)?;
     let builds: Vec<_> = plans.iter().flat_map(|(_, p)| p.builds.iter()).collect();
-    if let Some(b) = image::stale(engine, &builds).first() {
+    if let Some(b) = build::stale(engine, &builds).first() {
         bail!("the image {} is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build", b.image);
     }
     Ok(())
@@ -603,7 +607,10 @@ impl Fanout {
     }
 
     fn finish(self) -> (String, u64) {
-        (crate::inputs::hex(&self.hasher.finalize()), self.total)
+        (
+            crate::build::inputs::hex(&self.hasher.finalize()),
+            self.total,
+        )
     }
 }
 

@@ -1,6 +1,8 @@
 //! Container engines: which one to use, which binary, and how it builds.
 
-use crate::command::Cmd;
+pub mod caps;
+
+use crate::process::command::Cmd;
 use anyhow::{bail, Result};
 use std::fmt;
 use std::path::{Path, PathBuf};

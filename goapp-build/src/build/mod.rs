@@ -1,31 +1,22 @@
 //! The `image` task: select apps, resolve everything a build depends on,
 //! plan, then print (`--dry-run`) or run the builds.
 
-use crate::arch::{self, Arch};
-use crate::config::{self, App, Config};
-use crate::engine::{self, Engine, EngineKind};
-use crate::env::HostEnv;
-use crate::goresolve::{GoResolver, ResolvedGo};
-use crate::gotags::{self, TagCache};
-use crate::plan::{plan_build, unlock_hint, ArchBuild, BuildInputs, BuildPlan};
-use crate::proxy::ProxyEnv;
-use crate::runner::{self, Job};
-use crate::secrets;
+pub mod ignore;
+pub mod inputs;
+pub mod plan;
+pub mod proxy;
+pub mod secrets;
+
+use crate::build::plan::{plan_build, unlock_hint, ArchBuild, BuildInputs, BuildPlan};
+use crate::build::proxy::ProxyEnv;
+use crate::config::{self, App};
+use crate::core::arch::Arch;
+use crate::engine::{Engine, EngineKind};
+use crate::go::resolve::ResolvedGo;
+use crate::process::runner::{self, Job};
+use crate::session::{Common, Session};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-
-/// Options shared by the tasks that read the config and resolve Go.
-#[derive(Clone, Debug, Default)]
-pub struct Common {
-    /// `--config` (else `GOAPP_CONFIG`, else found by walking up).
-    pub config: Option<PathBuf>,
-    /// `--go-version`.
-    pub go_version: Option<String>,
-    /// `--go-repo` (else `GOAPP_GO_REPO`, else the config's, else the official one).
-    pub go_repo: Option<String>,
-    /// `--prerelease`.
-    pub prerelease: bool,
-}
 
 /// Options of `cargo xtask image`.
 #[derive(Clone, Debug, Default)]
@@ -59,101 +50,6 @@ pub struct ImageReport {
     pub images: Vec<String>,
     /// The images that were already up to date.
     pub up_to_date: Vec<String>,
-}
-
-/// The context of a run: environment, working directory, loaded config.
-pub struct Session {
-    /// The environment snapshot.
-    pub env: HostEnv,
-    /// The directory the command was run in.
-    pub cwd: PathBuf,
-    /// The config, if one was found.
-    pub config: Option<Config>,
-}
-
-impl Session {
-    /// Loads the config named by `explicit`, `GOAPP_CONFIG`, or found from `cwd`.
-    pub fn open(env: HostEnv, cwd: PathBuf, explicit: Option<&Path>) -> Result<Session> {
-        let from_env = env.var("GOAPP_CONFIG").map(PathBuf::from);
-        let config = Config::find(explicit.or(from_env.as_deref()), &cwd)?;
-        Ok(Session { env, cwd, config })
-    }
-
-    /// The apps named, or the current directory's.
-    pub fn apps(&self, names: &[String]) -> Result<Vec<App>> {
-        config::select(self.config.as_ref(), names, &self.cwd)
-    }
-
-    /// The Go resolver for these options.
-    pub fn go_resolver(&self, c: &Common) -> GoResolver {
-        let repo = c
-            .go_repo
-            .clone()
-            .or_else(|| self.env.var("GOAPP_GO_REPO").map(str::to_string))
-            .or_else(|| {
-                self.config
-                    .as_ref()
-                    .and_then(|c| c.file.defaults.go_repo.clone())
-            })
-            .unwrap_or_else(|| gotags::OFFICIAL_REPO.to_string());
-        let ttl = self
-            .env
-            .var("GOAPP_GO_CACHE_TTL")
-            .and_then(|s| s.parse().ok())
-            .map(std::time::Duration::from_secs)
-            .unwrap_or(gotags::DEFAULT_TTL);
-        GoResolver {
-            explicit: c.go_version.clone(),
-            repo,
-            prerelease: c.prerelease,
-            cache: TagCache::new(gotags::cache_dir(&self.env.cache_dir()), ttl),
-        }
-    }
-
-    /// Resolves one app's Go version, printing a stale-cache warning.
-    pub fn resolve_go(&self, resolver: &GoResolver, app: &App) -> Result<ResolvedGo> {
-        let r = resolver.resolve(app)?;
-        if let Some(w) = &r.warning {
-            eprintln!("goapp: warning: {w}");
-        }
-        Ok(r)
-    }
-
-    /// The engine: `--engine`, else `GOAPP_ENGINE`, else the config's, else detected.
-    pub fn engine(&self, requested: Option<EngineKind>) -> Result<Engine> {
-        let from_env = match self.env.var("GOAPP_ENGINE") {
-            Some(e) => Some(e.parse::<EngineKind>().context("GOAPP_ENGINE")?),
-            None => None,
-        };
-        let configured = self.config.as_ref().and_then(|c| c.file.defaults.engine);
-        engine::detect(requested.or(from_env).or(configured))
-    }
-
-    /// Architectures: `--arch`, else `TARGET_ARCH` (as build.sh), else the
-    /// app's configured list, else the host's.
-    pub fn arches(&self, flag: Option<&str>, app: &App) -> Result<Vec<Arch>> {
-        if let Some(list) = flag {
-            return arch::parse_list(list).context("--arch");
-        }
-        if let Some(list) = self.env.var("TARGET_ARCH") {
-            return arch::parse_list(list).context("TARGET_ARCH");
-        }
-        if let Some(list) = app.arch.as_ref().filter(|l| !l.is_empty()) {
-            return Ok(list.clone());
-        }
-        Ok(vec![Arch::host()?])
-    }
-
-    /// Where build logs go.
-    pub fn log_dir(&self) -> PathBuf {
-        self.env.cache_dir().join("logs")
-    }
-
-    fn ssh_key_setting(&self) -> Option<String> {
-        self.config
-            .as_ref()
-            .and_then(|c| c.file.defaults.ssh_key.clone())
-    }
 }
 
 /// Gathers the inputs of one app's build: checks files, reads the
@@ -212,8 +108,12 @@ pub fn gather(
         .var("MAIN_PKG_PATH")
         .map(str::to_string)
         .unwrap_or_else(|| app.main_package.clone());
-    let context_digest =
-        crate::inputs::inputs_hash(&app.context, &containerfile, &[], Some(&s.env.cache_dir()))?;
+    let context_digest = crate::build::inputs::inputs_hash(
+        &app.context,
+        &containerfile,
+        &[],
+        Some(&s.env.cache_dir()),
+    )?;
     Ok(BuildInputs {
         app: app.name.clone(),
         context: app.context.clone(),
@@ -253,22 +153,22 @@ pub fn preflight(
     let file = crate::containerfile::Containerfile::parse(&text).map_err(|e| {
         anyhow::anyhow!("{}:{e}", path.display()).context("the Containerfile cannot be parsed")
     })?;
-    let caps = crate::caps::detect(engine, &s.env.cache_dir());
-    let cx = crate::preflight::Context {
+    let caps = crate::engine::caps::detect(engine, &s.env.cache_dir());
+    let cx = crate::containerfile::preflight::Context {
         path,
         caps: &caps,
         arches,
         host,
         shims,
     };
-    let outcome = crate::preflight::check(&text, &file, &cx);
+    let outcome = crate::containerfile::preflight::check(&text, &file, &cx);
     let blocking = outcome.blocking(strict);
     if !blocking.is_empty() {
         let lines: Vec<String> = blocking.iter().map(|f| f.to_string()).collect();
         let what = if strict
             && blocking
                 .iter()
-                .all(|f| f.severity == crate::preflight::Severity::Warning)
+                .all(|f| f.severity == crate::containerfile::preflight::Severity::Warning)
         {
             "--strict stops on lint warnings"
         } else {
@@ -290,7 +190,7 @@ pub fn preflight(
             let dir = s.env.cache_dir().join("shims");
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let digest =
-                crate::inputs::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+                crate::build::inputs::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
             let shim = dir.join(format!("{}.Containerfile", &digest[..16]));
             if !shim.is_file() {
                 let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
@@ -480,7 +380,10 @@ fn engine_race(output_tail: &str) -> bool {
 /// The inputs label of each image (`None` when the image is absent or has
 /// none), asked concurrently: each `image inspect` is a process start.
 pub fn labels<'a>(engine: &Engine, images: impl Iterator<Item = &'a str>) -> Vec<Option<String>> {
-    let format = format!("{{{{index .Config.Labels \"{}\"}}}}", crate::inputs::LABEL);
+    let format = format!(
+        "{{{{index .Config.Labels \"{}\"}}}}",
+        crate::build::inputs::LABEL
+    );
     std::thread::scope(|scope| {
         let handles: Vec<_> = images
             .map(|image| {
@@ -505,7 +408,7 @@ pub fn labels<'a>(engine: &Engine, images: impl Iterator<Item = &'a str>) -> Vec
 
 /// Makes sure the agent can use the key: `ssh-add -T`, and if it cannot,
 /// `ssh-add` on a terminal; without one, stop and say what to run.
-pub fn ensure_unlocked(u: &crate::plan::UnlockStep, tty: bool) -> Result<()> {
+pub fn ensure_unlocked(u: &crate::build::plan::UnlockStep, tty: bool) -> Result<()> {
     let limit = Some(std::time::Duration::from_secs(20));
     if u.check.run_timeout(limit).is_ok() {
         return Ok(());
@@ -531,7 +434,11 @@ pub fn ensure_unlocked(u: &crate::plan::UnlockStep, tty: bool) -> Result<()> {
 }
 
 /// `cargo xtask go-version`: the version the app would build with.
-pub fn go_version(s: &Session, apps: &[String], c: &Common) -> Result<crate::gover::GoVersion> {
+pub fn go_version(
+    s: &Session,
+    apps: &[String],
+    c: &Common,
+) -> Result<crate::go::version::GoVersion> {
     let apps = s.apps(apps)?;
     let [app] = apps.as_slice() else {
         bail!("go-version takes one app, {} given", apps.len());

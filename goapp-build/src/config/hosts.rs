@@ -1,8 +1,8 @@
 //! Remote nodes for `ship`: how to reach them over ssh, their architecture,
 //! and how they import images. Groups name several hosts at once.
 
-use crate::arch::Arch;
 use crate::config::check_name;
+use crate::core::arch::Arch;
 use anyhow::{bail, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -3,9 +3,9 @@
 //! read once per engine binary and cached by the binary's path, size and
 //! modification time.
 
-use crate::arch::Arch;
-use crate::command::Cmd;
+use crate::core::arch::Arch;
 use crate::engine::{BuildFront, Engine, EngineKind};
+use crate::process::command::Cmd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -2,9 +2,9 @@
 //! POSIX-sh scripts that probe the node, receive an archive, check it and
 //! import it. Every value is quoted; the remote shell re-parses everything.
 
-use crate::arch::Arch;
-use crate::command::{quote, Cmd};
-use crate::hosts::{HostConfig, ImportKind};
+use crate::config::hosts::{HostConfig, ImportKind};
+use crate::core::arch::Arch;
+use crate::process::command::{quote, Cmd};
 use std::path::PathBuf;
 
 /// A node to ship to.
@@ -16,7 +16,7 @@ pub struct ShipTarget {
     pub host: HostConfig,
     /// An ssh config file to use (`-F`), from the config's `ssh_config`.
     pub ssh_config: Option<PathBuf>,
-    /// The socket of a master connection sessions share (see [`Master`]).
+    /// The socket of a master connection sessions share (see `ship::Master`).
     pub control: Option<PathBuf>,
 }
 

@@ -3,6 +3,9 @@
 //! heredocs, `FROM … AS` with `--platform`, instruction flags such as
 //! `RUN --mount=…`, and the exec or shell form of `ENTRYPOINT`/`CMD`.
 
+pub mod lint;
+pub mod preflight;
+
 use anyhow::{bail, Result};
 
 /// A parser directive (`# syntax=…`, `# escape=…`) from the top of the file.

@@ -1,7 +1,7 @@
 //! Build secrets and the ssh agent: where their sources are, and whether they
 //! exist. A secret is wired only when its source exists.
 
-use crate::env::HostEnv;
+use crate::core::env::HostEnv;
 use std::path::{Path, PathBuf};
 
 /// A file the build may mount as a secret (`--secret id=ID,src=PATH`).

@@ -2,7 +2,7 @@
 //! a terminal, plain lines otherwise), its full output in a log file, and on
 //! failure the last lines and the log's path.
 
-use crate::command::{tail_lines, Cmd, TAIL_LINES};
+use crate::process::command::{tail_lines, Cmd, TAIL_LINES};
 use anyhow::{anyhow, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::VecDeque;

@@ -1,12 +1,12 @@
 //! `cargo xtask lint`: the preflight checks and lints alone, printed as
 //! `path:line: severity: message`.
 
-use crate::arch::Arch;
-use crate::caps::{self, Capabilities};
+use crate::containerfile::preflight::{self, Severity};
 use crate::containerfile::Containerfile;
+use crate::core::arch::Arch;
+use crate::engine::caps::{self, Capabilities};
 use crate::engine::{BuildFront, EngineKind};
-use crate::image::Session;
-use crate::preflight::{self, Severity};
+use crate::session::Session;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::PathBuf;

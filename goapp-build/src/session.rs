@@ -1,0 +1,120 @@
+//! The context of a run, shared by every task: the environment snapshot,
+//! the working directory, the loaded config, and the choices derived from
+//! them (engine, architectures, Go resolver).
+
+use crate::config::{self, App, Config};
+use crate::core::arch::{self, Arch};
+use crate::core::env::HostEnv;
+use crate::engine::{self, Engine, EngineKind};
+use crate::go::resolve::{GoResolver, ResolvedGo};
+use crate::go::tags::{self, TagCache};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Options shared by the tasks that read the config and resolve Go.
+#[derive(Clone, Debug, Default)]
+pub struct Common {
+    /// `--config` (else `GOAPP_CONFIG`, else found by walking up).
+    pub config: Option<PathBuf>,
+    /// `--go-version`.
+    pub go_version: Option<String>,
+    /// `--go-repo` (else `GOAPP_GO_REPO`, else the config's, else the official one).
+    pub go_repo: Option<String>,
+    /// `--prerelease`.
+    pub prerelease: bool,
+}
+
+/// The context of a run: environment, working directory, loaded config.
+pub struct Session {
+    /// The environment snapshot.
+    pub env: HostEnv,
+    /// The directory the command was run in.
+    pub cwd: PathBuf,
+    /// The config, if one was found.
+    pub config: Option<Config>,
+}
+
+impl Session {
+    /// Loads the config named by `explicit`, `GOAPP_CONFIG`, or found from `cwd`.
+    pub fn open(env: HostEnv, cwd: PathBuf, explicit: Option<&Path>) -> Result<Session> {
+        let from_env = env.var("GOAPP_CONFIG").map(PathBuf::from);
+        let config = Config::find(explicit.or(from_env.as_deref()), &cwd)?;
+        Ok(Session { env, cwd, config })
+    }
+
+    /// The apps named, or the current directory's.
+    pub fn apps(&self, names: &[String]) -> Result<Vec<App>> {
+        config::select(self.config.as_ref(), names, &self.cwd)
+    }
+
+    /// The Go resolver for these options.
+    pub fn go_resolver(&self, c: &Common) -> GoResolver {
+        let repo = c
+            .go_repo
+            .clone()
+            .or_else(|| self.env.var("GOAPP_GO_REPO").map(str::to_string))
+            .or_else(|| {
+                self.config
+                    .as_ref()
+                    .and_then(|c| c.file.defaults.go_repo.clone())
+            })
+            .unwrap_or_else(|| tags::OFFICIAL_REPO.to_string());
+        let ttl = self
+            .env
+            .var("GOAPP_GO_CACHE_TTL")
+            .and_then(|s| s.parse().ok())
+            .map(std::time::Duration::from_secs)
+            .unwrap_or(tags::DEFAULT_TTL);
+        GoResolver {
+            explicit: c.go_version.clone(),
+            repo,
+            prerelease: c.prerelease,
+            cache: TagCache::new(tags::cache_dir(&self.env.cache_dir()), ttl),
+        }
+    }
+
+    /// Resolves one app's Go version, printing a stale-cache warning.
+    pub fn resolve_go(&self, resolver: &GoResolver, app: &App) -> Result<ResolvedGo> {
+        let r = resolver.resolve(app)?;
+        if let Some(w) = &r.warning {
+            eprintln!("goapp: warning: {w}");
+        }
+        Ok(r)
+    }
+
+    /// The engine: `--engine`, else `GOAPP_ENGINE`, else the config's, else detected.
+    pub fn engine(&self, requested: Option<EngineKind>) -> Result<Engine> {
+        let from_env = match self.env.var("GOAPP_ENGINE") {
+            Some(e) => Some(e.parse::<EngineKind>().context("GOAPP_ENGINE")?),
+            None => None,
+        };
+        let configured = self.config.as_ref().and_then(|c| c.file.defaults.engine);
+        engine::detect(requested.or(from_env).or(configured))
+    }
+
+    /// Architectures: `--arch`, else `TARGET_ARCH` (as build.sh), else the
+    /// app's configured list, else the host's.
+    pub fn arches(&self, flag: Option<&str>, app: &App) -> Result<Vec<Arch>> {
+        if let Some(list) = flag {
+            return arch::parse_list(list).context("--arch");
+        }
+        if let Some(list) = self.env.var("TARGET_ARCH") {
+            return arch::parse_list(list).context("TARGET_ARCH");
+        }
+        if let Some(list) = app.arch.as_ref().filter(|l| !l.is_empty()) {
+            return Ok(list.clone());
+        }
+        Ok(vec![Arch::host()?])
+    }
+
+    /// Where build logs go.
+    pub fn log_dir(&self) -> PathBuf {
+        self.env.cache_dir().join("logs")
+    }
+
+    pub(crate) fn ssh_key_setting(&self) -> Option<String> {
+        self.config
+            .as_ref()
+            .and_then(|c| c.file.defaults.ssh_key.clone())
+    }
+}
