@@ -120,7 +120,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
     }
 
     // Emulation for every configured architecture.
-    let host = Arch::host().ok();
+    let host = s.host_arch().ok();
     let mut arches: Vec<Arch> = Vec::new();
     if let Some(c) = &s.config {
         arches.extend(c.file.defaults.arch.iter().flatten());

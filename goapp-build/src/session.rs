@@ -8,7 +8,8 @@ use crate::core::env::HostEnv;
 use crate::engine::{self, Engine, EngineKind};
 use crate::go::resolve::{GoResolver, ResolvedGo};
 use crate::go::tags::{self, TagCache};
-use anyhow::{Context, Result};
+use crate::process::command::Cmd;
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Options shared by the tasks that read the config and resolve Go.
@@ -32,6 +33,7 @@ pub struct Session {
     pub cwd: PathBuf,
     /// The config, if one was found.
     pub config: Option<Config>,
+    host: std::sync::OnceLock<Arch>,
 }
 
 impl Session {
@@ -39,7 +41,12 @@ impl Session {
     pub fn open(env: HostEnv, cwd: PathBuf, explicit: Option<&Path>) -> Result<Session> {
         let from_env = env.var("GOAPP_CONFIG").map(PathBuf::from);
         let config = Config::find(explicit.or(from_env.as_deref()), &cwd)?;
-        Ok(Session { env, cwd, config })
+        Ok(Session {
+            env,
+            cwd,
+            config,
+            host: std::sync::OnceLock::new(),
+        })
     }
 
     /// The apps named, or the current directory's.
@@ -104,7 +111,27 @@ impl Session {
         if let Some(list) = app.arch.as_ref().filter(|l| !l.is_empty()) {
             return Ok(list.clone());
         }
-        Ok(vec![Arch::host()?])
+        Ok(vec![self.host_arch()?])
+    }
+
+    /// The machine this process runs on, from `uname -m` (not the compile
+    /// target: an x86-64 binary under emulation still reports the real host).
+    pub fn host_arch(&self) -> Result<Arch> {
+        if let Some(a) = self.host.get() {
+            return Ok(*a);
+        }
+        let out = Cmd::new("uname")
+            .arg("-m")
+            .run()
+            .context("running `uname -m` to learn the host architecture")?;
+        let machine = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        match Arch::from_uname(&machine) {
+            Some(a) => Ok(*self.host.get_or_init(|| a)),
+            None => bail!(
+                "arch unknown: {machine} (uname -m); pass --arch or set TARGET_ARCH to one of {}",
+                arch::list_names()
+            ),
+        }
     }
 
     /// Where build logs go.

@@ -206,9 +206,7 @@ pub fn inputs_hash(
 }
 
 /// Lowercase hex of a digest (sha2 0.11 has no `{:x}`).
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::core::hex;
 
 #[cfg(test)]
 mod tests {

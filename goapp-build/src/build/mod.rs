@@ -9,7 +9,7 @@ pub mod secrets;
 
 use crate::build::plan::{plan_build, unlock_hint, ArchBuild, BuildInputs, BuildPlan};
 use crate::build::proxy::ProxyEnv;
-use crate::config::{self, App};
+use crate::config::App;
 use crate::core::arch::Arch;
 use crate::engine::{Engine, EngineKind};
 use crate::go::resolve::ResolvedGo;
@@ -223,13 +223,16 @@ pub fn image_refs(tag: Option<&str>, apps: &[App]) -> Result<Vec<(String, String
 /// `(repository, tag)` of an app's images: `--tag`, else the config's.
 fn image_ref(tag: Option<&str>, app: &App) -> Result<(String, String)> {
     let (repository, tag) = match tag {
-        Some(t) => config::split_image_ref(t)?,
+        Some(t) => {
+            let r: crate::core::names::ImageRef = t.parse()?;
+            (r.repository, r.tag)
+        }
         None => match &app.tag {
             Some(tag) => (app.repository.clone(), tag.clone()),
             None => bail!("no tag for app '{}': pass --tag REPO:TAG (e.g. --tag {}:0.0.3) or set `tag:` for it in the config", app.name, app.repository),
         },
     };
-    config::check_repository(&repository)?;
+    crate::core::names::check_repository(&repository)?;
     Ok((repository, tag))
 }
 
@@ -237,7 +240,7 @@ fn image_ref(tag: Option<&str>, app: &App) -> Result<(String, String)> {
 pub fn plan(s: &Session, o: &ImageOptions, engine: &Engine) -> Result<Vec<(App, BuildPlan)>> {
     let apps = s.apps(&o.apps)?;
     let refs = image_refs(o.tag.as_deref(), &apps)?;
-    let host = Arch::host()?;
+    let host = s.host_arch()?;
     let resolver = s.go_resolver(&o.common);
     let mut plans = Vec::new();
     for (app, image) in apps.into_iter().zip(refs) {
@@ -372,9 +375,10 @@ pub fn run_with(
 /// buildah races with concurrent image removals (containers/buildah#5615):
 /// its cache lookup fails on a layer another process just deleted. That
 /// failure says nothing about the Containerfile; the runner retries it once.
-fn engine_race(output_tail: &str) -> bool {
-    output_tail.contains("checking if cached image exists from a previous build")
-        || output_tail.contains("layer not known")
+fn engine_race(e: &crate::process::error::ProcessError) -> bool {
+    let tail = &e.stderr_tail;
+    tail.contains("checking if cached image exists from a previous build")
+        || tail.contains("layer not known")
 }
 
 /// The inputs label of each image (`None` when the image is absent or has

@@ -1,8 +1,8 @@
 //! Remote nodes for `ship`: how to reach them over ssh, their architecture,
 //! and how they import images. Groups name several hosts at once.
 
-use crate::config::check_name;
 use crate::core::arch::Arch;
+use crate::core::names::{check_destination, check_name};
 use anyhow::{bail, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -141,21 +141,6 @@ impl HostsConfig {
         }
         Ok(())
     }
-}
-
-/// An ssh destination, user or host: no option injection, no shell or
-/// whitespace characters (ssh and the remote shell would re-parse them).
-pub fn check_destination(v: &str) -> std::result::Result<(), &'static str> {
-    if v.is_empty() || v.starts_with('-') {
-        return Err("must not be empty or start with '-'");
-    }
-    if !v
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "@._-:[]%".contains(c))
-    {
-        return Err("may only hold letters, digits and @ . _ - : [ ] %");
-    }
-    Ok(())
 }
 
 impl HostsConfig {

@@ -6,6 +6,7 @@ pub mod hosts;
 
 use crate::config::hosts::HostsConfig;
 use crate::core::arch::Arch;
+use crate::core::names::{check_name, check_repository, check_tag};
 use crate::engine::EngineKind;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -303,72 +304,6 @@ pub fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-/// `REPO:TAG` split into its parts. The tag is after the last colon that
-/// follows the last slash, so `registry:5000/team/joke:1.0` works.
-pub fn split_image_ref(s: &str) -> Result<(String, String)> {
-    let slash = s.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let Some(colon) = s[slash..].rfind(':').map(|i| i + slash) else {
-        bail!("--tag '{s}' has no tag: write REPO:TAG, e.g. joke:0.0.3");
-    };
-    let (repo, tag) = (&s[..colon], &s[colon + 1..]);
-    check_repository(repo)?;
-    check_tag(tag)?;
-    Ok((repo.to_string(), tag.to_string()))
-}
-
-/// App and host names: what is safe in file names, tags and shell words.
-pub fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with(['-', '.']);
-    if !ok {
-        bail!("'{name}' is not a valid name: use letters, digits, '-', '_' and '.', not starting with '-' or '.'");
-    }
-    Ok(())
-}
-
-/// An image repository as the engines accept it (lowercase path components,
-/// an optional `host[:port]/` first).
-pub fn check_repository(repo: &str) -> Result<()> {
-    let ok = !repo.is_empty()
-        && repo.split('/').enumerate().all(|(i, part)| {
-            let allowed = |c: char| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
-            };
-            !part.is_empty()
-                && if i == 0 && repo.contains('/') {
-                    part.chars()
-                        .all(|c| allowed(c) || c == ':' || c.is_ascii_uppercase())
-                } else {
-                    part.chars().all(allowed)
-                        && part.starts_with(|c: char| c.is_ascii_alphanumeric())
-                }
-        });
-    if !ok {
-        bail!("'{repo}' is not a valid image repository: use lowercase letters, digits, '.', '_', '-' and '/', e.g. joke or registry.local/team/joke");
-    }
-    Ok(())
-}
-
-/// An image tag; the `-<arch>` suffix is added later, so leave room for it.
-pub fn check_tag(tag: &str) -> Result<()> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 120
-        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !ok {
-        bail!(
-            "'{tag}' is not a valid image tag: use letters, digits, '_', '.' and '-', e.g. 0.0.3"
-        );
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,25 +359,5 @@ mod tests {
             err,
             "no app named 'jokes' in /ws/config/goapp.yaml: known apps are joke"
         );
-    }
-
-    #[test]
-    fn image_refs() {
-        assert_eq!(
-            split_image_ref("joke:0.0.3").unwrap(),
-            ("joke".into(), "0.0.3".into())
-        );
-        assert_eq!(
-            split_image_ref("reg:5000/team/joke:1").unwrap(),
-            ("reg:5000/team/joke".into(), "1".into())
-        );
-        assert!(split_image_ref("joke")
-            .unwrap_err()
-            .to_string()
-            .contains("has no tag"));
-        assert!(split_image_ref("Joke:1").is_err());
-        assert!(split_image_ref("joke:$(rm -rf)").is_err());
-        assert!(check_name("pi-1").is_ok());
-        assert!(check_name("-oProxyCommand").is_err());
     }
 }

@@ -54,7 +54,7 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
             .map(|f| (f.clone(), arches.clone()))
             .collect()
     };
-    let host = Arch::host()?;
+    let host = s.host_arch()?;
     let caps = match s.engine(o.engine) {
         Ok(e) => caps::detect(&e, &s.env.cache_dir()),
         Err(e) => {

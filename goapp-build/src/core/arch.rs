@@ -1,7 +1,7 @@
 //! Target architectures: names as Go and the engines spell them, and the
 //! host's, read from `uname -m` exactly as build.sh did.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::fmt;
 use std::str::FromStr;
 
@@ -80,23 +80,6 @@ impl Arch {
     /// The architecture an image config records (`"arm64"`, or `"arm"` + `"v7"`).
     pub fn from_image_arch(arch: &str) -> Option<Arch> {
         ALL.iter().copied().find(|a| a.name() == arch)
-    }
-
-    /// The machine this process runs on, from `uname -m` (not the compile
-    /// target: an x86-64 binary under emulation still reports the real host).
-    pub fn host() -> Result<Arch> {
-        let out = std::process::Command::new("uname")
-            .arg("-m")
-            .output()
-            .context("running `uname -m` to learn the host architecture")?;
-        let machine = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        match Arch::from_uname(&machine) {
-            Some(a) => Ok(a),
-            None => bail!(
-                "arch unknown: {machine} (uname -m); pass --arch or set TARGET_ARCH to one of {}",
-                list_names()
-            ),
-        }
     }
 }
 

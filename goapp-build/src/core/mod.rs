@@ -1,6 +1,13 @@
-//! The shared core: names and values every layer uses (architectures, the
-//! environment snapshot, redaction of secrets). Depends on nothing else here.
+//! The shared core: names and values every layer uses (architectures,
+//! checked names and image references, the environment snapshot, redaction
+//! of secrets, hex). Depends on nothing else here.
 
 pub mod arch;
 pub mod env;
+pub mod names;
 pub mod redact;
+
+/// Lowercase hex of a digest (sha2 0.11 has no `{:x}`).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

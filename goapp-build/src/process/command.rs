@@ -1,30 +1,33 @@
 //! A command as a value: program, arguments, environment, directory. Its
 //! `Display` is a POSIX-shell command line with secrets redacted, the same text
-//! for `--dry-run`, logs and error messages. Running it turns a failure into an
-//! error that shows that line, the exit status and the tail of stderr.
+//! for `--dry-run`, logs and error messages. Running it is [`super::exec`]'s job.
 
 use crate::core::redact::{redact_url, Redactor};
-use anyhow::{anyhow, Context, Result};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::{Duration, Instant};
-
-/// How many lines of a failed command's stderr an error shows.
-pub const TAIL_LINES: usize = 20;
 
 /// A program to run, inspectable before it runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cmd {
-    program: String,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    cwd: Option<PathBuf>,
-    redactor: RedactorEq,
+    pub(super) program: String,
+    pub(super) args: Vec<Word>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) cwd: Option<PathBuf>,
+    pub(super) redactor: RedactorEq,
+}
+
+/// One argument: a literal, or a shell variable bound only when the command
+/// runs (a value computed by an earlier step, such as a stream's digest). A
+/// plan can then be printed with `"$name"` where the value will go, and the
+/// printed lines define that variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Word {
+    Lit(String),
+    Var(String),
 }
 
 #[derive(Clone, Debug, Default)]
-struct RedactorEq(Redactor);
+pub(super) struct RedactorEq(pub(super) Redactor);
 impl PartialEq for RedactorEq {
     fn eq(&self, _: &Self) -> bool {
         true
@@ -46,13 +49,30 @@ impl Cmd {
 
     /// Appends one argument.
     pub fn arg(mut self, a: impl Into<String>) -> Cmd {
-        self.args.push(a.into());
+        self.args.push(Word::Lit(a.into()));
         self
     }
 
     /// Appends arguments.
     pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, a: I) -> Cmd {
-        self.args.extend(a.into_iter().map(Into::into));
+        self.args.extend(a.into_iter().map(|s| Word::Lit(s.into())));
+        self
+    }
+
+    /// Appends an argument whose value is bound later with [`Cmd::bind`];
+    /// shown as `"$name"`.
+    pub fn var_arg(mut self, name: &str) -> Cmd {
+        self.args.push(Word::Var(name.to_string()));
+        self
+    }
+
+    /// Gives the variable `name` its value.
+    pub fn bind(mut self, name: &str, value: &str) -> Cmd {
+        for w in &mut self.args {
+            if matches!(w, Word::Var(n) if n == name) {
+                *w = Word::Lit(value.to_string());
+            }
+        }
         self
     }
 
@@ -82,9 +102,15 @@ impl Cmd {
         &self.program
     }
 
-    /// The arguments.
-    pub fn get_args(&self) -> &[String] {
-        &self.args
+    /// The arguments; an unbound variable shows as `$name`.
+    pub fn get_args(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|w| match w {
+                Word::Lit(s) => s.clone(),
+                Word::Var(n) => format!("${n}"),
+            })
+            .collect()
     }
 
     /// The extra environment.
@@ -96,110 +122,6 @@ impl Cmd {
     pub fn redactor(&self) -> &Redactor {
         &self.redactor.0
     }
-
-    /// A duct expression for this command.
-    pub fn expression(&self) -> duct::Expression {
-        let mut e = duct::cmd(&self.program, &self.args);
-        for (k, v) in &self.env {
-            e = e.env(k, v);
-        }
-        if let Some(d) = &self.cwd {
-            e = e.dir(d);
-        }
-        e
-    }
-
-    /// Runs to completion, capturing stdout and stderr; a non-zero exit is an
-    /// error showing the command, its status and its stderr's tail.
-    pub fn run(&self) -> Result<Output> {
-        self.run_timeout(None)
-    }
-
-    /// Like [`Cmd::run`], killing the child after `limit`.
-    pub fn run_timeout(&self, limit: Option<Duration>) -> Result<Output> {
-        let out = self.output(limit)?;
-        if out.status.success() {
-            Ok(out)
-        } else {
-            Err(self.failure(&out))
-        }
-    }
-
-    /// Runs to completion, capturing output, whatever the exit status. An
-    /// error only when the program cannot be started or times out.
-    pub fn output(&self, limit: Option<Duration>) -> Result<Output> {
-        let handle = self
-            .expression()
-            .stdout_capture()
-            .stderr_capture()
-            .stdin_null()
-            .unchecked()
-            .start()
-            .with_context(|| format!("could not start `{self}`"))?;
-        let Some(limit) = limit else {
-            return Ok(handle.into_output()?);
-        };
-        let started = Instant::now();
-        loop {
-            if handle.try_wait()?.is_some() {
-                return Ok(handle.into_output()?);
-            }
-            if started.elapsed() >= limit {
-                // duct does not kill on drop: do it, and reap, before reporting.
-                let _ = handle.kill();
-                return Err(anyhow!(
-                    "`{self}` did not finish within {}s and was stopped",
-                    limit.as_secs()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Runs with the terminal attached (for passphrase prompts).
-    pub fn run_interactive(&self) -> Result<()> {
-        let out = self
-            .expression()
-            .unchecked()
-            .run()
-            .with_context(|| format!("could not start `{self}`"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(anyhow!(
-                "process didn't exit successfully: `{self}` ({})",
-                out.status
-            ))
-        }
-    }
-
-    /// The error for a finished, failed run.
-    pub fn failure(&self, out: &Output) -> anyhow::Error {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stderr = if stderr.trim().is_empty() {
-            String::from_utf8_lossy(&out.stdout)
-        } else {
-            stderr
-        };
-        let tail = tail_lines(&self.redactor.0.apply(&stderr), TAIL_LINES);
-        if tail.is_empty() {
-            anyhow!(
-                "process didn't exit successfully: `{self}` ({})",
-                out.status
-            )
-        } else {
-            anyhow!(
-                "process didn't exit successfully: `{self}` ({})\n--- stderr\n{tail}",
-                out.status
-            )
-        }
-    }
-}
-
-/// The last `n` non-empty lines of `text`.
-pub fn tail_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Quotes one word for a POSIX shell, leaving plain words alone.
@@ -232,7 +154,10 @@ impl fmt::Display for Cmd {
             words.push(format!("{k}={}", quote(&r.apply(&redact_url(v)))));
         }
         words.push(quote(&self.program));
-        words.extend(self.args.iter().map(|a| quote(&r.apply(a))));
+        words.extend(self.args.iter().map(|w| match w {
+            Word::Lit(a) => quote(&r.apply(a)),
+            Word::Var(n) => format!("\"${n}\""),
+        }));
         f.write_str(&words.join(" "))
     }
 }
@@ -260,6 +185,18 @@ mod tests {
     }
 
     #[test]
+    fn variables_show_as_shell_expansions_until_bound() {
+        let c = Cmd::new("ssh")
+            .args(["--", "pi", "sh -c 'x' goapp"])
+            .var_arg("sha");
+        assert_eq!(
+            c.to_string(),
+            "ssh -- pi 'sh -c '\\''x'\\'' goapp' \"$sha\""
+        );
+        assert_eq!(c.bind("sha", "ab12").get_args().last().unwrap(), "ab12");
+    }
+
+    #[test]
     fn quoting_round_trips_through_a_shell_parser() {
         for w in [
             "",
@@ -279,42 +216,5 @@ mod tests {
                 w
             );
         }
-    }
-
-    #[test]
-    fn failure_shows_command_status_and_stderr_tail() {
-        let c = Cmd::new("sh").args(["-c", "echo one >&2; echo two >&2; exit 3"]);
-        let err = c.run().unwrap_err().to_string();
-        assert_eq!(err, "process didn't exit successfully: `sh -c 'echo one >&2; echo two >&2; exit 3'` (exit status: 3)\n--- stderr\none\ntwo");
-    }
-
-    #[test]
-    fn output_of_secret_env_is_scrubbed_in_errors() {
-        let c = Cmd::new("sh")
-            .env("P", "http://u:hunter22@p")
-            .args(["-c", "echo \"bad $P\" >&2; exit 1"]);
-        let err = c.run().unwrap_err().to_string();
-        assert!(!err.contains("hunter22"), "{err}");
-        assert!(err.contains("bad http://***@p"), "{err}");
-    }
-
-    #[test]
-    fn timeout_kills_the_child() {
-        let started = Instant::now();
-        let err = Cmd::new("sleep")
-            .arg("5")
-            .run_timeout(Some(Duration::from_millis(200)))
-            .unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(3));
-        assert!(err.to_string().contains("did not finish within"), "{err}");
-    }
-
-    #[test]
-    fn missing_program_is_an_error_not_a_panic() {
-        let err = Cmd::new("no-such-program-goapp").run().unwrap_err();
-        assert!(
-            format!("{err:#}").contains("could not start `no-such-program-goapp`"),
-            "{err:#}"
-        );
     }
 }

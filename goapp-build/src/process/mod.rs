@@ -1,6 +1,9 @@
-//! Processes: commands as values ([`command::Cmd`]) and the runner that
-//! executes several at once with progress and logs. Every spawn goes through
-//! here, so redaction and the error shape are never bypassed.
+//! Processes: commands as values ([`command::Cmd`]), the one door that
+//! starts them ([`exec`]), the typed error every failure becomes
+//! ([`error::ProcessError`]), and the runner that executes several at once
+//! with progress and logs.
 
 pub mod command;
+pub mod error;
+pub mod exec;
 pub mod runner;

@@ -2,12 +2,14 @@
 //! a terminal, plain lines otherwise), its full output in a log file, and on
 //! failure the last lines and the log's path.
 
-use crate::process::command::{tail_lines, Cmd, TAIL_LINES};
-use anyhow::{anyhow, Context, Result};
+use crate::process::command::Cmd;
+use crate::process::error::{tail_lines, Failure, ProcessError, TAIL_LINES};
+use crate::process::exec::Io;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// One process to run with a label (`joke/arm64`) and a log file.
@@ -19,9 +21,9 @@ pub struct Job {
     pub cmd: Cmd,
     /// Where its output goes.
     pub log: PathBuf,
-    /// Run once more when a failure's output tail matches (a known flake of
-    /// the tool being run, not of what it was asked to do).
-    pub retry_once_if: Option<fn(&str) -> bool>,
+    /// Run once more when a failure matches (a known flake of the tool
+    /// being run, not of what it was asked to do).
+    pub retry_once_if: Option<fn(&ProcessError) -> bool>,
 }
 
 /// How a job ended.
@@ -33,8 +35,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Its log.
     pub log: PathBuf,
-    /// Success, or the error with the tail of the output.
-    pub result: Result<()>,
+    /// Success, or the error with the tail of the output and the log.
+    pub result: Result<(), ProcessError>,
 }
 
 /// Runs the jobs concurrently and waits for all of them.
@@ -55,17 +57,27 @@ pub fn run_all(jobs: Vec<Job>, progress: bool) -> Vec<Outcome> {
             if bar.is_none() {
                 eprintln!("goapp: [{}] started, log: {}", job.label, job.log.display());
             }
-            std::thread::spawn(move || run_one(job, bar))
+            let (label, log, cmd) = (job.label.clone(), job.log.clone(), job.cmd.to_string());
+            (
+                std::thread::spawn(move || run_one(job, bar)),
+                label,
+                log,
+                cmd,
+            )
         })
         .collect();
     handles
         .into_iter()
-        .map(|h| {
-            h.join().unwrap_or_else(|_| Outcome {
-                label: "?".into(),
-                elapsed: Duration::ZERO,
-                log: PathBuf::new(),
-                result: Err(anyhow!("a build thread panicked")),
+        .map(|(h, label, log, cmd)| {
+            h.join().unwrap_or_else(|_| {
+                let mut e = ProcessError::new(cmd, Failure::Io("its thread panicked".into()));
+                e.log = Some(log.clone().into());
+                Outcome {
+                    label,
+                    elapsed: Duration::ZERO,
+                    log,
+                    result: Err(e),
+                }
             })
         })
         .collect()
@@ -75,7 +87,7 @@ fn run_one(job: Job, bar: Option<ProgressBar>) -> Outcome {
     let started = Instant::now();
     let mut result = stream(&job, bar.as_ref());
     if let (Err(e), Some(flaky)) = (&result, job.retry_once_if) {
-        if flaky(&format!("{e:#}")) {
+        if flaky(e) {
             let note = "a known engine flake; retrying once";
             match &bar {
                 Some(b) => b.set_message(note),
@@ -101,34 +113,30 @@ fn run_one(job: Job, bar: Option<ProgressBar>) -> Outcome {
     }
 }
 
-fn stream(job: &Job, bar: Option<&ProgressBar>) -> Result<()> {
+fn stream(job: &Job, bar: Option<&ProgressBar>) -> Result<(), ProcessError> {
+    let io = |e: std::io::Error, what: &str| {
+        let mut err = ProcessError::new(
+            job.cmd.to_string(),
+            Failure::Io(format!("{what}: {e}").into()),
+        );
+        err.log = Some(job.log.clone().into());
+        err
+    };
     if let Some(dir) = job.log.parent() {
         std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the log directory {}", dir.display()))?;
+            .map_err(|e| io(e, &format!("creating the log directory {}", dir.display())))?;
     }
     let mut log = std::fs::File::create(&job.log)
-        .with_context(|| format!("creating the log {}", job.log.display()))?;
-    writeln!(log, "$ {}", job.cmd)?;
+        .map_err(|e| io(e, &format!("creating the log {}", job.log.display())))?;
+    let write_err = |e| io(e, &format!("writing the log {}", job.log.display()));
+    writeln!(log, "$ {}", job.cmd).map_err(write_err)?;
+    let mut child = job.cmd.spawn(Io::Null, Io::Piped, Io::Piped)?;
+    let lines = merged_lines(child.stdout(), child.stderr());
     let redactor = job.cmd.redactor().clone();
-    let reader = job
-        .cmd
-        .expression()
-        .stderr_to_stdout()
-        .stdin_null()
-        .unchecked()
-        .reader()
-        .with_context(|| format!("could not start `{}`", job.cmd))?;
-    let mut lines = BufReader::new(&reader);
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES + 1);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        if lines.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        let raw = String::from_utf8_lossy(&buf);
+    for raw in lines {
         let line = redactor.apply(raw.trim_end()).into_owned();
-        writeln!(log, "{line}")?;
+        writeln!(log, "{line}").map_err(write_err)?;
         if let Some(b) = bar {
             b.set_message(line.chars().take(160).collect::<String>());
         }
@@ -139,20 +147,50 @@ fn stream(job: &Job, bar: Option<&ProgressBar>) -> Result<()> {
             }
         }
     }
-    let status = reader
-        .try_wait()?
-        .map(|o| o.status)
-        .ok_or_else(|| anyhow!("`{}` ended without a status", job.cmd))?;
-    writeln!(log, "# {status}")?;
-    if status.success() {
-        return Ok(());
-    }
     let tail = tail_lines(&tail.into_iter().collect::<Vec<_>>().join("\n"), TAIL_LINES);
-    Err(anyhow!(
-        "process didn't exit successfully: `{}` ({status})\n--- last lines of {}\n{tail}",
-        job.cmd,
-        job.log.display()
-    ))
+    let result = child.finish(&tail);
+    match &result {
+        Ok(status)
+        | Err(ProcessError {
+            failure: Failure::Exit(status),
+            ..
+        }) => writeln!(log, "# {status}").map_err(write_err)?,
+        Err(_) => {}
+    }
+    result.map(|_| ()).map_err(|mut e| {
+        e.log = Some(job.log.clone().into());
+        e
+    })
+}
+
+/// The lines of stdout and stderr as they come, interleaved (as a terminal
+/// shows them); the iterator ends when both streams are closed.
+fn merged_lines(
+    stdout: Option<std::process::ChildStdout>,
+    stderr: Option<std::process::ChildStderr>,
+) -> mpsc::IntoIter<String> {
+    let (tx, rx) = mpsc::channel();
+    fn pump<R: std::io::Read + Send + 'static>(r: Option<R>, tx: mpsc::Sender<String>) {
+        let Some(r) = r else { return };
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(r);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    pump(stdout, tx.clone());
+    pump(stderr, tx);
+    rx.into_iter()
 }
 
 /// The log file of one job: `<dir>/<app>-<what>.log`, replaced on each run.

@@ -10,7 +10,9 @@ use crate::build::plan::image_name;
 use crate::build::{self, ImageOptions};
 use crate::core::arch::Arch;
 use crate::engine::{Engine, EngineKind};
-use crate::process::command::{tail_lines, Cmd};
+use crate::process::command::Cmd;
+use crate::process::error::{Failure, ProcessError};
+use crate::process::exec::{drain, Io, Running};
 use crate::session::{Common, Session};
 use crate::ship::remote::{full_ref, ArchiveFormat, Compression, Probe, ShipTarget};
 use crate::ship::tarfilter::TarFilter;
@@ -19,7 +21,6 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::process::Stdio;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -446,7 +447,7 @@ pub fn check_arch(
 }
 
 /// A master ssh connection owned by this run: killed (and reaped) on drop.
-struct Master(std::process::Child);
+struct Master(Running);
 
 impl Master {
     /// Starts the master and waits until its socket is there. `None` when it
@@ -454,22 +455,14 @@ impl Master {
     /// reports why.
     fn start(t: &ShipTarget) -> Option<Master> {
         let sock = t.control.as_ref()?;
-        let cmd = t.master(sock);
-        let child = std::process::Command::new(cmd.program())
-            .args(cmd.get_args())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let mut m = Master(child);
+        let mut m = Master(t.master(sock).spawn(Io::Null, Io::Null, Io::Null).ok()?);
         let deadline = Instant::now()
             + Duration::from_secs(u64::from(t.host.connect_timeout.unwrap_or(10)) + 5);
         while Instant::now() < deadline {
             if sock.exists() {
                 return Some(m);
             }
-            if let Ok(Some(_)) = m.0.try_wait() {
+            if m.0.has_ended() {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -480,8 +473,7 @@ impl Master {
 
 impl Drop for Master {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        self.0.kill();
     }
 }
 
@@ -577,7 +569,7 @@ struct Upload {
 /// it sends, and fans it out to its nodes.
 struct Lane {
     filter: Option<TarFilter>,
-    compressor: Option<std::process::Child>,
+    compressor: Option<Running>,
     stdin: Option<std::process::ChildStdin>,
     /// For uncompressed lanes the hashing and fan-out happen inline.
     inline: Option<Fanout>,
@@ -702,7 +694,7 @@ fn send_group(
             b
         });
         let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(32);
-        let thread = std::thread::spawn(move || upload(cmd, rx, bar));
+        let thread = std::thread::spawn(move || upload(cmd, rx, bar).map_err(Into::into));
         uploads.push(Upload {
             name: t.name.clone(),
             tmp,
@@ -744,16 +736,10 @@ fn send_group(
             };
             match compression.compress() {
                 None => lane.inline = Some(fanout),
-                Some(cmd) => match std::process::Command::new(cmd.program())
-                    .args(cmd.get_args())
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                {
+                Some(cmd) => match cmd.spawn(Io::Piped, Io::Piped, Io::Null) {
                     Ok(mut child) => {
-                        lane.stdin = child.stdin.take();
-                        let mut stdout = child.stdout.take();
+                        lane.stdin = child.stdin();
+                        let mut stdout = child.stdout();
                         let mut fanout = fanout;
                         lane.reader = Some(std::thread::spawn(move || {
                             let mut buf = vec![0u8; 256 * 1024];
@@ -771,7 +757,7 @@ fn send_group(
                         }));
                         lane.compressor = Some(child);
                     }
-                    Err(e) => lane.error = Some(format!("could not start `{cmd}`: {e}")),
+                    Err(e) => lane.error = Some(e.to_string()),
                 },
             }
             lane
@@ -782,27 +768,22 @@ fn send_group(
     }
 
     // The one save: engine save, read here, filtered and fed to every lane.
-    let stderr_log = tempfile::NamedTempFile::new().ok();
-    let mut expr = save.expression();
-    if let Some(f) = &stderr_log {
-        expr = expr.stderr_path(f.path());
-    }
     let save_result: Result<()> = (|| {
-        let mut reader = expr
-            .stdin_null()
-            .reader()
-            .with_context(|| format!("could not start `{save}`"))?;
+        let mut child = save.spawn(Io::Null, Io::Piped, Io::Piped)?;
+        let stderr = drain(child.stderr());
+        let Some(mut reader) = child.stdout() else {
+            bail!("`{save}` has no output");
+        };
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
-                    let stderr = stderr_log
-                        .as_ref()
-                        .and_then(|f| std::fs::read_to_string(f.path()).ok())
-                        .unwrap_or_default();
-                    bail!("`{save}` failed: {e}\n{}", tail_lines(&stderr, 20));
+                    child.kill();
+                    let text =
+                        String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+                    return Err(save.failed(Failure::Io(e.to_string().into()), &text).into());
                 }
             };
             for lane in lanes.iter_mut().filter(|l| l.error.is_none()) {
@@ -832,6 +813,8 @@ fn send_group(
                 }
             }
         }
+        let text = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+        child.finish(&text)?;
         Ok(())
     })();
 
@@ -944,24 +927,14 @@ fn send_group(
 }
 
 /// Feeds chunks into `ssh … cat > tmp`; returns the bytes written.
-fn upload(cmd: Cmd, rx: Receiver<Arc<Vec<u8>>>, bar: Option<ProgressBar>) -> Result<u64> {
-    let mut child = std::process::Command::new(cmd.program())
-        .args(cmd.get_args())
-        .envs(cmd.get_env().iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("could not start `{cmd}`"))?;
-    let mut stderr = child.stderr.take();
-    let err_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(e) = stderr.as_mut() {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    });
-    let mut stdin = child.stdin.take();
+fn upload(
+    cmd: Cmd,
+    rx: Receiver<Arc<Vec<u8>>>,
+    bar: Option<ProgressBar>,
+) -> Result<u64, ProcessError> {
+    let mut child = cmd.spawn(Io::Piped, Io::Null, Io::Piped)?;
+    let stderr = drain(child.stderr());
+    let mut stdin = child.stdin();
     let mut written = 0u64;
     let mut write_error = None;
     for chunk in rx {
@@ -977,16 +950,14 @@ fn upload(cmd: Cmd, rx: Receiver<Arc<Vec<u8>>>, bar: Option<ProgressBar>) -> Res
     }
     drop(stdin); // EOF: the remote `cat` finishes
     let status = child.wait()?;
-    let stderr = err_thread.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
     if let Some(b) = &bar {
         b.finish();
     }
     if !status.success() || write_error.is_some() {
-        let why = write_error.map(|e| format!(" ({e})")).unwrap_or_default();
-        bail!(
-            "process didn't exit successfully: `{cmd}` ({status}){why}\n--- stderr\n{}",
-            tail_lines(&stderr, 20)
-        );
+        let mut e = cmd.failed(Failure::Exit(status), &stderr);
+        e.detail = write_error.map(|e| format!(" ({e})").into());
+        return Err(e);
     }
     Ok(written)
 }

@@ -1,0 +1,294 @@
+//! The one door to processes: [`Cmd::spawn`] is the only place a
+//! `std::process::Command` is made, so every child gets its command line
+//! shown redacted, and every failure becomes a [`ProcessError`]. A running
+//! child is owned by a [`Running`] that kills and reaps it if dropped early,
+//! which is where stopping children on an interrupt hooks in.
+
+use crate::process::command::{Cmd, Word};
+use crate::process::error::{tail_lines, Failure, ProcessError, TAIL_LINES};
+use std::io::Read;
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Where a child's standard streams go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Io {
+    /// Nothing (stdin reads EOF, output is discarded).
+    Null,
+    /// A pipe to this process.
+    Piped,
+    /// This process's own stream (the terminal, for prompts).
+    Inherit,
+}
+
+impl Io {
+    fn stdio(self) -> Stdio {
+        match self {
+            Io::Null => Stdio::null(),
+            Io::Piped => Stdio::piped(),
+            Io::Inherit => Stdio::inherit(),
+        }
+    }
+}
+
+impl Cmd {
+    /// Starts the command with these streams. The only spawn in the crate.
+    pub fn spawn(&self, stdin: Io, stdout: Io, stderr: Io) -> Result<Running, ProcessError> {
+        let shown = self.to_string();
+        if let Some(Word::Var(n)) = self.args.iter().find(|w| matches!(w, Word::Var(_))) {
+            let why = format!("${n} was never given a value (a planning bug)");
+            return Err(ProcessError::new(shown, Failure::Spawn(why.into())));
+        }
+        let mut c = std::process::Command::new(&self.program);
+        c.args(self.args.iter().map(|w| match w {
+            Word::Lit(s) | Word::Var(s) => s.as_str(),
+        }));
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(d) = &self.cwd {
+            c.current_dir(d);
+        }
+        c.stdin(stdin.stdio())
+            .stdout(stdout.stdio())
+            .stderr(stderr.stdio());
+        match c.spawn() {
+            Ok(child) => Ok(Running {
+                child,
+                cmd: self.clone(),
+                shown,
+                reaped: false,
+            }),
+            Err(e) => Err(ProcessError::new(
+                shown,
+                Failure::Spawn(e.to_string().into()),
+            )),
+        }
+    }
+
+    /// Runs to completion, capturing stdout and stderr; a non-zero exit is an
+    /// error showing the command, its status and its stderr's tail.
+    pub fn run(&self) -> Result<Output, ProcessError> {
+        self.run_timeout(None)
+    }
+
+    /// Like [`Cmd::run`], killing the child after `limit`.
+    pub fn run_timeout(&self, limit: Option<Duration>) -> Result<Output, ProcessError> {
+        let out = self.output(limit)?;
+        if out.status.success() {
+            return Ok(out);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let text = if stderr.trim().is_empty() {
+            String::from_utf8_lossy(&out.stdout)
+        } else {
+            stderr
+        };
+        Err(self.failed(Failure::Exit(out.status), &text))
+    }
+
+    /// Runs to completion, capturing output, whatever the exit status. An
+    /// error only when the program cannot be started or times out.
+    pub fn output(&self, limit: Option<Duration>) -> Result<Output, ProcessError> {
+        let mut p = self.spawn(Io::Null, Io::Piped, Io::Piped)?;
+        let stdout = drain(p.stdout());
+        let stderr = drain(p.stderr());
+        let status = p.wait_within(limit)?;
+        Ok(Output {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        })
+    }
+
+    /// Runs with the terminal attached (for passphrase prompts).
+    pub fn run_interactive(&self) -> Result<(), ProcessError> {
+        let mut p = self.spawn(Io::Inherit, Io::Inherit, Io::Inherit)?;
+        let status = p.wait()?;
+        if status.success() {
+            return Ok(());
+        }
+        Err(self.failed(Failure::Exit(status), ""))
+    }
+
+    /// The error for this command, with the redacted tail of `output`.
+    pub fn failed(&self, failure: Failure, output: &str) -> ProcessError {
+        let mut e = ProcessError::new(self.to_string(), failure);
+        e.stderr_tail = tail_lines(&self.redactor().apply(output), TAIL_LINES);
+        e
+    }
+}
+
+/// A started child. Dropped before it was waited for, it is killed and
+/// reaped, so an early return never leaves a process behind.
+pub struct Running {
+    child: Child,
+    cmd: Cmd,
+    shown: String,
+    reaped: bool,
+}
+
+impl Running {
+    /// Its stdin, when piped (taken once).
+    pub fn stdin(&mut self) -> Option<ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// Its stdout, when piped (taken once).
+    pub fn stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// Its stderr, when piped (taken once).
+    pub fn stderr(&mut self) -> Option<ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// The command it runs.
+    pub fn cmd(&self) -> &Cmd {
+        &self.cmd
+    }
+
+    /// Whether it has ended, without waiting.
+    pub fn has_ended(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Waits for it to end.
+    pub fn wait(&mut self) -> Result<ExitStatus, ProcessError> {
+        let status = self.child.wait().map_err(|e| self.io_error(e))?;
+        self.reaped = true;
+        Ok(status)
+    }
+
+    /// Waits at most `limit` (forever with `None`); past it, kills it.
+    pub fn wait_within(&mut self, limit: Option<Duration>) -> Result<ExitStatus, ProcessError> {
+        let Some(limit) = limit else {
+            return self.wait();
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| self.io_error(e))? {
+                self.reaped = true;
+                return Ok(status);
+            }
+            if started.elapsed() >= limit {
+                self.kill();
+                return Err(ProcessError::new(&self.shown, Failure::Timeout(limit)));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops it and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.reaped = true;
+    }
+
+    /// Waits, then turns an unsuccessful end into the error with `output`'s tail.
+    pub fn finish(&mut self, output: &str) -> Result<ExitStatus, ProcessError> {
+        let status = self.wait()?;
+        if status.success() {
+            return Ok(status);
+        }
+        Err(self.cmd.failed(Failure::Exit(status), output))
+    }
+
+    fn io_error(&self, e: std::io::Error) -> ProcessError {
+        ProcessError::new(&self.shown, Failure::Io(e.to_string().into()))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill();
+        }
+    }
+}
+
+/// Reads a stream to its end on a thread of its own, so a child writing a
+/// lot on both stdout and stderr never blocks on a full pipe.
+pub fn drain<R: Read + Send + 'static>(stream: Option<R>) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut s) = stream {
+            let _ = s.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_shows_command_status_and_stderr_tail() {
+        let c = Cmd::new("sh").args(["-c", "echo one >&2; echo two >&2; exit 3"]);
+        let err = c.run().unwrap_err();
+        assert_eq!(err.code(), Some(3));
+        assert_eq!(err.stderr_tail, "one\ntwo");
+        assert_eq!(err.to_string(), "process didn't exit successfully: `sh -c 'echo one >&2; echo two >&2; exit 3'` (exit status: 3)\n--- stderr\none\ntwo");
+    }
+
+    #[test]
+    fn output_of_secret_env_is_scrubbed_in_errors() {
+        let c = Cmd::new("sh")
+            .env("P", "http://u:hunter22@p")
+            .args(["-c", "echo \"bad $P\" >&2; exit 1"]);
+        let err = c.run().unwrap_err().to_string();
+        assert!(!err.contains("hunter22"), "{err}");
+        assert!(err.contains("bad http://***@p"), "{err}");
+    }
+
+    #[test]
+    fn timeout_kills_the_child() {
+        let started = Instant::now();
+        let err = Cmd::new("sleep")
+            .arg("5")
+            .run_timeout(Some(Duration::from_millis(200)))
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(err.failure, Failure::Timeout(Duration::from_millis(200)));
+        assert!(err.to_string().contains("did not finish within"), "{err}");
+    }
+
+    #[test]
+    fn missing_program_is_an_error_not_a_panic() {
+        let err = anyhow::Error::from(Cmd::new("no-such-program-goapp").run().unwrap_err());
+        assert!(
+            format!("{err:#}").contains("could not start `no-such-program-goapp`"),
+            "{err:#}"
+        );
+        assert!(matches!(
+            err.downcast_ref::<ProcessError>().map(|e| &e.failure),
+            Some(Failure::Spawn(_))
+        ));
+    }
+
+    #[test]
+    fn unbound_variables_never_reach_a_process() {
+        let err = Cmd::new("echo").var_arg("sha").run().unwrap_err();
+        assert!(matches!(err.failure, Failure::Spawn(_)), "{err}");
+        let out = Cmd::new("echo")
+            .var_arg("sha")
+            .bind("sha", "ab")
+            .run()
+            .unwrap();
+        assert_eq!(out.stdout, b"ab\n");
+    }
+
+    #[test]
+    fn a_dropped_child_is_killed_and_reaped() {
+        let mut p = Cmd::new("sleep")
+            .arg("30")
+            .spawn(Io::Null, Io::Null, Io::Null)
+            .unwrap();
+        let pid = p.child.id();
+        assert!(!p.has_ended());
+        drop(p);
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+}
