@@ -60,6 +60,34 @@ builder_image() {
 }
 builder_image "$(dpkg --print-architecture)"
 
+# Published Containerfiles name the Go line (`golang:1.19-bookworm`) and build
+# every architecture from it, so upstream's tag is a multi-arch index. Here:
+# an arm64 builder (made under emulation once, ~15 s) and a local manifest
+# list of both under that name, so `FROM` resolves per architecture as it
+# does upstream. docker 20.10 has no local manifest lists: it gets the amd64
+# image under the line's name (enough for builders on $BUILDPLATFORM).
+line_tag="docker.io/library/golang:${gover%.*}-bookworm"
+arm_builder="localhost/goapp-fixtures/golang:$gover-arm64"
+host_builder="docker.io/library/golang:$gover-bookworm"
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+  if ! podman image exists "$arm_builder"; then
+    log "making $arm_builder"
+    "$here/make-go-builder.sh" arm64 "$arm_builder" podman
+  fi
+  want="$(podman image inspect --format '{{.Digest}}' "$host_builder" "$arm_builder" | sort | tr '\n' ' ')"
+  have="$( { podman manifest inspect "$line_tag" 2>/dev/null || true; } | sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p' | sort | tr '\n' ' ')"
+  if [ "$want" != "$have" ]; then
+    log "making the manifest list $line_tag (amd64, arm64)"
+    podman manifest rm "$line_tag" >/dev/null 2>&1 || true
+    podman manifest create "$line_tag" >/dev/null
+    podman manifest add "$line_tag" "containers-storage:$host_builder" >/dev/null
+    podman manifest add "$line_tag" "containers-storage:$arm_builder" >/dev/null
+  fi
+  if [ "$("$DOCKER" image inspect --format '{{.Id}}' "$line_tag" 2>/dev/null)" != "$("$DOCKER" image inspect --format '{{.Id}}' "$host_builder")" ]; then
+    "$DOCKER" tag "$host_builder" "$line_tag"
+  fi
+fi
+
 # A mirror of the Go repository's tags for `git ls-remote` (the real one is
 # not reachable here). Irregular names on purpose, as upstream has them.
 gorepo="$fixtures/go-tags.git"

@@ -107,6 +107,49 @@ fn unknown_arch() {
     assert_eq!(error_line(&err), "error: --arch: unknown architecture 'sparc': use one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, arm64be");
 }
 
+/// Mistakes that need neither the network nor the engine are reported before
+/// either is asked: here Go cannot be resolved (no `ver`, no reachable Go
+/// repository, nothing cached) and the engine fails if run.
+#[test]
+fn checked_before_go_is_resolved_or_the_engine_asked() {
+    let ws = Ws::new(CONFIG);
+    let offline = ["--go-repo", "/nonexistent/go.git"];
+    let (code, _, err) = ws.run(
+        true,
+        &["image", "svc", "--arch", "mips99", offline[0], offline[1]],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(error_line(&err), "error: --arch: unknown architecture 'mips99': use one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, arm64be");
+    std::fs::write(
+        ws.path().join("svc/Containerfile"),
+        "FROM scratch\nRUN <<EOF\necho\n",
+    )
+    .unwrap();
+    let (code, _, err) = ws.run(
+        true,
+        &["image", "svc", "--arch", "amd64", offline[0], offline[1]],
+    );
+    assert_eq!(code, 1);
+    let cf = ws.path().join("svc/Containerfile");
+    assert_eq!(error_line(&err), format!("error: the Containerfile cannot be parsed: {}:2: heredoc <<EOF is never closed: add a line `EOF`", cf.display()));
+    let (code, _, err) = ws.run(
+        true,
+        &[
+            "image",
+            "svc",
+            "--tag",
+            "Bad Name:1",
+            offline[0],
+            offline[1],
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        !err.contains("ls-remote") && !err.contains("podman must not run"),
+        "{err}"
+    );
+}
+
 #[test]
 fn no_containerfile() {
     let ws = Ws::new(CONFIG);

@@ -7,7 +7,7 @@
 use crate::build::ignore::IgnoreRules;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -92,79 +92,170 @@ impl StatCache {
     }
 }
 
-/// Streams a build context into `hasher`: sorted relative paths, each with
-/// its type, executable bit, length and content digest (from `cache` when the
-/// file's stat is unchanged). Returns the number of files.
-pub fn hash_context(context: &Path, hasher: &mut Sha256, cache: &mut StatCache) -> Result<u64> {
-    let (rules, _) = IgnoreRules::for_context(context);
-    let mut files = 0;
-    let mut buf = vec![0u8; 256 * 1024];
-    walk(context, "", &rules, hasher, &mut buf, &mut files, cache)?;
-    Ok(files)
+fn hash_entry(h: &mut Sha256, rel: &str, record: &[u8]) {
+    h.update(rel.as_bytes());
+    h.update([0]);
+    h.update(record);
+    h.update([0]);
 }
 
-fn walk(
-    dir: &Path,
-    rel: &str,
-    rules: &IgnoreRules,
-    h: &mut Sha256,
-    buf: &mut [u8],
-    files: &mut u64,
-    cache: &mut StatCache,
-) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("reading {}", dir.display()))?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        let path_rel = if rel.is_empty() {
-            name.to_string()
-        } else {
-            format!("{rel}/{name}")
-        };
-        let ty = e.file_type()?;
-        let excluded = rules.excluded(&path_rel);
-        if ty.is_dir() {
-            // An excluded directory can only contribute if a `!` pattern re-includes inside it.
-            if !excluded || rules.has_negations() {
-                walk(&e.path(), &path_rel, rules, h, buf, files, cache)?;
+/// One walk of a context, calling `sink(relative path, record)` for each
+/// entry in sorted order; the record says its type, mode, length and digest.
+struct Walker<'a> {
+    rules: &'a IgnoreRules,
+    buf: Vec<u8>,
+    cache: &'a mut StatCache,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, dir: &Path, rel: &str, sink: &mut dyn FnMut(&str, &[u8])) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("reading {}", dir.display()))?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name();
+            let path_rel = if rel.is_empty() {
+                name.to_string_lossy().to_string()
+            } else {
+                format!("{rel}/{}", name.to_string_lossy())
+            };
+            let ty = e.file_type()?;
+            let excluded = self.rules.excluded(&path_rel);
+            if ty.is_dir() {
+                // An excluded directory can only contribute if a `!` pattern re-includes inside it.
+                if !excluded || self.rules.has_negations() {
+                    self.walk(&e.path(), &path_rel, sink)?;
+                }
+                continue;
             }
-            continue;
+            if excluded {
+                continue;
+            }
+            let record = self.record(&e, ty, &path_rel)?;
+            sink(&path_rel, &record);
         }
-        if excluded {
-            continue;
-        }
-        h.update(path_rel.as_bytes());
-        h.update([0]);
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        e: &std::fs::DirEntry,
+        ty: std::fs::FileType,
+        path_rel: &str,
+    ) -> Result<Vec<u8>> {
+        let mut r = Vec::new();
         if ty.is_symlink() {
             let target = std::fs::read_link(e.path())?;
-            h.update(b"L");
-            h.update(target.to_string_lossy().as_bytes());
+            r.push(b'L');
+            r.extend_from_slice(target.to_string_lossy().as_bytes());
         } else if ty.is_file() {
             let meta = e.metadata()?;
-            h.update(if meta.permissions().mode() & 0o111 != 0 {
-                b"X"
+            r.push(if meta.permissions().mode() & 0o111 != 0 {
+                b'X'
             } else {
-                b"F"
+                b'F'
             });
-            h.update(meta.len().to_le_bytes());
+            r.extend_from_slice(&meta.len().to_le_bytes());
             let mtime_ns =
                 (meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128).max(0) as u128;
             let stat = format!("{} {} {} {}", meta.len(), mtime_ns, meta.ino(), meta.mode());
-            let digest = match cache.lookup(&path_rel, &stat, mtime_ns) {
+            let digest = match self.cache.lookup(path_rel, &stat, mtime_ns) {
                 Some(d) => d,
-                None => file_digest(&e.path(), buf)?,
+                None => file_digest(&e.path(), &mut self.buf)?,
             };
-            h.update(digest.as_bytes());
-            cache.fresh.insert(path_rel.clone(), (stat, digest));
+            r.extend_from_slice(digest.as_bytes());
+            self.cache
+                .fresh
+                .insert(path_rel.to_string(), (stat, digest));
         }
-        h.update([0]);
-        *files += 1;
+        Ok(r)
     }
-    Ok(())
+}
+
+/// What one walk of a build context gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextDigests {
+    /// The hash of the Containerfile text and the whole context.
+    pub inputs: String,
+    /// `sha256:<hex>` of each requested path under the context (what a
+    /// `RUN --mount=type=bind,source=<path>` shows), by path; `""` is all of it.
+    pub parts: BTreeMap<String, String>,
+}
+
+/// Hashes the Containerfile `text` and the context (ignore file honoured,
+/// stat cache in `cache_dir`) in one walk, with a digest of each path in
+/// `parts` (`""`: the whole context) on the way. A path the ignore file
+/// excludes is still mounted by the engine: it is digested in full.
+pub fn digest_context(
+    context: &Path,
+    text: &[u8],
+    parts: &[String],
+    cache_dir: Option<&Path>,
+) -> Result<ContextDigests> {
+    let (rules, _) = IgnoreRules::for_context(context);
+    let mut cache = StatCache::load(cache_dir, context);
+    let mut whole = Sha256::new();
+    whole.update(b"goapp-inputs-v1\0");
+    whole.update((text.len() as u64).to_le_bytes());
+    whole.update(text);
+    let (raw, filtered): (Vec<&String>, Vec<&String>) = parts
+        .iter()
+        .partition(|p| !p.is_empty() && rules.excluded(p));
+    let mut subs: Vec<(&String, Sha256)> = filtered.iter().map(|p| (*p, Sha256::new())).collect();
+    let mut walker = Walker {
+        rules: &rules,
+        buf: vec![0u8; 256 * 1024],
+        cache: &mut cache,
+    };
+    walker.walk(context, "", &mut |rel, record| {
+        hash_entry(&mut whole, rel, record);
+        for (p, h) in subs.iter_mut() {
+            if let Some(inner) = under(rel, p) {
+                hash_entry(h, inner, record);
+            }
+        }
+    })?;
+    let none = IgnoreRules::default();
+    let mut out: BTreeMap<String, String> = subs
+        .into_iter()
+        .map(|(p, h)| (p.clone(), format!("sha256:{}", hex(&h.finalize()))))
+        .collect();
+    for p in raw {
+        let mut h = Sha256::new();
+        let mut w = Walker {
+            rules: &none,
+            buf: vec![0u8; 256 * 1024],
+            cache: &mut cache,
+        };
+        let dir = context.join(p);
+        if dir.is_dir() {
+            w.walk(&dir, p, &mut |rel, record| {
+                hash_entry(&mut h, under(rel, p).unwrap_or(rel), record)
+            })?;
+        } else if let Ok(bytes) = std::fs::read(&dir) {
+            hash_entry(&mut h, "", &Sha256::digest(&bytes));
+        }
+        out.insert(p.clone(), format!("sha256:{}", hex(&h.finalize())));
+    }
+    cache.save();
+    Ok(ContextDigests {
+        inputs: hex(&whole.finalize()),
+        parts: out,
+    })
+}
+
+/// `rel` relative to `prefix` when it is at or under it (`""` is everything).
+fn under<'a>(rel: &'a str, prefix: &str) -> Option<&'a str> {
+    if prefix.is_empty() {
+        return Some(rel);
+    }
+    match rel.strip_prefix(prefix) {
+        Some("") => Some(""),
+        Some(rest) => rest.strip_prefix('/'),
+        None => None,
+    }
 }
 
 fn file_digest(path: &Path, buf: &mut [u8]) -> Result<String> {
@@ -189,19 +280,18 @@ pub fn inputs_hash(
     facts: &[String],
     cache_dir: Option<&Path>,
 ) -> Result<String> {
-    let mut h = Sha256::new();
-    h.update(b"goapp-inputs-v1\0");
     let cf = std::fs::read(containerfile)
         .with_context(|| format!("reading {}", containerfile.display()))?;
-    h.update((cf.len() as u64).to_le_bytes());
-    h.update(&cf);
-    for f in facts {
-        h.update(f.as_bytes());
-        h.update([0]);
+    let d = digest_context(context, &cf, &[], cache_dir)?;
+    if facts.is_empty() {
+        return Ok(d.inputs);
     }
-    let mut cache = StatCache::load(cache_dir, context);
-    hash_context(context, &mut h, &mut cache)?;
-    cache.save();
+    let mut h = Sha256::new();
+    h.update(d.inputs.as_bytes());
+    for f in facts {
+        h.update([0]);
+        h.update(f.as_bytes());
+    }
     Ok(hex(&h.finalize()))
 }
 
@@ -279,5 +369,59 @@ mod tests {
             inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap(),
             cold
         );
+    }
+
+    #[test]
+    fn part_digests_change_exactly_with_their_content() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |p: &str, t: &str| {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, t).unwrap();
+        };
+        w(".containerignore", "*.log\nvendor\n");
+        w("go.mod", "module x\n");
+        w("cmd/app/main.go", "package main\n");
+        w("docs/a.md", "a\n");
+        w("vendor/v.go", "package v\n");
+        let parts = vec![
+            String::new(),
+            "go.mod".to_string(),
+            "cmd/app".to_string(),
+            "vendor".to_string(),
+        ];
+        let digest = || digest_context(d.path(), b"FROM scratch\n", &parts, None).unwrap();
+        let a = digest();
+        assert_eq!(a.parts.len(), 4);
+        assert!(a
+            .parts
+            .values()
+            .all(|v| v.starts_with("sha256:") && v.len() == 71));
+        w("x.log", "noise");
+        assert_eq!(digest(), a, "ignored files change nothing");
+        w("docs/a.md", "b\n");
+        let b = digest();
+        assert_ne!(b.parts[""], a.parts[""]);
+        assert_ne!(b.inputs, a.inputs);
+        assert_eq!(
+            b.parts["cmd/app"], a.parts["cmd/app"],
+            "another path changed"
+        );
+        assert_eq!(b.parts["go.mod"], a.parts["go.mod"]);
+        w("cmd/app/main.go", "package main // 2\n");
+        let c = digest();
+        assert_ne!(c.parts["cmd/app"], b.parts["cmd/app"]);
+        assert_eq!(c.parts["go.mod"], b.parts["go.mod"]);
+        // Mounted by name although the ignore file excludes it: digested in full.
+        w("vendor/v.go", "package v // 2\n");
+        let v = digest();
+        assert_ne!(v.parts["vendor"], c.parts["vendor"]);
+        assert_eq!(
+            v.parts[""], c.parts[""],
+            "the context as the engine sees it is unchanged"
+        );
+        let other = digest_context(d.path(), b"FROM scratch # 2\n", &parts, None).unwrap();
+        assert_ne!(other.inputs, v.inputs, "the Containerfile text is an input");
+        assert_eq!(other.parts, v.parts);
     }
 }

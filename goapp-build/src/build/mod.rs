@@ -6,9 +6,11 @@ pub mod inputs;
 pub mod plan;
 pub mod proxy;
 pub mod secrets;
+pub mod shimfile;
 
 use crate::build::plan::{plan_build, unlock_hint, ArchBuild, BuildInputs, BuildPlan};
 use crate::build::proxy::ProxyEnv;
+use crate::build::shimfile::Prepared;
 use crate::config::App;
 use crate::core::arch::Arch;
 use crate::engine::{Engine, EngineKind};
@@ -16,7 +18,7 @@ use crate::go::resolve::ResolvedGo;
 use crate::process::runner::{self, Job};
 use crate::session::{Common, Session};
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Options of `cargo xtask image`.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +54,49 @@ pub struct ImageReport {
     pub up_to_date: Vec<String>,
 }
 
+/// Every check that needs neither the network nor the engine, for every
+/// selected app, so that a typo is reported before anything slow (resolving
+/// Go, asking the engine): image names, architectures, the context and the
+/// Containerfile (present and parseable).
+pub fn validate(s: &Session, o: &ImageOptions) -> Result<()> {
+    let apps = s.apps(&o.apps)?;
+    image_refs(o.tag.as_deref(), &apps)?;
+    for app in &apps {
+        s.arches(o.arch.as_deref(), app)?;
+        let path = app_files(s, app)?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}: check its permissions", path.display()))?;
+        crate::containerfile::Containerfile::parse(&text).map_err(|e| {
+            anyhow::anyhow!("{}:{e}", path.display()).context("the Containerfile cannot be parsed")
+        })?;
+    }
+    Ok(())
+}
+
+/// The app's context (a directory) and the Containerfile it builds with
+/// (the proxy one behind a proxy, when it has one), which must exist.
+fn app_files(s: &Session, app: &App) -> Result<std::path::PathBuf> {
+    if !app.context.is_dir() {
+        bail!(
+            "the build context {} of app '{}' is not a directory: fix `context:` in the config",
+            app.context.display(),
+            app.name
+        );
+    }
+    let containerfile = match (ProxyEnv::from_env(&s.env), &app.proxy_containerfile) {
+        (Some(_), Some(p)) => p.clone(),
+        _ => app.containerfile.clone(),
+    };
+    if !containerfile.is_file() {
+        bail!(
+            "no Containerfile at {}: create it, or set `containerfile:` for app '{}' in the config",
+            containerfile.display(),
+            app.name
+        );
+    }
+    Ok(containerfile)
+}
+
 /// Gathers the inputs of one app's build: checks files, reads the
 /// environment. Errors here are the user's to fix, one sentence each.
 pub fn gather(
@@ -64,27 +109,10 @@ pub fn gather(
     host: Arch,
 ) -> Result<BuildInputs> {
     let (repository, tag) = image;
-    if !app.context.is_dir() {
-        bail!(
-            "the build context {} of app '{}' is not a directory: fix `context:` in the config",
-            app.context.display(),
-            app.name
-        );
-    }
     let proxy = ProxyEnv::from_env(&s.env);
-    let containerfile = match (&proxy, &app.proxy_containerfile) {
-        (Some(_), Some(p)) => p.clone(),
-        _ => app.containerfile.clone(),
-    };
-    if !containerfile.is_file() {
-        bail!(
-            "no Containerfile at {}: create it, or set `containerfile:` for app '{}' in the config",
-            containerfile.display(),
-            app.name
-        );
-    }
+    let containerfile = app_files(s, app)?;
     let arches = s.arches(o.arch.as_deref(), app)?;
-    let build_file = preflight(
+    let prepared = preflight(
         s,
         engine,
         &containerfile,
@@ -108,16 +136,12 @@ pub fn gather(
         .var("MAIN_PKG_PATH")
         .map(str::to_string)
         .unwrap_or_else(|| app.main_package.clone());
-    let context_digest = crate::build::inputs::inputs_hash(
-        &app.context,
-        &containerfile,
-        &[],
-        Some(&s.env.cache_dir()),
-    )?;
+    let (context_digest, shim_args) =
+        shimfile::digest_with_keys(&app.context, &prepared, Some(&s.env.cache_dir()))?;
     Ok(BuildInputs {
         app: app.name.clone(),
         context: app.context.clone(),
-        containerfile: build_file,
+        containerfile: prepared.file,
         repository,
         tag,
         main_package,
@@ -132,6 +156,7 @@ pub fn gather(
         ssh_key: secrets::ssh_key(&s.env, s.ssh_key_setting().as_deref()),
         build_args: app.build_args.clone(),
         context_digest,
+        shim_args,
         no_cache: o.no_cache,
     })
 }
@@ -147,7 +172,7 @@ pub fn preflight(
     host: Arch,
     strict: bool,
     shims: bool,
-) -> Result<PathBuf> {
+) -> Result<Prepared> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file = crate::containerfile::Containerfile::parse(&text).map_err(|e| {
@@ -183,29 +208,24 @@ pub fn preflight(
     for f in &outcome.findings {
         eprintln!("{f}");
     }
-    match outcome.shimmed {
-        None => Ok(path.to_path_buf()),
-        Some(text) => {
-            // Kept by content in the cache: reproducible, shown by --dry-run, never in the user's tree.
-            let dir = s.env.cache_dir().join("shims");
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let digest =
-                crate::build::inputs::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
-            let shim = dir.join(format!("{}.Containerfile", &digest[..16]));
-            if !shim.is_file() {
-                let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-                std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-                tmp.persist(&shim)
-                    .context("saving the shimmed Containerfile")?;
-            }
-            eprintln!(
-                "goapp: building {} through its shimmed copy {}",
-                path.display(),
-                shim.display()
-            );
-            Ok(shim)
-        }
-    }
+    let Some(shimmed) = outcome.shimmed else {
+        return Ok(Prepared {
+            file: path.to_path_buf(),
+            text,
+            bind_keys: outcome.bind_keys,
+        });
+    };
+    let shim = shimfile::materialize(&s.env.cache_dir().join("shims"), &shimmed)?;
+    eprintln!(
+        "goapp: building {} through its shimmed copy {}",
+        path.display(),
+        shim.display()
+    );
+    Ok(Prepared {
+        file: shim,
+        text: shimmed,
+        bind_keys: outcome.bind_keys,
+    })
 }
 
 /// `(repository, tag)` of each app's images. `--tag` names one image, so
@@ -238,6 +258,7 @@ fn image_ref(tag: Option<&str>, app: &App) -> Result<(String, String)> {
 
 /// Plans every selected app for `engine`. Nothing runs yet.
 pub fn plan(s: &Session, o: &ImageOptions, engine: &Engine) -> Result<Vec<(App, BuildPlan)>> {
+    validate(s, o)?;
     let apps = s.apps(&o.apps)?;
     let refs = image_refs(o.tag.as_deref(), &apps)?;
     let host = s.host_arch()?;
@@ -257,6 +278,7 @@ pub fn plan(s: &Session, o: &ImageOptions, engine: &Engine) -> Result<Vec<(App, 
 
 /// Runs `image`: finds the engine, plans, then prints or builds.
 pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Result<ImageReport> {
+    validate(s, o)?;
     run_with(s, o, &s.engine(o.engine)?, out)
 }
 

@@ -47,10 +47,33 @@ pub struct BuildInputs {
     pub ssh_key: SshKey,
     /// Further build args from the config.
     pub build_args: BTreeMap<String, String>,
-    /// The digest of the Containerfile and the context as the engine sees it.
+    /// The digest of the Containerfile to build (the shimmed copy when there
+    /// is one) and the context as the engine sees it.
     pub context_digest: String,
+    /// Build args a shim declared (bind-mount content keys).
+    pub shim_args: Vec<ShimArg>,
     /// Have the engine rebuild every step (not an input of the image).
     pub no_cache: bool,
+}
+
+/// A build arg a shim declared in the shimmed Containerfile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShimArg {
+    /// Its name (`GOAPP_BIND_14`).
+    pub name: String,
+    /// Its value.
+    pub value: ShimValue,
+}
+
+/// The value of a [`ShimArg`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShimValue {
+    /// Known before planning (the digest of mounted context content).
+    Fixed(String),
+    /// The image's inputs hash: the step reruns whenever anything the image
+    /// is built from changes. It is derived from the inputs, so it adds
+    /// nothing to them.
+    Inputs,
 }
 
 /// One architecture's build.
@@ -221,7 +244,8 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
             let mut cmd = cmd
                 .arg("--platform")
                 .arg(arch.platform())
-                .args(common.clone());
+                .args(common.clone())
+                .args(shim_build_args(&i.shim_args, &inputs));
             if let Some(p) = &i.proxy {
                 for (k, v) in &p.values {
                     cmd = cmd.env(*k, v.as_str());
@@ -248,6 +272,20 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
         unlock,
         builds,
     }
+}
+
+/// `--build-arg NAME=value` for each shim arg. Their values follow from the
+/// context and the shimmed file, which the inputs hash already covers.
+fn shim_build_args(args: &[ShimArg], inputs: &str) -> Vec<String> {
+    args.iter()
+        .flat_map(|a| {
+            let value = match &a.value {
+                ShimValue::Fixed(v) => v.as_str(),
+                ShimValue::Inputs => inputs,
+            };
+            ["--build-arg".to_string(), format!("{}={value}", a.name)]
+        })
+        .collect()
 }
 
 /// An architecture's image: `repository:tag-<arch>`, as build.sh named them.
@@ -309,6 +347,7 @@ mod tests {
             ssh_key: SshKey::Found("/home/u/.ssh/id_ecdsa.pub".into()),
             build_args: BTreeMap::new(),
             context_digest: "ctx".into(),
+            shim_args: Vec::new(),
             no_cache: false,
         }
     }
@@ -440,5 +479,29 @@ docker build --progress=plain --platform linux/arm64 --build-arg TAG_GOVER=1.25.
         let plan = plan_build(&i);
         assert!(plan.builds[0].cmd.to_string().find("--ssh").is_none());
         assert!(plan.warnings[0].contains("/tmp/gone, which does not exist"));
+    }
+
+    #[test]
+    fn shim_args_follow_the_common_args_and_are_not_extra_inputs() {
+        let mut i = inputs();
+        let plain = plan_build(&i);
+        i.shim_args = vec![
+            ShimArg {
+                name: "GOAPP_BIND_9".into(),
+                value: ShimValue::Fixed("sha256:abc".into()),
+            },
+            ShimArg {
+                name: "GOAPP_BIND_12".into(),
+                value: ShimValue::Inputs,
+            },
+        ];
+        let plan = plan_build(&i);
+        let b = &plan.builds[0];
+        assert_eq!(b.inputs, plain.builds[0].inputs);
+        let line = b.cmd.to_string();
+        assert!(
+            line.contains(&format!("--ssh default=/run/user/1000/agent.sock --build-arg GOAPP_BIND_9=sha256:abc --build-arg GOAPP_BIND_12={} --label", b.inputs)),
+            "{line}"
+        );
     }
 }

@@ -3,7 +3,12 @@
 //! heredocs, `FROM … AS` with `--platform`, instruction flags such as
 //! `RUN --mount=…`, and the exec or shell form of `ENTRYPOINT`/`CMD`.
 
+pub mod bindkey;
+pub mod cgo;
+pub mod heredoc;
 pub mod lint;
+pub mod mounts;
+pub mod practice;
 pub mod preflight;
 
 use anyhow::{bail, Result};
@@ -191,7 +196,7 @@ impl Containerfile {
                 None => (logical.to_uppercase(), String::new()),
             };
             if !kw.chars().all(|c| c.is_ascii_alphabetic()) {
-                bail!("line {}: '{kw}' is not an instruction", start + 1);
+                bail!("{}: '{kw}' is not an instruction", start + 1);
             }
             let (flags, args) = split_flags(&rest);
             let mut heredocs = Vec::new();
@@ -200,7 +205,7 @@ impl Containerfile {
                     let mut body = String::new();
                     loop {
                         if i >= lines.len() {
-                            bail!("line {}: heredoc <<{delimiter} is never closed: add a line `{delimiter}`", start + 1);
+                            bail!("{}: heredoc <<{delimiter} is never closed: add a line `{delimiter}`", start + 1);
                         }
                         let l = lines[i];
                         i += 1;
@@ -498,10 +503,7 @@ ENTRYPOINT [\"/app\", \"-x\"]\n";
         let err = Containerfile::parse("FROM x\nRUN <<EOF\necho\n")
             .unwrap_err()
             .to_string();
-        assert_eq!(
-            err,
-            "line 2: heredoc <<EOF is never closed: add a line `EOF`"
-        );
+        assert_eq!(err, "2: heredoc <<EOF is never closed: add a line `EOF`");
     }
 
     #[test]

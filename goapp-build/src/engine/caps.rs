@@ -29,6 +29,47 @@ pub struct Capabilities {
     pub ssh_mount: bool,
     /// Multi-platform manifest lists (`podman manifest`, `docker buildx`).
     pub manifest: bool,
+    /// Which `RUN --mount=type=bind` layers the engine's cache keys by the
+    /// mounted content (the rest it keys by the instruction text alone).
+    pub bind_keying: BindKeying,
+}
+
+/// Which bind mounts an engine's layer cache keys by their content. Where it
+/// does not, a changed source still gets `--> Using cache` and the old result.
+///
+/// Sources: buildah #5400 (podman issues #23382, #26057): bind mounts cached
+/// by text only. PR #5691 (buildah 1.38, podman 5.3) added the checksum for
+/// explicit `type=bind` from the context or an image. PR #6957 (merged
+/// 2026-07-14) extended it to mounts without `type=` — no podman release is
+/// known to carry it, so every podman counts as affected. `from=<stage>`
+/// stayed unkeyed until PR #6845 (buildah #6609, merged 2026-05), also in no
+/// release we can name. Before podman 4.4 (buildah 1.29, buildah #4375) a
+/// `from=<stage>` mount of a cached stage even shows the wrong stage content.
+/// BuildKit keys every bind mount by content (moby/buildkit #1903).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BindKeying {
+    /// `type=bind` from the build context (whole or `source=` subpath).
+    pub context: bool,
+    /// `type=bind,from=<image>`.
+    pub image: bool,
+    /// `from=<an earlier stage>`.
+    pub stage: bool,
+    /// Mounts that leave `type=` out (a bind by default).
+    pub typeless: bool,
+    /// A `from=<stage>` mount shows that stage's current content even when
+    /// the stage came from the cache.
+    pub stage_fresh: bool,
+}
+
+impl BindKeying {
+    /// BuildKit: every bind mount keyed by content.
+    pub const ALL: BindKeying = BindKeying {
+        context: true,
+        image: true,
+        stage: true,
+        typeless: true,
+        stage_fresh: true,
+    };
 }
 
 /// `(major, minor)` from a version string such as `4.3.1` or `20.10.24+dfsg1`.
@@ -53,6 +94,13 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             buildx: false,
             ssh_mount: v >= (3, 0),
             manifest: true,
+            bind_keying: BindKeying {
+                context: v >= (5, 3),
+                image: v >= (5, 3),
+                stage: false,
+                typeless: false,
+                stage_fresh: v >= (4, 4),
+            },
         },
         EngineKind::Docker => Capabilities {
             kind,
@@ -63,6 +111,7 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             buildx: front == BuildFront::DockerBuildx,
             ssh_mount: true,
             manifest: front == BuildFront::DockerBuildx,
+            bind_keying: BindKeying::ALL,
         },
     }
 }
@@ -198,5 +247,18 @@ mod tests {
         let d = from_version(EngineKind::Docker, BuildFront::DockerBuildx, "27.3.1");
         assert!(d.heredoc && d.secret_env && d.buildx && d.manifest);
         assert_eq!(major_minor("20.10.24+dfsg1"), (20, 10));
+        assert_eq!(d.bind_keying, BindKeying::ALL);
+    }
+
+    #[test]
+    fn bind_mount_keying_by_podman_release() {
+        let k = |v| from_version(EngineKind::Podman, BuildFront::Podman, v).bind_keying;
+        let old = k("4.3.1");
+        assert!(!old.context && !old.image && !old.stage && !old.typeless && !old.stage_fresh);
+        let ubuntu = k("4.9.3");
+        assert!(!ubuntu.context && ubuntu.stage_fresh);
+        let fixed = k("5.3.0");
+        assert!(fixed.context && fixed.image && !fixed.typeless && !fixed.stage);
+        assert!(!k("5.2.5").context);
     }
 }

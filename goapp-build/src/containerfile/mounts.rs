@@ -1,0 +1,119 @@
+//! `RUN --mount=…` options read as the engines read them: `type` defaults to
+//! `bind`, `source`/`src`, `target`/`dst`/`destination`, `from`.
+
+use crate::containerfile::Instruction;
+
+/// What a mount is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountKind {
+    /// A read-only (or `rw`, discarded) view of the context, a stage or an image.
+    Bind,
+    /// A persistent cache directory.
+    Cache,
+    /// A secret file (or variable).
+    Secret,
+    /// The ssh agent socket.
+    Ssh,
+    /// An empty tmpfs.
+    Tmpfs,
+    /// Anything else, as written.
+    Other(String),
+}
+
+/// One `--mount` flag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    /// Its kind (`bind` when `type=` is left out).
+    pub kind: MountKind,
+    /// Whether `type=` was written (buildah keys only explicit `type=bind`).
+    pub typed: bool,
+    /// `source=`/`src=`, as written.
+    pub source: Option<String>,
+    /// `target=`/`dst=`/`destination=`.
+    pub target: Option<String>,
+    /// `from=`: a stage, an image, or (absent) the build context.
+    pub from: Option<String>,
+}
+
+impl Instruction {
+    /// The `--mount` flags, typed.
+    pub fn typed_mounts(&self) -> Vec<Mount> {
+        self.mounts()
+            .iter()
+            .map(|kv| Mount::from_options(kv))
+            .collect()
+    }
+}
+
+impl Mount {
+    /// Reads the `key=value` options of one `--mount`.
+    pub fn from_options(kv: &[(String, String)]) -> Mount {
+        let get = |keys: &[&str]| {
+            kv.iter()
+                .find(|(k, _)| keys.contains(&k.as_str()))
+                .map(|(_, v)| v.clone())
+        };
+        let ty = get(&["type"]);
+        let kind = match ty.as_deref().map(str::to_lowercase).as_deref() {
+            None | Some("bind") => MountKind::Bind,
+            Some("cache") => MountKind::Cache,
+            Some("secret") => MountKind::Secret,
+            Some("ssh") => MountKind::Ssh,
+            Some("tmpfs") => MountKind::Tmpfs,
+            Some(other) => MountKind::Other(other.to_string()),
+        };
+        Mount {
+            kind,
+            typed: ty.is_some(),
+            source: get(&["source", "src"]),
+            target: get(&["target", "dst", "destination"]),
+            from: get(&["from"]).filter(|f| !f.is_empty()),
+        }
+    }
+
+    /// For a bind from the build context: the mounted path relative to the
+    /// context (`None`: all of it). A path the tool cannot pin down (a
+    /// variable, `..`) counts as the whole context, which covers it.
+    pub fn context_subpath(&self) -> Option<String> {
+        let raw = self.source.as_deref()?.trim();
+        if raw.contains('$') || raw.split('/').any(|s| s == "..") {
+            return None;
+        }
+        let parts: Vec<&str> = raw
+            .split('/')
+            .filter(|s| !s.is_empty() && *s != ".")
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containerfile::Containerfile;
+
+    #[test]
+    fn kinds_sources_and_defaults() {
+        let c = Containerfile::parse(
+            "FROM x\nRUN --mount=target=/src --mount=type=bind,src=./cmd/app/,dst=/a --mount=type=cache,target=/c --mount=type=bind,from=build,source=/out,target=/o --mount=source=$D,target=/d true\n",
+        )
+        .unwrap();
+        let m = c.instructions[1].typed_mounts();
+        assert_eq!(m.len(), 5);
+        assert_eq!((&m[0].kind, m[0].typed), (&MountKind::Bind, false));
+        assert_eq!(m[0].context_subpath(), None);
+        assert_eq!(m[1].context_subpath().as_deref(), Some("cmd/app"));
+        assert_eq!(m[1].target.as_deref(), Some("/a"));
+        assert_eq!(m[2].kind, MountKind::Cache);
+        assert_eq!(m[3].from.as_deref(), Some("build"));
+        assert_eq!(
+            m[4].context_subpath(),
+            None,
+            "a variable: the whole context"
+        );
+        let dotdot = Mount::from_options(&[("source".into(), "../x".into())]);
+        assert_eq!(dotdot.context_subpath(), None);
+        let dot = Mount::from_options(&[("source".into(), ".".into())]);
+        assert_eq!(dot.context_subpath(), None);
+    }
+}

@@ -1,0 +1,201 @@
+//! A Containerfile written the way the popular articles write it
+//! (tests/fixtures/published-bind: heredocs, `ARG CGO_ENABLED="0"`, the
+//! sources bind-mounted into `go build`, a builder with no `--platform`),
+//! built through the tool on real podman 4.3.1 and docker 20.10, for amd64
+//! and arm64, with the Go source changed between builds: every image must
+//! run the new code.
+
+mod support;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+/// A copy of the fixture the test may edit.
+fn published_app(dir: &Path) -> PathBuf {
+    let app = dir.join("hello");
+    std::fs::create_dir_all(&app).unwrap();
+    for f in ["Containerfile", "go.mod", "main.go"] {
+        std::fs::copy(
+            root().join("tests/fixtures/published-bind").join(f),
+            app.join(f),
+        )
+        .unwrap();
+    }
+    app
+}
+
+fn set_greeting(app: &Path, greeting: &str) {
+    let p = app.join("main.go");
+    let src = std::fs::read_to_string(&p).unwrap();
+    let start = src.find("const greeting = ").unwrap();
+    let end = start + src[start..].find('\n').unwrap();
+    let new = format!(
+        "{}const greeting = \"{greeting}\"{}",
+        &src[..start],
+        &src[end..]
+    );
+    std::fs::write(&p, new).unwrap();
+}
+
+/// `image` through the tool; panics with its output on failure.
+fn build(
+    app: &Path,
+    cache: &Path,
+    engine: &str,
+    arches: &str,
+    tag: &str,
+    extra: &[&str],
+) -> (String, String) {
+    let mut c = xtask(app, cache);
+    c.args(["image", "--engine", engine, "--arch", arches, "--tag", tag])
+        .args(extra);
+    let (ok, stdout, stderr) = run(c);
+    assert!(ok, "build failed:\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+fn log(cache: &Path, arch: &str) -> String {
+    std::fs::read_to_string(cache.join(format!("logs/hello-{arch}.log"))).unwrap()
+}
+
+/// The lines of a build log from the step running `needle` to the next step.
+fn step<'a>(log: &'a str, needle: &str) -> &'a str {
+    let start = log
+        .find(needle)
+        .unwrap_or_else(|| panic!("no step with `{needle}` in:\n{log}"));
+    let rest = &log[start..];
+    let end = rest[1..].find("STEP ").map(|i| i + 1).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Builds, changes the greeting, builds again; each image must print what
+/// the source says, and only the steps that mount the changed file rerun.
+fn new_code_every_time(engine_flag: &str, program: &'static str, arches: &[&str]) {
+    require_engine(program);
+    let t = tempfile::tempdir().unwrap();
+    let app = published_app(t.path());
+    let cache = t.path().join("cache");
+    let tag = format!("goapp-it/{}:1", unique(&format!("pub-{engine_flag}-")));
+    let images: Vec<String> = arches.iter().map(|a| format!("{tag}-{a}")).collect();
+    let _guard = ImageGuard {
+        program,
+        images: images.clone(),
+    };
+    let list = arches.join(",");
+    // Content-keyed: a greeting built before (by any test run) is reused.
+    let fresh = unique("bonjour-");
+    for greeting in ["hello", fresh.as_str()] {
+        set_greeting(&app, greeting);
+        let (stdout, stderr) = build(&app, &cache, engine_flag, &list, &tag, &[]);
+        for (image, arch) in images.iter().zip(arches) {
+            assert!(stdout.contains(&format!("{image}  built in")), "{stdout}");
+            let printed = engine(program, &["run", "--rm", image]);
+            assert_eq!(
+                printed.trim(),
+                format!("{greeting} from linux/{arch}"),
+                "{image}\n{stderr}"
+            );
+        }
+        if engine_flag == "podman" {
+            assert!(stderr.contains("Containerfile:13: note: shim: `ARG GOAPP_BIND_13` declared before this RUN and set to the digest of the build context"), "{stderr}");
+        } else {
+            assert!(
+                !stderr.contains("GOAPP_BIND"),
+                "BuildKit keys bind mounts itself:\n{stderr}"
+            );
+        }
+    }
+    if engine_flag == "podman" {
+        // The second build (new content) reran the step mounting the sources,
+        // and reused the one mounting only go.mod, which did not change.
+        let l = log(&cache, arches[0]);
+        assert!(step(&l, "go mod download").contains("Using cache"), "{l}");
+        assert!(!step(&l, "go build").contains("Using cache"), "{l}");
+    }
+    // Nothing changed: nothing built; the shim's build args are inputs of
+    // the label but appear in no image setting.
+    let (stdout, _) = build(&app, &cache, engine_flag, &list, &tag, &[]);
+    for image in &images {
+        assert!(stdout.contains(&format!("{image}  up to date")), "{stdout}");
+        let config = engine(
+            program,
+            &["image", "inspect", "--format", "{{json .Config}}", image],
+        );
+        assert!(!config.contains("GOAPP_BIND"), "{config}");
+    }
+}
+
+#[test]
+fn published_style_runs_the_new_code_on_podman() {
+    new_code_every_time("podman", "podman", &["amd64", "arm64"]);
+}
+
+#[test]
+fn published_style_runs_the_new_code_on_docker() {
+    new_code_every_time("docker", DOCKER, &["amd64"]);
+}
+
+/// The engine fact the bind-mount shim rests on, checked on the real engine:
+/// podman before 5.3 answers `Using cache` for a bind-mounted step whose
+/// source changed, and a declared build arg set to the content's digest
+/// reruns exactly that step and the ones after it.
+#[test]
+fn podman_keys_bind_mounts_by_text_and_declared_args_by_value() {
+    require_engine("podman");
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    std::fs::write(dir.join(".containerignore"), "Containerfile\n").unwrap();
+    let gover = go_version();
+    std::fs::write(
+        dir.join("Containerfile"),
+        format!("FROM docker.io/library/golang:{gover}-bookworm\nRUN echo before-$RANDOM > /before\nARG KEY\nRUN --mount=type=bind,target=/src cat /src/msg > /out\nRUN echo after-$RANDOM > /after\n"),
+    )
+    .unwrap();
+    let tag = format!("goapp-it/{}:1", unique("bindkey-"));
+    let _guard = ImageGuard {
+        program: "podman",
+        images: vec![tag.clone()],
+    };
+    let build = |key: &str| -> Vec<String> {
+        let out = Command::new("podman")
+            .args(["build", "--build-arg", &format!("KEY={key}"), "-t", &tag])
+            .arg(dir)
+            .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = engine(
+            "podman",
+            &["run", "--rm", &tag, "cat", "/before", "/out", "/after"],
+        );
+        printed.lines().map(str::to_string).collect()
+    };
+    std::fs::write(dir.join("msg"), "one\n").unwrap();
+    let first = build("k1");
+    std::fs::write(dir.join("msg"), "two\n").unwrap();
+    let same_key = build("k1");
+    let version = engine("podman", &["--version"]);
+    let keyed = goapp_build::engine::caps::from_version(
+        goapp_build::engine::EngineKind::Podman,
+        goapp_build::engine::BuildFront::Podman,
+        version.split_whitespace().last().unwrap(),
+    )
+    .bind_keying
+    .context;
+    if keyed {
+        assert_eq!(same_key[1], "two", "{version}: keyed by content");
+    } else {
+        assert_eq!(
+            same_key, first,
+            "{version}: expected the stale result the shim exists for"
+        );
+    }
+    let new_key = build("k2");
+    assert_eq!(new_key[0], first[0], "the step before the ARG is reused");
+    assert_eq!(new_key[1], "two", "the mounted step reran");
+    assert_ne!(new_key[2], first[2], "the step after it reran");
+}
