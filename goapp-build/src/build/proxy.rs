@@ -130,4 +130,26 @@ mod tests {
             "x http://***@p:1"
         );
     }
+
+    #[test]
+    fn engine_spellings_of_proxy_credentials_are_scrubbed() {
+        // A password the user percent-encoded, printed decoded by the engine;
+        // and a two-character one inside a URL.
+        let p = ProxyEnv::from_env(&HostEnv::from_vars([
+            ("HTTP_PROXY", "http://bob:s%3Acr%40t@p:1"),
+            ("HTTPS_PROXY", "http://al:pw@q:2"),
+        ]))
+        .unwrap();
+        let r = p.redactor();
+        assert_eq!(
+            r.apply("proxy says: bad password s:cr@t for bob"),
+            "proxy says: bad password *** for bob"
+        );
+        assert_eq!(
+            r.apply("Get \"https://x\": proxyconnect tcp: dial http://al:pw@q:2: refused"),
+            "Get \"https://x\": proxyconnect tcp: dial http://***@q:2: refused"
+        );
+        assert_eq!(r.apply("https_proxy=al:pw@q:2"), "https_proxy=***@q:2");
+        assert_eq!(r.apply("step 2: cp pw.txt /al/"), "step 2: cp pw.txt /al/");
+    }
 }

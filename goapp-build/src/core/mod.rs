@@ -1,9 +1,10 @@
 //! The shared core: names and values every layer uses (architectures,
 //! checked names and image references, the environment snapshot, redaction
-//! of secrets, hex). Depends on nothing else here.
+//! of secrets, reading files safely, hex). Depends on nothing else here.
 
 pub mod arch;
 pub mod env;
+pub mod fs;
 pub mod names;
 pub mod redact;
 
