@@ -40,7 +40,10 @@ impl Session {
     /// Loads the config named by `explicit`, `GOAPP_CONFIG`, or found from `cwd`.
     pub fn open(env: HostEnv, cwd: PathBuf, explicit: Option<&Path>) -> Result<Session> {
         let from_env = env.var("GOAPP_CONFIG").map(PathBuf::from);
-        let config = Config::find(explicit.or(from_env.as_deref()), &cwd)?;
+        let config = Config::find(explicit.or(from_env.as_deref()), &cwd, &env)?;
+        if let Some(c) = &config {
+            crate::go::version::check_config(c)?;
+        }
         Ok(Session {
             env,
             cwd,

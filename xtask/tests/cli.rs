@@ -354,3 +354,164 @@ podman build --platform linux/amd64 --build-arg TAG_GOVER=1.21.5 --build-arg MAI
     );
     assert!(!ws.path().join("cache/logs").exists());
 }
+
+/// Runs the CLI with extra environment variables, killing it (and failing)
+/// if it has not ended within 20 s: a regression that blocks on a FIFO must
+/// fail the suite, not hang it.
+fn run_bounded(ws: &Ws, args: &[&str], env: &[(&str, &Path)]) -> (i32, String, String) {
+    let bin = path_dir(ws.path(), true);
+    let (out, err) = (ws.path().join("stdout.txt"), ws.path().join("stderr.txt"));
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(ws.path())
+        .env_clear()
+        .env("PATH", &bin)
+        .env("HOME", ws.path())
+        .env("GOAPP_CACHE_DIR", ws.path().join("cache"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`xtask {}` hung (killed after 20 s)", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(&out).unwrap(),
+        stderr,
+    )
+}
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let ok = Command::new("mkfifo").arg(path).status().unwrap().success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+fn fifo_refusal(what: &str, path: &Path) -> String {
+    format!(
+        "{what} {} is a named pipe (FIFO), not a regular file: point it at a regular file",
+        path.display()
+    )
+}
+
+#[test]
+fn a_fifo_as_config_is_refused_at_once() {
+    let ws = Ws::new(CONFIG);
+    let fifo = ws.path().join("fifo.yaml");
+    mkfifo(&fifo);
+    let expected = format!("error: {}", fifo_refusal("the config", &fifo));
+    let flag = fifo.to_str().unwrap();
+    let (code, _, err) = run_bounded(&ws, &["go-version", "svc", "--config", flag], &[]);
+    assert_eq!((code, error_line(&err)), (1, expected.as_str()));
+    let (code, _, err) = run_bounded(&ws, &["go-version", "svc"], &[("GOAPP_CONFIG", &fifo)]);
+    assert_eq!((code, error_line(&err)), (1, expected.as_str()));
+    // Found by walking up: refused too, not skipped for another config.
+    let goapp = ws.path().join("goapp.yaml");
+    mkfifo(&goapp);
+    let (code, _, err) = run_bounded(&ws, &["go-version", "svc"], &[]);
+    let expected = format!("error: {}", fifo_refusal("the config", &goapp));
+    assert_eq!((code, error_line(&err)), (1, expected.as_str()));
+}
+
+#[test]
+fn fifos_in_an_app_are_refused_at_once() {
+    let ws = Ws::new(CONFIG);
+    let svc = ws.path().join("svc");
+    let dry_run = [
+        "image",
+        "svc",
+        "--dry-run",
+        "--arch",
+        "amd64",
+        "--go-version",
+        "1.21.5",
+    ];
+    for (name, what) in [
+        (".containerignore", ".containerignore"),
+        (".dockerignore", ".dockerignore"),
+        ("Containerfile", "the Containerfile"),
+    ] {
+        let fifo = svc.join(name);
+        mkfifo(&fifo);
+        let (code, _, err) = run_bounded(&ws, &dry_run, &[]);
+        let expected = format!("error: {}", fifo_refusal(what, &fifo));
+        assert_eq!((code, error_line(&err)), (1, expected.as_str()), "{name}");
+        std::fs::remove_file(&fifo).unwrap();
+    }
+    mkfifo(&svc.join("Containerfile"));
+    let (code, _, err) = run_bounded(&ws, &["lint", "--arch", "amd64"], &[]);
+    let expected = format!(
+        "error: {}",
+        fifo_refusal("the Containerfile", &svc.join("Containerfile"))
+    );
+    assert_eq!((code, error_line(&err)), (1, expected.as_str()), "lint");
+    std::fs::remove_file(svc.join("Containerfile")).unwrap();
+    std::fs::write(svc.join("Containerfile"), "FROM scratch\n").unwrap();
+    for (name, what) in [("ver", "the `ver` file"), ("go.mod", "go.mod")] {
+        let fifo = svc.join(name);
+        mkfifo(&fifo);
+        let (code, _, err) = run_bounded(&ws, &["go-version", "svc"], &[]);
+        let expected = format!("error: {}", fifo_refusal(what, &fifo));
+        assert_eq!((code, error_line(&err)), (1, expected.as_str()), "{name}");
+        std::fs::remove_file(&fifo).unwrap();
+    }
+}
+
+#[test]
+fn config_errors_name_file_line_column_and_key_path() {
+    let cases = [
+        (
+            "apps:\n  svc: {context: svc}\nhosts:\n  pi1: {ssh: pi1}\n  pi2:\n    host: 10.0.0.2\n    port: 70000\n",
+            "7:11: hosts.pi2.port: 70000 is out of range: a TCP port is a whole number from 1 to 65535",
+        ),
+        (
+            "apps:\n  svc: {context: svc}\n  svc: {context: svc2}\n",
+            "3:3: apps.svc: duplicate key: `svc` is already set in `apps`; keep one",
+        ),
+        (
+            "apps:\n  svc: {context: svc}\nhosts:\n  pi: {ssh: pi, host: 10.0.0.2}\n",
+            "4:17: hosts.pi.host: host 'pi' sets both `ssh:` and `host:`: `ssh:` is the whole destination (an ~/.ssh/config alias or user@host); keep one",
+        ),
+        (
+            "apps:\n  svc:\n    context: srv\n",
+            "3:14: apps.svc.context: the context directory {DIR}/srv does not exist: create it, or fix `context:` (relative to the config's directory)",
+        ),
+        (
+            "apps:\n  svc: {context: svc}\nhosts:\n  pi: {ssh: pi}\ngroups:\n  pis:\n    - pi\n    - pi2\n",
+            "8:7: groups.pis[1]: group 'pis' names 'pi2', which is not a host under `hosts:`",
+        ),
+        (
+            "apps:\n  svc: {context: svc}\nhosts:\n  pi: {ssh: pi, compression: gzip-10}\n",
+            "4:30: hosts.pi.compression: 'gzip-10' is not a compression: use auto, none, gzip, gzip-1 … gzip-9, zstd or zstd-1 … zstd-19",
+        ),
+        (
+            "apps:\n  svc: {context: svc, go_version: '1.x'}\n",
+            "2:35: apps.svc.go_version: '1.x' is not a Go version: write e.g. 1.25.4, or 1.25 for its newest patch",
+        ),
+    ];
+    for (config, expected) in cases {
+        let ws = Ws::new(config);
+        let (code, _, err) = ws.run(true, &["go-version", "svc", "--go-version", "1.21.5"]);
+        let file = ws.path().join("goapp.yaml");
+        let expected = expected.replace("{DIR}", &ws.path().display().to_string());
+        assert_eq!(
+            (code, error_line(&err).to_string()),
+            (1, format!("error: {}:{expected}", file.display())),
+            "{config}"
+        );
+    }
+}

@@ -43,14 +43,17 @@ impl IgnoreRules {
 
     /// Reads `.containerignore`, else `.dockerignore`, from `context`
     /// (podman reads both, preferring the first; docker reads the second).
-    pub fn for_context(context: &Path) -> (IgnoreRules, Option<std::path::PathBuf>) {
+    /// A FIFO or directory by that name is an error, not a hang.
+    pub fn for_context(
+        context: &Path,
+    ) -> anyhow::Result<(IgnoreRules, Option<std::path::PathBuf>)> {
         for name in [".containerignore", ".dockerignore"] {
             let p = context.join(name);
-            if let Ok(text) = std::fs::read_to_string(&p) {
-                return (IgnoreRules::parse(&text), Some(p));
+            if let Some(text) = crate::core::fs::read_text_if_exists(&p, name)? {
+                return Ok((IgnoreRules::parse(&text), Some(p)));
             }
         }
-        (IgnoreRules::default(), None)
+        Ok((IgnoreRules::default(), None))
     }
 
     /// True when any pattern re-includes something (then excluded

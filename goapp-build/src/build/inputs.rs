@@ -39,7 +39,7 @@ impl StatCache {
             file: Some(file.clone()),
             ..StatCache::default()
         };
-        if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Ok(text) = crate::core::fs::read_text(&file, "the stat cache") {
             let mut lines = text.lines();
             c.written = lines
                 .next()
@@ -194,7 +194,7 @@ pub fn digest_context(
     parts: &[String],
     cache_dir: Option<&Path>,
 ) -> Result<ContextDigests> {
-    let (rules, _) = IgnoreRules::for_context(context);
+    let (rules, _) = IgnoreRules::for_context(context)?;
     let mut cache = StatCache::load(cache_dir, context);
     let mut whole = Sha256::new();
     whole.update(b"goapp-inputs-v1\0");
@@ -234,7 +234,7 @@ pub fn digest_context(
             w.walk(&dir, p, &mut |rel, record| {
                 hash_entry(&mut h, under(rel, p).unwrap_or(rel), record)
             })?;
-        } else if let Ok(bytes) = std::fs::read(&dir) {
+        } else if let Ok(bytes) = crate::core::fs::read_bytes(&dir, "the mounted file") {
             hash_entry(&mut h, "", &Sha256::digest(&bytes));
         }
         out.insert(p.clone(), format!("sha256:{}", hex(&h.finalize())));
@@ -259,7 +259,7 @@ fn under<'a>(rel: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn file_digest(path: &Path, buf: &mut [u8]) -> Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut f = crate::core::fs::open_regular(path, "the context file")?;
     let mut h = Sha256::new();
     loop {
         let n = f.read(buf)?;
@@ -280,8 +280,7 @@ pub fn inputs_hash(
     facts: &[String],
     cache_dir: Option<&Path>,
 ) -> Result<String> {
-    let cf = std::fs::read(containerfile)
-        .with_context(|| format!("reading {}", containerfile.display()))?;
+    let cf = crate::core::fs::read_bytes(containerfile, "the Containerfile")?;
     let d = digest_context(context, &cf, &[], cache_dir)?;
     if facts.is_empty() {
         return Ok(d.inputs);

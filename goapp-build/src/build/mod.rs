@@ -64,8 +64,7 @@ pub fn validate(s: &Session, o: &ImageOptions) -> Result<()> {
     for app in &apps {
         s.arches(o.arch.as_deref(), app)?;
         let path = app_files(s, app)?;
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}: check its permissions", path.display()))?;
+        let text = crate::core::fs::read_text(&path, "the Containerfile")?;
         crate::containerfile::Containerfile::parse(&text).map_err(|e| {
             anyhow::anyhow!("{}:{e}", path.display()).context("the Containerfile cannot be parsed")
         })?;
@@ -87,7 +86,8 @@ fn app_files(s: &Session, app: &App) -> Result<std::path::PathBuf> {
         (Some(_), Some(p)) => p.clone(),
         _ => app.containerfile.clone(),
     };
-    if !containerfile.is_file() {
+    // A FIFO or directory is not "missing": reading it says what it is.
+    if std::fs::symlink_metadata(&containerfile).is_err() {
         bail!(
             "no Containerfile at {}: create it, or set `containerfile:` for app '{}' in the config",
             containerfile.display(),
@@ -173,8 +173,7 @@ pub fn preflight(
     strict: bool,
     shims: bool,
 ) -> Result<Prepared> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::core::fs::read_text(path, "the Containerfile")?;
     let file = crate::containerfile::Containerfile::parse(&text).map_err(|e| {
         anyhow::anyhow!("{}:{e}", path.display()).context("the Containerfile cannot be parsed")
     })?;

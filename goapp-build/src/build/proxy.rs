@@ -132,6 +132,11 @@ mod tests {
     }
 
     #[test]
+    fn the_config_refuses_these_as_build_args() {
+        assert_eq!(VARS, crate::config::check::PROXY_VARS);
+    }
+
+    #[test]
     fn engine_spellings_of_proxy_credentials_are_scrubbed() {
         // A password the user percent-encoded, printed decoded by the engine;
         // and a two-character one inside a URL.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub fn materialize(dir: &Path, text: &str) -> Result<PathBuf> {
     let digest = hex(&Sha256::digest(text.as_bytes()));
     let path = dir.join(format!("{}.Containerfile", &digest[..16]));
-    match std::fs::read(&path) {
+    match crate::core::fs::read_bytes(&path, "the cached shim") {
         Ok(bytes) if bytes == text.as_bytes() => return Ok(path),
         Ok(_) => eprintln!(
             "goapp: the cached shim {} does not hold what its name says (damaged or edited): writing it again",

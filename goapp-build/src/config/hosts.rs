@@ -1,21 +1,29 @@
 //! Remote nodes for `ship`: how to reach them over ssh, their architecture,
 //! and how they import images. Groups name several hosts at once.
 
+use crate::config::locate::KeyPath;
+use crate::config::Problem;
 use crate::core::arch::Arch;
 use crate::core::names::{check_destination, check_name};
 use anyhow::{bail, Result};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+/// The longest `connect_timeout` taken, in seconds. ssh reads ConnectTimeout
+/// as whole seconds (up to 2^31-1) and computes milliseconds in an `int`, so
+/// above 2147483 it overflows; 0 means no timeout at all. An hour is far
+/// beyond any real link and still fails a dead node in bounded time.
+pub const MAX_CONNECT_TIMEOUT: u32 = 3600;
 
 /// The `hosts:` and `groups:` sections of goapp.yaml.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct HostsConfig {
     /// Hosts by name.
-    #[serde(default)]
     pub hosts: BTreeMap<String, HostConfig>,
     /// Groups of hosts by name.
-    #[serde(default)]
     pub groups: BTreeMap<String, Vec<String>>,
 }
 
@@ -29,7 +37,8 @@ pub struct HostConfig {
     pub host: Option<String>,
     /// The login user.
     pub user: Option<String>,
-    /// The ssh port.
+    /// The ssh port, 1–65535.
+    #[serde(default, deserialize_with = "port")]
     pub port: Option<u16>,
     /// The private key to log in with.
     pub identity: Option<String>,
@@ -43,15 +52,15 @@ pub struct HostConfig {
     pub sudo: bool,
     /// Remote directory for the temporary archive (default `/var/tmp`).
     pub tmp_dir: Option<String>,
-    /// Seconds to wait for the connection (default 10).
+    /// Seconds to wait for the connection (default 10), 1–[`MAX_CONNECT_TIMEOUT`].
+    #[serde(default, deserialize_with = "connect_timeout")]
     pub connect_timeout: Option<u32>,
-    /// `auto` (default), `none`, `gzip`, `gzip-N`, `zstd`, `zstd-N`.
+    /// `auto` (default), `none`, `gzip`, `gzip-1`…`gzip-9`, `zstd`, `zstd-1`…`zstd-19`.
     pub compression: Option<String>,
 }
 
 /// How a node imports an image archive.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(try_from = "ImportRepr")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ImportKind {
     /// `k3s ctr images import` (k3s's bundled containerd, namespace k8s.io).
     #[default]
@@ -66,81 +75,237 @@ pub enum ImportKind {
     Command(Vec<String>),
 }
 
-/// `import: k3s` or `import: {command: [argv…]}` as written.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ImportRepr {
-    Name(String),
-    Command { command: Vec<String> },
+const IMPORT_KINDS: &str = "k3s, containerd, docker, podman or {command: [argv…]}";
+
+/// `import: k3s` or `import: {command: [argv…]}`. Hand-written so that a
+/// bad value is reported at its own line and column (serde's untagged enums
+/// buffer the value and lose its position).
+impl<'de> Deserialize<'de> for ImportKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ImportKind, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ImportKind;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "one of {IMPORT_KINDS}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ImportKind, E> {
+                Ok(match v {
+                    "k3s" => ImportKind::K3s,
+                    "containerd" => ImportKind::Containerd,
+                    "docker" => ImportKind::Docker,
+                    "podman" => ImportKind::Podman,
+                    other => {
+                        return Err(E::custom(format!(
+                            "unknown import kind '{other}': use {IMPORT_KINDS}"
+                        )))
+                    }
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ImportKind, A::Error> {
+                let mut argv = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    if k != "command" {
+                        return Err(de::Error::unknown_field(&k, &["command"]));
+                    }
+                    argv = Some(map.next_value::<Vec<String>>()?);
+                }
+                argv.map(ImportKind::Command)
+                    .ok_or_else(|| de::Error::missing_field("command"))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
-impl TryFrom<ImportRepr> for ImportKind {
-    type Error = String;
-    fn try_from(r: ImportRepr) -> std::result::Result<ImportKind, String> {
-        Ok(match r {
-            ImportRepr::Command { command } => ImportKind::Command(command),
-            ImportRepr::Name(n) => match n.as_str() {
-                "k3s" => ImportKind::K3s,
-                "containerd" => ImportKind::Containerd,
-                "docker" => ImportKind::Docker,
-                "podman" => ImportKind::Podman,
-                other => return Err(format!("unknown import kind '{other}': use k3s, containerd, docker, podman or {{command: [argv…]}}")),
-            },
-        })
+/// A whole number within `min..=max`, checked inside the visitor so that the
+/// error carries the value's position. `~` counts as unset.
+fn ranged<'de, D: Deserializer<'de>>(
+    d: D,
+    min: u64,
+    max: u64,
+    what: &'static str,
+) -> Result<Option<u64>, D::Error> {
+    struct V(u64, u64, &'static str);
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            write!(
+                f,
+                "{}, a whole number from {} to {}",
+                self.2, self.0, self.1
+            )
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<u64>, E> {
+            if (self.0..=self.1).contains(&v) {
+                return Ok(Some(v));
+            }
+            self.visit_i128(v as i128)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<u64>, E> {
+            self.visit_i128(v as i128)
+        }
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<Option<u64>, E> {
+            if v >= self.0 as i128 && v <= self.1 as i128 {
+                return Ok(Some(v as u64));
+            }
+            Err(E::custom(format!(
+                "{v} is out of range: {} is a whole number from {} to {}",
+                self.2, self.0, self.1
+            )))
+        }
+        fn visit_u128<E: de::Error>(self, v: u128) -> Result<Option<u64>, E> {
+            self.visit_i128(v.min(i128::MAX as u128) as i128)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
     }
+    d.deserialize_any(V(min, max, what))
+}
+
+fn port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    Ok(ranged(d, 1, 65535, "a TCP port")?.map(|v| v as u16))
+}
+
+fn connect_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let max = MAX_CONNECT_TIMEOUT as u64;
+    Ok(ranged(d, 1, max, "connect_timeout (seconds)")?.map(|v| v as u32))
+}
+
+/// `compression:` values as ship runs them: gzip takes levels 1–9, zstd
+/// 1–19 (its `--ultra` levels are not offered).
+pub fn check_compression(c: &str) -> std::result::Result<(), String> {
+    let level_ok = |kind: &str, max: u8| {
+        c == kind
+            || c.strip_prefix(kind)
+                .and_then(|r| r.strip_prefix('-'))
+                .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|l| l.parse::<u8>().ok())
+                .is_some_and(|l| (1..=max).contains(&l))
+    };
+    if c == "auto" || c == "none" || level_ok("gzip", 9) || level_ok("zstd", 19) {
+        return Ok(());
+    }
+    Err(format!("'{c}' is not a compression: use auto, none, gzip, gzip-1 … gzip-9, zstd or zstd-1 … zstd-19"))
 }
 
 impl HostsConfig {
-    /// Checks names and references.
-    pub fn validate(&self) -> Result<()> {
+    /// Every problem with names, destinations, values and references.
+    /// `home` expands `~/` in `identity`.
+    pub fn problems(&self, home: Option<&Path>) -> Vec<Problem> {
+        let mut out = Vec::new();
         for (name, h) in &self.hosts {
-            check_name(name)?;
-            if h.ssh.is_none() && h.host.is_none() {
-                bail!("host '{name}' has neither `ssh:` nor `host:`: add `ssh: {name}` (an ~/.ssh/config alias) or `host: ADDRESS`");
+            let at = KeyPath::of(&["hosts", name]);
+            if let Err(e) = check_name(name) {
+                out.push(Problem::key(at.clone(), e.to_string()));
             }
-            for (what, v) in [("ssh", &h.ssh), ("host", &h.host), ("user", &h.user)] {
-                if let Some(v) = v {
-                    check_destination(v)
-                        .map_err(|e| anyhow::anyhow!("host '{name}': `{what}: {v}` {e}"))?;
-                }
-            }
-            if let Some(t) = &h.tmp_dir {
-                if !t.starts_with('/') {
-                    bail!("host '{name}': tmp_dir '{t}' must be an absolute path, e.g. /var/tmp");
-                }
-            }
-            if let Some(c) = &h.compression {
-                let ok = c == "auto"
-                    || c == "none"
-                    || ["gzip", "zstd"].iter().any(|k| {
-                        c == k
-                            || c.strip_prefix(&format!("{k}-"))
-                                .and_then(|l| l.parse::<u8>().ok())
-                                .is_some_and(|l| (1..=19).contains(&l))
-                    });
-                if !ok {
-                    bail!("host '{name}': compression '{c}' is not one of auto, none, gzip, gzip-1…9, zstd, zstd-1…19");
-                }
-            }
-            if let ImportKind::Command(argv) = &h.import {
-                if argv.is_empty() {
-                    bail!("host '{name}': `import: {{command: []}}` is empty: give the argv of a command that reads an image archive on stdin");
-                }
-            }
+            out.extend(host_problems(name, h, &at, home));
         }
         for (group, members) in &self.groups {
-            check_name(group)?;
-            if self.hosts.contains_key(group) {
-                bail!("'{group}' is both a host and a group: rename one");
-            }
-            for m in members {
-                if !self.hosts.contains_key(m) {
-                    bail!("group '{group}' names '{m}', which is not a host under `hosts:`");
-                }
-            }
+            out.extend(self.group_problems(group, members));
         }
-        Ok(())
+        out
     }
+
+    fn group_problems(&self, group: &str, members: &[String]) -> Vec<Problem> {
+        let at = KeyPath::of(&["groups", group]);
+        let mut out = Vec::new();
+        if let Err(e) = check_name(group) {
+            out.push(Problem::key(at.clone(), e.to_string()));
+        }
+        if self.hosts.contains_key(group) {
+            out.push(Problem::key(
+                at.clone(),
+                format!("'{group}' is both a host and a group: rename one"),
+            ));
+        }
+        if members.is_empty() {
+            out.push(Problem::value(
+                at.clone(),
+                format!("group '{group}' is empty: list its hosts, e.g. [pi1, pi2]"),
+            ));
+        }
+        for (i, m) in members.iter().enumerate() {
+            let msg = if self.hosts.contains_key(m) {
+                continue;
+            } else if self.groups.contains_key(m) {
+                format!("group '{group}' names '{m}', which is a group: a group lists hosts only")
+            } else {
+                format!("group '{group}' names '{m}', which is not a host under `hosts:`")
+            };
+            out.push(Problem::value(at.index(i), msg));
+        }
+        out
+    }
+}
+
+/// The problems of one host's settings.
+fn host_problems(name: &str, h: &HostConfig, at: &KeyPath, home: Option<&Path>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    match (&h.ssh, &h.host) {
+        (None, None) => out.push(Problem::key(at.clone(), format!("host '{name}' has neither `ssh:` nor `host:`: add `ssh: {name}` (an ~/.ssh/config alias) or `host: ADDRESS`"))),
+        (Some(_), Some(_)) => out.push(Problem::key(at.key("host"), format!("host '{name}' sets both `ssh:` and `host:`: `ssh:` is the whole destination (an ~/.ssh/config alias or user@host); keep one"))),
+        _ => {}
+    }
+    if let (Some(ssh), Some(_)) = (&h.ssh, &h.user) {
+        if ssh.contains('@') {
+            out.push(Problem::key(
+                at.key("user"),
+                format!("host '{name}' sets `user:` and a user in `ssh: {ssh}`: keep one"),
+            ));
+        }
+    }
+    for (what, v) in [("ssh", &h.ssh), ("host", &h.host), ("user", &h.user)] {
+        if let Some(Err(e)) = v.as_deref().map(check_destination) {
+            out.push(Problem::value(
+                at.key(what),
+                format!("`{what}: {}` {e}", v.as_deref().unwrap_or_default()),
+            ));
+        }
+    }
+    if let Some(i) = &h.identity {
+        out.extend(identity_problem(i, &at.key("identity"), home));
+    }
+    if let Some(t) = &h.tmp_dir {
+        let msg = if !t.starts_with('/') {
+            Some(format!(
+                "tmp_dir '{t}' must be an absolute path, e.g. /var/tmp"
+            ))
+        } else if t.chars().any(char::is_control) {
+            Some(format!(
+                "tmp_dir {t:?} holds a control character (a newline?): use a plain absolute path"
+            ))
+        } else {
+            None
+        };
+        out.extend(msg.map(|m| Problem::value(at.key("tmp_dir"), m)));
+    }
+    if let Some(Err(e)) = h.compression.as_deref().map(check_compression) {
+        out.push(Problem::value(at.key("compression"), e));
+    }
+    if let ImportKind::Command(argv) = &h.import {
+        if argv.is_empty() || argv[0].is_empty() {
+            out.push(Problem::value(at.key("import").key("command"), "the import command is empty: give the argv of a command that reads an image archive on stdin"));
+        }
+    }
+    out
+}
+
+/// `identity:` is handed to ssh (`-i`): no control characters, and if it
+/// exists it must be a regular file (ssh would block reading a FIFO). A
+/// missing key is ssh's to report: the config may be shared by people
+/// who never ship.
+fn identity_problem(i: &str, at: &KeyPath, home: Option<&Path>) -> Option<Problem> {
+    if i.is_empty() || i.chars().any(char::is_control) {
+        return Some(Problem::value(at.clone(), format!("identity {i:?} is not a usable path: give the private key's path, e.g. ~/.ssh/id_ed25519")));
+    }
+    let path = match (i.strip_prefix("~/"), home) {
+        (Some(rest), Some(h)) => h.join(rest),
+        _ => Path::new(i).to_path_buf(),
+    };
+    crate::core::fs::check_regular_if_exists(&path, "the identity file")
+        .err()
+        .map(|e| Problem::value(at.clone(), e.to_string()))
 }
 
 impl HostsConfig {
@@ -188,11 +353,23 @@ impl HostsConfig {
 mod tests {
     use super::*;
 
+    fn hosts(text: &str) -> HostsConfig {
+        let c: crate::config::ConfigFile = serde_yaml_ng::from_str(text).unwrap();
+        c.hosts
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        let problems = hosts(text).problems(None);
+        problems
+            .into_iter()
+            .map(|p| format!("{}: {}", p.path, p.message))
+            .collect()
+    }
+
     fn cfg() -> HostsConfig {
         let text = "hosts:\n  pi1: {ssh: pi1, arch: arm64}\n  pi2: {host: 10.0.0.2, user: pi, port: 2222, import: containerd, sudo: true}\n  box: {ssh: box, import: {command: [sh, -c, 'cat > /dev/null']}}\ngroups:\n  pis: [pi1, pi2]\n";
-        let c: crate::config::ConfigFile = serde_yaml_ng::from_str(text).unwrap();
-        c.hosts.validate().unwrap();
-        c.hosts
+        assert_eq!(messages(text), Vec::<String>::new());
+        hosts(text)
     }
 
     #[test]
@@ -213,18 +390,50 @@ mod tests {
 
     #[test]
     fn bad_destinations_are_refused() {
-        let text = "hosts:\n  evil: {ssh: '-oProxyCommand=touch /tmp/x'}\n";
-        let c: crate::config::ConfigFile = serde_yaml_ng::from_str(text).unwrap();
-        let err = c.hosts.validate().unwrap_err().to_string();
-        assert!(err.contains("must not be empty or start with '-'"), "{err}");
-        let text = "hosts:\n  evil: {host: 'a;reboot'}\n";
-        let c: crate::config::ConfigFile = serde_yaml_ng::from_str(text).unwrap();
-        assert!(c.hosts.validate().is_err());
-        let text = "hosts:\n  a: {ssh: a}\ngroups:\n  g: [a, b]\n";
-        let c: crate::config::ConfigFile = serde_yaml_ng::from_str(text).unwrap();
-        assert_eq!(
-            c.hosts.validate().unwrap_err().to_string(),
-            "group 'g' names 'b', which is not a host under `hosts:`"
+        let m = messages("hosts:\n  evil: {ssh: '-oProxyCommand=touch /tmp/x'}\n");
+        assert!(
+            m[0].contains("must not be empty or start with '-'"),
+            "{m:?}"
         );
+        assert!(!messages("hosts:\n  evil: {host: 'a;reboot'}\n").is_empty());
+        assert_eq!(
+            messages("hosts:\n  a: {ssh: a}\ngroups:\n  g: [a, b]\n"),
+            ["groups.g[1]: group 'g' names 'b', which is not a host under `hosts:`"]
+        );
+    }
+
+    #[test]
+    fn conflicts_ranges_and_references() {
+        let m = messages(
+            "hosts:\n  a: {ssh: pi@a, host: a, user: x}\n  b: {}\n  c: {ssh: c, tmp_dir: \"/tmp/x\\ny\", compression: gzip-10}\n  d: {ssh: d, compression: zstd-20, import: {command: []}}\ngroups:\n  a: [b]\n  g: [a, h]\n  h: []\n",
+        );
+        let expected = [
+            "hosts.a.host: host 'a' sets both `ssh:` and `host:`: `ssh:` is the whole destination (an ~/.ssh/config alias or user@host); keep one",
+            "hosts.a.user: host 'a' sets `user:` and a user in `ssh: pi@a`: keep one",
+            "hosts.b: host 'b' has neither `ssh:` nor `host:`: add `ssh: b` (an ~/.ssh/config alias) or `host: ADDRESS`",
+            "hosts.c.tmp_dir: tmp_dir \"/tmp/x\\ny\" holds a control character (a newline?): use a plain absolute path",
+            "hosts.c.compression: 'gzip-10' is not a compression: use auto, none, gzip, gzip-1 … gzip-9, zstd or zstd-1 … zstd-19",
+            "hosts.d.compression: 'zstd-20' is not a compression: use auto, none, gzip, gzip-1 … gzip-9, zstd or zstd-1 … zstd-19",
+            "hosts.d.import.command: the import command is empty: give the argv of a command that reads an image archive on stdin",
+            "groups.a: 'a' is both a host and a group: rename one",
+            "groups.g[1]: group 'g' names 'h', which is a group: a group lists hosts only",
+            "groups.h: group 'h' is empty: list its hosts, e.g. [pi1, pi2]",
+        ];
+        assert_eq!(m, expected);
+    }
+
+    #[test]
+    fn compression_levels_are_what_the_tools_take() {
+        for ok in [
+            "auto", "none", "gzip", "gzip-1", "gzip-9", "zstd", "zstd-1", "zstd-19",
+        ] {
+            assert_eq!(check_compression(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "gzip-0", "gzip-10", "gzip-12", "zstd-0", "zstd-20", "gzip-", "gzip-+5", "gzip9",
+            "lz4", "zstd--3", "",
+        ] {
+            assert!(check_compression(bad).is_err(), "{bad}");
+        }
     }
 }

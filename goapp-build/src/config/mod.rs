@@ -1,31 +1,62 @@
 //! `goapp.yaml`: apps and defaults. Found by walking up from the current
-//! directory (or named by `--config` / `GOAPP_CONFIG`); errors name file, line
-//! and column.
+//! directory (or named by `--config` / `GOAPP_CONFIG`). Every value is checked
+//! when the file is loaded; every error names `file:line:column` and the key
+//! path (`hosts.pi2.port`), semantic ones included.
 
+pub mod check;
 pub mod hosts;
+pub mod locate;
 
 use crate::config::hosts::HostsConfig;
+use crate::config::locate::{At, KeyPath, Seg};
 use crate::core::arch::Arch;
+use crate::core::env::HostEnv;
 use crate::core::names::{check_name, check_repository, check_tag};
 use crate::engine::EngineKind;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The file as written.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RawFile")]
 pub struct ConfigFile {
     /// Settings every app inherits.
-    #[serde(default)]
     pub defaults: Defaults,
     /// Apps by name.
-    #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
     /// Remote nodes and groups for `ship`.
-    #[serde(default, flatten)]
     pub hosts: HostsConfig,
+}
+
+/// The file's top level as parsed. `hosts:` and `groups:` are plain fields
+/// here, not a `#[serde(flatten)]`ed struct: flattening buffers the values
+/// and loses their positions, so errors under `hosts:` were reported at 1:1.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
+    apps: BTreeMap<String, AppConfig>,
+    #[serde(default)]
+    hosts: BTreeMap<String, hosts::HostConfig>,
+    #[serde(default)]
+    groups: BTreeMap<String, Vec<String>>,
+}
+
+impl From<RawFile> for ConfigFile {
+    fn from(r: RawFile) -> ConfigFile {
+        ConfigFile {
+            defaults: r.defaults,
+            apps: r.apps,
+            hosts: HostsConfig {
+                hosts: r.hosts,
+                groups: r.groups,
+            },
+        }
+    }
 }
 
 /// Settings every app inherits unless it sets its own.
@@ -86,65 +117,154 @@ pub struct Config {
     pub dir: PathBuf,
     /// Its contents.
     pub file: ConfigFile,
+    /// The path as given (errors show it so), and the text, to locate
+    /// problems found after parsing.
+    shown: PathBuf,
+    text: String,
 }
 
 /// Names a config file may have in each directory walked up through.
 pub const FILE_NAMES: [&str; 2] = ["goapp.yaml", "config/goapp.yaml"];
 
+/// Something wrong with a value, found after parsing: where, and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The key path (`hosts.pi2.port`).
+    pub path: KeyPath,
+    /// Whether the key or its value is at fault.
+    pub at: At,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem with the value at `path`.
+    pub fn value(path: KeyPath, message: impl Into<String>) -> Problem {
+        Problem {
+            path,
+            at: At::Value,
+            message: message.into(),
+        }
+    }
+
+    /// A problem with the key at the end of `path`.
+    pub fn key(path: KeyPath, message: impl Into<String>) -> Problem {
+        Problem {
+            path,
+            at: At::Key,
+            message: message.into(),
+        }
+    }
+}
+
 impl Config {
-    /// Reads and parses a config file.
-    pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "cannot read the config {}: check the path given with --config or GOAPP_CONFIG",
-                path.display()
-            )
-        })?;
+    /// Reads, parses and checks a config file. `env` expands `~/` in paths.
+    pub fn load(path: &Path, env: &HostEnv) -> Result<Config> {
+        let text = crate::core::fs::read_text(path, "the config")?;
         let file = parse(&text, path)?;
-        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let config = Config { path, dir, file };
-        config.validate()?;
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let config = Config {
+            dir: abs.parent().map(Path::to_path_buf).unwrap_or_default(),
+            path: abs,
+            file,
+            shown: path.to_path_buf(),
+            text,
+        };
+        let problems = check::problems(&config, env);
+        if !problems.is_empty() {
+            return Err(config.report(problems));
+        }
         Ok(config)
+    }
+
+    /// A config made from text, not checked (tests, and tools that build one).
+    pub fn from_text(text: &str, path: &Path) -> Result<Config> {
+        let file = parse(text, path)?;
+        Ok(Config {
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            path: path.to_path_buf(),
+            file,
+            shown: path.to_path_buf(),
+            text: text.to_string(),
+        })
     }
 
     /// `explicit` (from `--config` or `GOAPP_CONFIG`), else the nearest
     /// config walking up from `start`. `None` when there is none.
-    pub fn find(explicit: Option<&Path>, start: &Path) -> Result<Option<Config>> {
+    pub fn find(explicit: Option<&Path>, start: &Path, env: &HostEnv) -> Result<Option<Config>> {
         if let Some(p) = explicit {
-            return Config::load(p).map(Some);
+            return Config::load(p, env).map(Some);
         }
         for dir in start.ancestors() {
             for name in FILE_NAMES {
                 let candidate = dir.join(name);
-                if candidate.is_file() {
-                    return Config::load(&candidate).map(Some);
+                // Anything by that name counts, so that a FIFO or directory
+                // called goapp.yaml is refused rather than silently skipped
+                // for a config further up.
+                if std::fs::symlink_metadata(&candidate).is_ok() {
+                    return Config::load(&candidate, env).map(Some);
                 }
             }
         }
         Ok(None)
     }
 
-    fn validate(&self) -> Result<()> {
-        for (name, app) in &self.file.apps {
-            check_name(name).with_context(|| format!("{}: app '{name}'", self.path.display()))?;
-            if let Some(r) = &app.repository {
-                check_repository(r)
-                    .with_context(|| format!("{}: app '{name}'", self.path.display()))?;
+    /// One error for `problems`: a line `file:line:column: key.path: message`
+    /// for each, in the order they appear in the file.
+    pub fn report(&self, problems: Vec<Problem>) -> anyhow::Error {
+        let mut lines: Vec<((usize, usize), String)> = problems
+            .into_iter()
+            .map(|p| {
+                let pos = self.position(&p.path, p.at);
+                let at = pos.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
+                let msg = format!("{}{at}: {}: {}", self.shown.display(), p.path, p.message);
+                (pos.unwrap_or((0, 0)), msg)
+            })
+            .collect();
+        lines.sort();
+        lines.dedup();
+        let text: Vec<String> = lines.into_iter().map(|(_, m)| m).collect();
+        anyhow::anyhow!("{}", text.join("\n"))
+    }
+
+    /// Where `path` is written; when it is not (a default), where its
+    /// nearest written parent is.
+    fn position(&self, path: &KeyPath, at: At) -> Option<(usize, usize)> {
+        let mut p = path.clone();
+        let mut at = at;
+        loop {
+            if let Some(pos) = locate::find(&self.text, &p, at) {
+                return Some((pos.line, pos.column));
             }
-            if let Some(t) = &app.tag {
-                check_tag(t).with_context(|| format!("{}: app '{name}'", self.path.display()))?;
+            p.0.pop()?;
+            if matches!(p.0.last(), Some(Seg::Index(_))) {
+                at = At::Value;
+            } else {
+                at = At::Key;
+            }
+            if p.0.is_empty() {
+                return None;
             }
         }
-        self.file
-            .hosts
-            .validate()
-            .with_context(|| format!("{}", self.path.display()))
     }
 }
 
-/// Parses YAML text; errors read `path:line:column: message`.
+/// Parses YAML text; errors read `path:line:column: key.path: message`.
+/// Duplicate keys are errors (serde's maps would keep the last silently).
 pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
+    if let Some((key, pos)) = locate::duplicate_key(text) {
+        let (name, parent) = match key.0.split_last() {
+            Some((Seg::Key(k), [])) => (k.clone(), "at the top level".to_string()),
+            Some((Seg::Key(k), rest)) => (k.clone(), format!("in `{}`", KeyPath(rest.to_vec()))),
+            _ => (String::new(), String::new()),
+        };
+        bail!(
+            "{}:{}:{}: {key}: duplicate key: `{name}` is already set {parent}; keep one",
+            path.display(),
+            pos.line,
+            pos.column
+        );
+    }
     serde_yaml_ng::from_str(text).map_err(|e| {
         let msg = e.to_string();
         match e.location() {
@@ -335,16 +455,11 @@ mod tests {
 
     #[test]
     fn apps_inherit_defaults_and_resolve_paths() {
-        let file = parse(
+        let c = Config::from_text(
             "defaults:\n  arch: [arm64]\n  main_package: ./cmd/x\napps:\n  joke:\n    context: ../example/joke\n    tag: 0.0.3\n",
-            Path::new("c.yaml"),
+            Path::new("/ws/config/goapp.yaml"),
         )
         .unwrap();
-        let c = Config {
-            path: "/ws/config/goapp.yaml".into(),
-            dir: "/ws/config".into(),
-            file,
-        };
         let app = c.app("joke").unwrap();
         assert_eq!(app.context, Path::new("/ws/example/joke"));
         assert_eq!(

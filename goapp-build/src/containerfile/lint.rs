@@ -7,7 +7,7 @@ use crate::core::arch::Arch;
 use crate::engine::caps::{self, Capabilities};
 use crate::engine::{BuildFront, EngineKind};
 use crate::session::Session;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -72,8 +72,7 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
     };
     let mut blocking = 0;
     for (path, arches) in &targets {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}: check the path", path.display()))?;
+        let text = crate::core::fs::read_text(path, "the Containerfile")?;
         let file =
             Containerfile::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
         let cx = preflight::Context {

@@ -113,9 +113,7 @@ impl FromStr for Arch {
 
 impl<'de> serde::Deserialize<'de> for Arch {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Arch, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse()
-            .map_err(|e: anyhow::Error| serde::de::Error::custom(e.to_string()))
+        crate::core::de::parse_str(d, "an architecture name such as arm64")
     }
 }
 

@@ -3,6 +3,7 @@
 //! of secrets, reading files safely, hex). Depends on nothing else here.
 
 pub mod arch;
+pub mod de;
 pub mod env;
 pub mod fs;
 pub mod names;

@@ -133,7 +133,7 @@ fn cached_version(engine: &Engine, cache_dir: &Path) -> Option<String> {
         .as_secs();
     let key = format!("{}|{}|{}", bin.display(), meta.len(), mtime);
     let file = cache_dir.join("engine-versions.txt");
-    if let Ok(text) = std::fs::read_to_string(&file) {
+    if let Ok(text) = crate::core::fs::read_text(&file, "the engine version cache") {
         if let Some(v) = text
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{key}\t")))
@@ -143,7 +143,8 @@ fn cached_version(engine: &Engine, cache_dir: &Path) -> Option<String> {
     }
     let version = read_version(engine)?;
     let _ = std::fs::create_dir_all(cache_dir);
-    let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+    let mut text =
+        crate::core::fs::read_text(&file, "the engine version cache").unwrap_or_default();
     text.push_str(&format!("{key}\t{version}\n"));
     let _ = std::fs::write(&file, text);
     Some(version)
@@ -177,7 +178,7 @@ pub fn can_run(arch: Arch, host: Arch) -> Emulation {
         return Emulation::Missing(PathBuf::new());
     };
     let entry = Path::new("/proc/sys/fs/binfmt_misc").join(format!("qemu-{name}"));
-    match std::fs::read_to_string(&entry) {
+    match crate::core::fs::read_text(&entry, "the binfmt_misc entry") {
         Ok(t) if t.lines().next() == Some("enabled") => Emulation::Registered,
         _ => Emulation::Missing(entry),
     }

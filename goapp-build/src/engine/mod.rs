@@ -47,9 +47,7 @@ impl FromStr for EngineKind {
 
 impl<'de> serde::Deserialize<'de> for EngineKind {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<EngineKind, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse()
-            .map_err(|e: anyhow::Error| serde::de::Error::custom(e.to_string()))
+        crate::core::de::parse_str(d, "podman or docker")
     }
 }
 

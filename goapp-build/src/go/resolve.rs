@@ -5,7 +5,7 @@
 use crate::config::App;
 use crate::go::tags::{Freshness, TagCache};
 use crate::go::version::{newest_in_line, parse_go_mod, GoVersion, Request};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 /// How to resolve.
 #[derive(Clone, Debug)]
@@ -38,16 +38,12 @@ impl GoResolver {
             return self.request(Request::parse(v, "--go-version")?, "--go-version".into());
         }
         let ver = app.context.join("ver");
-        if ver.is_file() {
-            let text = std::fs::read_to_string(&ver)
-                .with_context(|| format!("reading {}", ver.display()))?;
+        if let Some(text) = crate::core::fs::read_text_if_exists(&ver, "the `ver` file")? {
             let origin = ver.display().to_string();
             return self.request(Request::parse(&text, &origin)?, origin);
         }
         let gomod = app.context.join("go.mod");
-        if gomod.is_file() {
-            let text = std::fs::read_to_string(&gomod)
-                .with_context(|| format!("reading {}", gomod.display()))?;
+        if let Some(text) = crate::core::fs::read_text_if_exists(&gomod, "go.mod")? {
             let m = parse_go_mod(&text, &gomod)?;
             let wanted = m.wanted();
             let r = self.line(wanted.line(), format!("{} (go {wanted})", gomod.display()))?;

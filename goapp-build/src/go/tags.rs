@@ -62,7 +62,7 @@ impl TagCache {
 
     /// `(fetched at, versions)` if cached for `repo`.
     fn read(&self, repo: &str) -> Option<(SystemTime, Vec<GoVersion>)> {
-        let text = std::fs::read_to_string(self.file(repo)).ok()?;
+        let text = crate::core::fs::read_text(&self.file(repo), "the tag cache").ok()?;
         let mut lines = text.lines();
         let stamp: u64 = lines.next()?.strip_prefix("fetched ")?.parse().ok()?;
         if lines.next()? != format!("repo {repo}") {

@@ -245,6 +245,39 @@ impl Request {
     }
 }
 
+/// Checks the config's `go_version:` values (defaults and apps) when the
+/// config is loaded; the config layer sits below this one and cannot parse
+/// Go versions itself.
+pub fn check_config(config: &crate::config::Config) -> Result<()> {
+    use crate::config::{locate::KeyPath, Problem};
+    let f = &config.file;
+    let values = std::iter::once((
+        KeyPath::of(&["defaults", "go_version"]),
+        &f.defaults.go_version,
+    ))
+    .chain(
+        f.apps
+            .iter()
+            .map(|(n, a)| (KeyPath::of(&["apps", n, "go_version"]), &a.go_version)),
+    );
+    let problems: Vec<Problem> = values
+        .filter_map(|(at, v)| {
+            let v = v.as_deref()?;
+            Request::parse(v, "go_version").err()?;
+            Some(Problem::value(
+                at,
+                format!(
+                    "'{v}' is not a Go version: write e.g. 1.25.4, or 1.25 for its newest patch"
+                ),
+            ))
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(config.report(problems))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,5 +427,21 @@ b3\trefs/tags/weekly.2011-01-01
             .unwrap_err()
             .to_string();
         assert_eq!(err, "--go-version: 'latest' is not a Go version: write e.g. 1.25.4, or 1.25 for its newest patch");
+    }
+
+    #[test]
+    fn config_go_versions_are_checked_with_their_position() {
+        let text = "defaults:\n  go_version: 1.25\napps:\n  a:\n    go_version: one.two\n";
+        let c = crate::config::Config::from_text(text, Path::new("g.yaml")).unwrap();
+        assert_eq!(
+            check_config(&c).unwrap_err().to_string(),
+            "g.yaml:5:17: apps.a.go_version: 'one.two' is not a Go version: write e.g. 1.25.4, or 1.25 for its newest patch"
+        );
+        let ok = crate::config::Config::from_text(
+            "defaults: {go_version: 1.21rc2}\n",
+            Path::new("g.yaml"),
+        )
+        .unwrap();
+        assert!(check_config(&ok).is_ok());
     }
 }

@@ -1,0 +1,294 @@
+//! Every value of a parsed config checked against what the tools accept and
+//! what is on disk, when the file is loaded — not later, halfway through a
+//! build or a ship. Each problem names its key path; [`Config::report`]
+//! turns them into `file:line:column` lines.
+
+use crate::config::locate::KeyPath;
+use crate::config::{AppConfig, Config, Defaults, Problem};
+use crate::core::names::{check_name, check_repository, check_tag};
+use crate::core::env::HostEnv;
+use crate::core::fs::check_regular_if_exists;
+use std::path::Path;
+
+/// Build args goapp-build sets itself (build/plan) or the engine derives from
+/// `--platform`: a config value would fight them, and a proxy variable's
+/// value would land in argv, where the proxy password must never be.
+const RESERVED_BUILD_ARGS: [(&str, &str); 8] = [
+    ("TAG_GOVER", "set `go_version:` or a `ver` file instead"),
+    ("MAIN_PKG_PATH", "set `main_package:` instead"),
+    ("GOPRIVATE", "set `goprivate:` instead"),
+    ("BUILDPLATFORM", "it is always this machine's platform"),
+    ("TARGETPLATFORM", "the engine sets it from --arch"),
+    ("TARGETARCH", "the engine sets it from --arch"),
+    ("TARGETOS", "the engine sets it from --arch"),
+    ("TARGETVARIANT", "the engine sets it from --arch"),
+];
+
+/// The proxy variables (`build::proxy::VARS`, a layer above; a test there
+/// keeps the two lists equal).
+pub(crate) const PROXY_VARS: [&str; 6] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+];
+
+/// Every problem in `c`. `env` expands `~/`.
+pub fn problems(c: &Config, env: &HostEnv) -> Vec<Problem> {
+    let mut out = defaults(&c.file.defaults, &c.dir, env);
+    for (name, app) in &c.file.apps {
+        out.extend(app_problems(name, app, &c.dir));
+    }
+    let home = env.home();
+    out.extend(c.file.hosts.problems(home.as_deref()));
+    out
+}
+
+fn defaults(d: &Defaults, dir: &Path, env: &HostEnv) -> Vec<Problem> {
+    let at = KeyPath::of(&["defaults"]);
+    let mut out = Vec::new();
+    out.extend(word(
+        &at.key("main_package"),
+        d.main_package.as_deref(),
+        false,
+    ));
+    out.extend(word(&at.key("goprivate"), d.goprivate.as_deref(), true));
+    out.extend(word(&at.key("go_repo"), d.go_repo.as_deref(), false));
+    out.extend(arch_list(&at.key("arch"), d.arch.as_deref()));
+    // Files other programs read (ssh -F, ssh-add): a FIFO or directory there
+    // would hang or confuse them. Missing ones are reported where they are
+    // used: a shared config may name a key only some people have.
+    if let Some(f) = &d.ssh_config {
+        let path = dir.join(env.expand_tilde(f));
+        out.extend(file_problem(
+            &at.key("ssh_config"),
+            &path,
+            "the ssh config",
+            false,
+        ));
+    }
+    if let Some(k) = &d.ssh_key {
+        let path = env.expand_tilde(k);
+        out.extend(file_problem(
+            &at.key("ssh_key"),
+            &path,
+            "the ssh key",
+            false,
+        ));
+        let public = std::path::PathBuf::from(format!("{}.pub", path.display()));
+        if path.extension().is_none_or(|e| e != "pub") {
+            out.extend(file_problem(
+                &at.key("ssh_key"),
+                &public,
+                "the ssh public key",
+                false,
+            ));
+        }
+    }
+    out
+}
+
+fn app_problems(name: &str, a: &AppConfig, dir: &Path) -> Vec<Problem> {
+    let at = KeyPath::of(&["apps", name]);
+    let mut out = Vec::new();
+    if let Err(e) = check_name(name) {
+        out.push(Problem::key(at.clone(), e.to_string()));
+    }
+    let context = dir.join(a.context.as_deref().unwrap_or("."));
+    match std::fs::metadata(&context) {
+        Ok(m) if m.is_dir() => {
+            for (key, file) in [
+                ("containerfile", &a.containerfile),
+                ("proxy_containerfile", &a.proxy_containerfile),
+            ] {
+                if let Some(f) = file {
+                    let what = "the Containerfile";
+                    out.extend(file_problem(&at.key(key), &context.join(f), what, true));
+                }
+            }
+        }
+        Ok(_) => out.push(Problem::value(at.key("context"), format!("the context {} is not a directory: point `context:` at the app's directory (relative to the config's)", context.display()))),
+        Err(_) => out.push(Problem::value(at.key("context"), format!("the context directory {} does not exist: create it, or fix `context:` (relative to the config's directory)", context.display()))),
+    }
+    if let Some(Err(e)) = a.repository.as_deref().map(check_repository) {
+        out.push(Problem::value(at.key("repository"), e.to_string()));
+    }
+    if let Some(Err(e)) = a.tag.as_deref().map(check_tag) {
+        out.push(Problem::value(at.key("tag"), e.to_string()));
+    }
+    out.extend(word(
+        &at.key("main_package"),
+        a.main_package.as_deref(),
+        false,
+    ));
+    out.extend(word(&at.key("goprivate"), a.goprivate.as_deref(), true));
+    out.extend(arch_list(&at.key("arch"), a.arch.as_deref()));
+    for (k, v) in &a.build_args {
+        out.extend(build_arg(&at.key("build_args").key(k), k, v));
+    }
+    out
+}
+
+/// A value passed on as one word (a build arg, a git argument): not empty
+/// (unless `empty_ok`), no whitespace or control characters, no leading `-`.
+fn word(at: &KeyPath, v: Option<&str>, empty_ok: bool) -> Option<Problem> {
+    let v = v?;
+    let bad = (v.is_empty() && !empty_ok)
+        || v.starts_with('-')
+        || v.chars().any(|c| c.is_whitespace() || c.is_control());
+    bad.then(|| {
+        Problem::value(
+            at.clone(),
+            format!(
+                "{v:?} is not a usable value: give one word, with no spaces and no leading '-'"
+            ),
+        )
+    })
+}
+
+fn arch_list(at: &KeyPath, list: Option<&[crate::core::arch::Arch]>) -> Option<Problem> {
+    list.filter(|l| l.is_empty()).map(|_| {
+        Problem::value(at.clone(), "the list is empty: name at least one architecture, e.g. [amd64, arm64], or remove the key")
+    })
+}
+
+fn build_arg(at: &KeyPath, k: &str, v: &str) -> Option<Problem> {
+    let name_ok = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !name_ok {
+        return Some(Problem::key(at.clone(), format!("'{k}' is not a build arg name: use letters, digits and '_', not starting with a digit")));
+    }
+    if let Some((_, why)) = RESERVED_BUILD_ARGS.iter().find(|(r, _)| *r == k) {
+        return Some(Problem::key(
+            at.clone(),
+            format!("build arg {k} is set by goapp-build: {why}"),
+        ));
+    }
+    if PROXY_VARS.contains(&k) {
+        return Some(Problem::key(at.clone(), format!("build arg {k} is passed from the environment (without its value in argv): set it there")));
+    }
+    v.contains('\0').then(|| {
+        Problem::value(
+            at.clone(),
+            "the value holds a NUL character, which no command line can carry",
+        )
+    })
+}
+
+/// A file named in the config: a regular file if it exists; and it must
+/// exist when `required` (files in the repository, such as Containerfiles).
+fn file_problem(at: &KeyPath, path: &Path, what: &str, required: bool) -> Option<Problem> {
+    if let Err(e) = check_regular_if_exists(path, what) {
+        return Some(Problem::value(at.clone(), e.to_string()));
+    }
+    (required && !path.exists()).then(|| {
+        Problem::value(at.clone(), format!("{what} {} does not exist: create it, or fix the path (relative to the app's context)", path.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::core::env::HostEnv;
+
+    /// Loads `text` as `<tmp>/goapp.yaml` next to an app directory `svc`;
+    /// the error's lines with the temp directory shown as `T`.
+    fn load_err(text: &str) -> String {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("svc")).unwrap();
+        std::fs::write(d.path().join("svc/Containerfile"), "FROM scratch\n").unwrap();
+        let path = d.path().join("goapp.yaml");
+        std::fs::write(&path, text).unwrap();
+        let env = HostEnv::from_vars([("HOME", d.path().to_str().unwrap())]);
+        let err = Config::load(&path, &env).unwrap_err().to_string();
+        err.replace(&d.path().display().to_string(), "T")
+    }
+
+    #[test]
+    fn errors_under_hosts_name_their_line_column_and_key_path() {
+        let text = "hosts:\n  pi1: {ssh: pi1}\n  pi2:\n    host: 10.0.0.2\n    port: 70000\n";
+        assert_eq!(
+            load_err(text),
+            "T/goapp.yaml:5:11: hosts.pi2.port: 70000 is out of range: a TCP port is a whole number from 1 to 65535"
+        );
+        assert_eq!(
+            load_err("hosts:\n  pi: {ssh: pi, port: 0}\n"),
+            "T/goapp.yaml:2:23: hosts.pi.port: 0 is out of range: a TCP port is a whole number from 1 to 65535"
+        );
+        assert_eq!(
+            load_err("hosts:\n  pi: {ssh: pi, connect_timeout: 4294967295}\n"),
+            "T/goapp.yaml:2:34: hosts.pi.connect_timeout: 4294967295 is out of range: connect_timeout (seconds) is a whole number from 1 to 3600"
+        );
+        assert_eq!(
+            load_err("hosts:\n  pi:\n    ssh: pi\n    import: k8s\n"),
+            "T/goapp.yaml:4:13: hosts.pi.import: unknown import kind 'k8s': use k3s, containerd, docker, podman or {command: [argv…]}"
+        );
+        assert_eq!(
+            load_err("hosts:\n  pi:\n    ssh: pi\n    arch: arm64\n  pj:\n    ssh: pj\n    arch: sparc\n"),
+            "T/goapp.yaml:7:11: hosts.pj.arch: unknown architecture 'sparc': use one of amd64, arm64, arm, 386, ppc64le, s390x, riscv64, arm64be"
+        );
+        assert_eq!(
+            load_err("hosts:\n  pi:\n    ssh: pi\n    compression: gzip-12\n"),
+            "T/goapp.yaml:4:18: hosts.pi.compression: 'gzip-12' is not a compression: use auto, none, gzip, gzip-1 … gzip-9, zstd or zstd-1 … zstd-19"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors_at_the_repetition() {
+        assert_eq!(
+            load_err(
+                "apps:\n  svc: {context: svc}\n  other: {context: svc}\n  svc: {context: nope}\n"
+            ),
+            "T/goapp.yaml:4:3: apps.svc: duplicate key: `svc` is already set in `apps`; keep one"
+        );
+        assert_eq!(
+            load_err("hosts:\n  pi: {ssh: a}\n  pi: {ssh: b}\n"),
+            "T/goapp.yaml:3:3: hosts.pi: duplicate key: `pi` is already set in `hosts`; keep one"
+        );
+        assert_eq!(
+            load_err("groups: {}\nhosts: {}\ngroups: {}\n"),
+            "T/goapp.yaml:3:1: groups: duplicate key: `groups` is already set at the top level; keep one"
+        );
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_value_and_all_are_listed() {
+        let text = "\
+apps:
+  svc:
+    context: svc
+    containerfile: Nope
+    build_args: {HTTP_PROXY: x, 9x: y, ok: fine}
+  gone:
+    context: ../gone
+hosts:
+  pi: {ssh: pi, host: pi.local}
+groups:
+  all: [pi, pj]
+";
+        let expected = "\
+T/goapp.yaml:4:20: apps.svc.containerfile: the Containerfile T/svc/Nope does not exist: create it, or fix the path (relative to the app's context)
+T/goapp.yaml:5:18: apps.svc.build_args.HTTP_PROXY: build arg HTTP_PROXY is passed from the environment (without its value in argv): set it there
+T/goapp.yaml:5:33: apps.svc.build_args.9x: '9x' is not a build arg name: use letters, digits and '_', not starting with a digit
+T/goapp.yaml:7:14: apps.gone.context: the context directory T/../gone does not exist: create it, or fix `context:` (relative to the config's directory)
+T/goapp.yaml:9:17: hosts.pi.host: host 'pi' sets both `ssh:` and `host:`: `ssh:` is the whole destination (an ~/.ssh/config alias or user@host); keep one
+T/goapp.yaml:11:13: groups.all[1]: group 'all' names 'pj', which is not a host under `hosts:`";
+        assert_eq!(load_err(text), expected);
+    }
+
+    #[test]
+    fn defaults_are_checked_too() {
+        assert_eq!(
+            load_err("defaults:\n  main_package: ./cmd/x y\n  arch: []\n"),
+            "T/goapp.yaml:2:17: defaults.main_package: \"./cmd/x y\" is not a usable value: give one word, with no spaces and no leading '-'\n\
+             T/goapp.yaml:3:9: defaults.arch: the list is empty: name at least one architecture, e.g. [amd64, arm64], or remove the key"
+        );
+        // A setting left out is located at its nearest written parent.
+        assert_eq!(
+            load_err("apps:\n  Bad_Name!: {}\n"),
+            "T/goapp.yaml:2:3: apps.Bad_Name!: 'Bad_Name!' is not a valid name: use letters, digits, '-', '_' and '.', not starting with '-' or '.'"
+        );
+    }
+}
