@@ -515,3 +515,72 @@ fn config_errors_name_file_line_column_and_key_path() {
         );
     }
 }
+
+/// Two runs of the same app at once each write their own log, the
+/// "log: PATH" line names the file holding that run's output, and a symlink
+/// planted where logs go is never written through. The engine is a stand-in
+/// (what is tested is our log handling, not a build); the real-engine test
+/// in tests/image.rs reads a real build's log.
+#[test]
+fn concurrent_runs_keep_separate_logs_and_never_follow_a_link() {
+    let ws = Ws::new(CONFIG);
+    let bin = path_dir(ws.path(), false);
+    let podman = bin.join("podman");
+    let sleep = which("sleep").unwrap();
+    std::fs::write(
+        &podman,
+        format!("#!/bin/sh\ncase \"$*\" in\n  *version*) echo 'podman version 4.3.1' ;;\n  image\\ inspect*) exit 1 ;;\n  build*) echo \"output of run $RUN_MARK\"; {} 1; echo \"end of run $RUN_MARK\" ;;\nesac\nexit 0\n", sleep.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&podman, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let logs = ws.path().join("cache/logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let victim = ws.path().join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    std::os::unix::fs::symlink(&victim, logs.join("svc-amd64.log")).unwrap();
+    let spawn = |mark: &str| {
+        Command::new(BIN)
+            .args(["image", "svc", "--arch", "amd64", "--go-version", "1.21.5"])
+            .current_dir(ws.path())
+            .env_clear()
+            .env("PATH", &bin)
+            .env("HOME", ws.path())
+            .env("GOAPP_CACHE_DIR", ws.path().join("cache"))
+            .env("RUN_MARK", mark)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let runs = [("a", spawn("a")), ("b", spawn("b"))];
+    for (mark, child) in runs {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let log = stderr
+            .lines()
+            .find_map(|l| l.split_once("started, log: ").map(|(_, p)| p))
+            .unwrap_or_else(|| panic!("no log line in {stderr}"));
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(
+            text.contains(&format!("output of run {mark}\nend of run {mark}\n")),
+            "{text}"
+        );
+        let other = if mark == "a" { "b" } else { "a" };
+        assert!(!text.contains(&format!("run {other}")), "{text}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    let per_run = std::fs::read_dir(&logs)
+        .unwrap()
+        .filter(|e| {
+            let n = e.as_ref().unwrap().file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("svc-amd64-") && n.ends_with(".log")
+        })
+        .count();
+    assert_eq!(per_run, 2);
+    assert!(std::fs::symlink_metadata(logs.join("svc-amd64.log"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}

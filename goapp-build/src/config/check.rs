@@ -5,9 +5,9 @@
 
 use crate::config::locate::KeyPath;
 use crate::config::{AppConfig, Config, Defaults, Problem};
-use crate::core::names::{check_name, check_repository, check_tag};
 use crate::core::env::HostEnv;
 use crate::core::fs::check_regular_if_exists;
+use crate::core::names::{check_name, check_repository, check_tag};
 use std::path::Path;
 
 /// Build args goapp-build sets itself (build/plan) or the engine derives from
@@ -289,6 +289,30 @@ T/goapp.yaml:11:13: groups.all[1]: group 'all' names 'pj', which is not a host u
         assert_eq!(
             load_err("apps:\n  Bad_Name!: {}\n"),
             "T/goapp.yaml:2:3: apps.Bad_Name!: 'Bad_Name!' is not a valid name: use letters, digits, '-', '_' and '.', not starting with '-' or '.'"
+        );
+    }
+
+    #[test]
+    fn special_files_for_ssh_are_refused_missing_ones_left_to_ssh() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("ssh_fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a node.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let text = format!(
+            "defaults:\n  ssh_config: {0}\n  ssh_key: ~/no-such-key\nhosts:\n  a: {{ssh: a, identity: {0}}}\n  b: {{ssh: b, identity: ~/\n}}\n  c: {{ssh: c, identity: ~/missing}}\n",
+            fifo.display()
+        );
+        let err = load_err(&text);
+        let fifo = fifo.display();
+        // `~/` alone is the home directory (YAML folds the line break away).
+        assert_eq!(
+            err,
+            format!(
+                "T/goapp.yaml:2:15: defaults.ssh_config: the ssh config {fifo} is a named pipe (FIFO), not a regular file: point it at a regular file\n\
+                 T/goapp.yaml:5:25: hosts.a.identity: the identity file {fifo} is a named pipe (FIFO), not a regular file: point it at a regular file\n\
+                 T/goapp.yaml:6:25: hosts.b.identity: the identity file T/ is a directory, not a regular file: point it at a regular file"
+            )
         );
     }
 }

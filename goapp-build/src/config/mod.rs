@@ -11,7 +11,6 @@ use crate::config::hosts::HostsConfig;
 use crate::config::locate::{At, KeyPath, Seg};
 use crate::core::arch::Arch;
 use crate::core::env::HostEnv;
-use crate::core::names::{check_name, check_repository, check_tag};
 use crate::engine::EngineKind;
 use anyhow::{bail, Result};
 use serde::Deserialize;
