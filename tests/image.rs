@@ -149,7 +149,15 @@ fn a_failed_build_shows_command_status_tail_and_log() {
     );
     assert!(stderr.contains("(exit status: "), "{stderr}");
     assert!(stderr.contains("broken-on-arm64"), "{stderr}");
-    assert!(stderr.contains("-arm64.log"), "{stderr}");
+    // The error names this run's own log, which holds the engine's output.
+    let log = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("--- last lines of "))
+        .unwrap_or_else(|| panic!("no log named in {stderr}"));
+    let name = std::path::Path::new(log).file_name().unwrap().to_string_lossy();
+    assert!(name.contains("-arm64-") && name.ends_with(".log"), "{log}");
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(text.contains("broken-on-arm64"), "{text}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
