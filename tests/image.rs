@@ -154,7 +154,10 @@ fn a_failed_build_shows_command_status_tail_and_log() {
         .lines()
         .find_map(|l| l.strip_prefix("--- last lines of "))
         .unwrap_or_else(|| panic!("no log named in {stderr}"));
-    let name = std::path::Path::new(log).file_name().unwrap().to_string_lossy();
+    let name = std::path::Path::new(log)
+        .file_name()
+        .unwrap()
+        .to_string_lossy();
     assert!(name.contains("-arm64-") && name.ends_with(".log"), "{log}");
     let text = std::fs::read_to_string(log).unwrap();
     assert!(text.contains("broken-on-arm64"), "{text}");
