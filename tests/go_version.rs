@@ -140,3 +140,33 @@ fn a_new_patch_is_seen_once_the_cache_expires() {
     c.env("GOAPP_GO_CACHE_TTL", "0");
     assert_eq!(run(c).1, "1.21.14\n");
 }
+
+/// A cache that does not prove itself (truncated) is never answered from:
+/// online it is fetched again, offline the error names it and the fix.
+#[test]
+fn a_truncated_cache_is_refetched_or_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = tags_repo(t.path(), &[]);
+    let cache = t.path().join("cache");
+    let app = app(t.path(), "module x\n\ngo 1.21\n");
+    assert_eq!(run(go_version_cmd(&app, &cache, &repo)).1, "1.21.13\n");
+    let dir = cache.join("go-tags");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    // Cut right after an older patch: it would answer 1.21.5 for a day.
+    let cut = text.find("1.21.5\n").unwrap() + "1.21.5\n".len();
+    std::fs::write(&file, &text[..cut]).unwrap();
+    let (ok, stdout, stderr) = run(go_version_cmd(&app, &cache, &repo));
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "1.21.13\n", "fetched again");
+    std::fs::write(&file, &text[..cut]).unwrap();
+    std::fs::rename(&repo, t.path().join("gone.git")).unwrap();
+    let (ok, _, stderr) = run(go_version_cmd(&app, &cache, &repo));
+    assert!(!ok);
+    assert!(stderr.contains(&format!("the cached list {} is not usable (it is truncated or from an older version): delete it", file.display())), "{stderr}");
+}
