@@ -97,7 +97,7 @@ fn new_code_every_time(engine_flag: &str, program: &'static str, arches: &[&str]
             );
         }
         if engine_flag == "podman" {
-            assert!(stderr.contains("Containerfile:13: note: shim: `ARG GOAPP_BIND_13` declared before this RUN and set to the digest of the build context"), "{stderr}");
+            assert!(stderr.contains("Containerfile:14: note: shim: `ARG GOAPP_BIND_14` declared before this RUN and set to the digest of the build context"), "{stderr}");
         } else {
             assert!(
                 !stderr.contains("GOAPP_BIND"),

@@ -1,6 +1,6 @@
 //! The bind-mount shim: on engines whose layer cache keys `RUN --mount=type=bind`
-//! by the instruction text alone (podman < 5.3, and every podman for mounts
-//! without `type=`), a generated `ARG` is declared right before each such
+//! by the instruction text alone (podman < 5.3; mounts without `type=` get it
+//! written out first, see `mountflags`), a generated `ARG` is declared right before each such
 //! `RUN` and set (`--build-arg`) to the digest of what it mounts. buildah keys
 //! a `RUN` by the build args declared before it, so the step — and only the
 //! steps from it on — reruns exactly when the mounted content changes.

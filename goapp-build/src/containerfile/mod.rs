@@ -7,6 +7,7 @@ pub mod bindkey;
 pub mod cgo;
 pub mod heredoc;
 pub mod lint;
+pub mod mountflags;
 pub mod mounts;
 pub mod practice;
 pub mod preflight;
@@ -66,14 +67,7 @@ impl Instruction {
         self.flags
             .iter()
             .filter(|(n, _)| n == "mount")
-            .map(|(_, v)| {
-                v.split(',')
-                    .map(|kv| match kv.split_once('=') {
-                        Some((k, v)) => (k.trim().to_lowercase(), v.trim().to_string()),
-                        None => (kv.trim().to_lowercase(), String::new()),
-                    })
-                    .collect()
-            })
+            .map(|(_, v)| mounts::options(v))
             .collect()
     }
 

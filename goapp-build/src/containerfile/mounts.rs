@@ -45,6 +45,17 @@ impl Instruction {
     }
 }
 
+/// The `key=value` options of one `--mount` value, keys lowercased.
+pub fn options(value: &str) -> Vec<(String, String)> {
+    value
+        .split(',')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.trim().to_lowercase(), v.trim().to_string()),
+            None => (kv.trim().to_lowercase(), String::new()),
+        })
+        .collect()
+}
+
 impl Mount {
     /// Reads the `key=value` options of one `--mount`.
     pub fn from_options(kv: &[(String, String)]) -> Mount {

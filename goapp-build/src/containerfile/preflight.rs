@@ -4,6 +4,7 @@
 
 use crate::containerfile::bindkey::{self, BindKey};
 use crate::containerfile::heredoc::{rewrite_heredoc_run, stage_shell};
+use crate::containerfile::mountflags::{self, Rewrites};
 use crate::containerfile::practice::{self, Lint};
 use crate::containerfile::{Containerfile, Stage};
 use crate::core::arch::Arch;
@@ -124,9 +125,24 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
         path: cx.path,
         findings: Vec::new(),
     };
+    // Line-preserving rewrites first: the other shims see the mounts the
+    // engine will see (explicit types, absolute targets).
+    let engine = format!("{} {}", cx.caps.kind, cx.caps.version);
+    let want = Rewrites {
+        explicit_type: !cx.caps.bind_keying.typeless,
+        absolute_target: !cx.caps.relative_mount_target,
+    };
+    let (rewritten, found) = mountflags::normalize(text, file, want, cx.shims, &engine);
+    for (line, severity, message) in found {
+        sink.add(line, severity, message);
+    }
+    let absolute = rewritten.and_then(|t| Some((Containerfile::parse(&t).ok()?, t)));
+    let (file, text) = match &absolute {
+        Some((f, t)) => (f, t.as_str()),
+        None => (file, text),
+    };
     let mut edits = Edits::default();
     let stages = file.stages();
-    let engine = format!("{} {}", cx.caps.kind, cx.caps.version);
     heredocs(file, &stages, cx, &engine, &mut edits, &mut sink);
     syntax_directive(file, cx, &engine, &mut edits, &mut sink);
     secret_env(file, cx, &engine, &mut sink);
@@ -147,7 +163,7 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     practice::lints(&lint, &mut |l, s, m| sink.add(l, s, m));
     let mut findings = sink.findings;
     findings.sort_by_key(|f| (f.line, f.severity));
-    let changed = !edits.replace.is_empty() || !edits.insert.is_empty();
+    let changed = absolute.is_some() || !edits.replace.is_empty() || !edits.insert.is_empty();
     Outcome {
         findings,
         shimmed: changed.then(|| apply(text, &edits)),

@@ -29,6 +29,9 @@ pub struct Capabilities {
     pub ssh_mount: bool,
     /// Multi-platform manifest lists (`podman manifest`, `docker buildx`).
     pub manifest: bool,
+    /// `RUN --mount=…,target=<relative path>` (resolved against WORKDIR):
+    /// buildah #4309, fixed after buildah 1.28 (podman 4.3), so podman 4.4.
+    pub relative_mount_target: bool,
     /// Which `RUN --mount=type=bind` layers the engine's cache keys by the
     /// mounted content (the rest it keys by the instruction text alone).
     pub bind_keying: BindKeying,
@@ -94,6 +97,7 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             buildx: false,
             ssh_mount: v >= (3, 0),
             manifest: true,
+            relative_mount_target: v >= (4, 4),
             bind_keying: BindKeying {
                 context: v >= (5, 3),
                 image: v >= (5, 3),
@@ -111,6 +115,7 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             buildx: front == BuildFront::DockerBuildx,
             ssh_mount: true,
             manifest: front == BuildFront::DockerBuildx,
+            relative_mount_target: true,
             bind_keying: BindKeying::ALL,
         },
     }
