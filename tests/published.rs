@@ -179,9 +179,9 @@ fn podman_keys_bind_mounts_by_text_and_declared_args_by_value() {
     std::fs::write(dir.join("msg"), "two\n").unwrap();
     let same_key = build("k1");
     let version = engine("podman", &["--version"]);
-    let keyed = goapp_build::engine::caps::from_version(
-        goapp_build::engine::EngineKind::Podman,
-        goapp_build::engine::BuildFront::Podman,
+    let keyed = goapp_build::capabilities(
+        goapp_build::EngineKind::Podman,
+        goapp_build::BuildFront::Podman,
         version.split_whitespace().last().unwrap(),
     )
     .bind_keying

@@ -421,3 +421,51 @@ fn a_changed_image_sends_only_what_the_containerd_node_lacks() {
         "{out}"
     );
 }
+
+/// `ship --dry-run` prints the plan the executor runs, not a description of
+/// it: every line is a comment or a command, and pasted into a POSIX shell
+/// the lines ship the image (same id on the node, nothing left behind).
+#[test]
+fn the_dry_run_plan_pastes_into_a_shell_and_ships() {
+    let w = World::new("");
+    // The image is not built yet: the plan starts with its build.
+    let (ok, plan, stderr) = w.ship(&["--host", "pod", "joke", "--dry-run"]);
+    assert!(ok, "{plan}\n{stderr}");
+    for line in plan.lines() {
+        assert!(
+            ["# ", "podman build ", "sha=$({ ", "ssh "]
+                .iter()
+                .any(|start| line.starts_with(start)),
+            "neither a comment nor a command: {line}"
+        );
+    }
+    assert!(
+        plan.contains("podman build --platform linux/amd64"),
+        "{plan}"
+    );
+    let (ok, out) = w.node("pod").ssh(
+        w.base.path(),
+        &format!("podman image exists localhost/{}:1.0-amd64", w.repo),
+    );
+    assert!(!ok, "--dry-run shipped the image: {out}");
+
+    let out = Command::new("sh")
+        .args(["-ec", &plan])
+        .current_dir(w.base.path())
+        .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the pasted plan failed:\n{plan}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference = format!("localhost/{}:1.0-amd64", w.repo);
+    let (ok, id) = w.node("pod").ssh(
+        w.base.path(),
+        &format!("podman image inspect --format '{{{{.Id}}}}' {reference}"),
+    );
+    assert!(ok, "{id}");
+    assert_eq!(format!("sha256:{}", id.trim()), w.local_id("amd64"));
+    assert_eq!(w.node("pod").leftovers(), Vec::<String>::new());
+}

@@ -9,7 +9,7 @@ use crate::core::redact::redact_url;
 use crate::engine::caps::{self, can_run, emulation_fix, Emulation};
 use crate::engine::{self, EngineKind};
 use crate::process::command::Cmd;
-use crate::session::{Common, Session};
+use crate::session::Session;
 use crate::ship::remote::ShipTarget;
 use std::io::Write;
 use std::path::Path;
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// A check's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+pub enum Verdict {
     /// Fine.
     Ok,
     /// Worth knowing; nothing is broken.
@@ -30,7 +30,7 @@ pub enum Status {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
     /// The verdict.
-    pub status: Status,
+    pub status: Verdict,
     /// What was checked.
     pub name: String,
     /// What was found, and for failures the fix.
@@ -38,7 +38,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(status: Status, name: impl Into<String>, detail: impl Into<String>) -> Check {
+    fn new(status: Verdict, name: impl Into<String>, detail: impl Into<String>) -> Check {
         Check {
             status,
             name: name.into(),
@@ -48,13 +48,13 @@ impl Check {
 }
 
 /// Runs every check, prints one line each, returns them.
-pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result<Vec<Check>> {
+pub fn run(s: &Session, out: &mut dyn Write) -> std::io::Result<Vec<Check>> {
     let mut checks = Vec::new();
     let mut say = |c: Check, out: &mut dyn Write| -> std::io::Result<()> {
         let tag = match c.status {
-            Status::Ok => "ok  ",
-            Status::Warn => "warn",
-            Status::Fail => "FAIL",
+            Verdict::Ok => "ok  ",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "FAIL",
         };
         writeln!(out, "{tag}  {}: {}", c.name, c.detail)?;
         checks.push(c);
@@ -69,7 +69,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
             let yn = |b: bool| if b { "yes" } else { "no" };
             say(
                 Check::new(
-                    Status::Ok,
+                    Verdict::Ok,
                     "engine",
                     format!(
                         "{} {} ({}); heredocs: {}, BUILDPLATFORM in FROM: {}, secrets as env: {}, buildx: {}, ssh mounts: {}, manifests: {}",
@@ -88,7 +88,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
             )?;
         }
         Err(e) => say(
-            Check::new(Status::Fail, "engine", compact(&format!("{e:#}"))),
+            Check::new(Verdict::Fail, "engine", compact(&format!("{e:#}"))),
             out,
         )?,
     }
@@ -98,7 +98,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
         };
         let name = format!("{kind} works");
         match caps::engine_alive(&e) {
-            Ok(()) => say(Check::new(Status::Ok, name, "it answers `info`"), out)?,
+            Ok(()) => say(Check::new(Verdict::Ok, name, "it answers `info`"), out)?,
             Err(why) => {
                 let fix = match kind {
                     EngineKind::Docker => "start the docker daemon (systemctl start docker, or `dockerd &` as root) and check DOCKER_HOST",
@@ -109,7 +109,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
                 let _ = configured;
                 say(
                     Check::new(
-                        Status::Fail,
+                        Verdict::Fail,
                         name,
                         format!("{} — fix: {fix}", compact(&why)),
                     ),
@@ -139,11 +139,11 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
         for a in arches {
             match can_run(a, host) {
                 Emulation::Native => {
-                    say(Check::new(Status::Ok, format!("arch {a}"), "native"), out)?
+                    say(Check::new(Verdict::Ok, format!("arch {a}"), "native"), out)?
                 }
                 Emulation::Registered => say(
                     Check::new(
-                        Status::Ok,
+                        Verdict::Ok,
                         format!("arch {a}"),
                         "runs under qemu-user-static (binfmt_misc)",
                     ),
@@ -151,7 +151,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
                 )?,
                 Emulation::Missing(entry) => say(
                     Check::new(
-                        Status::Fail,
+                        Verdict::Fail,
                         format!("arch {a}"),
                         format!(
                             "{} is not registered, so {a} images cannot run here — fix: {}",
@@ -171,8 +171,8 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
         .as_ref()
         .and_then(|c| c.file.defaults.ssh_key.clone());
     match secrets::agent_socket(&s.env) {
-        AgentSocket::Unset => say(Check::new(Status::Warn, "ssh agent", "SSH_AUTH_SOCK is not set: builds get no --ssh (fine without private modules) — fix: eval $(ssh-agent) && ssh-add"), out)?,
-        AgentSocket::Missing(p) => say(Check::new(Status::Fail, "ssh agent", format!("SSH_AUTH_SOCK names {}, which does not exist — fix: eval $(ssh-agent) && ssh-add", p.display())), out)?,
+        AgentSocket::Unset => say(Check::new(Verdict::Warn, "ssh agent", "SSH_AUTH_SOCK is not set: builds get no --ssh (fine without private modules) — fix: eval $(ssh-agent) && ssh-add"), out)?,
+        AgentSocket::Missing(p) => say(Check::new(Verdict::Fail, "ssh agent", format!("SSH_AUTH_SOCK names {}, which does not exist — fix: eval $(ssh-agent) && ssh-add", p.display())), out)?,
         AgentSocket::Present(sock) => {
             let sock = sock.display().to_string();
             let listed = Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg("-l").output(Some(Duration::from_secs(10)));
@@ -188,23 +188,23 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
             };
             if keys == 0 {
                 let fix = step.as_ref().map(unlock_hint).unwrap_or_else(|| "ssh-add".into());
-                say(Check::new(Status::Fail, "ssh agent", format!("the agent at {sock} holds no keys, so --ssh gives the build nothing — fix: {fix}")), out)?;
+                say(Check::new(Verdict::Fail, "ssh agent", format!("the agent at {sock} holds no keys, so --ssh gives the build nothing — fix: {fix}")), out)?;
             } else if let Some(step) = step {
                 let private = step.private_key.display();
                 if step.check.run_timeout(Some(Duration::from_secs(10))).is_ok() {
-                    say(Check::new(Status::Ok, "ssh agent", format!("{keys} key(s); {private} is unlocked")), out)?;
+                    say(Check::new(Verdict::Ok, "ssh agent", format!("{keys} key(s); {private} is unlocked")), out)?;
                 } else {
-                    say(Check::new(Status::Fail, "ssh agent", format!("{private} is not unlocked in the agent — fix: {}", unlock_hint(&step))), out)?;
+                    say(Check::new(Verdict::Fail, "ssh agent", format!("{private} is not unlocked in the agent — fix: {}", unlock_hint(&step))), out)?;
                 }
             } else {
-                say(Check::new(Status::Ok, "ssh agent", format!("{keys} key(s)")), out)?;
+                say(Check::new(Verdict::Ok, "ssh agent", format!("{keys} key(s)")), out)?;
             }
         }
     }
 
     // Proxy variables, redacted.
     match ProxyEnv::from_env(&s.env) {
-        None => say(Check::new(Status::Ok, "proxy", "no proxy set"), out)?,
+        None => say(Check::new(Verdict::Ok, "proxy", "no proxy set"), out)?,
         Some(p) => {
             let shown: Vec<String> = p
                 .values
@@ -212,7 +212,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
                 .take(3)
                 .map(|(k, v)| format!("{k}={}", redact_url(v)))
                 .collect();
-            say(Check::new(Status::Ok, "proxy", shown.join(" ")), out)?;
+            say(Check::new(Verdict::Ok, "proxy", shown.join(" ")), out)?;
         }
     }
 
@@ -226,7 +226,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
         if f.exists {
             say(
                 Check::new(
-                    Status::Ok,
+                    Verdict::Ok,
                     format!("secret {}", f.id),
                     f.path.display().to_string(),
                 ),
@@ -235,7 +235,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
         } else {
             say(
                 Check::new(
-                    Status::Warn,
+                    Verdict::Warn,
                     format!("secret {}", f.id),
                     format!(
                         "{} ({}) does not exist: builds run without it",
@@ -250,16 +250,16 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
 
     // The Go version of each app.
     if let Some(c) = &s.config {
-        let resolver = s.go_resolver(common);
+        let resolver = s.go_resolver();
         for name in c.file.apps.keys() {
             let r = c.app(name).and_then(|app| resolver.resolve(&app));
             match r {
                 Ok(r) => say(
                     Check::new(
                         if r.warning.is_some() {
-                            Status::Warn
+                            Verdict::Warn
                         } else {
-                            Status::Ok
+                            Verdict::Ok
                         },
                         format!("go {name}"),
                         r.warning.unwrap_or_else(|| r.version.to_string()),
@@ -268,7 +268,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
                 )?,
                 Err(e) => say(
                     Check::new(
-                        Status::Fail,
+                        Verdict::Fail,
                         format!("go {name}"),
                         compact(&format!("{e:#}")),
                     ),
@@ -306,7 +306,7 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
             hs.into_iter()
                 .map(|h| {
                     h.join()
-                        .unwrap_or_else(|_| Check::new(Status::Fail, "host", "check panicked"))
+                        .unwrap_or_else(|_| Check::new(Verdict::Fail, "host", "check panicked"))
                 })
                 .collect()
         });
@@ -320,13 +320,13 @@ pub fn run(s: &Session, common: &Common, out: &mut dyn Write) -> std::io::Result
 fn host_check(t: &ShipTarget) -> Check {
     let name = format!("host {}", t.name);
     match t.probe(&[]) {
-        Err(e) => Check::new(Status::Fail, name, format!("not reachable over ssh: {} — fix: check `ssh {}` by hand (keys, host key, port)", last_line(&format!("{e:#}")), t.host.ssh.clone().or(t.host.host.clone()).unwrap_or_default())),
+        Err(e) => Check::new(Verdict::Fail, name, format!("not reachable over ssh: {} — fix: check `ssh {}` by hand (keys, host key, port)", last_line(&format!("{e:#}")), t.host.ssh.clone().or(t.host.host.clone()).unwrap_or_default())),
         Ok(p) if p.importer => Check::new(
-            Status::Ok,
+            Verdict::Ok,
             name,
             format!("reachable, {} ({}), `{}` present{}", p.machine, Arch::from_uname(&p.machine).map(|a| a.to_string()).unwrap_or("?".into()), t.importer(), if p.zstd { ", zstd" } else { "" }),
         ),
-        Ok(_) => Check::new(Status::Fail, name, format!("reachable, but `{}` is not installed there — fix: install it, or change `import:` for this host", t.importer())),
+        Ok(_) => Check::new(Verdict::Fail, name, format!("reachable, but `{}` is not installed there — fix: install it, or change `import:` for this host", t.importer())),
     }
 }
 

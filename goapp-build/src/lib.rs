@@ -1,26 +1,60 @@
 //! goapp-build: build Go services into container images and put them on the
 //! machines that run them.
 //!
-//! Planning (pure: config + environment → commands) is kept apart from doing
-//! (processes, progress, files), so that most logic is tested without engines
-//! and the execution side is tested against real ones.
+//! # The API
 //!
-//! The modules are layers, each using only those listed before it:
-//! [`core`] (names, architectures, environment, redaction) → [`process`]
-//! (commands and the runner) → [`config`] → [`go`] (Go versions) →
-//! [`engine`] (podman/docker and their capabilities) → [`containerfile`]
-//! (parser, preflight, shims, lints) → [`session`] → [`build`] → [`ship`] and
-//! [`doctor`].
+//! Everything `cargo xtask` uses, and all a team's own xtask needs:
+//!
+//! - [`Session::open`] once per run: the environment, the working
+//!   directory, the config, the shared [`Common`] options.
+//! - Building: a [`Request`] (apps, [`ImageRef`], [`Arch`]es, [`EngineKind`])
+//!   and a [`Policy`] go into a [`Builder`]; typed [`BuildResult`]s come out
+//!   (app, arch, reference, image id, [`Status`], timing, log, the
+//!   [`ProcessError`] of a failure). [`image()`] is the `image` task: build
+//!   and print them.
+//! - Shipping: [`ship()`] with [`ShipOptions`] consumes those results and
+//!   returns a [`ShipReport`] of [`HostResult`]s, one per host.
+//! - Checking: [`lint()`] and [`doctor()`]; what an engine version can do:
+//!   [`capabilities()`].
+//!
+//! # The layers
+//!
+//! Each module uses only those listed before it (a test checks it):
+//! `core` (architectures, names, environment, redaction) → `process`
+//! (commands as values, the one door that starts them, the runner) →
+//! `engine` (podman/docker, capabilities, the local image store) → `config`
+//! → `go` (Go versions) → `session` → `containerfile` (parser, preflight,
+//! shims, lints) → `build` → `ship` and `doctor`. Planning (pure: config +
+//! environment → commands) is kept apart from doing (processes, progress,
+//! files), so most logic is tested without engines and the doing is tested
+//! against real ones. `docs/ARCHITECTURE.md` draws the whole picture.
 
 #![warn(missing_docs)]
 
-pub mod build;
-pub mod config;
-pub mod containerfile;
-pub mod core;
-pub mod doctor;
-pub mod engine;
-pub mod go;
-pub mod process;
-pub mod session;
-pub mod ship;
+mod build;
+mod config;
+mod containerfile;
+mod core;
+mod doctor;
+mod engine;
+mod go;
+mod process;
+mod session;
+mod ship;
+#[cfg(test)]
+mod tidy;
+
+pub use crate::build::{image, BuildResult, Builder, Builds, Policy, Request, Status, Target};
+pub use crate::containerfile::lint::{run as lint, LintOptions};
+pub use crate::core::arch::{parse_list as parse_arches, Arch};
+pub use crate::core::env::HostEnv;
+pub use crate::core::names::ImageRef;
+pub use crate::doctor::{run as doctor, Check, Verdict};
+pub use crate::engine::caps::{from_version as capabilities, Capabilities};
+pub use crate::engine::store::LocalImage;
+pub use crate::engine::{BuildFront, Engine, EngineKind};
+pub use crate::go::version::GoVersion;
+pub use crate::process::command::Cmd;
+pub use crate::process::error::{Failure, ProcessError};
+pub use crate::session::{Common, Session};
+pub use crate::ship::{run as ship, HostResult, ShipOptions, ShipReport};

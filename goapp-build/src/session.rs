@@ -8,11 +8,12 @@ use crate::core::env::HostEnv;
 use crate::engine::{self, Engine, EngineKind};
 use crate::go::resolve::{GoResolver, ResolvedGo};
 use crate::go::tags::{self, TagCache};
+use crate::go::version::GoVersion;
 use crate::process::command::Cmd;
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Options shared by the tasks that read the config and resolve Go.
+/// The options every task shares: which config, and how Go is chosen.
 #[derive(Clone, Debug, Default)]
 pub struct Common {
     /// `--config` (else `GOAPP_CONFIG`, else found by walking up).
@@ -25,7 +26,8 @@ pub struct Common {
     pub prerelease: bool,
 }
 
-/// The context of a run: environment, working directory, loaded config.
+/// The context of a run: environment, working directory, loaded config,
+/// and the shared options.
 pub struct Session {
     /// The environment snapshot.
     pub env: HostEnv,
@@ -33,14 +35,15 @@ pub struct Session {
     pub cwd: PathBuf,
     /// The config, if one was found.
     pub config: Option<Config>,
+    common: Common,
     host: std::sync::OnceLock<Arch>,
 }
 
 impl Session {
-    /// Loads the config named by `explicit`, `GOAPP_CONFIG`, or found from `cwd`.
-    pub fn open(env: HostEnv, cwd: PathBuf, explicit: Option<&Path>) -> Result<Session> {
+    /// Loads the config named by `--config`, `GOAPP_CONFIG`, or found from `cwd`.
+    pub fn open(env: HostEnv, cwd: PathBuf, common: Common) -> Result<Session> {
         let from_env = env.var("GOAPP_CONFIG").map(PathBuf::from);
-        let config = Config::find(explicit.or(from_env.as_deref()), &cwd, &env)?;
+        let config = Config::find(common.config.as_deref().or(from_env.as_deref()), &cwd, &env)?;
         if let Some(c) = &config {
             crate::go::version::check_config(c)?;
         }
@@ -48,6 +51,7 @@ impl Session {
             env,
             cwd,
             config,
+            common,
             host: std::sync::OnceLock::new(),
         })
     }
@@ -57,8 +61,9 @@ impl Session {
         config::select(self.config.as_ref(), names, &self.cwd)
     }
 
-    /// The Go resolver for these options.
-    pub fn go_resolver(&self, c: &Common) -> GoResolver {
+    /// The Go resolver for the session's options.
+    pub fn go_resolver(&self) -> GoResolver {
+        let c = &self.common;
         let repo = c
             .go_repo
             .clone()
@@ -104,9 +109,9 @@ impl Session {
 
     /// Architectures: `--arch`, else `TARGET_ARCH` (as build.sh), else the
     /// app's configured list, else the host's.
-    pub fn arches(&self, flag: Option<&str>, app: &App) -> Result<Vec<Arch>> {
+    pub fn arches(&self, flag: Option<&[Arch]>, app: &App) -> Result<Vec<Arch>> {
         if let Some(list) = flag {
-            return arch::parse_list(list).context("--arch");
+            return Ok(list.to_vec());
         }
         if let Some(list) = self.env.var("TARGET_ARCH") {
             return arch::parse_list(list).context("TARGET_ARCH");
@@ -140,6 +145,17 @@ impl Session {
     /// Where build logs go.
     pub fn log_dir(&self) -> PathBuf {
         self.env.cache_dir().join("logs")
+    }
+
+    /// The Go version the app builds with (`go-version`): the app named,
+    /// or the current directory's.
+    pub fn go_version(&self, app: Option<&str>) -> Result<GoVersion> {
+        let names: Vec<String> = app.into_iter().map(str::to_string).collect();
+        let apps = self.apps(&names)?;
+        let [app] = apps.as_slice() else {
+            bail!("go-version takes one app, {} given", apps.len());
+        };
+        Ok(self.resolve_go(&self.go_resolver(), app)?.version)
     }
 
     pub(crate) fn ssh_key_setting(&self) -> Option<String> {

@@ -1,13 +1,13 @@
-//! The command line of goapp-build: parse, call the library, print, exit.
-//! Kept in a library target so the integration tests build the same entry
-//! point as `cargo xtask`.
+//! The command line of goapp-build: parse into typed values, call the
+//! library, print, exit. Kept in a library target so the integration tests
+//! build the same entry point as `cargo xtask`.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use goapp_build::build::{self as image, ImageOptions};
-use goapp_build::core::env::HostEnv;
-use goapp_build::engine::EngineKind;
-use goapp_build::session::{Common, Session};
+use goapp_build::{
+    Arch, Common, EngineKind, HostEnv, ImageRef, LintOptions, Policy, Request, Session,
+    ShipOptions, Verdict,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,6 +17,8 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     task: Task,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -31,6 +33,172 @@ enum Task {
     Lint(LintCmd),
     /// Check the whole set-up: engines, emulation, ssh, proxy, secrets, hosts.
     Doctor(DoctorCmd),
+}
+
+/// Options every task takes: which config, and how Go is chosen.
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// The config file (default: goapp.yaml or config/goapp.yaml found walking up).
+    #[arg(long, value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
+    /// Use this Go version (1.25.4), or the newest patch of a line (1.25).
+    #[arg(long, value_name = "VERSION", global = true)]
+    go_version: Option<String>,
+    /// The Go repository to list release tags from.
+    #[arg(long, value_name = "URL", global = true)]
+    go_repo: Option<String>,
+    /// Allow betas and release candidates.
+    #[arg(long, global = true)]
+    prerelease: bool,
+}
+
+impl CommonArgs {
+    fn common(self) -> Common {
+        Common {
+            config: self.config,
+            go_version: self.go_version,
+            go_repo: self.go_repo,
+            prerelease: self.prerelease,
+        }
+    }
+}
+
+/// What to build, shared by `image` and `ship`.
+#[derive(Args, Debug)]
+struct ImageArgs {
+    /// Apps from the config; default: the app of the current directory.
+    apps: Vec<String>,
+    /// The image name, REPO:TAG; each architecture's image is REPO:TAG-<arch>.
+    #[arg(long, value_name = "REPO:TAG")]
+    tag: Option<String>,
+    /// podman (default) or docker.
+    #[arg(long, value_name = "ENGINE")]
+    engine: Option<EngineKind>,
+}
+
+impl ImageArgs {
+    /// The typed request; the build options are the defaults.
+    fn request(self) -> Result<Request> {
+        let tag = self
+            .tag
+            .as_deref()
+            .map(str::parse::<ImageRef>)
+            .transpose()?;
+        Ok(Request {
+            apps: self.apps,
+            tag,
+            engine: self.engine,
+            ..Request::default()
+        })
+    }
+}
+
+/// `--arch LIST`, typed.
+fn arch_list(flag: Option<&str>) -> Result<Option<Vec<Arch>>> {
+    flag.map(|l| goapp_build::parse_arches(l).context("--arch"))
+        .transpose()
+}
+
+#[derive(Args, Debug)]
+struct ImageCmd {
+    #[command(flatten)]
+    what: ImageArgs,
+    /// Architectures, comma-separated (default: TARGET_ARCH, the app's, or the host's).
+    #[arg(long, value_name = "LIST")]
+    arch: Option<String>,
+    /// Print the commands instead of running them.
+    #[arg(long)]
+    dry_run: bool,
+    /// Build even when the image's inputs have not changed.
+    #[arg(long)]
+    force: bool,
+    /// Lint warnings stop the build.
+    #[arg(long)]
+    strict: bool,
+    /// Have the engine rebuild every step (implies --force).
+    #[arg(long)]
+    no_cache: bool,
+    /// Never rewrite the Containerfile for the engine; stop instead.
+    #[arg(long)]
+    no_shims: bool,
+}
+
+impl ImageCmd {
+    fn run(self, s: &Session) -> Result<()> {
+        let request = Request {
+            arches: arch_list(self.arch.as_deref())?,
+            strict: self.strict,
+            no_cache: self.no_cache,
+            no_shims: self.no_shims,
+            ..self.what.request()?
+        };
+        let policy = match (self.dry_run, self.force || self.no_cache) {
+            (true, _) => Policy::PlanOnly,
+            (false, true) => Policy::Rebuild,
+            (false, false) => Policy::BuildIfStale,
+        };
+        goapp_build::image(s, request, policy, &mut std::io::stdout().lock())?;
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+struct GoVersionCmd {
+    /// The app (default: the app of the current directory).
+    app: Option<String>,
+}
+
+impl GoVersionCmd {
+    fn run(self, s: &Session) -> Result<()> {
+        println!("{}", s.go_version(self.app.as_deref())?);
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+struct ShipCmd {
+    /// Hosts or groups from the config, comma-separated (pi, pis, pi1,pi2).
+    #[arg(long, value_name = "HOSTS")]
+    host: String,
+    #[command(flatten)]
+    what: ImageArgs,
+    /// Ship this architecture's image whatever the hosts say.
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+    /// Probe the nodes (read-only) and print the plan; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Refuse instead of building a missing or stale image.
+    #[arg(long)]
+    no_build: bool,
+    /// Send even to nodes that already have the image.
+    #[arg(long)]
+    force: bool,
+}
+
+impl ShipCmd {
+    fn run(self, s: &Session) -> Result<()> {
+        let o = ShipOptions {
+            arch: self
+                .arch
+                .map(|a| a.parse::<Arch>().context("--arch"))
+                .transpose()?,
+            build: self.what.request()?,
+            hosts: self.host,
+            dry_run: self.dry_run,
+            no_build: self.no_build,
+            force: self.force,
+        };
+        let report = goapp_build::ship(s, &o, &mut std::io::stdout().lock())?;
+        if report.failed() {
+            anyhow::bail!(
+                "shipping failed on {} of {} host(s); see the lines above",
+                report.failures(),
+                report.hosts.len()
+            );
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -49,20 +217,18 @@ struct LintCmd {
     /// Report what a shim would fix as an error.
     #[arg(long)]
     no_shims: bool,
-    #[command(flatten)]
-    common: CommonArgs,
 }
 
 impl LintCmd {
     fn run(self, s: &Session) -> Result<()> {
-        let o = goapp_build::containerfile::lint::LintOptions {
+        let o = LintOptions {
+            arch: arch_list(self.arch.as_deref())?,
             files: self.files,
-            arch: self.arch,
             engine: self.engine,
             strict: self.strict,
             no_shims: self.no_shims,
         };
-        let blocking = goapp_build::containerfile::lint::run(s, &o, &mut std::io::stdout().lock())?;
+        let blocking = goapp_build::lint(s, &o, &mut std::io::stdout().lock())?;
         if blocking > 0 {
             anyhow::bail!(
                 "{blocking} finding(s) would stop a build{}",
@@ -74,185 +240,16 @@ impl LintCmd {
 }
 
 #[derive(Args, Debug)]
-struct DoctorCmd {
-    #[command(flatten)]
-    common: CommonArgs,
-}
+struct DoctorCmd {}
 
 impl DoctorCmd {
     fn run(self, s: &Session) -> Result<()> {
-        let checks =
-            goapp_build::doctor::run(s, &self.common.common(), &mut std::io::stdout().lock())?;
-        let failed = checks
-            .iter()
-            .filter(|c| c.status == goapp_build::doctor::Status::Fail)
-            .count();
+        let checks = goapp_build::doctor(s, &mut std::io::stdout().lock())?;
+        let failed = checks.iter().filter(|c| c.status == Verdict::Fail).count();
         if failed > 0 {
             anyhow::bail!("{failed} check(s) failed; each line above says the fix");
         }
         Ok(())
-    }
-}
-
-#[derive(Args, Debug)]
-struct ShipCmd {
-    /// Hosts or groups from the config, comma-separated (pi, pis, pi1,pi2).
-    #[arg(long, value_name = "HOSTS")]
-    host: String,
-    /// Apps from the config; default: the app of the current directory.
-    apps: Vec<String>,
-    /// Ship this architecture's image whatever the hosts say.
-    #[arg(long, value_name = "ARCH")]
-    arch: Option<String>,
-    /// The image name, REPO:TAG (each node gets REPO:TAG-<its arch>).
-    #[arg(long, value_name = "REPO:TAG")]
-    tag: Option<String>,
-    /// podman (default) or docker, for the local side.
-    #[arg(long, value_name = "ENGINE")]
-    engine: Option<EngineKind>,
-    /// Probe the nodes (read-only) and print the commands; change nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Refuse instead of building a missing or stale image.
-    #[arg(long)]
-    no_build: bool,
-    /// Send even to nodes that already have the image.
-    #[arg(long)]
-    force: bool,
-    #[command(flatten)]
-    common: CommonArgs,
-}
-
-impl ShipCmd {
-    fn run(self, s: &Session) -> Result<()> {
-        let o = goapp_build::ship::ShipOptions {
-            hosts: self.host,
-            apps: self.apps,
-            arch: self.arch,
-            tag: self.tag,
-            engine: self.engine,
-            dry_run: self.dry_run,
-            no_build: self.no_build,
-            force: self.force,
-            common: self.common.common(),
-        };
-        let report = goapp_build::ship::run(s, &o, &mut std::io::stdout().lock())?;
-        if report.failed() {
-            let n = report
-                .hosts
-                .iter()
-                .filter(|(_, r)| matches!(r, goapp_build::ship::HostResult::Failed { .. }))
-                .count();
-            anyhow::bail!(
-                "shipping failed on {n} of {} host(s); see the lines above",
-                report.hosts.len()
-            );
-        }
-        Ok(())
-    }
-}
-
-#[derive(Args, Debug)]
-struct CommonArgs {
-    /// The config file (default: goapp.yaml or config/goapp.yaml found walking up).
-    #[arg(long, value_name = "PATH", global = true)]
-    config: Option<PathBuf>,
-    /// Use this Go version (1.25.4), or the newest patch of a line (1.25).
-    #[arg(long, value_name = "VERSION")]
-    go_version: Option<String>,
-    /// The Go repository to list release tags from.
-    #[arg(long, value_name = "URL")]
-    go_repo: Option<String>,
-    /// Allow betas and release candidates.
-    #[arg(long)]
-    prerelease: bool,
-}
-
-impl CommonArgs {
-    fn common(&self) -> Common {
-        Common {
-            config: self.config.clone(),
-            go_version: self.go_version.clone(),
-            go_repo: self.go_repo.clone(),
-            prerelease: self.prerelease,
-        }
-    }
-}
-
-#[derive(Args, Debug)]
-struct ImageCmd {
-    /// Apps from the config; default: the app of the current directory.
-    apps: Vec<String>,
-    /// The image name, REPO:TAG; each image is REPO:TAG-<arch>.
-    #[arg(long, value_name = "REPO:TAG")]
-    tag: Option<String>,
-    /// Architectures, comma-separated (default: TARGET_ARCH, the app's, or the host's).
-    #[arg(long, value_name = "LIST")]
-    arch: Option<String>,
-    /// podman (default) or docker.
-    #[arg(long, value_name = "ENGINE")]
-    engine: Option<EngineKind>,
-    /// Print the commands instead of running them.
-    #[arg(long)]
-    dry_run: bool,
-    /// Build even when the image's inputs have not changed.
-    #[arg(long)]
-    force: bool,
-    /// Lint warnings stop the build.
-    #[arg(long)]
-    strict: bool,
-    /// Have the engine rebuild every step (implies --force).
-    #[arg(long)]
-    no_cache: bool,
-    /// Never rewrite the Containerfile for the engine; stop instead.
-    #[arg(long)]
-    no_shims: bool,
-    #[command(flatten)]
-    common: CommonArgs,
-}
-
-impl ImageCmd {
-    fn run(self, s: &Session) -> Result<()> {
-        let o = ImageOptions {
-            apps: self.apps,
-            tag: self.tag,
-            arch: self.arch,
-            engine: self.engine,
-            dry_run: self.dry_run,
-            force: self.force,
-            strict: self.strict,
-            no_cache: self.no_cache,
-            no_shims: self.no_shims,
-            common: self.common.common(),
-        };
-        image::run(s, &o, &mut std::io::stdout().lock())?;
-        Ok(())
-    }
-}
-
-#[derive(Args, Debug)]
-struct GoVersionCmd {
-    /// The app (default: the app of the current directory).
-    app: Option<String>,
-    #[command(flatten)]
-    common: CommonArgs,
-}
-
-impl GoVersionCmd {
-    fn run(self, s: &Session) -> Result<()> {
-        let apps: Vec<String> = self.app.into_iter().collect();
-        println!("{}", image::go_version(s, &apps, &self.common.common())?);
-        Ok(())
-    }
-}
-
-fn config_flag(task: &Task) -> Option<PathBuf> {
-    match task {
-        Task::Image(c) => c.common.config.clone(),
-        Task::GoVersion(c) => c.common.config.clone(),
-        Task::Ship(c) => c.common.config.clone(),
-        Task::Lint(c) => c.common.config.clone(),
-        Task::Doctor(c) => c.common.config.clone(),
     }
 }
 
@@ -281,7 +278,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let cwd = std::env::current_dir()?;
-    let session = Session::open(HostEnv::capture(), cwd, config_flag(&cli.task).as_deref())?;
+    let session = Session::open(HostEnv::capture(), cwd, cli.common.common())?;
     match cli.task {
         Task::Image(c) => c.run(&session),
         Task::GoVersion(c) => c.run(&session),

@@ -273,7 +273,9 @@ fn file_digest(path: &Path, buf: &mut [u8]) -> Result<String> {
 
 /// The hash of one architecture's build: context, Containerfile, and the
 /// `facts` (build args, platform, engine) in order. Secrets are named by id
-/// only; their contents never enter the hash, so never a label.
+/// only; their contents never enter the hash, so never a label. (Builds
+/// hash through `shimfile::digest_with_keys`; the tests pin this one.)
+#[cfg(test)]
 pub fn inputs_hash(
     context: &Path,
     containerfile: &Path,

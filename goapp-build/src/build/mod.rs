@@ -1,68 +1,221 @@
-//! The `image` task: select apps, resolve everything a build depends on,
-//! plan, then print (`--dry-run`) or run the builds.
+//! The build side, as an API: what to build (apps × architectures) and a
+//! [`Policy`] go in, typed [`BuildResult`]s come out. `image` prints them;
+//! `ship` (and later `push`) consumes them and nothing else of this module.
+//!
+//! Inside: select apps and name their images ([`Builder::new`]), gather each
+//! app's inputs and check its Containerfile ([`gather`], [`preflight`]), plan
+//! the commands ([`plan::plan_build`], pure), then compare with the local store
+//! and run what is stale ([`run`]).
 
-pub mod ignore;
-pub mod inputs;
-pub mod plan;
-pub mod proxy;
-pub mod secrets;
-pub mod shimfile;
+pub(crate) mod ignore;
+pub(crate) mod inputs;
+pub(crate) mod plan;
+pub(crate) mod proxy;
+mod result;
+mod run;
+pub(crate) mod secrets;
+pub(crate) mod shimfile;
 
-use crate::build::plan::{plan_build, unlock_hint, ArchBuild, BuildInputs, BuildPlan};
+pub use result::{BuildResult, Builds, Status};
+
+use crate::build::plan::{plan_build, BuildInputs, BuildPlan};
 use crate::build::proxy::ProxyEnv;
 use crate::build::shimfile::Prepared;
 use crate::config::App;
 use crate::core::arch::Arch;
+use crate::core::names::ImageRef;
 use crate::engine::{Engine, EngineKind};
 use crate::go::resolve::ResolvedGo;
-use crate::process::runner::{self, Job};
-use crate::session::{Common, Session};
-use anyhow::{bail, Context, Result};
-use std::path::Path;
+use crate::session::Session;
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 
-/// Options of `cargo xtask image`.
+/// What to build, as the command line gives it (already typed).
 #[derive(Clone, Debug, Default)]
-pub struct ImageOptions {
+pub struct Request {
     /// App names; empty: the app of the current directory.
     pub apps: Vec<String>,
-    /// `--tag REPO:TAG`.
-    pub tag: Option<String>,
-    /// `--arch amd64,arm64`.
-    pub arch: Option<String>,
-    /// `--engine`.
+    /// `--tag REPO:TAG`: names one app's images.
+    pub tag: Option<ImageRef>,
+    /// `--arch`: else `TARGET_ARCH`, the app's list, or the host's.
+    pub arches: Option<Vec<Arch>>,
+    /// `--engine`: else `GOAPP_ENGINE`, the config's, or detected.
     pub engine: Option<EngineKind>,
-    /// `--dry-run`.
-    pub dry_run: bool,
-    /// `--force`: build even when the image's inputs are unchanged.
-    pub force: bool,
     /// `--strict`: lint warnings stop the build.
     pub strict: bool,
-    /// `--no-cache`: the engine rebuilds every step (implies `--force`).
+    /// `--no-cache`: the engine rebuilds every step.
     pub no_cache: bool,
     /// `--no-shims`: never rewrite the Containerfile; stop instead.
     pub no_shims: bool,
-    /// Config and Go options.
-    pub common: Common,
 }
 
-/// What a finished `image` run produced.
-#[derive(Debug, Default)]
-pub struct ImageReport {
-    /// The images built, `repository:tag-<arch>`.
-    pub images: Vec<String>,
-    /// The images that were already up to date.
-    pub up_to_date: Vec<String>,
+/// What to do about images that are missing or stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Build those; leave up-to-date images alone.
+    BuildIfStale,
+    /// Build every image, whatever the store holds (`--force`, `--no-cache`).
+    Rebuild,
+    /// Build nothing: report each image as up to date or [`Status::Stale`].
+    /// Reads the local store only.
+    RefuseIfStale,
+    /// Plan only: no engine is asked anything; every result is [`Status::Planned`].
+    PlanOnly,
+}
+
+/// One image a request names, before anything is built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The app.
+    pub app: String,
+    /// The architecture.
+    pub arch: Arch,
+    /// As named: `joke:0.0.3-arm64`.
+    pub image: String,
+    /// As the engine stores it: `localhost/joke:0.0.3-arm64`.
+    pub reference: String,
+}
+
+/// Builds a request's images: the apps selected and named, the engine found.
+pub struct Builder<'s> {
+    session: &'s Session,
+    request: Request,
+    engine: Engine,
+    apps: Vec<(App, ImageRef)>,
+}
+
+impl<'s> Builder<'s> {
+    /// Selects the apps, names their images, finds the engine. Nothing is
+    /// read from the sources yet.
+    pub fn new(s: &'s Session, request: Request) -> Result<Builder<'s>> {
+        let apps = s.apps(&request.apps)?;
+        if request.tag.is_some() && apps.len() > 1 {
+            bail!(
+                "--tag names one image but {} apps are selected: give one app with --tag",
+                apps.len()
+            );
+        }
+        let named = apps
+            .into_iter()
+            .map(|a| {
+                let image = image_ref(request.tag.as_ref(), &a)?;
+                Ok((a, image))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        validate(s, &request, &named)?;
+        let engine = s.engine(request.engine)?;
+        Ok(Builder {
+            session: s,
+            request,
+            engine,
+            apps: named,
+        })
+    }
+
+    /// The engine that builds and holds the images.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Every architecture the selected apps are configured for.
+    pub fn configured_arches(&self) -> Vec<Arch> {
+        let mut v: Vec<Arch> = self
+            .apps
+            .iter()
+            .flat_map(|(a, _)| a.arch.clone().unwrap_or_default())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The images of every selected app for `arches`, named. Cheap: no file
+    /// is read and no process started.
+    pub fn targets(&self, arches: &[Arch]) -> Vec<Target> {
+        self.apps
+            .iter()
+            .flat_map(|(app, image)| {
+                arches.iter().map(move |&arch| {
+                    let name = image.for_arch(arch);
+                    Target {
+                        app: app.name.clone(),
+                        arch,
+                        reference: self.engine.qualify(&name),
+                        image: name,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Plans every selected app's images for `arches` (else each app's
+    /// default architectures), then applies `policy`. A failed build is a
+    /// result, not an error; see [`Builds::check`].
+    pub fn build(&self, arches: Option<&[Arch]>, policy: Policy) -> Result<Builds> {
+        let plans = self.plan(arches)?;
+        for (_, p) in &plans {
+            for w in &p.warnings {
+                eprintln!("goapp: warning: {w}");
+            }
+        }
+        run::execute(self.session, &self.engine, &plans, policy)
+    }
+
+    /// Plans every selected app. Nothing runs yet.
+    fn plan(&self, arches: Option<&[Arch]>) -> Result<Vec<(App, BuildPlan)>> {
+        let s = self.session;
+        let resolver = s.go_resolver();
+        let mut plans = Vec::new();
+        for (app, image) in &self.apps {
+            let go = s.resolve_go(&resolver, app)?;
+            let arches = s.arches(arches.or(self.request.arches.as_deref()), app)?;
+            let inputs = gather(s, &self.request, app, image, arches, &self.engine, &go)?;
+            let plan = plan_build(&inputs);
+            if let Some(e) = plan.errors.first() {
+                bail!("{e}");
+            }
+            plans.push((app.clone(), plan));
+        }
+        Ok(plans)
+    }
+}
+
+/// An app's image name: `--tag`, else the config's.
+fn image_ref(tag: Option<&ImageRef>, app: &App) -> Result<ImageRef> {
+    match (tag, &app.tag) {
+        (Some(t), _) => Ok(t.clone()),
+        (None, Some(tag)) => ImageRef::new(&app.repository, tag),
+        (None, None) => bail!("no tag for app '{}': pass --tag REPO:TAG (e.g. --tag {}:0.0.3) or set `tag:` for it in the config", app.name, app.repository),
+    }
+}
+
+/// `cargo xtask image`: builds (or with [`Policy::PlanOnly`] prints) the
+/// request's images and prints one line per image; an error when any failed.
+pub fn image(
+    s: &Session,
+    request: Request,
+    policy: Policy,
+    out: &mut dyn std::io::Write,
+) -> Result<Builds> {
+    let builds = Builder::new(s, request)?.build(None, policy)?;
+    if policy == Policy::PlanOnly {
+        for line in builds.plan_lines() {
+            writeln!(out, "{line}")?;
+        }
+        return Ok(builds);
+    }
+    builds.print(out)?;
+    builds.check()?;
+    Ok(builds)
 }
 
 /// Every check that needs neither the network nor the engine, for every
 /// selected app, so that a typo is reported before anything slow (resolving
 /// Go, asking the engine): image names, architectures, the context and the
 /// Containerfile (present and parseable).
-pub fn validate(s: &Session, o: &ImageOptions) -> Result<()> {
-    let apps = s.apps(&o.apps)?;
-    image_refs(o.tag.as_deref(), &apps)?;
-    for app in &apps {
-        s.arches(o.arch.as_deref(), app)?;
+fn validate(s: &Session, o: &Request, apps: &[(App, ImageRef)]) -> Result<()> {
+    for (app, _) in apps {
+        s.arches(o.arches.as_deref(), app)?;
         let path = app_files(s, app)?;
         let text = crate::core::fs::read_text(&path, "the Containerfile")?;
         crate::containerfile::Containerfile::parse(&text).map_err(|e| {
@@ -74,7 +227,7 @@ pub fn validate(s: &Session, o: &ImageOptions) -> Result<()> {
 
 /// The app's context (a directory) and the Containerfile it builds with
 /// (the proxy one behind a proxy, when it has one), which must exist.
-fn app_files(s: &Session, app: &App) -> Result<std::path::PathBuf> {
+fn app_files(s: &Session, app: &App) -> Result<PathBuf> {
     if !app.context.is_dir() {
         bail!(
             "the build context {} of app '{}' is not a directory: fix `context:` in the config",
@@ -99,19 +252,18 @@ fn app_files(s: &Session, app: &App) -> Result<std::path::PathBuf> {
 
 /// Gathers the inputs of one app's build: checks files, reads the
 /// environment. Errors here are the user's to fix, one sentence each.
-pub fn gather(
+pub(crate) fn gather(
     s: &Session,
-    o: &ImageOptions,
+    o: &Request,
     app: &App,
-    image: (String, String),
+    image: &ImageRef,
+    arches: Vec<Arch>,
     engine: &Engine,
     go: &ResolvedGo,
-    host: Arch,
 ) -> Result<BuildInputs> {
-    let (repository, tag) = image;
+    let host = s.host_arch()?;
     let proxy = ProxyEnv::from_env(&s.env);
     let containerfile = app_files(s, app)?;
-    let arches = s.arches(o.arch.as_deref(), app)?;
     let prepared = preflight(
         s,
         engine,
@@ -139,11 +291,10 @@ pub fn gather(
     let (context_digest, shim_args) =
         shimfile::digest_with_keys(&app.context, &prepared, Some(&s.env.cache_dir()))?;
     Ok(BuildInputs {
-        app: app.name.clone(),
         context: app.context.clone(),
         containerfile: prepared.file,
-        repository,
-        tag,
+        repository: image.repository.clone(),
+        tag: image.tag.clone(),
         main_package,
         goprivate,
         go_version: go.version,
@@ -164,7 +315,7 @@ pub fn gather(
 /// Checks the Containerfile against the engine and established practice;
 /// prints notes and warnings; stops on errors (and, if strict, warnings).
 /// Returns the file to build: the original, or its shimmed rewrite.
-pub fn preflight(
+pub(crate) fn preflight(
     s: &Session,
     engine: &Engine,
     path: &Path,
@@ -225,249 +376,4 @@ pub fn preflight(
         text: shimmed,
         bind_keys: outcome.bind_keys,
     })
-}
-
-/// `(repository, tag)` of each app's images. `--tag` names one image, so
-/// it goes with one app only.
-pub fn image_refs(tag: Option<&str>, apps: &[App]) -> Result<Vec<(String, String)>> {
-    if tag.is_some() && apps.len() > 1 {
-        bail!(
-            "--tag names one image but {} apps are selected: give one app with --tag",
-            apps.len()
-        );
-    }
-    apps.iter().map(|a| image_ref(tag, a)).collect()
-}
-
-/// `(repository, tag)` of an app's images: `--tag`, else the config's.
-fn image_ref(tag: Option<&str>, app: &App) -> Result<(String, String)> {
-    let (repository, tag) = match tag {
-        Some(t) => {
-            let r: crate::core::names::ImageRef = t.parse()?;
-            (r.repository, r.tag)
-        }
-        None => match &app.tag {
-            Some(tag) => (app.repository.clone(), tag.clone()),
-            None => bail!("no tag for app '{}': pass --tag REPO:TAG (e.g. --tag {}:0.0.3) or set `tag:` for it in the config", app.name, app.repository),
-        },
-    };
-    crate::core::names::check_repository(&repository)?;
-    Ok((repository, tag))
-}
-
-/// Plans every selected app for `engine`. Nothing runs yet.
-pub fn plan(s: &Session, o: &ImageOptions, engine: &Engine) -> Result<Vec<(App, BuildPlan)>> {
-    validate(s, o)?;
-    let apps = s.apps(&o.apps)?;
-    let refs = image_refs(o.tag.as_deref(), &apps)?;
-    let host = s.host_arch()?;
-    let resolver = s.go_resolver(&o.common);
-    let mut plans = Vec::new();
-    for (app, image) in apps.into_iter().zip(refs) {
-        let go = s.resolve_go(&resolver, &app)?;
-        let inputs = gather(s, o, &app, image, engine, &go, host)?;
-        let plan = plan_build(&inputs);
-        if let Some(e) = plan.errors.first() {
-            bail!("{e}");
-        }
-        plans.push((app, plan));
-    }
-    Ok(plans)
-}
-
-/// Runs `image`: finds the engine, plans, then prints or builds.
-pub fn run(s: &Session, o: &ImageOptions, out: &mut dyn std::io::Write) -> Result<ImageReport> {
-    validate(s, o)?;
-    run_with(s, o, &s.engine(o.engine)?, out)
-}
-
-/// The builds among `builds` whose image is missing or was built from other
-/// inputs (its label differs).
-pub fn stale<'a>(engine: &Engine, builds: &[&'a ArchBuild]) -> Vec<&'a ArchBuild> {
-    let current = labels(engine, builds.iter().map(|b| b.image.as_str()));
-    builds
-        .iter()
-        .zip(current)
-        .filter(|(b, l)| l.as_deref() != Some(b.inputs.as_str()))
-        .map(|(b, _)| *b)
-        .collect()
-}
-
-/// Runs `image` with an engine already found.
-pub fn run_with(
-    s: &Session,
-    o: &ImageOptions,
-    engine: &Engine,
-    out: &mut dyn std::io::Write,
-) -> Result<ImageReport> {
-    let plans = plan(s, o, engine)?;
-    for (_, p) in &plans {
-        for w in &p.warnings {
-            eprintln!("goapp: warning: {w}");
-        }
-    }
-    if o.dry_run {
-        for (_, p) in &plans {
-            for line in p.dry_run_lines() {
-                writeln!(out, "{line}")?;
-            }
-        }
-        return Ok(ImageReport::default());
-    }
-    let mut todo: Vec<(&App, &ArchBuild)> = Vec::new();
-    let mut report = ImageReport::default();
-    let all: Vec<(&App, &ArchBuild)> = plans
-        .iter()
-        .flat_map(|(a, p)| p.builds.iter().map(move |b| (a, b)))
-        .collect();
-    let builds: Vec<&ArchBuild> = all.iter().map(|(_, b)| *b).collect();
-    let outdated = if o.force || o.no_cache {
-        builds.clone()
-    } else {
-        stale(engine, &builds)
-    };
-    for (app, b) in all {
-        if outdated.iter().any(|x| std::ptr::eq(*x, b)) {
-            todo.push((app, b));
-        } else {
-            writeln!(
-                out,
-                "{}  up to date (inputs unchanged; --force rebuilds)",
-                b.image
-            )?;
-            report.up_to_date.push(b.image.clone());
-        }
-    }
-    if todo.is_empty() {
-        return Ok(report);
-    }
-    // One unlock check is enough: every plan uses the same agent and key.
-    if let Some(u) = plans.iter().find_map(|(_, p)| p.unlock.as_ref()) {
-        ensure_unlocked(u, s.env.stdin_tty)?;
-    }
-    let log_dir = s.log_dir();
-    let jobs: Vec<Job> = todo
-        .iter()
-        .map(|(app, b)| Job {
-            label: format!("{}/{}", app.name, b.arch),
-            cmd: b.cmd.clone(),
-            log: runner::log_path(&log_dir, &app.name, b.arch.name()),
-            retry_once_if: Some(engine_race),
-        })
-        .collect();
-    let started = std::time::Instant::now();
-    let outcomes = runner::run_all(jobs, s.env.stderr_tty);
-    let mut failures = Vec::new();
-    for (o, (_, b)) in outcomes.into_iter().zip(&todo) {
-        match o.result {
-            Ok(()) => {
-                writeln!(out, "{}  built in {:.1}s", b.image, o.elapsed.as_secs_f64())?;
-                report.images.push(b.image.clone());
-            }
-            Err(e) => {
-                writeln!(
-                    out,
-                    "{}  FAILED after {:.1}s (log: {})",
-                    b.image,
-                    o.elapsed.as_secs_f64(),
-                    o.log.display()
-                )?;
-                failures.push(format!("{e:#}"));
-            }
-        }
-    }
-    writeln!(
-        out,
-        "total {:.1}s for {} build(s)",
-        started.elapsed().as_secs_f64(),
-        todo.len()
-    )?;
-    if !failures.is_empty() {
-        bail!(
-            "{} of {} builds failed:\n{}",
-            failures.len(),
-            todo.len(),
-            failures.join("\n\n")
-        );
-    }
-    Ok(report)
-}
-
-/// buildah races with concurrent image removals (containers/buildah#5615):
-/// its cache lookup fails on a layer another process just deleted. That
-/// failure says nothing about the Containerfile; the runner retries it once.
-fn engine_race(e: &crate::process::error::ProcessError) -> bool {
-    let tail = &e.stderr_tail;
-    tail.contains("checking if cached image exists from a previous build")
-        || tail.contains("layer not known")
-}
-
-/// The inputs label of each image (`None` when the image is absent or has
-/// none), asked concurrently: each `image inspect` is a process start.
-pub fn labels<'a>(engine: &Engine, images: impl Iterator<Item = &'a str>) -> Vec<Option<String>> {
-    let format = format!(
-        "{{{{index .Config.Labels \"{}\"}}}}",
-        crate::build::inputs::LABEL
-    );
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = images
-            .map(|image| {
-                let cmd = engine
-                    .cmd()
-                    .args(["image", "inspect", "--format", &format, image]);
-                scope.spawn(move || {
-                    let out = cmd
-                        .run_timeout(Some(std::time::Duration::from_secs(60)))
-                        .ok()?;
-                    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                    (!v.is_empty() && v != "<no value>").then_some(v)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().ok().flatten())
-            .collect()
-    })
-}
-
-/// Makes sure the agent can use the key: `ssh-add -T`, and if it cannot,
-/// `ssh-add` on a terminal; without one, stop and say what to run.
-pub fn ensure_unlocked(u: &crate::build::plan::UnlockStep, tty: bool) -> Result<()> {
-    let limit = Some(std::time::Duration::from_secs(20));
-    if u.check.run_timeout(limit).is_ok() {
-        return Ok(());
-    }
-    if !tty {
-        bail!(
-            "the ssh key {} is not unlocked in the ssh agent: run `{}` in a terminal, then retry (the build cannot ask for a passphrase)",
-            u.private_key.display(),
-            unlock_hint(u)
-        );
-    }
-    eprintln!(
-        "goapp: the ssh key {} is locked; unlocking it with ssh-add",
-        u.private_key.display()
-    );
-    u.unlock
-        .run_interactive()
-        .context("unlocking the ssh key")?;
-    u.check
-        .run_timeout(limit)
-        .context("the key is still not usable after ssh-add")?;
-    Ok(())
-}
-
-/// `cargo xtask go-version`: the version the app would build with.
-pub fn go_version(
-    s: &Session,
-    apps: &[String],
-    c: &Common,
-) -> Result<crate::go::version::GoVersion> {
-    let apps = s.apps(apps)?;
-    let [app] = apps.as_slice() else {
-        bail!("go-version takes one app, {} given", apps.len());
-    };
-    let r = s.go_resolver(c);
-    Ok(s.resolve_go(&r, app)?.version)
 }

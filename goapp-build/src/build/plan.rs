@@ -15,8 +15,6 @@ use std::path::PathBuf;
 /// Everything a build plan depends on, gathered beforehand.
 #[derive(Clone, Debug)]
 pub struct BuildInputs {
-    /// The app's name (for logs).
-    pub app: String,
     /// The build context.
     pub context: PathBuf,
     /// The Containerfile to use (already chosen for proxy or not).
@@ -294,7 +292,8 @@ pub fn image_name(repository: &str, tag: &str, arch: Arch) -> String {
 }
 
 impl BuildPlan {
-    /// Every command, one per line, as `--dry-run` prints them.
+    /// Every command, one per line (the goldens below read this).
+    #[cfg(test)]
     pub fn dry_run_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         if let Some(u) = &self.unlock {
@@ -321,7 +320,6 @@ mod tests {
 
     fn inputs() -> BuildInputs {
         BuildInputs {
-            app: "joke".into(),
             context: "/src/joke".into(),
             containerfile: "/src/joke/Containerfile".into(),
             repository: "joke".into(),

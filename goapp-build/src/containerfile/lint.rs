@@ -17,7 +17,7 @@ pub struct LintOptions {
     /// Files; empty: the Containerfile of the current app.
     pub files: Vec<PathBuf>,
     /// `--arch`.
-    pub arch: Option<String>,
+    pub arch: Option<Vec<Arch>>,
     /// `--engine`.
     pub engine: Option<EngineKind>,
     /// `--strict`: warnings fail too.

@@ -1,6 +1,7 @@
 //! Container engines: which one to use, which binary, and how it builds.
 
 pub mod caps;
+pub mod store;
 
 use crate::process::command::Cmd;
 use anyhow::{bail, Result};

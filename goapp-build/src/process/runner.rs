@@ -30,8 +30,6 @@ pub struct Job {
 /// How a job ended.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The job's label.
-    pub label: String,
     /// How long it ran.
     pub elapsed: Duration,
     /// Its log.
@@ -58,23 +56,17 @@ pub fn run_all(jobs: Vec<Job>, progress: bool) -> Vec<Outcome> {
             if bar.is_none() {
                 eprintln!("goapp: [{}] started, log: {}", job.label, job.log.display());
             }
-            let (label, log, cmd) = (job.label.clone(), job.log.clone(), job.cmd.to_string());
-            (
-                std::thread::spawn(move || run_one(job, bar)),
-                label,
-                log,
-                cmd,
-            )
+            let (log, cmd) = (job.log.clone(), job.cmd.to_string());
+            (std::thread::spawn(move || run_one(job, bar)), log, cmd)
         })
         .collect();
     handles
         .into_iter()
-        .map(|(h, label, log, cmd)| {
+        .map(|(h, log, cmd)| {
             h.join().unwrap_or_else(|_| {
                 let mut e = ProcessError::new(cmd, Failure::Io("its thread panicked".into()));
                 e.log = Some(log.clone().into());
                 Outcome {
-                    label,
                     elapsed: Duration::ZERO,
                     log,
                     result: Err(e),
@@ -113,7 +105,6 @@ fn run_one(job: Job, bar: Option<ProgressBar>) -> Outcome {
         None => eprintln!("goapp: [{}] {verdict}", job.label),
     }
     Outcome {
-        label: job.label,
         elapsed,
         log: job.log,
         result,

@@ -5,6 +5,7 @@
 use crate::config::hosts::{HostConfig, ImportKind};
 use crate::core::arch::Arch;
 use crate::process::command::{quote, Cmd};
+use crate::process::error::ProcessError;
 use std::path::PathBuf;
 
 /// A node to ship to.
@@ -87,6 +88,19 @@ pub enum ArchiveFormat {
     Docker,
 }
 
+impl ArchiveFormat {
+    /// As the engines call it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArchiveFormat::Oci => "oci-archive",
+            ArchiveFormat::Docker => "docker-archive",
+        }
+    }
+}
+
+/// The variable a plan's import commands take the stream's digest from.
+pub const SHA_VAR: &str = "sha";
+
 /// The namespace Kubernetes' images live in.
 pub const K8S_NAMESPACE: &str = "k8s.io";
 
@@ -94,6 +108,11 @@ impl ShipTarget {
     /// `ssh … DEST 'sh -c …'`: batch mode (never a password prompt), bounded
     /// connection time, keep-alives that notice a dead link.
     pub fn ssh(&self, script: &str) -> Cmd {
+        self.session().arg(format!("sh -c {}", quote(script)))
+    }
+
+    /// `ssh … DEST`, the remote command still to add.
+    fn session(&self) -> Cmd {
         let mut c = self.ssh_base();
         if let Some(sock) = &self.control {
             // Reuse the master's connection; without one (it died), ssh connects anew.
@@ -107,9 +126,7 @@ impl ShipTarget {
             .clone()
             .or_else(|| self.host.host.clone())
             .unwrap_or_default();
-        c.arg("--")
-            .arg(dest)
-            .arg(format!("sh -c {}", quote(script)))
+        c.arg("--").arg(dest)
     }
 
     /// `ssh -M -N`: a master connection that later sessions share, so each
@@ -253,24 +270,28 @@ impl ShipTarget {
         )
     }
 
-    /// Checks the archive's sha256, then decompresses it into the importer;
-    /// the archive is removed whatever happens.
-    pub fn import_script(
-        &self,
-        tmp: &str,
-        sha256: &str,
-        compression: Compression,
-        arch: Arch,
-    ) -> String {
+    /// Checks the archive against the sha256 given as `$1`, then
+    /// decompresses it into the importer; the archive is removed whatever
+    /// happens.
+    pub fn import_script(&self, tmp: &str, compression: Compression, arch: Arch) -> String {
         format!(
             "f={tmp}; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
-             if ! echo \"{sha}  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; \
+             if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; \
              {decomp} < \"$f\" | {import}",
             tmp = quote(tmp),
-            sha = sha256.chars().filter(char::is_ascii_hexdigit).collect::<String>(),
             decomp = compression.decompress(),
             import = self.import_words(arch)
         )
+    }
+
+    /// The import over ssh. The stream's sha256 is its last argument, the
+    /// variable `sha`: bound once the stream has been sent, shown as
+    /// `"$sha"` in a printed plan.
+    pub fn import(&self, tmp: &str, compression: Compression, arch: Arch) -> Cmd {
+        let script = self.import_script(tmp, compression, arch);
+        self.session()
+            .arg(format!("sh -c {} goapp", quote(&script)))
+            .var_arg(SHA_VAR)
     }
 
     /// Removes a partial upload after a failed transfer.
@@ -328,13 +349,12 @@ fn level(setting: &str, default: u8) -> u8 {
 
 impl ShipTarget {
     /// Runs the probe for `refs` over ssh, bounded by the connection timeout.
-    pub fn probe(&self, refs: &[String]) -> anyhow::Result<Probe> {
+    pub fn probe(&self, refs: &[String]) -> Result<Probe, ProcessError> {
         let limit =
             std::time::Duration::from_secs(u64::from(self.host.connect_timeout.unwrap_or(10)) + 20);
         let out = self
             .ssh(&self.probe_script(refs))
-            .run_timeout(Some(limit))
-            .map_err(|e| anyhow::anyhow!("cannot reach {} over ssh: {e:#}", self.name))?;
+            .run_timeout(Some(limit))?;
         Ok(parse_probe(&String::from_utf8_lossy(&out.stdout)))
     }
 }
@@ -394,21 +414,6 @@ pub fn image_id_of(v: &str) -> Option<String> {
     (digest.starts_with("sha256:") && hex(&digest[7..])).then_some(digest)
 }
 
-/// The fully qualified name an image gets on a node: `joke:1` built by
-/// podman is `localhost/joke:1`; by docker, `docker.io/library/joke:1`.
-pub fn full_ref(name: &str, unqualified_domain: &str) -> String {
-    let first = name.split('/').next().unwrap_or("");
-    let has_domain =
-        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    if has_domain {
-        name.to_string()
-    } else if unqualified_domain == "docker.io" && !name.contains('/') {
-        format!("docker.io/library/{name}")
-    } else {
-        format!("{unqualified_domain}/{name}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,18 +468,23 @@ mod tests {
 
     #[test]
     fn import_script_checks_before_importing_and_always_cleans_up() {
-        let s = target("{ssh: pi, import: containerd}").import_script(
-            "/var/tmp/goapp-x.part",
-            "ab12",
-            Compression::Zstd(3),
-            Arch::Arm64,
-        );
+        let t = target("{ssh: pi, import: containerd}");
+        let s = t.import_script("/var/tmp/goapp-x.part", Compression::Zstd(3), Arch::Arm64);
         assert_eq!(
             s,
             "f=/var/tmp/goapp-x.part; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
-if ! echo \"ab12  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; \
+if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; \
 zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 -"
         );
+        // Over ssh the digest is the script's $1, bound when it is known.
+        let import = t.import("/var/tmp/goapp-x.part", Compression::None, Arch::Arm64);
+        assert!(import.to_string().ends_with(" goapp' \"$sha\""), "{import}");
+        let args = import.bind(SHA_VAR, "ab12").get_args();
+        let at = args.iter().position(|a| a == "--").unwrap() + 2;
+        let remote = args[at..].join(" ");
+        let words = shlex::split(&remote).unwrap();
+        assert_eq!(words[0..2], ["sh", "-c"]);
+        assert_eq!(words[3..], ["goapp", "ab12"]);
     }
 
     #[test]
@@ -493,21 +503,6 @@ zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 -"
                 ("localhost/joke:1-arm64".to_string(), id.clone()),
                 ("x:1".to_string(), id)
             ]
-        );
-    }
-
-    #[test]
-    fn full_refs() {
-        assert_eq!(full_ref("joke:1", "localhost"), "localhost/joke:1");
-        assert_eq!(full_ref("joke:1", "docker.io"), "docker.io/library/joke:1");
-        assert_eq!(
-            full_ref("team/joke:1", "docker.io"),
-            "docker.io/team/joke:1"
-        );
-        assert_eq!(full_ref("reg:5000/joke:1", "localhost"), "reg:5000/joke:1");
-        assert_eq!(
-            full_ref("localhost/joke:1", "docker.io"),
-            "localhost/joke:1"
         );
     }
 }

@@ -1,0 +1,189 @@
+//! What a build run hands on: one [`BuildResult`] per image, and the
+//! [`Builds`] around them (the engine holding the images, the timing). This
+//! is all a consumer such as `ship` sees of the build side.
+
+use crate::build::plan::{ArchBuild, UnlockStep};
+use crate::core::arch::Arch;
+use crate::engine::store::LocalImage;
+use crate::engine::Engine;
+use crate::process::command::Cmd;
+use crate::process::error::ProcessError;
+use anyhow::{bail, Result};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How an image ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Built by this run.
+    Built,
+    /// Already in the store, built from the same inputs.
+    UpToDate,
+    /// Would be built ([`super::Policy::PlanOnly`]): nothing was asked.
+    Planned,
+    /// Missing or built from other inputs, and not built
+    /// ([`super::Policy::RefuseIfStale`]).
+    Stale,
+    /// Its build failed: see [`BuildResult::error`].
+    Failed,
+}
+
+/// One image of one app for one architecture.
+#[derive(Clone, Debug)]
+pub struct BuildResult {
+    /// The app.
+    pub app: String,
+    /// The architecture it is built for.
+    pub arch: Arch,
+    /// As named: `joke:0.0.3-arm64`.
+    pub image: String,
+    /// As the engine stores it: `localhost/joke:0.0.3-arm64`.
+    pub reference: String,
+    /// How it ended up.
+    pub status: Status,
+    /// The hash of everything that decides the image (its label).
+    pub inputs: String,
+    /// The image in the local store, when it is there.
+    pub local: Option<LocalImage>,
+    /// The build command: run, or to run.
+    pub command: Cmd,
+    /// How long the build took, when it ran.
+    pub elapsed: Option<Duration>,
+    /// The build's log, when it ran.
+    pub log: Option<PathBuf>,
+    /// Why it failed.
+    pub error: Option<ProcessError>,
+}
+
+impl BuildResult {
+    pub(super) fn planned(app: &str, b: &ArchBuild, engine: &Engine) -> BuildResult {
+        BuildResult {
+            app: app.to_string(),
+            arch: b.arch,
+            reference: engine.qualify(&b.image),
+            image: b.image.clone(),
+            status: Status::Planned,
+            inputs: b.inputs.clone(),
+            local: None,
+            command: b.cmd.clone(),
+            elapsed: None,
+            log: None,
+            error: None,
+        }
+    }
+
+    /// The image id (`sha256:…`), when the image is in the store.
+    pub fn id(&self) -> Option<&str> {
+        self.local.as_ref().map(|l| l.id.as_str())
+    }
+
+    /// The architecture recorded in the image, when it is in the store.
+    pub fn recorded_arch(&self) -> Option<Arch> {
+        self.local.as_ref().and_then(|l| l.arch)
+    }
+}
+
+/// The line `image` prints for a result.
+impl fmt::Display for BuildResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.unwrap_or_default().as_secs_f64();
+        match self.status {
+            Status::Built => write!(f, "{}  built in {secs:.1}s", self.image),
+            Status::UpToDate => write!(
+                f,
+                "{}  up to date (inputs unchanged; --force rebuilds)",
+                self.image
+            ),
+            Status::Planned => write!(f, "{}  to build: {}", self.image, self.command),
+            Status::Stale => write!(
+                f,
+                "{}  missing or older than its inputs (not built)",
+                self.image
+            ),
+            Status::Failed => match &self.log {
+                Some(log) => write!(
+                    f,
+                    "{}  FAILED after {secs:.1}s (log: {})",
+                    self.image,
+                    log.display()
+                ),
+                None => write!(f, "{}  FAILED after {secs:.1}s", self.image),
+            },
+        }
+    }
+}
+
+/// Every result of a run, and what they share.
+#[derive(Clone, Debug)]
+pub struct Builds {
+    /// The engine that built and holds the images.
+    pub engine: Engine,
+    /// One per app and architecture, in the order planned.
+    pub results: Vec<BuildResult>,
+    /// How long the builds that ran took together, when any ran.
+    pub elapsed: Option<Duration>,
+    pub(super) unlock: Option<UnlockStep>,
+}
+
+impl Builds {
+    /// The commands still to run (planned or stale builds), one per line,
+    /// after the ssh key check they need: what `--dry-run` prints.
+    pub fn plan_lines(&self) -> Vec<String> {
+        let todo: Vec<&BuildResult> = self
+            .results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Planned | Status::Stale))
+            .collect();
+        let mut lines = Vec::new();
+        if let (Some(u), false) = (&self.unlock, todo.is_empty()) {
+            lines.push(format!(
+                "{}  # if that fails: {} (needs a terminal)",
+                u.check, u.unlock
+            ));
+        }
+        lines.extend(todo.iter().map(|r| r.command.to_string()));
+        lines
+    }
+
+    /// One line per image, then the total when anything was built.
+    pub fn print(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        for r in &self.results {
+            writeln!(out, "{r}")?;
+        }
+        if let Some(t) = self.elapsed {
+            writeln!(
+                out,
+                "total {:.1}s for {} build(s)",
+                t.as_secs_f64(),
+                self.ran().count()
+            )?;
+        }
+        Ok(())
+    }
+
+    /// An error naming every failed build, with its command, status and
+    /// output tail.
+    pub fn check(&self) -> Result<()> {
+        let failures: Vec<String> = self
+            .results
+            .iter()
+            .filter_map(|r| r.error.as_ref().map(|e| e.to_string()))
+            .collect();
+        if failures.is_empty() {
+            return Ok(());
+        }
+        bail!(
+            "{} of {} builds failed:\n{}",
+            failures.len(),
+            self.ran().count(),
+            failures.join("\n\n")
+        )
+    }
+
+    fn ran(&self) -> impl Iterator<Item = &BuildResult> {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Built | Status::Failed))
+    }
+}

@@ -1,0 +1,142 @@
+//! Applying a policy to planned builds: compare each image with the local
+//! store, make sure the ssh key is usable, run what is stale (all at once,
+//! through the runner), and read back what was built.
+
+use crate::build::inputs::LABEL;
+use crate::build::plan::{unlock_hint, BuildPlan, UnlockStep};
+use crate::build::result::{BuildResult, Builds, Status};
+use crate::build::Policy;
+use crate::config::App;
+use crate::engine::Engine;
+use crate::process::error::ProcessError;
+use crate::process::runner::{self, Job};
+use crate::session::Session;
+use anyhow::{bail, Context, Result};
+use std::time::{Duration, Instant};
+
+/// Turns plans into results under `policy`, building what it asks for.
+pub(super) fn execute(
+    s: &Session,
+    engine: &Engine,
+    plans: &[(App, BuildPlan)],
+    policy: Policy,
+) -> Result<Builds> {
+    let mut builds = Builds {
+        engine: engine.clone(),
+        results: plans
+            .iter()
+            .flat_map(|(app, p)| {
+                p.builds
+                    .iter()
+                    .map(|b| BuildResult::planned(&app.name, b, engine))
+            })
+            .collect(),
+        elapsed: None,
+        // One unlock check is enough: every plan uses the same agent and key.
+        unlock: plans.iter().find_map(|(_, p)| p.unlock.clone()),
+    };
+    if policy == Policy::PlanOnly {
+        return Ok(builds);
+    }
+    read_store(engine, &mut builds.results, |_| true);
+    for r in &mut builds.results {
+        let current = r.local.as_ref().and_then(|l| l.label.as_deref()) == Some(&r.inputs);
+        r.status = match (policy, current) {
+            (Policy::Rebuild | Policy::PlanOnly, _) | (Policy::BuildIfStale, false) => {
+                Status::Planned
+            }
+            (Policy::RefuseIfStale, false) => Status::Stale,
+            (_, true) => Status::UpToDate,
+        };
+    }
+    if builds.results.iter().any(|r| r.status == Status::Planned) {
+        if let Some(u) = &builds.unlock {
+            ensure_unlocked(u, s.env.stdin_tty)?;
+        }
+        let started = Instant::now();
+        run_planned(s, &mut builds.results);
+        builds.elapsed = Some(started.elapsed());
+        read_store(engine, &mut builds.results, |r| r.status == Status::Built);
+    }
+    Ok(builds)
+}
+
+/// Fills in what the store holds for the results `which` selects.
+fn read_store(engine: &Engine, results: &mut [BuildResult], which: impl Fn(&BuildResult) -> bool) {
+    let picked: Vec<usize> = (0..results.len()).filter(|&i| which(&results[i])).collect();
+    let names: Vec<&str> = picked.iter().map(|&i| results[i].image.as_str()).collect();
+    let found = engine.inspect_all(&names, LABEL);
+    for (i, local) in picked.into_iter().zip(found) {
+        results[i].local = local;
+    }
+}
+
+/// Runs every planned build concurrently; each becomes built or failed.
+fn run_planned(s: &Session, results: &mut [BuildResult]) {
+    let log_dir = s.log_dir();
+    let todo: Vec<usize> = (0..results.len())
+        .filter(|&i| results[i].status == Status::Planned)
+        .collect();
+    let jobs: Vec<Job> = todo
+        .iter()
+        .map(|&i| {
+            let r = &results[i];
+            Job {
+                label: format!("{}/{}", r.app, r.arch),
+                cmd: r.command.clone(),
+                log: runner::log_path(&log_dir, &r.app, r.arch.name()),
+                retry_once_if: Some(engine_race),
+            }
+        })
+        .collect();
+    for (o, i) in runner::run_all(jobs, s.env.stderr_tty)
+        .into_iter()
+        .zip(todo)
+    {
+        let r = &mut results[i];
+        r.elapsed = Some(o.elapsed);
+        r.log = Some(o.log);
+        r.status = if o.result.is_ok() {
+            Status::Built
+        } else {
+            Status::Failed
+        };
+        r.error = o.result.err();
+    }
+}
+
+/// buildah races with concurrent image removals (containers/buildah#5615):
+/// its cache lookup fails on a layer another process just deleted. That
+/// failure says nothing about the Containerfile; the runner retries it once.
+fn engine_race(e: &ProcessError) -> bool {
+    let tail = &e.stderr_tail;
+    tail.contains("checking if cached image exists from a previous build")
+        || tail.contains("layer not known")
+}
+
+/// Makes sure the agent can use the key: `ssh-add -T`, and if it cannot,
+/// `ssh-add` on a terminal; without one, stop and say what to run.
+pub(crate) fn ensure_unlocked(u: &UnlockStep, tty: bool) -> Result<()> {
+    let limit = Some(Duration::from_secs(20));
+    if u.check.run_timeout(limit).is_ok() {
+        return Ok(());
+    }
+    if !tty {
+        bail!(
+            "the ssh key {} is not unlocked in the ssh agent: run `{}` in a terminal, then retry (the build cannot ask for a passphrase)",
+            u.private_key.display(),
+            unlock_hint(u)
+        );
+    }
+    eprintln!(
+        "goapp: the ssh key {} is locked; unlocking it with ssh-add",
+        u.private_key.display()
+    );
+    u.unlock
+        .run_interactive()
+        .context("unlocking the ssh key")?;
+    u.check
+        .run_timeout(limit)
+        .context("the key is still not usable after ssh-add")?;
+    Ok(())
+}

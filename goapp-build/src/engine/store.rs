@@ -1,0 +1,140 @@
+//! What the local engine's image store holds: an image's id, recorded
+//! architecture, manifest digest and one label, and the fully qualified name
+//! the engine gives an image.
+
+use crate::core::arch::Arch;
+use crate::engine::{Engine, EngineKind};
+use std::time::Duration;
+
+/// An image in the local store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalImage {
+    /// The image id, `sha256:…` (the config digest).
+    pub id: String,
+    /// The architecture recorded in the image's config.
+    pub arch: Option<Arch>,
+    /// The manifest digest, when the engine keeps one for local images
+    /// (podman does; docker only for pushed or pulled images).
+    pub digest: Option<String>,
+    /// The value of the label asked for, if the image has it.
+    pub label: Option<String>,
+}
+
+impl Engine {
+    /// The name the engine stores `name` under: `joke:1` built by podman is
+    /// `localhost/joke:1`; by docker, `docker.io/library/joke:1`.
+    pub fn qualify(&self, name: &str) -> String {
+        let unqualified_domain = match self.kind {
+            EngineKind::Podman => "localhost",
+            EngineKind::Docker => "docker.io",
+        };
+        full_ref(name, unqualified_domain)
+    }
+
+    /// Each image of `names` as the store holds it (`None` when absent),
+    /// asked concurrently: each `image inspect` is a process start.
+    pub fn inspect_all(&self, names: &[&str], label: &str) -> Vec<Option<LocalImage>> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = names
+                .iter()
+                .map(|name| scope.spawn(move || self.inspect(name, label)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().ok().flatten())
+                .collect()
+        })
+    }
+
+    /// One image as the store holds it; `None` when absent or unreadable.
+    pub fn inspect(&self, name: &str, label: &str) -> Option<LocalImage> {
+        let digest = match self.kind {
+            EngineKind::Podman => "{{.Digest}}",
+            EngineKind::Docker => "{{if .RepoDigests}}{{index .RepoDigests 0}}{{else}}-{{end}}",
+        };
+        let format = format!(
+            "{{{{.Id}}}} {{{{.Architecture}}}} {digest} {{{{index .Config.Labels \"{label}\"}}}}"
+        );
+        let out = self
+            .cmd()
+            .args(["image", "inspect", "--format", &format, name])
+            .run_timeout(Some(Duration::from_secs(60)))
+            .ok()?;
+        parse_inspect(&String::from_utf8_lossy(&out.stdout))
+    }
+}
+
+/// Reads `ID ARCH DIGEST [LABEL]` as printed by [`Engine::inspect`].
+fn parse_inspect(line: &str) -> Option<LocalImage> {
+    // The label may hold spaces (`<no value>`): it is the rest of the line.
+    let mut words = line.trim().splitn(4, ' ');
+    let id = words.next().filter(|w| !w.is_empty())?;
+    let arch = words.next().and_then(Arch::from_image_arch);
+    fn value(w: Option<&str>) -> Option<&str> {
+        w.map(str::trim)
+            .filter(|v| !v.is_empty() && *v != "-" && *v != "<no value>")
+    }
+    let digest = value(words.next()).map(|d| d.rsplit('@').next().unwrap_or(d).to_string());
+    let label = value(words.next()).map(str::to_string);
+    let id = if id.starts_with("sha256:") {
+        id.to_string()
+    } else {
+        format!("sha256:{id}")
+    };
+    Some(LocalImage {
+        id,
+        arch,
+        digest,
+        label,
+    })
+}
+
+/// `name` qualified with `unqualified_domain` unless it names a registry.
+pub fn full_ref(name: &str, unqualified_domain: &str) -> String {
+    let first = name.split('/').next().unwrap_or("");
+    let has_domain =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    if has_domain {
+        name.to_string()
+    } else if unqualified_domain == "docker.io" && !name.contains('/') {
+        format!("docker.io/library/{name}")
+    } else {
+        format!("{unqualified_domain}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_refs() {
+        assert_eq!(full_ref("joke:1", "localhost"), "localhost/joke:1");
+        assert_eq!(full_ref("joke:1", "docker.io"), "docker.io/library/joke:1");
+        assert_eq!(
+            full_ref("team/joke:1", "docker.io"),
+            "docker.io/team/joke:1"
+        );
+        assert_eq!(full_ref("reg:5000/joke:1", "localhost"), "reg:5000/joke:1");
+        assert_eq!(
+            full_ref("localhost/joke:1", "docker.io"),
+            "localhost/joke:1"
+        );
+    }
+
+    #[test]
+    fn inspect_lines() {
+        let id = "a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7";
+        let podman = parse_inspect(&format!("{id} arm64 sha256:ab12 f00d\n")).unwrap();
+        assert_eq!(podman.id, format!("sha256:{id}"));
+        assert_eq!(podman.arch, Some(Arch::Arm64));
+        assert_eq!(podman.digest.as_deref(), Some("sha256:ab12"));
+        assert_eq!(podman.label.as_deref(), Some("f00d"));
+        let docker = parse_inspect(&format!("sha256:{id} amd64 - \n")).unwrap();
+        assert_eq!((docker.digest, docker.label), (None, None));
+        let pushed = parse_inspect(&format!("{id} amd64 reg/joke@sha256:cd <no value>")).unwrap();
+        assert_eq!(pushed.digest.as_deref(), Some("sha256:cd"));
+        assert_eq!(pushed.label, None);
+        assert_eq!(parse_inspect(""), None);
+    }
+}

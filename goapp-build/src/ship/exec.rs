@@ -1,0 +1,501 @@
+//! Running a [`TransferPlan`]: per group, the one `save` is read here,
+//! filtered and compressed once per lane, hashed as it goes and fanned out
+//! to every node's upload; then each node verifies and imports. Groups run
+//! at once; nodes are independent, and a worker that dies takes only its
+//! own hosts down (each gets a FAILED result). Every child is a
+//! [`Running`], killed if the executor leaves early.
+
+use crate::process::command::Cmd;
+use crate::process::error::{Failure, ProcessError};
+use crate::process::exec::{drain, Io, Running};
+use crate::ship::plan::{Group, Lane, Member, TransferPlan};
+use crate::ship::remote::SHA_VAR;
+use crate::ship::tarfilter::TarFilter;
+use crate::ship::{human, HostResult};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::process::ChildStdin;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long an import may take beyond the connection.
+const SESSION_LIMIT: Duration = Duration::from_secs(600);
+
+/// Bytes read from `save` per step.
+const CHUNK: usize = 256 * 1024;
+
+/// Runs every group of the plan at once; one result per member.
+pub(crate) fn execute(
+    plan: &TransferPlan,
+    multi: Option<&MultiProgress>,
+) -> Vec<(String, HostResult)> {
+    run_groups(&plan.groups, |g| send_group(g, multi))
+}
+
+/// Runs `worker` on every group at once. A worker that panics leaves a
+/// FAILED result for each of its hosts (and removes what it may have left
+/// there), never a silent gap in the report.
+pub(crate) fn run_groups<F>(groups: &[Group], worker: F) -> Vec<(String, HostResult)>
+where
+    F: Fn(&Group) -> Vec<(String, HostResult)> + Sync,
+{
+    let worker = &worker;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .iter()
+            .map(|g| (g, scope.spawn(move || worker(g))))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(g, h)| h.join().unwrap_or_else(|_| panicked(g)))
+            .collect()
+    })
+}
+
+fn panicked(g: &Group) -> Vec<(String, HostResult)> {
+    g.members()
+        .map(|m| {
+            cleanup(m);
+            let reason = format!(
+                "the transfer of {} to {} stopped on an internal error (a bug: please report it); nothing was imported by this run",
+                g.reference, m.host
+            );
+            (m.host.clone(), HostResult::failed(reason))
+        })
+        .collect()
+}
+
+/// Saves the group's image once and delivers it to every member.
+fn send_group(g: &Group, multi: Option<&MultiProgress>) -> Vec<(String, HostResult)> {
+    let mut lanes: Vec<LaneRun> = g
+        .lanes
+        .iter()
+        .map(|l| LaneRun::start(&g.reference, l, multi))
+        .collect();
+    let saved = pump(&g.save, &mut lanes);
+    let sent: Vec<Sent> = lanes.into_iter().map(LaneRun::finish).collect();
+    deliver(g, &saved, &sent)
+}
+
+/// Reads the saved archive and feeds every lane.
+fn pump(save: &Cmd, lanes: &mut [LaneRun]) -> Result<(), ProcessError> {
+    let mut child = save.spawn(Io::Null, Io::Piped, Io::Piped)?;
+    let stderr = drain(child.stderr());
+    let text = |h: JoinHandle<Vec<u8>>| {
+        String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()
+    };
+    let mut buf = vec![0u8; CHUNK];
+    if let Some(mut out) = child.stdout() {
+        loop {
+            match out.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => lanes.iter_mut().for_each(|l| l.feed(&buf[..n])),
+                Err(e) => {
+                    child.kill();
+                    return Err(save.failed(Failure::Io(e.to_string().into()), &text(stderr)));
+                }
+            }
+        }
+    }
+    child.finish(&text(stderr)).map(|_| ())
+}
+
+/// A lane at work: its filter, its compressor (or inline hashing), and the
+/// uploads it feeds.
+struct LaneRun {
+    filter: Option<TarFilter>,
+    sink: Sink,
+    uploads: Vec<Upload>,
+    error: Option<String>,
+}
+
+enum Sink {
+    /// Uncompressed: hashed and fanned out right here.
+    Inline(Fanout),
+    /// Written to the compressor, whose output a thread hashes and fans out.
+    Compressor {
+        child: Running,
+        stdin: Option<ChildStdin>,
+        reader: JoinHandle<std::io::Result<(String, u64)>>,
+    },
+    /// The compressor could not start: the error says why.
+    Broken,
+}
+
+/// One member's upload in progress.
+struct Upload {
+    thread: JoinHandle<Result<u64, ProcessError>>,
+    started: Instant,
+}
+
+/// What a finished lane hands on.
+struct Sent {
+    /// The sha256 and size of the bytes sent, or why the lane failed.
+    stream: Result<(String, u64), String>,
+    /// Blobs the filter left out.
+    reused: usize,
+    /// Each member's upload: bytes written, or its error; when it started.
+    uploads: Vec<(Result<u64, ProcessError>, Instant)>,
+}
+
+impl LaneRun {
+    fn start(reference: &str, lane: &Lane, multi: Option<&MultiProgress>) -> LaneRun {
+        let mut txs = Vec::new();
+        let uploads = lane
+            .members
+            .iter()
+            .map(|m| {
+                let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(32);
+                txs.push(Some(tx));
+                let bar = progress(multi, m, reference, lane);
+                let cmd = m.upload.clone();
+                Upload {
+                    thread: std::thread::spawn(move || upload(&cmd, rx, bar)),
+                    started: Instant::now(),
+                }
+            })
+            .collect();
+        let fanout = Fanout {
+            hasher: Sha256::new(),
+            total: 0,
+            txs,
+        };
+        let (sink, error) = match &lane.compress {
+            None => (Sink::Inline(fanout), None),
+            Some(cmd) => match compressor(cmd, fanout) {
+                Ok(sink) => (sink, None),
+                Err(e) => (Sink::Broken, Some(e.to_string())),
+            },
+        };
+        LaneRun {
+            filter: (!lane.drop.is_empty()).then(|| TarFilter::new(lane.drop.clone())),
+            sink,
+            uploads,
+            error,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        let sink = &mut self.sink;
+        let mut write = |b: &[u8]| -> std::io::Result<()> {
+            match sink {
+                Sink::Inline(f) => {
+                    f.send(b);
+                    Ok(())
+                }
+                Sink::Compressor { stdin: Some(w), .. } => w.write_all(b),
+                _ => Ok(()),
+            }
+        };
+        let r = match &mut self.filter {
+            Some(f) => f.feed(bytes, &mut write),
+            None => write(bytes),
+        };
+        if let Err(e) = r {
+            self.error = Some(format!("compressing the stream failed: {e}"));
+        }
+    }
+
+    /// Ends the stream: EOF to the compressor, then every upload.
+    fn finish(self) -> Sent {
+        let stream = match self.sink {
+            Sink::Inline(f) => Ok(f.finish()),
+            Sink::Compressor {
+                mut child,
+                stdin,
+                reader,
+            } => {
+                drop(stdin);
+                let r = reader
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("its reader panicked")))
+                    .map_err(|e| format!("reading `{}` failed: {e}", child.cmd()));
+                let _ = child.wait();
+                r
+            }
+            Sink::Broken => Err(String::new()),
+        };
+        let stream = match self.error {
+            Some(e) => Err(e),
+            None => stream,
+        };
+        let uploads = self
+            .uploads
+            .into_iter()
+            .map(|u| {
+                let r = u.thread.join().unwrap_or_else(|_| {
+                    Err(ProcessError::new(
+                        "ssh",
+                        Failure::Io("its thread panicked".into()),
+                    ))
+                });
+                (r, u.started)
+            })
+            .collect();
+        Sent {
+            stream,
+            reused: self.filter.map(|f| f.dropped_entries).unwrap_or(0),
+            uploads,
+        }
+    }
+}
+
+/// Starts the compressor; a thread hashes its output and fans it out.
+fn compressor(cmd: &Cmd, mut fanout: Fanout) -> Result<Sink, ProcessError> {
+    let mut child = cmd.spawn(Io::Piped, Io::Piped, Io::Null)?;
+    let stdin = child.stdin();
+    let mut stdout = child.stdout();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; CHUNK];
+        if let Some(r) = stdout.as_mut() {
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                fanout.send(&buf[..n]);
+            }
+        }
+        Ok(fanout.finish())
+    });
+    Ok(Sink::Compressor {
+        child,
+        stdin,
+        reader,
+    })
+}
+
+fn progress(
+    multi: Option<&MultiProgress>,
+    m: &Member,
+    reference: &str,
+    lane: &Lane,
+) -> Option<ProgressBar> {
+    let style = ProgressStyle::with_template(
+        "{prefix:.bold} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed:>4} {wide_msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    multi.map(|mp| {
+        let b = mp.add(ProgressBar::new_spinner());
+        b.set_style(style);
+        b.set_prefix(m.host.clone());
+        b.set_message(format!("{reference} ({})", lane.compression.describe()));
+        b
+    })
+}
+
+/// Hashes bytes and hands them to every live upload.
+struct Fanout {
+    hasher: Sha256,
+    total: u64,
+    txs: Vec<Option<SyncSender<Arc<Vec<u8>>>>>,
+}
+
+impl Fanout {
+    fn send(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.total += bytes.len() as u64;
+        let chunk = Arc::new(bytes.to_vec());
+        for tx in self.txs.iter_mut() {
+            if let Some(t) = tx {
+                if t.send(chunk.clone()).is_err() {
+                    *tx = None; // that upload ended early; its thread has the reason
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> (String, u64) {
+        (crate::core::hex(&self.hasher.finalize()), self.total)
+    }
+}
+
+/// Feeds chunks into `ssh … cat > tmp`; returns the bytes written.
+fn upload(
+    cmd: &Cmd,
+    rx: Receiver<Arc<Vec<u8>>>,
+    bar: Option<ProgressBar>,
+) -> Result<u64, ProcessError> {
+    let mut child = cmd.spawn(Io::Piped, Io::Null, Io::Piped)?;
+    let stderr = drain(child.stderr());
+    let mut stdin = child.stdin();
+    let mut written = 0u64;
+    let mut write_error = None;
+    for chunk in rx {
+        let Some(w) = stdin.as_mut() else { break };
+        if let Err(e) = w.write_all(&chunk) {
+            write_error = Some(e);
+            break;
+        }
+        written += chunk.len() as u64;
+        if let Some(b) = &bar {
+            b.set_position(written);
+        }
+    }
+    drop(stdin); // EOF: the remote `cat` finishes
+    let status = child.wait()?;
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    if !status.success() || write_error.is_some() {
+        let mut e = cmd.failed(Failure::Exit(status), &stderr);
+        e.detail = write_error.map(|e| format!(" ({e})").into());
+        return Err(e);
+    }
+    Ok(written)
+}
+
+/// Each member: check what was sent, then verify and import on the node,
+/// all nodes at once.
+fn deliver(
+    g: &Group,
+    saved: &Result<(), ProcessError>,
+    sent: &[Sent],
+) -> Vec<(String, HostResult)> {
+    let work: Vec<(&Lane, &Member, &Sent, usize)> = g
+        .lanes
+        .iter()
+        .zip(sent)
+        .flat_map(|(l, s)| l.members.iter().enumerate().map(move |(i, m)| (l, m, s, i)))
+        .collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .iter()
+            .map(|&(l, m, s, i)| scope.spawn(move || arrive(g, l, m, saved, s, i)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(&work)
+            .map(|(h, (_, m, _, _))| {
+                let r = h.join().unwrap_or_else(|_| {
+                    cleanup(m);
+                    HostResult::failed(format!(
+                        "the import on {} stopped on an internal error (a bug: please report it)",
+                        m.host
+                    ))
+                });
+                (m.host.clone(), r)
+            })
+            .collect()
+    })
+}
+
+/// One member's end: import what arrived intact, or say why not (and
+/// remove what a broken upload left).
+fn arrive(
+    g: &Group,
+    lane: &Lane,
+    m: &Member,
+    saved: &Result<(), ProcessError>,
+    s: &Sent,
+    i: usize,
+) -> HostResult {
+    let (upload, started) = &s.uploads[i];
+    let outcome: Result<u64, HostResult> = match (saved, &s.stream, upload) {
+        (Err(e), _, _) => Err(HostResult::failed_by(e.to_string(), e.clone())),
+        (_, Err(e), _) => Err(HostResult::failed(e.clone())),
+        (_, _, Err(e)) => Err(HostResult::failed_by(
+            format!("transfer to {} failed: {e}", m.host),
+            e.clone(),
+        )),
+        (_, Ok((_, total)), Ok(n)) if n != total => Err(HostResult::failed(format!(
+            "transfer to {} stopped after {} of {}",
+            m.host,
+            human(*n),
+            human(*total)
+        ))),
+        (_, Ok((sha, total)), Ok(_)) => m
+            .import
+            .clone()
+            .bind(SHA_VAR, sha)
+            .run_timeout(Some(SESSION_LIMIT))
+            .map(|_| *total)
+            .map_err(|e| HostResult::failed_by(format!("import on {} failed: {e}", m.host), e)),
+    };
+    match outcome {
+        Ok(bytes) => HostResult::Sent {
+            image: g.reference.clone(),
+            bytes,
+            secs: started.elapsed().as_secs_f64(),
+            reused: s.reused,
+            compression: lane.compression.describe(),
+        },
+        Err(failed) => {
+            cleanup(m);
+            failed
+        }
+    }
+}
+
+/// The import script removes its archive itself; this removes what a
+/// broken upload left (and later uploads sweep old ones).
+fn cleanup(m: &Member) {
+    let _ = m.cleanup.run_timeout(Some(Duration::from_secs(15)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ship::remote::{ArchiveFormat, Compression};
+
+    fn group(reference: &str, hosts: &[&str]) -> Group {
+        Group {
+            reference: reference.into(),
+            format: ArchiveFormat::Docker,
+            save: Cmd::new("true"),
+            lanes: vec![Lane {
+                drop: Default::default(),
+                compression: Compression::None,
+                compress: None,
+                members: hosts
+                    .iter()
+                    .map(|h| Member {
+                        host: h.to_string(),
+                        tmp: "/nonexistent".into(),
+                        upload: Cmd::new("true"),
+                        import: Cmd::new("true"),
+                        cleanup: Cmd::new("true"),
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_panicking_worker_fails_each_of_its_hosts_and_only_those() {
+        let groups = [
+            group("localhost/a:1-arm64", &["pi1", "pi2"]),
+            group("localhost/b:1-arm64", &["pi3"]),
+        ];
+        let results = run_groups(&groups, |g| {
+            if g.reference.starts_with("localhost/a") {
+                panic!("worker bug");
+            }
+            vec![(
+                "pi3".into(),
+                HostResult::Skipped {
+                    image: g.reference.clone(),
+                    id: "sha256:x".into(),
+                },
+            )]
+        });
+        let hosts: Vec<&str> = results.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(hosts, ["pi1", "pi2", "pi3"]);
+        for (h, r) in &results[..2] {
+            let HostResult::Failed { reason, .. } = r else {
+                panic!("{h}: {r:?}")
+            };
+            assert!(reason.contains("stopped on an internal error"), "{reason}");
+        }
+        assert!(matches!(results[2].1, HostResult::Skipped { .. }));
+        let report = crate::ship::ShipReport { hosts: results };
+        assert!(report.failed());
+    }
+}

@@ -1,0 +1,730 @@
+//! Planning a ship, with no side effects: from what the probes found and
+//! what the build side handed over, to which hosts are settled (skipped,
+//! failed) and which bytes go where. Every process of the transfer is a
+//! [`Cmd`] in the plan; the executor runs them and `--dry-run` prints them
+//! ([`TransferPlan::lines`]), so the two cannot drift.
+
+use crate::build::{BuildResult, Status};
+use crate::core::arch::Arch;
+use crate::engine::{Engine, EngineKind};
+use crate::process::command::Cmd;
+use crate::process::error::ProcessError;
+use crate::ship::remote::{ArchiveFormat, Compression, Probe, ShipTarget, SHA_VAR};
+use crate::ship::HostResult;
+use std::collections::BTreeSet;
+
+/// A node that answered its probe and can import.
+#[derive(Clone, Debug)]
+pub(crate) struct Node<'a> {
+    pub target: &'a ShipTarget,
+    pub probe: Probe,
+    /// The architecture it gets images of.
+    pub arch: Arch,
+}
+
+/// What the plan depends on besides nodes and images.
+#[derive(Clone, Debug)]
+pub(crate) struct Facts<'a> {
+    /// The engine that holds the images (it saves them).
+    pub engine: &'a Engine,
+    /// `--force`: send even to nodes that hold the image, and send every blob.
+    pub force: bool,
+    /// zstd is installed here.
+    pub local_zstd: bool,
+    /// Makes this run's remote file names unique (`<pid>-<time>`).
+    pub nonce: String,
+}
+
+/// The whole transfer.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TransferPlan {
+    /// Hosts decided without sending anything: skipped or failed, with why.
+    pub settled: Vec<(String, HostResult)>,
+    /// One group per image and archive format: saved once, streamed to its lanes.
+    pub groups: Vec<Group>,
+}
+
+/// One image saved once, for every node that needs it in this format.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Group {
+    /// The image as the local store names it.
+    pub reference: String,
+    pub format: ArchiveFormat,
+    /// `podman save …`, writing the archive on stdout.
+    pub save: Cmd,
+    /// Nodes that get the same bytes share a lane.
+    pub lanes: Vec<Lane>,
+}
+
+/// Nodes that get identical bytes: the same blobs left out, the same
+/// compression. The lane filters the saved stream once, compresses it once,
+/// hashes it once and fans it out.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Lane {
+    /// Blob digests left out of an OCI archive (the nodes hold them).
+    pub drop: BTreeSet<String>,
+    pub compression: Compression,
+    /// The compressor (stdin to stdout), if any.
+    pub compress: Option<Cmd>,
+    pub members: Vec<Member>,
+}
+
+/// One node's part: upload, then verify and import.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Member {
+    pub host: String,
+    /// The remote file the stream is written to.
+    pub tmp: String,
+    /// `ssh … 'cat > TMP'`, reading the stream on stdin.
+    pub upload: Cmd,
+    /// `ssh … 'check $1, decompress, import'`; takes the variable `sha`.
+    pub import: Cmd,
+    /// `ssh … 'rm -f TMP'`, after a failed transfer.
+    pub cleanup: Cmd,
+}
+
+impl Group {
+    /// Every member of every lane, in order.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.lanes.iter().flat_map(|l| l.members.iter())
+    }
+
+    /// The group as shell lines: per member, the pipeline that sends the
+    /// archive and leaves its sha256 in `$sha`, then the import that checks it.
+    fn lines(&self, out: &mut Vec<String>) {
+        let hosts: Vec<&str> = self.members().map(|m| m.host.as_str()).collect();
+        out.push(format!(
+            "# {} as {}: saved once for {}",
+            self.reference,
+            self.format.name(),
+            hosts.join(", ")
+        ));
+        for lane in &self.lanes {
+            let names: Vec<&str> = lane.members.iter().map(|m| m.host.as_str()).collect();
+            let names = names.join(", ");
+            if lane.members.len() > 1 {
+                out.push(format!("# {names}: the same bytes ({}), filtered, compressed and hashed once; pasted by hand, one pipeline each", lane.compression.describe()));
+            }
+            if !lane.drop.is_empty() {
+                out.push(format!("# {names}: goapp leaves out the {} blob(s) already there; a shell pipe cannot, so the lines below send the whole archive", lane.drop.len()));
+            }
+            let compress = lane
+                .compress
+                .as_ref()
+                .map(|c| format!(" | {c}"))
+                .unwrap_or_default();
+            for m in &lane.members {
+                out.push(format!(
+                    "{SHA_VAR}=$({{ {}{compress} | tee /dev/fd/3 | {} >/dev/null; }} 3>&1 | sha256sum | cut -c1-64)",
+                    self.save, m.upload
+                ));
+                out.push(m.import.to_string());
+            }
+        }
+    }
+}
+
+impl TransferPlan {
+    /// The plan as `--dry-run` prints it: every command a line that pastes
+    /// into a POSIX shell, everything else a `#` comment.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (host, r) in &self.settled {
+            out.extend(comment(&r.planned(host)));
+        }
+        for g in &self.groups {
+            g.lines(&mut out);
+        }
+        out
+    }
+}
+
+/// `text` as shell comments, one per line.
+pub(crate) fn comment(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| format!("# {l}").trim_end().to_string())
+        .collect()
+}
+
+/// Sorts probe results into nodes that can take an image and hosts that
+/// cannot (unreachable, no import tool, unknown machine).
+pub(crate) fn nodes(
+    targets: &[ShipTarget],
+    probes: Vec<Result<Probe, ProcessError>>,
+    forced: Option<Arch>,
+) -> (Vec<Node<'_>>, Vec<(String, HostResult)>) {
+    let mut live = Vec::new();
+    let mut failed = Vec::new();
+    for (t, p) in targets.iter().zip(probes) {
+        let name = t.name.clone();
+        let p = match p {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = format!("cannot reach {name} over ssh: {e}");
+                failed.push((name, HostResult::failed_by(reason, e)));
+                continue;
+            }
+        };
+        if !p.importer {
+            let reason = format!(
+                "`{}` is not installed on {name}: install it there or change `import:` for this host",
+                t.importer()
+            );
+            failed.push((name, HostResult::failed(reason)));
+            continue;
+        }
+        match forced
+            .or(t.host.arch)
+            .or_else(|| Arch::from_uname(&p.machine))
+        {
+            Some(arch) => live.push(Node {
+                target: t,
+                probe: p,
+                arch,
+            }),
+            None => {
+                let reason = format!(
+                    "{name} reports an unknown machine '{}': set `arch:` for it in the config",
+                    p.machine
+                );
+                failed.push((name, HostResult::failed(reason)));
+            }
+        }
+    }
+    (live, failed)
+}
+
+/// Plans the transfer of `builds` to `nodes`: each node gets the images of
+/// its architecture.
+pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> TransferPlan {
+    let mut settled = Vec::new();
+    let mut needs = Vec::new();
+    for node in nodes {
+        for r in builds.iter().filter(|r| r.arch == node.arch) {
+            match decide(node, r, f) {
+                Err(s) => settled.push((node.target.name.clone(), s)),
+                Ok(format) => needs.push((r, format, node)),
+            }
+        }
+    }
+    // Stable: within a group, nodes keep the order they were given in.
+    needs.sort_by(|a, b| (&a.0.reference, a.1).cmp(&(&b.0.reference, b.1)));
+    let mut groups: Vec<Group> = Vec::new();
+    for (r, format, node) in needs {
+        let same = |g: &Group| g.reference == r.reference && g.format == format;
+        if !groups.last().is_some_and(same) {
+            groups.push(Group {
+                reference: r.reference.clone(),
+                format,
+                save: save_cmd(f.engine, &r.reference, format),
+                lanes: Vec::new(),
+            });
+        }
+        let index = groups.len() - 1;
+        join(&mut groups[index], index, node, f);
+    }
+    TransferPlan { settled, groups }
+}
+
+/// Whether `node` needs `r`, and in which archive format.
+fn decide(node: &Node, r: &BuildResult, f: &Facts) -> Result<ArchiveFormat, HostResult> {
+    let t = node.target;
+    // An image still to build has no id yet: whatever the node holds is older.
+    let id = matches!(r.status, Status::Built | Status::UpToDate)
+        .then(|| r.id())
+        .flatten();
+    if let Some(recorded) = r.recorded_arch().filter(|_| id.is_some()) {
+        check_arch(&r.reference, recorded, &t.name, node.arch).map_err(HostResult::failed)?;
+    }
+    let there = |id: &str| {
+        node.probe
+            .images
+            .iter()
+            .any(|(reference, held)| reference == &r.reference && held == id)
+    };
+    match id {
+        Some(id) if there(id) && !f.force => Err(HostResult::Skipped {
+            image: r.reference.clone(),
+            id: id.to_string(),
+        }),
+        _ => Ok(t.format(f.engine.kind)),
+    }
+}
+
+/// Adds `node` to group `index`, in the lane of nodes that get its bytes.
+fn join(g: &mut Group, index: usize, node: &Node, f: &Facts) {
+    let t = node.target;
+    // With --force everything is sent; otherwise the node's blobs are left out.
+    let drop = if g.format == ArchiveFormat::Oci && !f.force {
+        node.probe.blobs.clone()
+    } else {
+        BTreeSet::new()
+    };
+    let compression = t.compression(g.format, node.probe.zstd, f.local_zstd, node.arch);
+    let tmp = format!(
+        "{}/goapp-{}-{index}.{}.part",
+        t.tmp_dir().trim_end_matches('/'),
+        f.nonce,
+        compression.suffix()
+    );
+    let member = Member {
+        host: t.name.clone(),
+        upload: t.ssh(&t.upload_script(&tmp)),
+        import: t.import(&tmp, compression, node.arch),
+        cleanup: t.ssh(&ShipTarget::cleanup_script(&tmp)),
+        tmp,
+    };
+    let lane = g
+        .lanes
+        .iter_mut()
+        .find(|l| l.drop == drop && l.compression == compression);
+    match lane {
+        Some(lane) => lane.members.push(member),
+        None => g.lanes.push(Lane {
+            drop,
+            compression,
+            compress: compression.compress(),
+            members: vec![member],
+        }),
+    }
+}
+
+/// `podman save`/`docker save` of `reference` in `format`, to stdout.
+fn save_cmd(engine: &Engine, reference: &str, format: ArchiveFormat) -> Cmd {
+    match (engine.kind, format) {
+        (EngineKind::Podman, ArchiveFormat::Oci) => {
+            engine
+                .cmd()
+                .args(["save", "--format", "oci-archive", reference])
+        }
+        (EngineKind::Podman, ArchiveFormat::Docker) => {
+            engine
+                .cmd()
+                .args(["save", "--format", "docker-archive", reference])
+        }
+        (EngineKind::Docker, _) => engine.cmd().args(["save", reference]),
+    }
+}
+
+/// Refuses an image whose recorded architecture is not the node's: an
+/// amd64 image imports fine on an arm64 node and fails only when a pod starts.
+pub(crate) fn check_arch(
+    reference: &str,
+    recorded: Arch,
+    host: &str,
+    host_arch: Arch,
+) -> Result<(), String> {
+    if recorded == host_arch {
+        return Ok(());
+    }
+    Err(format!("{reference} is built for {recorded} but {host} is {host_arch}: rebuild it with --arch {host_arch}, or fix `arch:` for {host} in the config"))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Golden tests of ship's decisions: which hosts are skipped and why,
+    //! which share bytes, which blobs are left out, which compression, and
+    //! the exact commands.
+    use super::*;
+    use crate::engine::store::LocalImage;
+    use crate::engine::BuildFront;
+
+    const ID: &str = "sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7";
+
+    fn target(name: &str, yaml: &str) -> ShipTarget {
+        ShipTarget {
+            name: name.into(),
+            host: serde_yaml_ng::from_str(yaml).unwrap(),
+            ssh_config: None,
+            control: None,
+        }
+    }
+
+    fn probe(machine: &str, zstd: bool, blobs: &[&str], images: &[(&str, &str)]) -> Probe {
+        Probe {
+            machine: machine.into(),
+            zstd,
+            importer: true,
+            blobs: blobs.iter().map(|b| b.to_string()).collect(),
+            images: images
+                .iter()
+                .map(|(r, i)| (r.to_string(), i.to_string()))
+                .collect(),
+        }
+    }
+
+    fn built(arch: Arch, status: Status) -> BuildResult {
+        let image = format!("joke:1-{arch}");
+        BuildResult {
+            app: "joke".into(),
+            arch,
+            reference: format!("localhost/{image}"),
+            image,
+            status,
+            inputs: "f00d".into(),
+            local: matches!(status, Status::Built | Status::UpToDate).then(|| LocalImage {
+                id: ID.into(),
+                arch: Some(arch),
+                digest: None,
+                label: Some("f00d".into()),
+            }),
+            command: Cmd::new("podman").arg("build"),
+            elapsed: None,
+            log: None,
+            error: None,
+        }
+    }
+
+    fn podman() -> Engine {
+        Engine {
+            kind: EngineKind::Podman,
+            program: "podman".into(),
+            front: BuildFront::Podman,
+        }
+    }
+
+    fn facts(engine: &Engine, force: bool, local_zstd: bool) -> Facts<'_> {
+        Facts {
+            engine,
+            force,
+            local_zstd,
+            nonce: "42-beef".into(),
+        }
+    }
+
+    fn node<'a>(t: &'a ShipTarget, p: Probe, arch: Arch) -> Node<'a> {
+        Node {
+            target: t,
+            probe: p,
+            arch,
+        }
+    }
+
+    fn hosts(g: &Group) -> Vec<Vec<&str>> {
+        g.lanes
+            .iter()
+            .map(|l| l.members.iter().map(|m| m.host.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_node_holding_the_same_id_is_skipped_unless_forced() {
+        let e = podman();
+        let t = target("pi", "{ssh: pi, import: containerd}");
+        let p = probe("aarch64", true, &[], &[("localhost/joke:1-arm64", ID)]);
+        let builds = [built(Arch::Arm64, Status::UpToDate)];
+        let plan = plan(
+            &[node(&t, p.clone(), Arch::Arm64)],
+            &builds,
+            &facts(&e, false, true),
+        );
+        assert_eq!(plan.groups, []);
+        assert_eq!(
+            plan.settled,
+            [(
+                "pi".to_string(),
+                HostResult::Skipped {
+                    image: "localhost/joke:1-arm64".into(),
+                    id: ID.into()
+                }
+            )]
+        );
+        assert_eq!(plan.lines(), ["# pi: localhost/joke:1-arm64 is already there (same id a795d7be35a0); nothing sent (--force sends anyway)"]);
+        let forced = plan_of(&t, p.clone(), &builds, &facts(&e, true, true));
+        assert_eq!(forced.settled, []);
+        assert_eq!(hosts(&forced.groups[0]), [["pi"]]);
+        // An image still to build is newer than anything the node holds.
+        let stale = [built(Arch::Arm64, Status::Stale)];
+        let pending = plan_of(&t, p, &stale, &facts(&e, false, true));
+        assert_eq!(pending.settled, []);
+        assert_eq!(pending.groups.len(), 1);
+    }
+
+    fn plan_of(t: &ShipTarget, p: Probe, builds: &[BuildResult], f: &Facts) -> TransferPlan {
+        plan(&[node(t, p, Arch::Arm64)], builds, f)
+    }
+
+    #[test]
+    fn nodes_of_one_image_share_a_save_and_those_of_one_stream_share_a_lane() {
+        let e = podman();
+        let pi1 = target("pi1", "{ssh: pi1, import: containerd}");
+        let pi2 = target("pi2", "{ssh: pi2, import: k3s, sudo: true}");
+        let pi3 = target("pi3", "{ssh: pi3, import: containerd}");
+        let lab = target("lab", "{ssh: lab, import: docker}");
+        let nodes = [
+            node(
+                &pi1,
+                probe("aarch64", true, &["sha256:b1"], &[]),
+                Arch::Arm64,
+            ),
+            node(&lab, probe("x86_64", true, &[], &[]), Arch::Amd64),
+            node(
+                &pi2,
+                probe("aarch64", true, &["sha256:b1"], &[]),
+                Arch::Arm64,
+            ),
+            node(
+                &pi3,
+                probe("aarch64", false, &["sha256:b2"], &[]),
+                Arch::Arm64,
+            ),
+        ];
+        let builds = [
+            built(Arch::Amd64, Status::Built),
+            built(Arch::Arm64, Status::Built),
+        ];
+        let plan = plan(&nodes, &builds, &facts(&e, false, true));
+        assert_eq!(plan.settled, []);
+        let summary: Vec<(&str, &str)> = plan
+            .groups
+            .iter()
+            .map(|g| (g.reference.as_str(), g.format.name()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("localhost/joke:1-amd64", "docker-archive"),
+                ("localhost/joke:1-arm64", "oci-archive")
+            ]
+        );
+        // pi1 and pi2 hold the same blobs: one stream; pi3 holds others.
+        assert_eq!(hosts(&plan.groups[1]), [vec!["pi1", "pi2"], vec!["pi3"]]);
+        let drops: Vec<Vec<&String>> = plan.groups[1]
+            .lanes
+            .iter()
+            .map(|l| l.drop.iter().collect())
+            .collect();
+        assert_eq!(drops, [vec!["sha256:b1"], vec!["sha256:b2"]]);
+        assert_eq!(
+            plan.groups[0].lanes[0].drop,
+            BTreeSet::new(),
+            "docker archives are sent whole"
+        );
+        // Every member writes its own file, named once per run and group.
+        let tmps: Vec<&str> = plan
+            .groups
+            .iter()
+            .flat_map(|g| g.members())
+            .map(|m| m.tmp.as_str())
+            .collect();
+        assert_eq!(
+            tmps,
+            [
+                "/var/tmp/goapp-42-beef-0.tar.zst.part",
+                "/var/tmp/goapp-42-beef-1.tar.part",
+                "/var/tmp/goapp-42-beef-1.tar.part",
+                "/var/tmp/goapp-42-beef-1.tar.part"
+            ]
+        );
+        let forced = plan_of(
+            &pi1,
+            probe("aarch64", true, &["sha256:b1"], &[]),
+            &builds,
+            &facts(&e, true, true),
+        );
+        assert_eq!(
+            forced.groups[0].lanes[0].drop,
+            BTreeSet::new(),
+            "--force sends every blob"
+        );
+    }
+
+    #[test]
+    fn compression_follows_format_tools_arch_and_setting() {
+        let e = podman();
+        let case = |yaml: &str, node_zstd: bool, local_zstd: bool, arch: Arch| {
+            let t = target("n", yaml);
+            let machine = if arch == Arch::Amd64 {
+                "x86_64"
+            } else {
+                "aarch64"
+            };
+            let builds = [built(arch, Status::Built)];
+            let p = plan(
+                &[node(&t, probe(machine, node_zstd, &[], &[]), arch)],
+                &builds,
+                &facts(&e, false, local_zstd),
+            );
+            p.groups[0].lanes[0].compression
+        };
+        // OCI layers are gzip already: no second pass.
+        assert_eq!(
+            case("{ssh: n, import: containerd}", true, true, Arch::Arm64),
+            Compression::None
+        );
+        assert_eq!(
+            case("{ssh: n, import: docker}", true, true, Arch::Amd64),
+            Compression::Zstd(3)
+        );
+        assert_eq!(
+            case("{ssh: n, import: docker}", false, true, Arch::Amd64),
+            Compression::Gzip(6)
+        );
+        assert_eq!(
+            case("{ssh: n, import: docker}", true, false, Arch::Arm64),
+            Compression::Gzip(1)
+        );
+        assert_eq!(
+            case(
+                "{ssh: n, import: podman, compression: gzip-9}",
+                true,
+                true,
+                Arch::Amd64
+            ),
+            Compression::Gzip(9)
+        );
+        assert_eq!(
+            case(
+                "{ssh: n, import: podman, compression: zstd-7}",
+                false,
+                true,
+                Arch::Amd64
+            ),
+            Compression::Gzip(6)
+        );
+        assert_eq!(
+            case(
+                "{ssh: n, import: containerd, compression: zstd}",
+                true,
+                true,
+                Arch::Arm64
+            ),
+            Compression::Zstd(3)
+        );
+    }
+
+    #[test]
+    fn pipeline_commands_are_the_printed_plan() {
+        let e = podman();
+        let pi = target(
+            "pi",
+            "{host: 10.0.0.7, user: pi, port: 2222, import: k3s, sudo: true, connect_timeout: 5}",
+        );
+        let lab = target("lab", "{ssh: lab, import: podman, tmp_dir: /srv/tmp/}");
+        let nodes = [
+            node(
+                &pi,
+                probe("aarch64", true, &["sha256:b1", "sha256:b2"], &[]),
+                Arch::Arm64,
+            ),
+            node(&lab, probe("aarch64", false, &[], &[]), Arch::Arm64),
+        ];
+        let plan = plan(
+            &nodes,
+            &[built(Arch::Arm64, Status::Built)],
+            &facts(&e, false, true),
+        );
+        let ssh_pi = "ssh -o BatchMode=yes -o ConnectTimeout=5 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -p 2222 -l pi -- 10.0.0.7";
+        let ssh_lab = "ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -- lab";
+        let check = |f: &str, import: &str| {
+            format!(
+            "'sh -c '\\''f={f}; trap '\\''\\'\\'''\\''rm -f \"$f\"'\\''\\'\\'''\\'' EXIT; trap '\\''\\'\\'''\\''exit 129'\\''\\'\\'''\\'' HUP INT TERM; if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; {import}'\\'' goapp' \"$sha\""
+        )
+        };
+        let upload = |dir: &str, f: &str| {
+            format!(
+            "'sh -c '\\''umask 077; find {dir} -maxdepth 1 -name '\\''\\'\\'''\\''goapp-*.part'\\''\\'\\'''\\'' -mmin +60 -exec rm -f {{}} + 2>/dev/null; cat > {f}'\\'''"
+        )
+        };
+        let pi_f = "/var/tmp/goapp-42-beef-0.tar.part";
+        let lab_f = "/srv/tmp/goapp-42-beef-1.tar.gz.part";
+        assert_eq!(
+            plan.lines(),
+            [
+                "# localhost/joke:1-arm64 as oci-archive: saved once for pi".to_string(),
+                "# pi: goapp leaves out the 2 blob(s) already there; a shell pipe cannot, so the lines below send the whole archive".into(),
+                format!("sha=$({{ podman save --format oci-archive localhost/joke:1-arm64 | tee /dev/fd/3 | {ssh_pi} {} >/dev/null; }} 3>&1 | sha256sum | cut -c1-64)", upload("/var/tmp", pi_f)),
+                format!("{ssh_pi} {}", check(pi_f, "cat < \"$f\" | sudo -n k3s ctr -n k8s.io images import --platform linux/arm64 -")),
+                "# localhost/joke:1-arm64 as docker-archive: saved once for lab".into(),
+                format!("sha=$({{ podman save --format docker-archive localhost/joke:1-arm64 | gzip -c -1 | tee /dev/fd/3 | {ssh_lab} {} >/dev/null; }} 3>&1 | sha256sum | cut -c1-64)", upload("/srv/tmp/", lab_f)),
+                format!("{ssh_lab} {}", check(lab_f, "gzip -dc < \"$f\" | podman load")),
+            ]
+        );
+        // The executor runs the same commands, with the digest bound.
+        let m = &plan.groups[1].lanes[0].members[0];
+        assert_eq!(
+            m.cleanup.to_string(),
+            format!("{ssh_lab} 'sh -c '\\''rm -f {lab_f}'\\'''")
+        );
+        assert!(!m
+            .import
+            .clone()
+            .bind(SHA_VAR, "ab12")
+            .to_string()
+            .contains("$sha"));
+    }
+
+    #[test]
+    fn probes_become_nodes_or_failures_with_the_fix() {
+        let targets = [
+            target("pi", "{ssh: pi}"),
+            target("box", "{ssh: box, import: docker}"),
+            target("odd", "{ssh: odd, import: podman}"),
+            target("arm", "{ssh: arm, import: podman, arch: arm64}"),
+        ];
+        let mut no_docker = probe("x86_64", false, &[], &[]);
+        no_docker.importer = false;
+        let unreachable = ProcessError::new(
+            "ssh -- pi 'sh -c …'",
+            crate::process::error::Failure::Exit(std::os::unix::process::ExitStatusExt::from_raw(
+                255 << 8,
+            )),
+        );
+        let probes = vec![
+            Err(unreachable),
+            Ok(no_docker),
+            Ok(probe("sparc64", false, &[], &[])),
+            Ok(probe("x86_64", false, &[], &[])),
+        ];
+        let (live, failed) = nodes(&targets, probes, None);
+        let reasons: Vec<String> = failed
+            .iter()
+            .map(|(h, r)| r.planned(h).lines().next().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "pi: FAILED: cannot reach pi over ssh: process didn't exit successfully: `ssh -- pi 'sh -c …'` (exit status: 255)",
+                "box: FAILED: `docker` is not installed on box: install it there or change `import:` for this host",
+                "odd: FAILED: odd reports an unknown machine 'sparc64': set `arch:` for it in the config",
+            ]
+        );
+        assert!(
+            matches!(&failed[0].1, HostResult::Failed { process: Some(e), .. } if e.code() == Some(255))
+        );
+        // The configured arch wins over what the machine says; --arch over both.
+        assert_eq!(
+            live.iter()
+                .map(|n| (n.target.name.as_str(), n.arch))
+                .collect::<Vec<_>>(),
+            [("arm", Arch::Arm64)]
+        );
+        let (live, _) = nodes(
+            &targets[3..],
+            vec![Ok(probe("x86_64", false, &[], &[]))],
+            Some(Arch::Arm),
+        );
+        assert_eq!(live[0].arch, Arch::Arm);
+    }
+
+    #[test]
+    fn an_image_of_another_arch_is_refused_with_the_fix() {
+        let e = podman();
+        let t = target("pi", "{ssh: pi, import: containerd}");
+        let mut wrong = built(Arch::Arm64, Status::UpToDate);
+        if let Some(l) = wrong.local.as_mut() {
+            l.arch = Some(Arch::Amd64);
+        }
+        let plan = plan_of(
+            &t,
+            probe("aarch64", true, &[], &[]),
+            &[wrong],
+            &facts(&e, false, true),
+        );
+        assert_eq!(plan.groups, []);
+        assert_eq!(
+            plan.lines(),
+            ["# pi: FAILED: localhost/joke:1-arm64 is built for amd64 but pi is arm64: rebuild it with --arch arm64, or fix `arch:` for pi in the config"]
+        );
+    }
+}
