@@ -70,7 +70,13 @@ fn step<'a>(log: &'a str, needle: &str) -> &'a str {
 
 /// Builds, changes the greeting, builds again; each image must print what
 /// the source says, and only the steps that mount the changed file rerun.
-fn new_code_every_time(engine_flag: &str, program: &'static str, arches: &[&str]) {
+/// Returns the logs of the second build, by architecture.
+fn new_code_every_time(
+    engine_flag: &str,
+    program: &'static str,
+    arches: &[&str],
+    extra: &[&str],
+) -> Vec<String> {
     require_engine(program);
     let t = tempfile::tempdir().unwrap();
     let app = published_app(t.path());
@@ -82,11 +88,12 @@ fn new_code_every_time(engine_flag: &str, program: &'static str, arches: &[&str]
         images: images.clone(),
     };
     let list = arches.join(",");
-    // Content-keyed: a greeting built before (by any test run) is reused.
+    // Content-keyed: a greeting built before (by any test run) is reused, so
+    // the second one is new, and its `go build` really runs.
     let fresh = unique("bonjour-");
     for greeting in ["hello", fresh.as_str()] {
         set_greeting(&app, greeting);
-        let (stdout, stderr) = build(&app, &cache, engine_flag, &list, &tag, &[]);
+        let (stdout, stderr) = build(&app, &cache, engine_flag, &list, &tag, extra);
         for (image, arch) in images.iter().zip(arches) {
             assert!(stdout.contains(&format!("{image}  built in")), "{stdout}");
             let printed = engine(program, &["run", "--rm", image]);
@@ -105,16 +112,24 @@ fn new_code_every_time(engine_flag: &str, program: &'static str, arches: &[&str]
             );
         }
     }
+    let logs: Vec<String> = arches.iter().map(|a| log(&cache, a)).collect();
     if engine_flag == "podman" {
         // The second build (new content) reran the step mounting the sources,
         // and reused the one mounting only go.mod, which did not change.
-        let l = log(&cache, arches[0]);
-        assert!(step(&l, "go mod download").contains("Using cache"), "{l}");
-        assert!(!step(&l, "go build").contains("Using cache"), "{l}");
+        assert!(
+            step(&logs[0], "go mod download").contains("Using cache"),
+            "{}",
+            logs[0]
+        );
+        assert!(
+            !step(&logs[0], "go build").contains("Using cache"),
+            "{}",
+            logs[0]
+        );
     }
     // Nothing changed: nothing built; the shim's build args are inputs of
     // the label but appear in no image setting.
-    let (stdout, _) = build(&app, &cache, engine_flag, &list, &tag, &[]);
+    let (stdout, _) = build(&app, &cache, engine_flag, &list, &tag, extra);
     for image in &images {
         assert!(stdout.contains(&format!("{image}  up to date")), "{stdout}");
         let config = engine(
@@ -123,16 +138,95 @@ fn new_code_every_time(engine_flag: &str, program: &'static str, arches: &[&str]
         );
         assert!(!config.contains("GOAPP_BIND"), "{config}");
     }
+    logs
+}
+
+/// The toolchain the fixture's `go version` reports in a build log.
+fn toolchain(log: &str) -> &str {
+    let line = log
+        .lines()
+        .find(|l| l.contains("go version go"))
+        .unwrap_or_else(|| panic!("no `go version` output in:\n{log}"));
+    line.rsplit(' ').next().unwrap()
 }
 
 #[test]
-fn published_style_runs_the_new_code_on_podman() {
-    new_code_every_time("podman", "podman", &["amd64", "arm64"]);
+fn published_style_runs_the_new_code_on_podman_natively() {
+    let logs = new_code_every_time("podman", "podman", &["amd64", "arm64"], &[]);
+    assert_eq!(
+        toolchain(&logs[1]),
+        "linux/amd64",
+        "arm64 cross-compiled on the build machine"
+    );
 }
 
 #[test]
-fn published_style_runs_the_new_code_on_docker() {
-    new_code_every_time("docker", DOCKER, &["amd64"]);
+fn published_style_runs_the_new_code_on_docker_natively() {
+    let logs = new_code_every_time("docker", DOCKER, &["amd64", "arm64"], &[]);
+    assert_eq!(
+        toolchain(&logs[1]),
+        "linux/amd64",
+        "arm64 cross-compiled on the build machine"
+    );
+}
+
+/// Turned off, the same file builds arm64 as written: under QEMU.
+#[test]
+fn without_cross_compiling_arm64_builds_under_emulation() {
+    let logs = new_code_every_time("podman", "podman", &["arm64"], &["--no-cross-compile"]);
+    assert_eq!(
+        toolchain(&logs[0]),
+        "linux/arm64",
+        "the arm64 toolchain under emulation"
+    );
+}
+
+/// Not provably safe (cgo on): the builder stage is left where it is, and
+/// the lint says why.
+#[test]
+fn a_cgo_build_is_not_cross_compiled() {
+    require_engine("podman");
+    let t = tempfile::tempdir().unwrap();
+    let app = published_app(t.path());
+    let cf = app.join("Containerfile");
+    let text = std::fs::read_to_string(&cf).unwrap();
+    std::fs::write(
+        &cf,
+        text.replace("ARG CGO_ENABLED=\"0\"", "ARG CGO_ENABLED=\"1\""),
+    )
+    .unwrap();
+    let mut c = xtask(&app, &t.path().join("cache"));
+    c.args([
+        "image",
+        "--dry-run",
+        "--arch",
+        "amd64,arm64",
+        "--tag",
+        "x:1",
+    ]);
+    let (ok, stdout, stderr) = run(c);
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("builder stage moved"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Containerfile:8: warning: this builder stage is not on `--platform=$BUILDPLATFORM`"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(not cross-compiled automatically: cgo is not provably off for the `go build` at line 14"), "{stderr}");
+    let shim = stdout
+        .split(" -f ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let shimmed = std::fs::read_to_string(shim).unwrap();
+    assert!(
+        shimmed.contains("\nFROM docker.io/library/golang:1.19-bookworm AS build\n"),
+        "{shimmed}"
+    );
+    assert!(!shimmed.contains("GOARCH"), "{shimmed}");
 }
 
 /// The engine fact the bind-mount shim rests on, checked on the real engine:

@@ -121,6 +121,9 @@ struct ImageCmd {
     /// Never rewrite the Containerfile for the engine; stop instead.
     #[arg(long)]
     no_shims: bool,
+    /// Leave builder stages that run under emulation as they are (no cross-compilation shim).
+    #[arg(long)]
+    no_cross_compile: bool,
 }
 
 impl ImageCmd {
@@ -130,6 +133,7 @@ impl ImageCmd {
             strict: self.strict,
             no_cache: self.no_cache,
             no_shims: self.no_shims,
+            no_cross_compile: self.no_cross_compile,
             ..self.what.request()?
         };
         let policy = match (self.dry_run, self.force || self.no_cache) {
@@ -217,6 +221,9 @@ struct LintCmd {
     /// Report what a shim would fix as an error.
     #[arg(long)]
     no_shims: bool,
+    /// Check the file as built without the cross-compilation shim.
+    #[arg(long)]
+    no_cross_compile: bool,
 }
 
 impl LintCmd {
@@ -227,6 +234,7 @@ impl LintCmd {
             engine: self.engine,
             strict: self.strict,
             no_shims: self.no_shims,
+            no_cross_compile: self.no_cross_compile,
         };
         let blocking = goapp_build::lint(s, &o, &mut std::io::stdout().lock())?;
         if blocking > 0 {

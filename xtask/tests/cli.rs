@@ -193,7 +193,7 @@ fn broken_yaml_names_file_line_and_column() {
     assert!(line.starts_with(&prefix), "{line}");
     let ws = Ws::new("apps:\n  svc:\n    contxt: svc\n");
     let (_, _, err) = ws.run(true, &["image", "svc", "--dry-run"]);
-    assert!(error_line(&err).ends_with(":3:5: apps.svc: unknown field `contxt`, expected one of `context`, `containerfile`, `proxy_containerfile`, `repository`, `tag`, `main_package`, `arch`, `goprivate`, `go_version`, `build_args`"), "{err}");
+    assert!(error_line(&err).ends_with(":3:5: apps.svc: unknown field `contxt`, expected one of `context`, `containerfile`, `proxy_containerfile`, `repository`, `tag`, `main_package`, `arch`, `goprivate`, `go_version`, `build_args`, `cross_compile`"), "{err}");
 }
 
 #[test]

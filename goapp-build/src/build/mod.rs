@@ -47,6 +47,9 @@ pub struct Request {
     pub no_cache: bool,
     /// `--no-shims`: never rewrite the Containerfile; stop instead.
     pub no_shims: bool,
+    /// `--no-cross-compile`: leave builder stages that run under emulation
+    /// where they are.
+    pub no_cross_compile: bool,
 }
 
 /// What to do about images that are missing or stale.
@@ -270,8 +273,11 @@ pub(crate) fn gather(
         &containerfile,
         &arches,
         host,
-        o.strict,
-        !o.no_shims,
+        Checks {
+            strict: o.strict,
+            shims: !o.no_shims,
+            cross_compile: app.cross_compile && !o.no_cross_compile,
+        },
     )?;
     let mut secret_files: Vec<_> = secrets::goenv(&s.env).into_iter().collect();
     if proxy.is_some() {
@@ -312,6 +318,17 @@ pub(crate) fn gather(
     })
 }
 
+/// How strictly preflight checks, and which shims it may apply.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Checks {
+    /// Lint warnings stop the build.
+    pub strict: bool,
+    /// Shims may rewrite the file.
+    pub shims: bool,
+    /// The cross-compilation shim may move builder stages.
+    pub cross_compile: bool,
+}
+
 /// Checks the Containerfile against the engine and established practice;
 /// prints notes and warnings; stops on errors (and, if strict, warnings).
 /// Returns the file to build: the original, or its shimmed rewrite.
@@ -321,9 +338,13 @@ pub(crate) fn preflight(
     path: &Path,
     arches: &[Arch],
     host: Arch,
-    strict: bool,
-    shims: bool,
+    checks: Checks,
 ) -> Result<Prepared> {
+    let Checks {
+        strict,
+        shims,
+        cross_compile,
+    } = checks;
     let text = crate::core::fs::read_text(path, "the Containerfile")?;
     let file = crate::containerfile::Containerfile::parse(&text).map_err(|e| {
         anyhow::anyhow!("{}:{e}", path.display()).context("the Containerfile cannot be parsed")
@@ -335,6 +356,7 @@ pub(crate) fn preflight(
         arches,
         host,
         shims,
+        cross_compile,
     };
     let outcome = crate::containerfile::preflight::check(&text, &file, &cx);
     let blocking = outcome.blocking(strict);

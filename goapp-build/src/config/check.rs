@@ -166,6 +166,9 @@ fn build_arg(at: &KeyPath, k: &str, v: &str) -> Option<Problem> {
             format!("build arg {k} is set by goapp-build: {why}"),
         ));
     }
+    if k.starts_with("GOAPP_") {
+        return Some(Problem::key(at.clone(), format!("build arg {k}: names starting with GOAPP_ are the shims' own (GOAPP_BIND_<line>): choose another name")));
+    }
     if PROXY_VARS.contains(&k) {
         return Some(Problem::key(at.clone(), format!("build arg {k} is passed from the environment (without its value in argv): set it there")));
     }

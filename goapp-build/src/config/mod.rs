@@ -78,6 +78,8 @@ pub struct Defaults {
     pub goprivate: Option<String>,
     /// An ssh config file for `ship` (`ssh -F`), relative to the config file.
     pub ssh_config: Option<String>,
+    /// `false`: never move an emulated builder stage to the build platform.
+    pub cross_compile: Option<bool>,
 }
 
 /// One app: a Go service with its Containerfile.
@@ -105,6 +107,8 @@ pub struct AppConfig {
     /// Further `--build-arg`s.
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    /// `false`: never move an emulated builder stage to the build platform.
+    pub cross_compile: Option<bool>,
 }
 
 /// A loaded config and where it came from.
@@ -302,6 +306,8 @@ pub struct App {
     pub go_version: Option<String>,
     /// Further build args.
     pub build_args: BTreeMap<String, String>,
+    /// Whether the cross-compilation shim may apply (default true).
+    pub cross_compile: bool,
 }
 
 impl Config {
@@ -340,6 +346,7 @@ impl Config {
             goprivate: a.goprivate.clone().or_else(|| d.goprivate.clone()),
             go_version: a.go_version.clone().or_else(|| d.go_version.clone()),
             build_args: a.build_args.clone(),
+            cross_compile: a.cross_compile.or(d.cross_compile).unwrap_or(true),
         })
     }
 }
@@ -363,6 +370,7 @@ pub fn adhoc_app(dir: &Path, defaults: &Defaults) -> App {
         goprivate: defaults.goprivate.clone(),
         go_version: defaults.go_version.clone(),
         build_args: BTreeMap::new(),
+        cross_compile: defaults.cross_compile.unwrap_or(true),
     }
 }
 
@@ -473,5 +481,18 @@ mod tests {
             err,
             "no app named 'jokes' in /ws/config/goapp.yaml: known apps are joke"
         );
+    }
+
+    #[test]
+    fn cross_compile_defaults_on_and_an_app_may_differ() {
+        let c = Config::from_text(
+            "defaults:\n  cross_compile: false\napps:\n  a: {tag: '1'}\n  b: {tag: '1', cross_compile: true}\n  c: {tag: '1'}\n",
+            Path::new("/ws/goapp.yaml"),
+        )
+        .unwrap();
+        assert!(!c.app("a").unwrap().cross_compile);
+        assert!(c.app("b").unwrap().cross_compile);
+        let c = Config::from_text("apps:\n  a: {tag: '1'}\n", Path::new("/ws/goapp.yaml")).unwrap();
+        assert!(c.app("a").unwrap().cross_compile);
     }
 }

@@ -24,6 +24,9 @@ pub struct LintOptions {
     pub strict: bool,
     /// `--no-shims`: report what a shim would fix as an error.
     pub no_shims: bool,
+    /// `--no-cross-compile`: check the file as built without the
+    /// cross-compilation shim.
+    pub no_cross_compile: bool,
 }
 
 /// Runs the checks; returns how many findings block (errors, and warnings with `--strict`).
@@ -81,6 +84,7 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
             arches,
             host,
             shims: !o.no_shims,
+            cross_compile: !o.no_cross_compile,
         };
         let outcome = preflight::check(&text, &file, &cx);
         for f in &outcome.findings {

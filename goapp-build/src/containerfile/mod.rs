@@ -5,6 +5,7 @@
 
 pub mod bindkey;
 pub mod cgo;
+pub mod cross;
 pub mod heredoc;
 pub mod lint;
 pub mod mountflags;

@@ -102,7 +102,7 @@ fn replace_target(value: &str, target: &str, abs: &str) -> String {
 }
 
 /// `dir` joined with a relative `path` (`.` and `./` dropped).
-fn join(dir: &str, path: &str) -> String {
+pub(crate) fn join(dir: &str, path: &str) -> String {
     let mut out = dir.trim_end_matches('/').to_string();
     for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
         out.push('/');
@@ -117,7 +117,7 @@ fn join(dir: &str, path: &str) -> String {
 /// The WORKDIR in effect at instruction `at`, when the file decides it (a
 /// stage without WORKDIR has its base image's, which only the engine knows,
 /// unless the base is an earlier stage).
-fn workdir(file: &Containerfile, stages: &[Stage], at: usize) -> Option<String> {
+pub(crate) fn workdir(file: &Containerfile, stages: &[Stage], at: usize) -> Option<String> {
     let k = stages.iter().rposition(|s| s.from <= at)?;
     workdir_in(file, stages, k, at)
 }

@@ -3,6 +3,7 @@
 //! and say so), and lints from established practice.
 
 use crate::containerfile::bindkey::{self, BindKey};
+use crate::containerfile::cross;
 use crate::containerfile::heredoc::{rewrite_heredoc_run, stage_shell};
 use crate::containerfile::mountflags::{self, Rewrites};
 use crate::containerfile::practice::{self, Lint};
@@ -91,6 +92,8 @@ pub struct Context<'a> {
     pub host: Arch,
     /// Whether shims may rewrite the file.
     pub shims: bool,
+    /// Whether the cross-compilation shim may move builder stages.
+    pub cross_compile: bool,
 }
 
 /// Edits a shim makes to the file's lines (1-based).
@@ -125,19 +128,9 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
         path: cx.path,
         findings: Vec::new(),
     };
-    // Line-preserving rewrites first: the other shims see the mounts the
-    // engine will see (explicit types, absolute targets).
     let engine = format!("{} {}", cx.caps.kind, cx.caps.version);
-    let want = Rewrites {
-        explicit_type: !cx.caps.bind_keying.typeless,
-        absolute_target: !cx.caps.relative_mount_target,
-    };
-    let (rewritten, found) = mountflags::normalize(text, file, want, cx.shims, &engine);
-    for (line, severity, message) in found {
-        sink.add(line, severity, message);
-    }
-    let absolute = rewritten.and_then(|t| Some((Containerfile::parse(&t).ok()?, t)));
-    let (file, text) = match &absolute {
+    let normalized = normalize_mounts(text, file, cx, &engine, &mut sink);
+    let (file, text) = match &normalized {
         Some((f, t)) => (f, t.as_str()),
         None => (file, text),
     };
@@ -147,7 +140,9 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     syntax_directive(file, cx, &engine, &mut edits, &mut sink);
     secret_env(file, cx, &engine, &mut sink);
     buildplatform(&stages, file, cx, &engine, &mut sink);
-    emulation(&stages, file, cx, &mut sink);
+    let crossed = cross_compile(file, &stages, cx, &mut edits, &mut sink);
+    let stages_crossed: Vec<usize> = crossed.crossed.iter().map(|(k, _)| *k).collect();
+    emulation(&stages, &stages_crossed, file, cx, &mut sink);
     let binds = bindkey::plan(file, cx.caps.bind_keying, cx.shims, &engine);
     for (line, severity, message) in binds.findings {
         sink.add(line, severity, message);
@@ -157,18 +152,62 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
         file,
         stages: &stages,
         cx,
-        crossed: &[],
-        not_crossed: &[],
+        crossed: &stages_crossed,
+        not_crossed: &crossed.not_crossed,
     };
     practice::lints(&lint, &mut |l, s, m| sink.add(l, s, m));
     let mut findings = sink.findings;
     findings.sort_by_key(|f| (f.line, f.severity));
-    let changed = absolute.is_some() || !edits.replace.is_empty() || !edits.insert.is_empty();
+    let changed = normalized.is_some() || !edits.replace.is_empty() || !edits.insert.is_empty();
     Outcome {
         findings,
         shimmed: changed.then(|| apply(text, &edits)),
         bind_keys: binds.keys,
     }
+}
+
+/// Line-preserving rewrites of mount flags, first: the other shims then see
+/// the mounts the engine will see (explicit types, absolute targets).
+fn normalize_mounts(
+    text: &str,
+    file: &Containerfile,
+    cx: &Context,
+    engine: &str,
+    sink: &mut Sink,
+) -> Option<(Containerfile, String)> {
+    let want = Rewrites {
+        explicit_type: !cx.caps.bind_keying.typeless,
+        absolute_target: !cx.caps.relative_mount_target,
+    };
+    let (rewritten, found) = mountflags::normalize(text, file, want, cx.shims, engine);
+    for (line, severity, message) in found {
+        sink.add(line, severity, message);
+    }
+    rewritten.and_then(|t| Some((Containerfile::parse(&t).ok()?, t)))
+}
+
+/// The cross-compilation shim (see [`cross`]).
+fn cross_compile(
+    file: &Containerfile,
+    stages: &[Stage],
+    cx: &Context,
+    edits: &mut Edits,
+    sink: &mut Sink,
+) -> cross::CrossShim {
+    let shim = cross::plan(file, cx, cx.shims && cx.cross_compile);
+    let foreign: Vec<String> = cx
+        .arches
+        .iter()
+        .filter(|a| **a != cx.host)
+        .map(|a| a.to_string())
+        .collect();
+    for (k, build_line) in &shim.crossed {
+        let from = file.instructions[stages[*k].from].line;
+        sink.add(from, Severity::Note, format!("shim: builder stage moved to the build platform (`FROM --platform=$BUILDPLATFORM`); `go build` at line {build_line} cross-compiles for {} with GOOS/GOARCH from the target platform, declared right before it (cgo is off, later stages copy only its binary): no emulation; `cross_compile: false` or --no-cross-compile turns this off", foreign.join(", ")));
+    }
+    edits.replace.extend(shim.replace.iter().cloned());
+    edits.insert.extend(shim.inserts.iter().cloned());
+    shim
 }
 
 fn heredocs(
@@ -260,15 +299,22 @@ fn buildplatform(
 }
 
 /// Foreign architectures whose RUN steps need emulation.
-fn emulation(stages: &[Stage], file: &Containerfile, cx: &Context, sink: &mut Sink) {
+fn emulation(
+    stages: &[Stage],
+    crossed: &[usize],
+    file: &Containerfile,
+    cx: &Context,
+    sink: &mut Sink,
+) {
     for &arch in cx.arches {
         let Emulation::Missing(entry) = can_run(arch, cx.host) else {
             continue;
         };
         let emulated = stages
             .iter()
-            .filter(|st| !on_buildplatform(st))
-            .find_map(|st| {
+            .enumerate()
+            .filter(|(k, st)| !on_buildplatform(st) && !crossed.contains(k))
+            .find_map(|(_, st)| {
                 file.instructions[st.from..st.end]
                     .iter()
                     .find(|i| i.keyword == "RUN")
@@ -335,6 +381,7 @@ pub(crate) mod tests {
                 arches,
                 host: Arch::Amd64,
                 shims,
+                cross_compile: true,
             },
         )
     }
