@@ -196,9 +196,10 @@ impl ShipCmd {
         let report = goapp_build::ship(s, &o, &mut std::io::stdout().lock())?;
         if report.failed() {
             anyhow::bail!(
-                "shipping failed on {} of {} host(s); see the lines above",
+                "shipping failed on {} of {} host(s): {}",
                 report.failures(),
-                report.hosts.len()
+                report.hosts.len(),
+                report.failure_summary()
             );
         }
         Ok(())

@@ -584,3 +584,36 @@ fn concurrent_runs_keep_separate_logs_and_never_follow_a_link() {
         .file_type()
         .is_symlink());
 }
+
+/// `ship --dry-run` with a host that cannot be reached says why, on stdout
+/// with the plan and in the error itself (stdout may be going to a file),
+/// and exits 1. Port 1 on loopback refuses at once: no sshd is needed.
+#[test]
+fn ship_dry_run_says_why_a_host_failed() {
+    let ws = Ws::new(&format!(
+        "{CONFIG}hosts:\n  dead: {{host: 127.0.0.1, port: 1, arch: amd64, connect_timeout: 5}}\n"
+    ));
+    let bin = path_dir(ws.path(), true);
+    let ssh = which("ssh").expect("ssh is installed by scripts/setup.sh");
+    let _ = std::os::unix::fs::symlink(ssh, bin.join("ssh"));
+    let args = [
+        "ship",
+        "svc",
+        "--host",
+        "dead",
+        "--dry-run",
+        "--go-version",
+        "1.21.5",
+    ];
+    let (code, out, err) = run_bounded(&ws, &args, &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("# dead: FAILED: cannot reach dead over ssh:"),
+        "{out}"
+    );
+    assert!(out.contains("Connection refused"), "{out}");
+    assert_eq!(
+        error_line(&err),
+        "error: shipping failed on 1 of 1 host(s): dead: cannot reach dead over ssh (exit status: 255): ssh: connect to host 127.0.0.1 port 1: Connection refused"
+    );
+}

@@ -13,7 +13,7 @@ mod tarfilter;
 
 use crate::build::{self, Builder, Builds, Policy, Status};
 use crate::core::arch::Arch;
-use crate::process::error::ProcessError;
+use crate::process::error::{Failure, ProcessError};
 use crate::session::Session;
 use crate::ship::plan::{Facts, TransferPlan};
 use crate::ship::remote::ShipTarget;
@@ -119,6 +119,30 @@ impl HostResult {
     }
 }
 
+/// A failure's sentence without the full command line: what went wrong, how
+/// the process ended, and the last thing it said.
+fn one_line(reason: &str, process: Option<&ProcessError>) -> String {
+    let Some(e) = process else {
+        return reason.lines().next().unwrap_or_default().to_string();
+    };
+    let lead = reason
+        .strip_suffix(&e.to_string())
+        .map(|l| l.trim_end_matches([':', ' ']))
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| reason.lines().next().unwrap_or_default());
+    let how = match &e.failure {
+        Failure::Exit(status) => status.to_string(),
+        Failure::Timeout(limit) => format!("stopped after {}s", limit.as_secs()),
+        Failure::Spawn(why) => format!("could not start: {why}"),
+        Failure::Io(why) => why.to_string(),
+    };
+    let said = e.stderr_tail.lines().rev().find(|l| !l.trim().is_empty());
+    match said {
+        Some(said) => format!("{lead} ({how}): {}", said.trim()),
+        None => format!("{lead} ({how})"),
+    }
+}
+
 /// What `ship` did, host by host.
 #[derive(Debug, Default)]
 pub struct ShipReport {
@@ -138,6 +162,24 @@ impl ShipReport {
             .iter()
             .filter(|(_, r)| matches!(r, HostResult::Failed { .. }))
             .count()
+    }
+
+    /// Each failed host's reason in one line (`pi: cannot reach pi over ssh
+    /// (exit status: 255): ssh: connect to host … refused`), joined by `; `:
+    /// the final error carries them itself, since the FAILED lines go to
+    /// stdout, which may be a file (`--dry-run > plan.sh`).
+    pub fn failure_summary(&self) -> String {
+        let lines: Vec<String> = self
+            .hosts
+            .iter()
+            .filter_map(|(host, r)| match r {
+                HostResult::Failed { reason, process } => {
+                    Some(format!("{host}: {}", one_line(reason, process.as_deref())))
+                }
+                _ => None,
+            })
+            .collect();
+        lines.join("; ")
     }
 
     /// Puts the hosts in the order `targets` gives them.
@@ -333,5 +375,47 @@ mod tests {
         assert_eq!(human(512), "512 B");
         assert_eq!(human(1536), "1.5 KiB");
         assert_eq!(human(5 * 1024 * 1024), "5.0 MiB");
+    }
+
+    #[test]
+    fn the_failure_summary_says_why_without_the_command_line() {
+        let mut e = ProcessError::new(
+            "ssh -o BatchMode=yes -- pi 'sh -c …'",
+            Failure::Exit(std::os::unix::process::ExitStatusExt::from_raw(255 << 8)),
+        );
+        e.stderr_tail = "Warning: x\nssh: connect to host pi port 22: No route to host\n".into();
+        let slow = ProcessError::new(
+            "ssh -- box true",
+            Failure::Timeout(std::time::Duration::from_secs(20)),
+        );
+        let report = ShipReport {
+            hosts: vec![
+                (
+                    "pi".into(),
+                    HostResult::failed_by(format!("cannot reach pi over ssh: {e}"), e),
+                ),
+                (
+                    "ok".into(),
+                    HostResult::Skipped {
+                        image: "x".into(),
+                        id: "y".into(),
+                    },
+                ),
+                (
+                    "box".into(),
+                    HostResult::failed_by(format!("the import on box failed: {slow}"), slow),
+                ),
+                (
+                    "odd".into(),
+                    HostResult::failed("odd reports 'sparc64': set `arch:`\ndetails"),
+                ),
+            ],
+        };
+        assert_eq!(
+            report.failure_summary(),
+            "pi: cannot reach pi over ssh (exit status: 255): ssh: connect to host pi port 22: No route to host; \
+             box: the import on box failed (stopped after 20s); \
+             odd: odd reports 'sparc64': set `arch:`"
+        );
     }
 }
