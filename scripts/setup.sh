@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine (root) for goapp-build: the engines, Go,
-# OpenSSH, containerd, emulation, and the local stand-ins for what no registry
+# OpenSSH, containerd, an OCI registry server and skopeo (for `push` and
+# `pull_from:` tests), emulation, and the local stand-ins for what no registry
 # or proxy can give us here (a Go builder image, a mirror of the Go tags).
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -12,7 +13,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 packages=(podman docker.io golang-go openssh-server openssh-client containerd
   qemu-user-static binfmt-support busybox-static iproute2 zstd gzip uidmap
-  git ca-certificates)
+  git ca-certificates docker-registry skopeo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -7,7 +7,7 @@
 //!
 //! - [`Session::open`] once per run: the environment, the working
 //!   directory, the config, the shared [`Common`] options.
-//! - Building: a [`Request`] (apps, [`ImageRef`], [`Arch`]es, [`EngineKind`])
+//! - Building: a [`Request`] (apps, an [`ImageTemplate`], [`Arch`]es, [`EngineKind`], build args)
 //!   and a [`Policy`] go into a [`Builder`]; typed [`BuildResult`]s come out
 //!   (app, arch, reference, image id, [`Status`], timing, log, the
 //!   [`ProcessError`] of a failure). [`image()`] is the `image` task: build
@@ -48,7 +48,7 @@ pub use crate::build::{image, BuildResult, Builder, Builds, Policy, Request, Sta
 pub use crate::containerfile::lint::{run as lint, LintOptions};
 pub use crate::core::arch::{parse_list as parse_arches, Arch};
 pub use crate::core::env::HostEnv;
-pub use crate::core::names::ImageRef;
+pub use crate::core::names::{ImageRef, ImageTemplate, TagTemplate};
 pub use crate::doctor::{run as doctor, Check, Verdict};
 pub use crate::engine::caps::{from_version as capabilities, Capabilities};
 pub use crate::engine::store::LocalImage;

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use goapp_build::{
-    Arch, Common, EngineKind, HostEnv, ImageRef, LintOptions, Policy, Request, Session,
+    Arch, Common, EngineKind, HostEnv, ImageTemplate, LintOptions, Policy, Request, Session,
     ShipOptions, Verdict,
 };
 use std::path::PathBuf;
@@ -63,17 +63,25 @@ impl CommonArgs {
     }
 }
 
-/// What to build, shared by `image` and `ship`.
+/// What to build, shared by `image`, `ship` and `push`.
 #[derive(Args, Debug)]
 struct ImageArgs {
     /// Apps from the config; default: the app of the current directory.
     apps: Vec<String>,
     /// The image name, REPO:TAG; each architecture's image is REPO:TAG-<arch>.
+    /// The tag may follow the code: {git} (commit, 12 digits, -dirty when the
+    /// app's sources have changes), {git:N}, {inputs} (sources hash, 12
+    /// digits), {inputs:N}; e.g. joke:0.1.0-{git}.
     #[arg(long, value_name = "REPO:TAG")]
     tag: Option<String>,
     /// podman (default) or docker.
     #[arg(long, value_name = "ENGINE")]
     engine: Option<EngineKind>,
+    /// A build argument, over the config's build_args (repeatable). Values
+    /// end up in the engine's command line (visible in `ps` and logs): pass
+    /// secrets as secret files or environment variables, never here.
+    #[arg(long = "build-arg", value_name = "K=V")]
+    build_args: Vec<String>,
 }
 
 impl ImageArgs {
@@ -82,12 +90,21 @@ impl ImageArgs {
         let tag = self
             .tag
             .as_deref()
-            .map(str::parse::<ImageRef>)
+            .map(str::parse::<ImageTemplate>)
             .transpose()?;
+        let build_args = self
+            .build_args
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => Ok((k.to_string(), v.to_string())),
+                None => anyhow::bail!("--build-arg '{kv}' has no value: write K=V, e.g. --build-arg VERSION=1.2"),
+            })
+            .collect::<Result<_>>()?;
         Ok(Request {
             apps: self.apps,
             tag,
             engine: self.engine,
+            build_args,
             ..Request::default()
         })
     }

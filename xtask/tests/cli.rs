@@ -241,7 +241,28 @@ fn unknown_app_and_bad_tag() {
     assert_eq!(code, 1);
     assert_eq!(
         error_line(&err),
-        "error: --tag 'svc' has no tag: write REPO:TAG, e.g. joke:0.0.3"
+        "error: --tag 'svc' has no tag: write REPO:TAG, e.g. joke:0.0.3 or joke:0.1.0-{git}"
+    );
+    let (code, _, err) = ws.run(true, &["image", "svc", "--tag", "svc:1-{branch}"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        error_line(&err),
+        "error: '1-{branch}': unknown placeholder '{branch}': use {git}, {git:N}, {inputs} or {inputs:N}"
+    );
+    let (code, _, err) = ws.run(true, &["image", "svc", "--build-arg", "VERSION"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        error_line(&err),
+        "error: --build-arg 'VERSION' has no value: write K=V, e.g. --build-arg VERSION=1.2"
+    );
+    let (code, _, err) = ws.run(
+        true,
+        &["image", "svc", "--tag", "svc:1", "--build-arg", "MAIN_PKG_PATH=./x"],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        error_line(&err),
+        "error: --build-arg MAIN_PKG_PATH: build arg MAIN_PKG_PATH is set by goapp-build: set `main_package:` instead"
     );
     let (code, _, err) = ws.run(true, &["image", "svc", "--engine", "buildah"]);
     assert_eq!(code, 2, "a usage error: {err}");

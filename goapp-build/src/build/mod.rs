@@ -9,6 +9,7 @@
 
 pub(crate) mod ignore;
 pub(crate) mod inputs;
+mod naming;
 pub(crate) mod plan;
 pub(crate) mod proxy;
 mod result;
@@ -23,11 +24,12 @@ use crate::build::proxy::ProxyEnv;
 use crate::build::shimfile::Prepared;
 use crate::config::App;
 use crate::core::arch::Arch;
-use crate::core::names::ImageRef;
+use crate::core::names::{ImageRef, ImageTemplate};
 use crate::engine::{Engine, EngineKind};
 use crate::go::resolve::ResolvedGo;
 use crate::session::Session;
 use anyhow::{bail, Result};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What to build, as the command line gives it (already typed).
@@ -35,8 +37,11 @@ use std::path::{Path, PathBuf};
 pub struct Request {
     /// App names; empty: the app of the current directory.
     pub apps: Vec<String>,
-    /// `--tag REPO:TAG`: names one app's images.
-    pub tag: Option<ImageRef>,
+    /// `--tag REPO:TAG`: names one app's images; the tag may be a template
+    /// (`joke:0.1.0-{git}`).
+    pub tag: Option<ImageTemplate>,
+    /// `--build-arg K=V`s, over the config's `build_args`.
+    pub build_args: BTreeMap<String, String>,
     /// `--arch`: else `TARGET_ARCH`, the app's list, or the host's.
     pub arches: Option<Vec<Arch>>,
     /// `--engine`: else `GOAPP_ENGINE`, the config's, or detected.
@@ -77,6 +82,10 @@ pub struct Target {
     pub image: String,
     /// As the engine stores it: `localhost/joke:0.0.3-arm64`.
     pub reference: String,
+    /// The name every architecture's image shares, as the engine stores it
+    /// (`localhost/joke:0.0.3`): a manifest list here, the node's own
+    /// architecture's image on each node.
+    pub index_reference: String,
 }
 
 /// Builds a request's images: the apps selected and named, the engine found.
@@ -84,7 +93,16 @@ pub struct Builder<'s> {
     session: &'s Session,
     request: Request,
     engine: Engine,
-    apps: Vec<(App, ImageRef)>,
+    apps: Vec<Named>,
+}
+
+/// A selected app, its image name rendered, its build args merged, and its
+/// Go version when naming needed it already.
+struct Named {
+    app: App,
+    image: ImageRef,
+    build_args: BTreeMap<String, String>,
+    go: Option<ResolvedGo>,
 }
 
 impl<'s> Builder<'s> {
@@ -98,15 +116,17 @@ impl<'s> Builder<'s> {
                 apps.len()
             );
         }
+        let written = apps
+            .iter()
+            .map(|a| naming::template(request.tag.as_ref(), a))
+            .collect::<Result<Vec<_>>>()?;
+        validate(s, &request, &apps)?;
+        let engine = s.engine(request.engine)?;
         let named = apps
             .into_iter()
-            .map(|a| {
-                let image = image_ref(request.tag.as_ref(), &a)?;
-                Ok((a, image))
-            })
+            .zip(written)
+            .map(|(app, t)| name(s, &request, app, &t))
             .collect::<Result<Vec<_>>>()?;
-        validate(s, &request, &named)?;
-        let engine = s.engine(request.engine)?;
         Ok(Builder {
             session: s,
             request,
@@ -125,7 +145,7 @@ impl<'s> Builder<'s> {
         let mut v: Vec<Arch> = self
             .apps
             .iter()
-            .flat_map(|(a, _)| a.arch.clone().unwrap_or_default())
+            .flat_map(|n| n.app.arch.clone().unwrap_or_default())
             .collect();
         v.sort();
         v.dedup();
@@ -137,14 +157,15 @@ impl<'s> Builder<'s> {
     pub fn targets(&self, arches: &[Arch]) -> Vec<Target> {
         self.apps
             .iter()
-            .flat_map(|(app, image)| {
+            .flat_map(|n| {
                 arches.iter().map(move |&arch| {
-                    let name = image.for_arch(arch);
+                    let name = n.image.for_arch(arch);
                     Target {
-                        app: app.name.clone(),
+                        app: n.app.name.clone(),
                         arch,
                         reference: self.engine.qualify(&name),
                         image: name,
+                        index_reference: self.engine.qualify(&n.image.to_string()),
                     }
                 })
             })
@@ -169,27 +190,49 @@ impl<'s> Builder<'s> {
         let s = self.session;
         let resolver = s.go_resolver();
         let mut plans = Vec::new();
-        for (app, image) in &self.apps {
-            let go = s.resolve_go(&resolver, app)?;
-            let arches = s.arches(arches.or(self.request.arches.as_deref()), app)?;
-            let inputs = gather(s, &self.request, app, image, arches, &self.engine, &go)?;
+        for n in &self.apps {
+            let go = match &n.go {
+                Some(go) => go.clone(),
+                None => s.resolve_go(&resolver, &n.app)?,
+            };
+            let arches = s.arches(arches.or(self.request.arches.as_deref()), &n.app)?;
+            let inputs = gather(s, &self.request, n, arches, &self.engine, &go)?;
             let plan = plan_build(&inputs);
             if let Some(e) = plan.errors.first() {
                 bail!("{e}");
             }
-            plans.push((app.clone(), plan));
+            plans.push((n.app.clone(), plan));
         }
         Ok(plans)
     }
 }
 
-/// An app's image name: `--tag`, else the config's.
-fn image_ref(tag: Option<&ImageRef>, app: &App) -> Result<ImageRef> {
-    match (tag, &app.tag) {
-        (Some(t), _) => Ok(t.clone()),
-        (None, Some(tag)) => ImageRef::new(&app.repository, tag),
-        (None, None) => bail!("no tag for app '{}': pass --tag REPO:TAG (e.g. --tag {}:0.0.3) or set `tag:` for it in the config", app.name, app.repository),
-    }
+/// Names an app's images: renders its tag (the commit, the sources hash)
+/// and merges its build args. The Go version is resolved here only when
+/// the tag needs the sources hash; the plan reuses it.
+fn name(s: &Session, request: &Request, app: App, t: &ImageTemplate) -> Result<Named> {
+    let build_args = naming::build_args(&app, &request.build_args)?;
+    let mut go = None;
+    let image = naming::render(t, &app, || {
+        let resolved = s.resolve_go(&s.go_resolver(), &app)?;
+        let containerfile = app_files(s, &app)?;
+        let cache = s.env.cache_dir();
+        let hash = naming::sources_hash(
+            &app,
+            &containerfile,
+            &resolved.version,
+            &build_args,
+            Some(&cache),
+        );
+        go = Some(resolved);
+        hash
+    })?;
+    Ok(Named {
+        app,
+        image,
+        build_args,
+        go,
+    })
 }
 
 /// `cargo xtask image`: builds (or with [`Policy::PlanOnly`] prints) the
@@ -216,8 +259,8 @@ pub fn image(
 /// selected app, so that a typo is reported before anything slow (resolving
 /// Go, asking the engine): image names, architectures, the context and the
 /// Containerfile (present and parseable).
-fn validate(s: &Session, o: &Request, apps: &[(App, ImageRef)]) -> Result<()> {
-    for (app, _) in apps {
+fn validate(s: &Session, o: &Request, apps: &[App]) -> Result<()> {
+    for app in apps {
         s.arches(o.arches.as_deref(), app)?;
         let path = app_files(s, app)?;
         let text = crate::core::fs::read_text(&path, "the Containerfile")?;
@@ -255,15 +298,15 @@ fn app_files(s: &Session, app: &App) -> Result<PathBuf> {
 
 /// Gathers the inputs of one app's build: checks files, reads the
 /// environment. Errors here are the user's to fix, one sentence each.
-pub(crate) fn gather(
+fn gather(
     s: &Session,
     o: &Request,
-    app: &App,
-    image: &ImageRef,
+    named: &Named,
     arches: Vec<Arch>,
     engine: &Engine,
     go: &ResolvedGo,
 ) -> Result<BuildInputs> {
+    let (app, image) = (&named.app, &named.image);
     let host = s.host_arch()?;
     let proxy = ProxyEnv::from_env(&s.env);
     let containerfile = app_files(s, app)?;
@@ -311,7 +354,7 @@ pub(crate) fn gather(
         secrets: secret_files,
         agent: secrets::agent_socket(&s.env),
         ssh_key: secrets::ssh_key(&s.env, s.ssh_key_setting().as_deref()),
-        build_args: app.build_args.clone(),
+        build_args: named.build_args.clone(),
         context_digest,
         shim_args,
         no_cache: o.no_cache,

@@ -7,7 +7,7 @@ use crate::config::locate::KeyPath;
 use crate::config::{AppConfig, Config, Defaults, Problem};
 use crate::core::env::HostEnv;
 use crate::core::fs::check_regular_if_exists;
-use crate::core::names::{check_name, check_repository, check_tag};
+use crate::core::names::{check_name, check_repository, TagTemplate};
 use std::path::Path;
 
 /// Build args goapp-build sets itself (build/plan) or the engine derives from
@@ -115,7 +115,7 @@ fn app_problems(name: &str, a: &AppConfig, dir: &Path) -> Vec<Problem> {
     if let Some(Err(e)) = a.repository.as_deref().map(check_repository) {
         out.push(Problem::value(at.key("repository"), e.to_string()));
     }
-    if let Some(Err(e)) = a.tag.as_deref().map(check_tag) {
+    if let Some(Err(e)) = a.tag.as_deref().map(TagTemplate::parse) {
         out.push(Problem::value(at.key("tag"), e.to_string()));
     }
     out.extend(word(
@@ -155,27 +155,34 @@ fn arch_list(at: &KeyPath, list: Option<&[crate::core::arch::Arch]>) -> Option<P
 }
 
 fn build_arg(at: &KeyPath, k: &str, v: &str) -> Option<Problem> {
+    match check_build_arg(k, v)? {
+        (true, msg) => Some(Problem::key(at.clone(), msg)),
+        (false, msg) => Some(Problem::value(at.clone(), msg)),
+    }
+}
+
+/// What is wrong with a build arg `k=v`, if anything: `(true, why)` when the
+/// name is at fault, `(false, why)` when the value is. The config and
+/// `--build-arg` share it.
+pub(crate) fn check_build_arg(k: &str, v: &str) -> Option<(bool, String)> {
     let name_ok = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !name_ok {
-        return Some(Problem::key(at.clone(), format!("'{k}' is not a build arg name: use letters, digits and '_', not starting with a digit")));
+        return Some((true, format!("'{k}' is not a build arg name: use letters, digits and '_', not starting with a digit")));
     }
     if let Some((_, why)) = RESERVED_BUILD_ARGS.iter().find(|(r, _)| *r == k) {
-        return Some(Problem::key(
-            at.clone(),
-            format!("build arg {k} is set by goapp-build: {why}"),
-        ));
+        return Some((true, format!("build arg {k} is set by goapp-build: {why}")));
     }
     if k.starts_with("GOAPP_") {
-        return Some(Problem::key(at.clone(), format!("build arg {k}: names starting with GOAPP_ are the shims' own (GOAPP_BIND_<line>): choose another name")));
+        return Some((true, format!("build arg {k}: names starting with GOAPP_ are the shims' own (GOAPP_BIND_<line>): choose another name")));
     }
     if PROXY_VARS.contains(&k) {
-        return Some(Problem::key(at.clone(), format!("build arg {k} is passed from the environment (without its value in argv): set it there")));
+        return Some((true, format!("build arg {k} is passed from the environment (without its value in argv): set it there")));
     }
     v.contains('\0').then(|| {
-        Problem::value(
-            at.clone(),
-            "the value holds a NUL character, which no command line can carry",
+        (
+            false,
+            "the value holds a NUL character, which no command line can carry".to_string(),
         )
     })
 }

@@ -106,6 +106,196 @@ pub fn check_tag(tag: &str) -> Result<()> {
     Ok(())
 }
 
+/// A tag as written in the config or with `--tag`: literal text and
+/// placeholders that follow the code. `{git}` is the commit (12 hex digits)
+/// with `-dirty` when the app's context has uncommitted changes, `{git:N}`
+/// the same with N digits (4–40); `{inputs}` is the first 12 hex digits of
+/// the hash of the app's sources (context, Containerfile, Go version, build
+/// args), `{inputs:N}` the first N (4–64). `0.1.0-{git}` → `0.1.0-3f2a9c81d0e4`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TagTemplate {
+    text: String,
+    parts: Vec<TagPart>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum TagPart {
+    Lit(String),
+    Git(usize),
+    Inputs(usize),
+}
+
+/// What a [`TagTemplate`] is rendered from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagFacts {
+    /// The commit (full hex) and whether the tree has changes.
+    pub git: Option<(String, bool)>,
+    /// The sources hash (hex).
+    pub inputs: Option<String>,
+}
+
+/// The placeholders, for messages.
+pub const TAG_PLACEHOLDERS: &str = "{git}, {git:N}, {inputs} or {inputs:N}";
+
+impl TagTemplate {
+    /// Parses and checks a template; an error names the fix.
+    pub fn parse(text: &str) -> Result<TagTemplate> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find(['{', '}']) {
+            if rest[open..].starts_with('}') {
+                bail!("'{text}': a '}}' without its '{{': placeholders are {TAG_PLACEHOLDERS}");
+            }
+            let Some(close) = rest[open..].find('}').map(|i| i + open) else {
+                bail!("'{text}': a '{{' without its '}}': placeholders are {TAG_PLACEHOLDERS}");
+            };
+            if open > 0 {
+                parts.push(TagPart::Lit(rest[..open].to_string()));
+            }
+            parts.push(placeholder(text, &rest[open + 1..close])?);
+            rest = &rest[close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(TagPart::Lit(rest.to_string()));
+        }
+        let t = TagTemplate {
+            text: text.to_string(),
+            parts,
+        };
+        // The widest rendering must still be a valid tag.
+        let widest = t.render_with("f".repeat(64).as_str(), true, "f".repeat(64).as_str());
+        check_tag(&widest).map_err(|e| {
+            if t.is_literal() {
+                e
+            } else {
+                anyhow::anyhow!("'{text}' does not make a valid image tag (e.g. '{widest}'): use letters, digits, '_', '.' and '-' around the placeholders, 120 characters at most")
+            }
+        })?;
+        Ok(t)
+    }
+
+    /// True when it has no placeholder.
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, TagPart::Lit(_)))
+    }
+
+    /// True when it needs the commit.
+    pub fn uses_git(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, TagPart::Git(_)))
+    }
+
+    /// True when it needs the sources hash.
+    pub fn uses_inputs(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, TagPart::Inputs(_)))
+    }
+
+    /// The tag, from the facts it needs; an error when one is missing.
+    pub fn render(&self, facts: &TagFacts) -> Result<String> {
+        let (commit, dirty) = match (&facts.git, self.uses_git()) {
+            (Some((c, d)), _) => (c.as_str(), *d),
+            (None, false) => ("", false),
+            (None, true) => bail!("the tag '{}' uses {{git}} but the commit is unknown", self.text),
+        };
+        let inputs = match (&facts.inputs, self.uses_inputs()) {
+            (Some(i), _) => i.as_str(),
+            (None, false) => "",
+            (None, true) => bail!("the tag '{}' uses {{inputs}} but the sources hash is unknown", self.text),
+        };
+        let tag = self.render_with(commit, dirty, inputs);
+        check_tag(&tag)?;
+        Ok(tag)
+    }
+
+    fn render_with(&self, commit: &str, dirty: bool, inputs: &str) -> String {
+        let take = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+        self.parts
+            .iter()
+            .map(|p| match p {
+                TagPart::Lit(s) => s.clone(),
+                TagPart::Git(n) if dirty => format!("{}-dirty", take(commit, *n)),
+                TagPart::Git(n) => take(commit, *n),
+                TagPart::Inputs(n) => take(inputs, *n),
+            })
+            .collect()
+    }
+}
+
+fn placeholder(text: &str, inner: &str) -> Result<TagPart> {
+    let (name, width) = match inner.split_once(':') {
+        Some((n, w)) => (n, Some(w)),
+        None => (inner, None),
+    };
+    let (max, default) = match name {
+        "git" => (40, 12),
+        "inputs" => (64, 12),
+        _ => bail!("'{text}': unknown placeholder '{{{inner}}}': use {TAG_PLACEHOLDERS}"),
+    };
+    let n = match width {
+        None => default,
+        Some(w) => match w.parse::<usize>() {
+            Ok(n) if (4..=max).contains(&n) => n,
+            _ => bail!("'{text}': in '{{{inner}}}' the width must be a whole number from 4 to {max}"),
+        },
+    };
+    Ok(if name == "git" {
+        TagPart::Git(n)
+    } else {
+        TagPart::Inputs(n)
+    })
+}
+
+impl fmt::Display for TagTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// An image name as written: `REPOSITORY:TAG` where the tag may be a
+/// [`TagTemplate`] (`joke:0.1.0-{git}`). Rendered into an [`ImageRef`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ImageTemplate {
+    /// `joke`, `registry.local:5000/team/joke`.
+    pub repository: String,
+    /// The tag as written.
+    pub tag: TagTemplate,
+}
+
+impl ImageTemplate {
+    /// A checked template from its parts.
+    pub fn new(repository: &str, tag: &str) -> Result<ImageTemplate> {
+        check_repository(repository)?;
+        Ok(ImageTemplate {
+            repository: repository.to_string(),
+            tag: TagTemplate::parse(tag)?,
+        })
+    }
+
+    /// The image name, from the facts its tag needs.
+    pub fn render(&self, facts: &TagFacts) -> Result<ImageRef> {
+        ImageRef::new(&self.repository, &self.tag.render(facts)?)
+    }
+}
+
+impl FromStr for ImageTemplate {
+    type Err = anyhow::Error;
+    /// `REPO:TAG`, the tag after the last colon outside placeholders that
+    /// follows the last slash.
+    fn from_str(s: &str) -> Result<ImageTemplate> {
+        let head = s.find('{').map(|i| &s[..i]).unwrap_or(s);
+        let slash = head.rfind('/').map(|i| i + 1).unwrap_or(0);
+        let Some(colon) = head[slash..].rfind(':').map(|i| i + slash) else {
+            bail!("--tag '{s}' has no tag: write REPO:TAG, e.g. joke:0.0.3 or joke:0.1.0-{{git}}");
+        };
+        ImageTemplate::new(&s[..colon], &s[colon + 1..])
+    }
+}
+
+impl fmt::Display for ImageTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.repository, self.tag)
+    }
+}
+
 /// An ssh destination, user or host: no option injection, no shell or
 /// whitespace characters (ssh and the remote shell would re-parse them).
 pub fn check_destination(v: &str) -> std::result::Result<(), &'static str> {
@@ -147,5 +337,68 @@ mod tests {
         assert!("joke:$(rm -rf)".parse::<ImageRef>().is_err());
         assert!(check_name("pi-1").is_ok());
         assert!(check_name("-oProxyCommand").is_err());
+    }
+    #[test]
+    fn tag_templates_render_commit_dirt_and_inputs() {
+        let commit = "3f2a9c81d0e4b5a6978877665544332211009988";
+        let facts = TagFacts {
+            git: Some((commit.into(), false)),
+            inputs: Some("abcdef0123456789".repeat(4)),
+        };
+        let t = TagTemplate::parse("0.1.0-{git}").unwrap();
+        assert!(t.uses_git() && !t.uses_inputs() && !t.is_literal());
+        assert_eq!(t.render(&facts).unwrap(), "0.1.0-3f2a9c81d0e4");
+        let dirty = TagFacts {
+            git: Some((commit.into(), true)),
+            ..facts.clone()
+        };
+        assert_eq!(t.render(&dirty).unwrap(), "0.1.0-3f2a9c81d0e4-dirty");
+        let t = TagTemplate::parse("{git:7}.{inputs:8}").unwrap();
+        assert_eq!(t.render(&facts).unwrap(), "3f2a9c8.abcdef01");
+        assert_eq!(
+            TagTemplate::parse("{inputs}").unwrap().render(&facts).unwrap(),
+            "abcdef012345"
+        );
+        assert_eq!(
+            TagTemplate::parse("0.0.3").unwrap().render(&TagFacts::default()).unwrap(),
+            "0.0.3"
+        );
+        assert!(TagTemplate::parse("{git}")
+            .unwrap()
+            .render(&TagFacts::default())
+            .is_err());
+    }
+
+    #[test]
+    fn bad_tag_templates_say_what_is_allowed() {
+        let err = |t: &str| TagTemplate::parse(t).unwrap_err().to_string();
+        assert_eq!(
+            err("1-{branch}"),
+            "'1-{branch}': unknown placeholder '{branch}': use {git}, {git:N}, {inputs} or {inputs:N}"
+        );
+        assert!(err("{git:3}").contains("from 4 to 40"), "{}", err("{git:3}"));
+        assert!(err("{inputs:65}").contains("from 4 to 64"));
+        assert!(err("1-{git").contains("without its '}'"));
+        assert!(err("1}").contains("without its '{'"));
+        assert!(err("a b-{git}").contains("does not make a valid image tag"));
+        assert!(err("-{git}").contains("does not make a valid image tag"));
+        assert!(err("x y").contains("is not a valid image tag"));
+        let long = format!("{}-{{git:40}}", "v".repeat(80));
+        assert!(err(&long).contains("120 characters at most"));
+    }
+
+    #[test]
+    fn image_templates_parse_around_placeholders() {
+        let t: ImageTemplate = "reg:5000/team/joke:0.1-{git:8}".parse().unwrap();
+        assert_eq!(t.repository, "reg:5000/team/joke");
+        assert_eq!(t.tag.to_string(), "0.1-{git:8}");
+        let t: ImageTemplate = "joke:{inputs}".parse().unwrap();
+        assert_eq!(t.repository, "joke");
+        assert!("joke".parse::<ImageTemplate>().is_err());
+        let facts = TagFacts {
+            git: None,
+            inputs: Some("0123456789abcdef".into()),
+        };
+        assert_eq!(t.render(&facts).unwrap().to_string(), "joke:0123456789ab");
     }
 }
