@@ -97,7 +97,9 @@ impl ImageArgs {
             .iter()
             .map(|kv| match kv.split_once('=') {
                 Some((k, v)) => Ok((k.to_string(), v.to_string())),
-                None => anyhow::bail!("--build-arg '{kv}' has no value: write K=V, e.g. --build-arg VERSION=1.2"),
+                None => anyhow::bail!(
+                    "--build-arg '{kv}' has no value: write K=V, e.g. --build-arg VERSION=1.2"
+                ),
             })
             .collect::<Result<_>>()?;
         Ok(Request {

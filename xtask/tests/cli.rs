@@ -257,7 +257,14 @@ fn unknown_app_and_bad_tag() {
     );
     let (code, _, err) = ws.run(
         true,
-        &["image", "svc", "--tag", "svc:1", "--build-arg", "MAIN_PKG_PATH=./x"],
+        &[
+            "image",
+            "svc",
+            "--tag",
+            "svc:1",
+            "--build-arg",
+            "MAIN_PKG_PATH=./x",
+        ],
     );
     assert_eq!(code, 1);
     assert_eq!(

@@ -44,14 +44,25 @@ pub(crate) fn build_args(
 /// `dir` differs from it (changed, staged or untracked files).
 pub(crate) fn git_facts(dir: &Path) -> Result<(String, bool)> {
     let limit = Some(Duration::from_secs(30));
-    let git = |args: &[&str]| Cmd::new("git").arg("-C").arg(dir.display().to_string()).args(args.iter().copied());
+    let git = |args: &[&str]| {
+        Cmd::new("git")
+            .arg("-C")
+            .arg(dir.display().to_string())
+            .args(args.iter().copied())
+    };
     let head = git(&["rev-parse", "--verify", "HEAD"]).run_timeout(limit).map_err(|e| {
         anyhow::anyhow!("the tag uses {{git}}, but {} has no commit to name ({}): commit first, or drop {{git}} from the tag", dir.display(), e.last_line().unwrap_or("not a git repository"))
     })?;
     let commit = String::from_utf8_lossy(&head.stdout).trim().to_string();
-    let status = git(&["status", "--porcelain", "--untracked-files=normal", "--", "."])
-        .run_timeout(limit)
-        .context("asking git whether the app's sources have changes (for {git} in the tag)")?;
+    let status = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=normal",
+        "--",
+        ".",
+    ])
+    .run_timeout(limit)
+    .context("asking git whether the app's sources have changes (for {git} in the tag)")?;
     Ok((commit, !status.stdout.is_empty()))
 }
 
@@ -90,7 +101,10 @@ pub(crate) fn render(
 ) -> Result<ImageRef> {
     let tag: &TagTemplate = &t.tag;
     let facts = TagFacts {
-        git: tag.uses_git().then(|| git_facts(&app.context)).transpose()?,
+        git: tag
+            .uses_git()
+            .then(|| git_facts(&app.context))
+            .transpose()?,
         inputs: tag.uses_inputs().then(inputs).transpose()?,
     };
     t.render(&facts)

@@ -289,6 +289,18 @@ T/goapp.yaml:11:13: groups.all[1]: group 'all' names 'pj', which is not a host u
     }
 
     #[test]
+    fn tag_templates_are_checked_at_their_value() {
+        assert_eq!(
+            load_err("apps:\n  svc:\n    context: svc\n    tag: '1-{branch}'\n"),
+            "T/goapp.yaml:4:10: apps.svc.tag: '1-{branch}': unknown placeholder '{branch}': use {git}, {git:N}, {inputs} or {inputs:N}"
+        );
+        assert_eq!(
+            load_err("apps:\n  svc:\n    context: svc\n    tag: '{git:2}'\n"),
+            "T/goapp.yaml:4:10: apps.svc.tag: '{git:2}': in '{git:2}' the width must be a whole number from 4 to 40"
+        );
+    }
+
+    #[test]
     fn defaults_are_checked_too() {
         assert_eq!(
             load_err("defaults:\n  main_package: ./cmd/x y\n  arch: []\n"),

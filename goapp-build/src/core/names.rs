@@ -194,12 +194,18 @@ impl TagTemplate {
         let (commit, dirty) = match (&facts.git, self.uses_git()) {
             (Some((c, d)), _) => (c.as_str(), *d),
             (None, false) => ("", false),
-            (None, true) => bail!("the tag '{}' uses {{git}} but the commit is unknown", self.text),
+            (None, true) => bail!(
+                "the tag '{}' uses {{git}} but the commit is unknown",
+                self.text
+            ),
         };
         let inputs = match (&facts.inputs, self.uses_inputs()) {
             (Some(i), _) => i.as_str(),
             (None, false) => "",
-            (None, true) => bail!("the tag '{}' uses {{inputs}} but the sources hash is unknown", self.text),
+            (None, true) => bail!(
+                "the tag '{}' uses {{inputs}} but the sources hash is unknown",
+                self.text
+            ),
         };
         let tag = self.render_with(commit, dirty, inputs);
         check_tag(&tag)?;
@@ -234,7 +240,9 @@ fn placeholder(text: &str, inner: &str) -> Result<TagPart> {
         None => default,
         Some(w) => match w.parse::<usize>() {
             Ok(n) if (4..=max).contains(&n) => n,
-            _ => bail!("'{text}': in '{{{inner}}}' the width must be a whole number from 4 to {max}"),
+            _ => {
+                bail!("'{text}': in '{{{inner}}}' the width must be a whole number from 4 to {max}")
+            }
         },
     };
     Ok(if name == "git" {
@@ -356,11 +364,17 @@ mod tests {
         let t = TagTemplate::parse("{git:7}.{inputs:8}").unwrap();
         assert_eq!(t.render(&facts).unwrap(), "3f2a9c8.abcdef01");
         assert_eq!(
-            TagTemplate::parse("{inputs}").unwrap().render(&facts).unwrap(),
+            TagTemplate::parse("{inputs}")
+                .unwrap()
+                .render(&facts)
+                .unwrap(),
             "abcdef012345"
         );
         assert_eq!(
-            TagTemplate::parse("0.0.3").unwrap().render(&TagFacts::default()).unwrap(),
+            TagTemplate::parse("0.0.3")
+                .unwrap()
+                .render(&TagFacts::default())
+                .unwrap(),
             "0.0.3"
         );
         assert!(TagTemplate::parse("{git}")
@@ -376,7 +390,11 @@ mod tests {
             err("1-{branch}"),
             "'1-{branch}': unknown placeholder '{branch}': use {git}, {git:N}, {inputs} or {inputs:N}"
         );
-        assert!(err("{git:3}").contains("from 4 to 40"), "{}", err("{git:3}"));
+        assert!(
+            err("{git:3}").contains("from 4 to 40"),
+            "{}",
+            err("{git:3}")
+        );
         assert!(err("{inputs:65}").contains("from 4 to 64"));
         assert!(err("1-{git").contains("without its '}'"));
         assert!(err("1}").contains("without its '{'"));
