@@ -9,6 +9,7 @@ use crate::core::redact::redact_url;
 use crate::engine::caps::{self, can_run, emulation_fix, Emulation};
 use crate::engine::{self, EngineKind};
 use crate::process::command::Cmd;
+use crate::process::error::ProcessError;
 use crate::session::Session;
 use crate::ship::remote::ShipTarget;
 use std::io::Write;
@@ -49,79 +50,82 @@ impl Check {
 
 /// Runs every check, prints one line each, returns them.
 pub fn run(s: &Session, out: &mut dyn Write) -> std::io::Result<Vec<Check>> {
+    let sections: [fn(&Session) -> Vec<Check>; 7] = [
+        engines,
+        emulation,
+        ssh_agent,
+        proxy,
+        secret_files,
+        go_versions,
+        hosts,
+    ];
     let mut checks = Vec::new();
-    let mut say = |c: Check, out: &mut dyn Write| -> std::io::Result<()> {
-        let tag = match c.status {
-            Verdict::Ok => "ok  ",
-            Verdict::Warn => "warn",
-            Verdict::Fail => "FAIL",
-        };
-        writeln!(out, "{tag}  {}: {}", c.name, c.detail)?;
-        checks.push(c);
-        Ok(())
-    };
+    for section in sections {
+        for c in section(s) {
+            let tag = match c.status {
+                Verdict::Ok => "ok  ",
+                Verdict::Warn => "warn",
+                Verdict::Fail => "FAIL",
+            };
+            writeln!(out, "{tag}  {}: {}", c.name, c.detail)?;
+            checks.push(c);
+        }
+    }
+    Ok(checks)
+}
 
-    // Engines: the one builds would use, and every installed one's liveness.
-    let configured = s.config.as_ref().and_then(|c| c.file.defaults.engine);
-    match s.engine(None) {
+/// The engine builds would use, with its abilities; and every installed
+/// engine's liveness: one that is installed but broken fails even if it is
+/// not the default, since `--engine` would pick it.
+fn engines(s: &Session) -> Vec<Check> {
+    let mut checks = vec![match s.engine(None) {
         Ok(e) => {
             let c = caps::detect(&e, &s.env.cache_dir());
             let yn = |b: bool| if b { "yes" } else { "no" };
-            say(
-                Check::new(
-                    Verdict::Ok,
-                    "engine",
-                    format!(
-                        "{} {} ({}); heredocs: {}, BUILDPLATFORM in FROM: {}, secrets as env: {}, buildx: {}, ssh mounts: {}, manifests: {}",
-                        e.kind,
-                        c.version,
-                        e.program,
-                        yn(c.heredoc),
-                        yn(c.buildplatform_in_from),
-                        yn(c.secret_env),
-                        yn(c.buildx),
-                        yn(c.ssh_mount),
-                        yn(c.manifest)
-                    ),
+            Check::new(
+                Verdict::Ok,
+                "engine",
+                format!(
+                    "{} {} ({}); heredocs: {}, BUILDPLATFORM in FROM: {}, secrets as env: {}, buildx: {}, ssh mounts: {}, manifests: {}",
+                    e.kind,
+                    c.version,
+                    e.program,
+                    yn(c.heredoc),
+                    yn(c.buildplatform_in_from),
+                    yn(c.secret_env),
+                    yn(c.buildx),
+                    yn(c.ssh_mount),
+                    yn(c.manifest)
                 ),
-                out,
-            )?;
+            )
         }
-        Err(e) => say(
-            Check::new(Verdict::Fail, "engine", compact(&format!("{e:#}"))),
-            out,
-        )?,
-    }
+        Err(e) => Check::new(Verdict::Fail, "engine", compact(&format!("{e:#}"))),
+    }];
     for kind in [EngineKind::Podman, EngineKind::Docker] {
         let Ok(e) = engine::detect(Some(kind)) else {
             continue;
         };
         let name = format!("{kind} works");
-        match caps::engine_alive(&e) {
-            Ok(()) => say(Check::new(Verdict::Ok, name, "it answers `info`"), out)?,
+        checks.push(match caps::engine_alive(&e) {
+            Ok(()) => Check::new(Verdict::Ok, name, "it answers `info`"),
             Err(why) => {
                 let fix = match kind {
                     EngineKind::Docker => "start the docker daemon (systemctl start docker, or `dockerd &` as root) and check DOCKER_HOST",
                     EngineKind::Podman => "run `podman info` to see what is wrong (storage, runtime, CONTAINERS_CONF)",
                 };
-                // An engine that is installed but broken fails even if not the default:
-                // `--engine` would pick it.
-                let _ = configured;
-                say(
-                    Check::new(
-                        Verdict::Fail,
-                        name,
-                        format!("{} — fix: {fix}", compact(&why)),
-                    ),
-                    out,
-                )?;
+                Check::new(Verdict::Fail, name, format!("{} — fix: {fix}", summary(&why)))
             }
-        }
+        });
     }
+    checks
+}
 
-    // Emulation for every configured architecture.
-    let host = s.host_arch().ok();
-    let mut arches: Vec<Arch> = Vec::new();
+/// Every configured architecture runs here: natively or emulated.
+fn emulation(s: &Session) -> Vec<Check> {
+    let Ok(host) = s.host_arch() else {
+        return Vec::new();
+    };
+    let mut arches: Vec<Arch> = vec![host];
     if let Some(c) = &s.config {
         arches.extend(c.file.defaults.arch.iter().flatten());
         arches.extend(
@@ -132,218 +136,228 @@ pub fn run(s: &Session, out: &mut dyn Write) -> std::io::Result<Vec<Check>> {
         );
         arches.extend(c.file.hosts.hosts.values().filter_map(|h| h.arch));
     }
-    arches.extend(host);
     arches.sort();
     arches.dedup();
-    if let Some(host) = host {
-        for a in arches {
+    arches
+        .into_iter()
+        .map(|a| {
+            let name = format!("arch {a}");
             match can_run(a, host) {
-                Emulation::Native => {
-                    say(Check::new(Verdict::Ok, format!("arch {a}"), "native"), out)?
-                }
-                Emulation::Registered => say(
-                    Check::new(
-                        Verdict::Ok,
-                        format!("arch {a}"),
-                        "runs under qemu-user-static (binfmt_misc)",
+                Emulation::Native => Check::new(Verdict::Ok, name, "native"),
+                Emulation::Registered => Check::new(
+                    Verdict::Ok,
+                    name,
+                    "runs under qemu-user-static (binfmt_misc)",
+                ),
+                Emulation::Missing(entry) => Check::new(
+                    Verdict::Fail,
+                    name,
+                    format!(
+                        "{} is not registered, so {a} images cannot run here — fix: {}",
+                        entry.display(),
+                        emulation_fix(a)
                     ),
-                    out,
-                )?,
-                Emulation::Missing(entry) => say(
-                    Check::new(
-                        Verdict::Fail,
-                        format!("arch {a}"),
-                        format!(
-                            "{} is not registered, so {a} images cannot run here — fix: {}",
-                            entry.display(),
-                            emulation_fix(a)
-                        ),
-                    ),
-                    out,
-                )?,
+                ),
             }
-        }
-    }
+        })
+        .collect()
+}
 
-    // The ssh agent and the key the builds use.
-    let key_setting = s
+/// The ssh agent, and the key the builds use, checked as the build checks it.
+fn ssh_agent(s: &Session) -> Vec<Check> {
+    let check = |v, detail: String| vec![Check::new(v, "ssh agent", detail)];
+    let sock = match secrets::agent_socket(&s.env) {
+        AgentSocket::Unset => return check(Verdict::Warn, "SSH_AUTH_SOCK is not set: builds get no --ssh (fine without private modules) — fix: eval $(ssh-agent) && ssh-add".into()),
+        AgentSocket::Missing(p) => return check(Verdict::Fail, format!("SSH_AUTH_SOCK names {}, which does not exist — fix: eval $(ssh-agent) && ssh-add", p.display())),
+        AgentSocket::Present(sock) => sock.display().to_string(),
+    };
+    let listed = Cmd::new("ssh-add")
+        .env("SSH_AUTH_SOCK", &sock)
+        .arg("-l")
+        .output(Some(Duration::from_secs(10)));
+    let keys = match &listed {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).lines().count(),
+        _ => 0,
+    };
+    let setting = s
         .config
         .as_ref()
         .and_then(|c| c.file.defaults.ssh_key.clone());
-    match secrets::agent_socket(&s.env) {
-        AgentSocket::Unset => say(Check::new(Verdict::Warn, "ssh agent", "SSH_AUTH_SOCK is not set: builds get no --ssh (fine without private modules) — fix: eval $(ssh-agent) && ssh-add"), out)?,
-        AgentSocket::Missing(p) => say(Check::new(Verdict::Fail, "ssh agent", format!("SSH_AUTH_SOCK names {}, which does not exist — fix: eval $(ssh-agent) && ssh-add", p.display())), out)?,
-        AgentSocket::Present(sock) => {
-            let sock = sock.display().to_string();
-            let listed = Cmd::new("ssh-add").env("SSH_AUTH_SOCK", &sock).arg("-l").output(Some(Duration::from_secs(10)));
-            let key = secrets::ssh_key(&s.env, key_setting.as_deref());
-            let keys = match &listed {
-                Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).lines().count(),
-                _ => 0,
-            };
-            // The same check the build runs before it starts.
-            let step = match &key {
-                SshKey::Configured { public, .. } | SshKey::Found(public) => Some(UnlockStep::new(Path::new(&sock), public)),
-                SshKey::NoneFound => None,
-            };
-            if keys == 0 {
-                let fix = step.as_ref().map(unlock_hint).unwrap_or_else(|| "ssh-add".into());
-                say(Check::new(Verdict::Fail, "ssh agent", format!("the agent at {sock} holds no keys, so --ssh gives the build nothing — fix: {fix}")), out)?;
-            } else if let Some(step) = step {
-                let private = step.private_key.display();
-                if step.check.run_timeout(Some(Duration::from_secs(10))).is_ok() {
-                    say(Check::new(Verdict::Ok, "ssh agent", format!("{keys} key(s); {private} is unlocked")), out)?;
-                } else {
-                    say(Check::new(Verdict::Fail, "ssh agent", format!("{private} is not unlocked in the agent — fix: {}", unlock_hint(&step))), out)?;
-                }
-            } else {
-                say(Check::new(Verdict::Ok, "ssh agent", format!("{keys} key(s)")), out)?;
+    let step = match secrets::ssh_key(&s.env, setting.as_deref()) {
+        SshKey::Configured { public, .. } | SshKey::Found(public) => {
+            Some(UnlockStep::new(Path::new(&sock), &public))
+        }
+        SshKey::NoneFound => None,
+    };
+    match step {
+        _ if keys == 0 => {
+            let fix = step
+                .as_ref()
+                .map(unlock_hint)
+                .unwrap_or_else(|| "ssh-add".into());
+            check(Verdict::Fail, format!("the agent at {sock} holds no keys, so --ssh gives the build nothing — fix: {fix}"))
+        }
+        None => check(Verdict::Ok, format!("{keys} key(s)")),
+        Some(step) => {
+            let private = step.private_key.display();
+            match step.check.run_timeout(Some(Duration::from_secs(10))) {
+                Ok(_) => check(Verdict::Ok, format!("{keys} key(s); {private} is unlocked")),
+                Err(_) => check(
+                    Verdict::Fail,
+                    format!(
+                        "{private} is not unlocked in the agent — fix: {}",
+                        unlock_hint(&step)
+                    ),
+                ),
             }
         }
     }
+}
 
-    // Proxy variables, redacted.
-    match ProxyEnv::from_env(&s.env) {
-        None => say(Check::new(Verdict::Ok, "proxy", "no proxy set"), out)?,
-        Some(p) => {
-            let shown: Vec<String> = p
-                .values
-                .iter()
-                .take(3)
-                .map(|(k, v)| format!("{k}={}", redact_url(v)))
-                .collect();
-            say(Check::new(Verdict::Ok, "proxy", shown.join(" ")), out)?;
-        }
-    }
+/// The proxy variables, redacted.
+fn proxy(s: &Session) -> Vec<Check> {
+    let detail = match ProxyEnv::from_env(&s.env) {
+        None => "no proxy set".to_string(),
+        Some(p) => p
+            .values
+            .iter()
+            .take(3)
+            .map(|(k, v)| format!("{k}={}", redact_url(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    vec![Check::new(Verdict::Ok, "proxy", detail)]
+}
 
-    // Secret files.
+/// The secret files builds mount.
+fn secret_files(s: &Session) -> Vec<Check> {
     let mut files: Vec<_> = secrets::goenv(&s.env).into_iter().collect();
     if ProxyEnv::from_env(&s.env).is_some() {
         files.extend(secrets::netrc(&s.env));
         files.push(secrets::certs(&s.env));
     }
-    for f in files {
-        if f.exists {
-            say(
-                Check::new(
-                    Verdict::Ok,
-                    format!("secret {}", f.id),
-                    f.path.display().to_string(),
-                ),
-                out,
-            )?;
-        } else {
-            say(
-                Check::new(
-                    Verdict::Warn,
-                    format!("secret {}", f.id),
-                    format!(
-                        "{} ({}) does not exist: builds run without it",
-                        f.path.display(),
-                        f.origin
-                    ),
-                ),
-                out,
-            )?;
-        }
-    }
-
-    // The Go version of each app.
-    if let Some(c) = &s.config {
-        let resolver = s.go_resolver();
-        for name in c.file.apps.keys() {
-            let r = c.app(name).and_then(|app| resolver.resolve(&app));
-            match r {
-                Ok(r) => say(
-                    Check::new(
-                        if r.warning.is_some() {
-                            Verdict::Warn
-                        } else {
-                            Verdict::Ok
-                        },
-                        format!("go {name}"),
-                        r.warning.unwrap_or_else(|| r.version.to_string()),
-                    ),
-                    out,
-                )?,
-                Err(e) => say(
-                    Check::new(
-                        Verdict::Fail,
-                        format!("go {name}"),
-                        compact(&format!("{e:#}")),
-                    ),
-                    out,
-                )?,
+    files
+        .into_iter()
+        .map(|f| {
+            let name = format!("secret {}", f.id);
+            if f.exists {
+                Check::new(Verdict::Ok, name, f.path.display().to_string())
+            } else {
+                let why = format!(
+                    "{} ({}) does not exist: builds run without it",
+                    f.path.display(),
+                    f.origin
+                );
+                Check::new(Verdict::Warn, name, why)
             }
-        }
-    }
+        })
+        .collect()
+}
 
-    // Every configured host: reachable over ssh, its import tool present.
-    if let Some(c) = &s.config {
-        let ssh_config = c
-            .file
-            .defaults
-            .ssh_config
-            .as_ref()
-            .map(|p| c.dir.join(s.env.expand_tilde(p)));
-        let targets: Vec<ShipTarget> = c
-            .file
-            .hosts
-            .hosts
+/// The Go version of each app.
+fn go_versions(s: &Session) -> Vec<Check> {
+    let Some(c) = &s.config else {
+        return Vec::new();
+    };
+    let resolver = s.go_resolver();
+    c.file
+        .apps
+        .keys()
+        .map(|name| {
+            let check = format!("go {name}");
+            match c.app(name).and_then(|app| resolver.resolve(&app)) {
+                Ok(r) if r.warning.is_some() => {
+                    Check::new(Verdict::Warn, check, r.warning.unwrap_or_default())
+                }
+                Ok(r) => Check::new(Verdict::Ok, check, r.version.to_string()),
+                Err(e) => Check::new(Verdict::Fail, check, compact(&format!("{e:#}"))),
+            }
+        })
+        .collect()
+}
+
+/// Every configured host, at once: reachable over ssh, its import tool there.
+fn hosts(s: &Session) -> Vec<Check> {
+    let Some(c) = &s.config else {
+        return Vec::new();
+    };
+    let ssh_config = c
+        .file
+        .defaults
+        .ssh_config
+        .as_ref()
+        .map(|p| c.dir.join(s.env.expand_tilde(p)));
+    let targets: Vec<ShipTarget> = c
+        .file
+        .hosts
+        .hosts
+        .iter()
+        .map(|(n, h)| ShipTarget {
+            name: n.clone(),
+            host: h.clone(),
+            ssh_config: ssh_config.clone(),
+            control: None,
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        let hs: Vec<_> = targets
             .iter()
-            .map(|(n, h)| ShipTarget {
-                name: n.clone(),
-                host: h.clone(),
-                ssh_config: ssh_config.clone(),
-                control: None,
-            })
+            .map(|t| (t, scope.spawn(move || host_check(t))))
             .collect();
-        let results: Vec<Check> = std::thread::scope(|scope| {
-            let hs: Vec<_> = targets
-                .iter()
-                .map(|t| scope.spawn(move || host_check(t)))
-                .collect();
-            hs.into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Check::new(Verdict::Fail, "host", "check panicked"))
+        hs.into_iter()
+            .map(|(t, h)| {
+                h.join().unwrap_or_else(|_| {
+                    let why = "the check stopped on an internal error (a bug: please report it)";
+                    Check::new(Verdict::Fail, format!("host {}", t.name), why)
                 })
-                .collect()
-        });
-        for r in results {
-            say(r, out)?;
-        }
-    }
-    Ok(checks)
+            })
+            .collect()
+    })
 }
 
 fn host_check(t: &ShipTarget) -> Check {
     let name = format!("host {}", t.name);
+    let dest = t
+        .host
+        .ssh
+        .clone()
+        .or(t.host.host.clone())
+        .unwrap_or_default();
     match t.probe(&[]) {
-        Err(e) => Check::new(Verdict::Fail, name, format!("not reachable over ssh: {} — fix: check `ssh {}` by hand (keys, host key, port)", last_line(&format!("{e:#}")), t.host.ssh.clone().or(t.host.host.clone()).unwrap_or_default())),
-        Ok(p) if p.importer => Check::new(
-            Verdict::Ok,
-            name,
-            format!("reachable, {} ({}), `{}` present{}", p.machine, Arch::from_uname(&p.machine).map(|a| a.to_string()).unwrap_or("?".into()), t.importer(), if p.zstd { ", zstd" } else { "" }),
-        ),
+        Err(e) => {
+            let cause = e.last_line().map(str::to_string).unwrap_or_else(|| e.to_string());
+            Check::new(Verdict::Fail, name, format!("not reachable over ssh: {cause} — fix: check `ssh {dest}` by hand (keys, host key, port)"))
+        }
+        Ok(p) if p.importer => {
+            let arch = Arch::from_uname(&p.machine).map(|a| a.to_string()).unwrap_or("?".into());
+            let zstd = if p.zstd { ", zstd" } else { "" };
+            Check::new(Verdict::Ok, name, format!("reachable, {} ({arch}), `{}` present{zstd}", p.machine, t.importer()))
+        }
         Ok(_) => Check::new(Verdict::Fail, name, format!("reachable, but `{}` is not installed there — fix: install it, or change `import:` for this host", t.importer())),
+    }
+}
+
+/// A failed process in one line: what ran and how it ended, then the last
+/// line it wrote (the cause), read from the error's fields.
+fn summary(e: &ProcessError) -> String {
+    let head = e.to_string();
+    let head = head.lines().next().unwrap_or_default();
+    match e.last_line() {
+        Some(cause) if cause.trim() != head => format!("{head} [{}]", cause.trim()),
+        _ => head.to_string(),
     }
 }
 
 /// One line: the first line of an error, and its last (the cause) if different.
 fn compact(s: &str) -> String {
     let first = s.lines().next().unwrap_or_default();
-    let last = last_line(s);
+    let last = s
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_default();
     if last.is_empty() || last == first {
         first.to_string()
     } else {
         format!("{first} [{}]", last.trim())
     }
-}
-
-fn last_line(s: &str) -> String {
-    s.lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or_default()
-        .to_string()
 }

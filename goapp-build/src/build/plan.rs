@@ -133,17 +133,35 @@ pub struct BuildPlan {
 
 /// Plans the builds.
 pub fn plan_build(i: &BuildInputs) -> BuildPlan {
-    let mut warnings = Vec::new();
-    let mut errors = Vec::new();
+    let mut plan = BuildPlan {
+        warnings: Vec::new(),
+        errors: Vec::new(),
+        unlock: None,
+        builds: Vec::new(),
+    };
+    let mut common = build_args(i);
+    common.extend(proxy_args(i, &mut plan.warnings));
+    common.extend(secret_args(i, &mut plan.warnings));
+    common.extend(ssh_args(i, &mut plan));
     let mut redactor = Redactor::default();
     if let Some(p) = &i.proxy {
         redactor.extend(&p.redactor());
     }
+    plan.builds = i
+        .arches
+        .iter()
+        .map(|&arch| arch_build(i, arch, &common, &redactor))
+        .collect();
+    plan
+}
 
-    let mut common: Vec<String> = Vec::new();
+/// `--build-arg`s every architecture gets: the Go version, the main
+/// package, GOPRIVATE, the config's, and the build platform.
+fn build_args(i: &BuildInputs) -> Vec<String> {
+    let mut args: Vec<String> = Vec::new();
     let mut build_arg = |k: &str, v: &str| {
-        common.push("--build-arg".into());
-        common.push(format!("{k}={v}"));
+        args.push("--build-arg".into());
+        args.push(format!("{k}={v}"));
     };
     build_arg("TAG_GOVER", &i.go_version.to_string());
     build_arg("MAIN_PKG_PATH", &i.main_package);
@@ -157,28 +175,41 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
         // The build platform is always this machine: say so.
         build_arg("BUILDPLATFORM", &i.host_arch.platform());
     }
-    if let Some(p) = &i.proxy {
+    args
+}
+
+/// The proxy variables, by name only: the engine reads the values from its
+/// environment, so credentials never sit in argv (visible in `ps` and
+/// error text).
+fn proxy_args(i: &BuildInputs, warnings: &mut Vec<String>) -> Vec<String> {
+    let Some(p) = &i.proxy else {
+        return Vec::new();
+    };
+    let mut args = Vec::new();
+    for name in VARS {
+        args.push("--build-arg".into());
+        args.push(name.to_string());
+    }
+    if i.engine.kind == EngineKind::Docker {
+        // As build.sh's docker copy did: BuildKit can also mount them as secrets.
         for name in VARS {
-            // Name only: the engine reads the value from its environment, so
-            // credentials never sit in argv (visible in `ps` and error text).
-            common.push("--build-arg".into());
-            common.push(name.to_string());
-        }
-        if i.engine.kind == EngineKind::Docker {
-            // As build.sh's docker copy did: BuildKit can also mount them as secrets.
-            for name in VARS {
-                common.push("--secret".into());
-                common.push(format!("id={name},env={name}"));
-            }
-        }
-        if p.has_credentials() {
-            warnings.push("the proxy URL carries credentials: they reach the build as predefined proxy args (kept out of image history), and are shown here as ***".into());
+            args.push("--secret".into());
+            args.push(format!("id={name},env={name}"));
         }
     }
+    if p.has_credentials() {
+        warnings.push("the proxy URL carries credentials: they reach the build as predefined proxy args (kept out of image history), and are shown here as ***".into());
+    }
+    args
+}
+
+/// `--secret` for each secret file that exists; a warning for each that does not.
+fn secret_args(i: &BuildInputs, warnings: &mut Vec<String>) -> Vec<String> {
+    let mut args = Vec::new();
     for s in &i.secrets {
         if s.exists {
-            common.push("--secret".into());
-            common.push(format!("id={},src={}", s.id, s.path.display()));
+            args.push("--secret".into());
+            args.push(format!("id={},src={}", s.id, s.path.display()));
         } else {
             warnings.push(format!(
                 "secret '{}' not wired: {} ({}) does not exist",
@@ -188,87 +219,86 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
             ));
         }
     }
-    let mut unlock = None;
-    match &i.agent {
-        AgentSocket::Present(sock) => {
-            common.push("--ssh".into());
-            common.push(format!("default={}", sock.display()));
-            let key = match &i.ssh_key {
-                SshKey::Configured { public, exists: false } => {
-                    errors.push(format!("the configured ssh key {} does not exist: fix ssh_key in the config or create the key", public.display()));
-                    None
-                }
-                SshKey::Configured { public, .. } | SshKey::Found(public) => Some(public.clone()),
-                SshKey::NoneFound => {
-                    warnings.push("no ssh key found (~/.ssh/id_ecdsa.pub, id_ed25519.pub, id_rsa.pub): private modules over ssh only work with keys already in the agent".into());
-                    None
-                }
-            };
-            unlock = key.map(|public| UnlockStep::new(sock, &public));
-        }
-        AgentSocket::Unset => warnings.push("no ssh agent (SSH_AUTH_SOCK is not set): the build gets no --ssh, so private modules over ssh cannot be fetched".into()),
-        AgentSocket::Missing(p) => warnings.push(format!(
-            "SSH_AUTH_SOCK names {}, which does not exist (a stale shell?): the build gets no --ssh; start an agent with `eval $(ssh-agent)`",
-            p.display()
-        )),
-    }
+    args
+}
 
+/// `--ssh` with the agent, and the check that its key is unlocked.
+fn ssh_args(i: &BuildInputs, plan: &mut BuildPlan) -> Vec<String> {
+    let sock = match &i.agent {
+        AgentSocket::Present(sock) => sock,
+        AgentSocket::Unset => {
+            plan.warnings.push("no ssh agent (SSH_AUTH_SOCK is not set): the build gets no --ssh, so private modules over ssh cannot be fetched".into());
+            return Vec::new();
+        }
+        AgentSocket::Missing(p) => {
+            plan.warnings.push(format!(
+                "SSH_AUTH_SOCK names {}, which does not exist (a stale shell?): the build gets no --ssh; start an agent with `eval $(ssh-agent)`",
+                p.display()
+            ));
+            return Vec::new();
+        }
+    };
+    let key = match &i.ssh_key {
+        SshKey::Configured {
+            public,
+            exists: false,
+        } => {
+            plan.errors.push(format!("the configured ssh key {} does not exist: fix ssh_key in the config or create the key", public.display()));
+            None
+        }
+        SshKey::Configured { public, .. } | SshKey::Found(public) => Some(public),
+        SshKey::NoneFound => {
+            plan.warnings.push("no ssh key found (~/.ssh/id_ecdsa.pub, id_ed25519.pub, id_rsa.pub): private modules over ssh only work with keys already in the agent".into());
+            None
+        }
+    };
+    plan.unlock = key.map(|public| UnlockStep::new(sock, public));
+    vec!["--ssh".into(), format!("default={}", sock.display())]
+}
+
+/// One architecture's build: its inputs hash (also its label) and command.
+fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redactor) -> ArchBuild {
+    let image = image_name(&i.repository, &i.tag, arch);
     // What decides the image besides the context: every argument (proxy and
-    // secret *names* only, never values), the engine and the platform.
-    let facts_common: Vec<String> = std::iter::once(format!("engine={}", i.engine.kind))
-        .chain(
-            common
-                .iter()
-                .filter(|a| !a.starts_with("default="))
-                .cloned(),
-        )
-        .collect();
-    let builds = i
-        .arches
-        .iter()
-        .map(|&arch| {
-            let image = image_name(&i.repository, &i.tag, arch);
-            let mut h = Sha256::new();
-            h.update(i.context_digest.as_bytes());
-            for f in facts_common.iter().chain(std::iter::once(&arch.platform())) {
-                h.update([0]);
-                h.update(f.as_bytes());
-            }
-            let inputs = crate::build::inputs::hex(&h.finalize());
-            let mut cmd = i.engine.build_cmd();
-            if i.no_cache {
-                cmd = cmd.arg("--no-cache");
-            }
-            let mut cmd = cmd
-                .arg("--platform")
-                .arg(arch.platform())
-                .args(common.clone())
-                .args(shim_build_args(&i.shim_args, &inputs));
-            if let Some(p) = &i.proxy {
-                for (k, v) in &p.values {
-                    cmd = cmd.env(*k, v.as_str());
-                }
-            }
-            let cmd = cmd
-                .arg("--label")
-                .arg(format!("{}={inputs}", crate::build::inputs::LABEL))
-                .args(["-t", &image, "-f"])
-                .arg(i.containerfile.display().to_string())
-                .arg(i.context.display().to_string())
-                .secrets(&redactor);
-            ArchBuild {
-                arch,
-                image,
-                cmd,
-                inputs,
-            }
-        })
-        .collect();
-    BuildPlan {
-        warnings,
-        errors,
-        unlock,
-        builds,
+    // secret *names* only, never values; not the agent's socket path), the
+    // engine and the platform.
+    let mut h = Sha256::new();
+    h.update(i.context_digest.as_bytes());
+    let (engine, platform) = (format!("engine={}", i.engine.kind), arch.platform());
+    let facts = std::iter::once(&engine)
+        .chain(common.iter().filter(|a| !a.starts_with("default=")))
+        .chain(std::iter::once(&platform));
+    for f in facts {
+        h.update([0]);
+        h.update(f.as_bytes());
+    }
+    let inputs = crate::build::inputs::hex(&h.finalize());
+    let mut cmd = i.engine.build_cmd();
+    if i.no_cache {
+        cmd = cmd.arg("--no-cache");
+    }
+    let mut cmd = cmd
+        .arg("--platform")
+        .arg(arch.platform())
+        .args(common.iter().cloned())
+        .args(shim_build_args(&i.shim_args, &inputs));
+    if let Some(p) = &i.proxy {
+        for (k, v) in &p.values {
+            cmd = cmd.env(*k, v.as_str());
+        }
+    }
+    let cmd = cmd
+        .arg("--label")
+        .arg(format!("{}={inputs}", crate::build::inputs::LABEL))
+        .args(["-t", &image, "-f"])
+        .arg(i.containerfile.display().to_string())
+        .arg(i.context.display().to_string())
+        .secrets(redactor);
+    ArchBuild {
+        arch,
+        image,
+        cmd,
+        inputs,
     }
 }
 

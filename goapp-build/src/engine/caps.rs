@@ -6,6 +6,7 @@
 use crate::core::arch::Arch;
 use crate::engine::{BuildFront, Engine, EngineKind};
 use crate::process::command::Cmd;
+use crate::process::error::ProcessError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -224,7 +225,7 @@ pub fn emulation_fix(arch: Arch) -> String {
 
 /// Whether an engine answers `info` (for podman: its storage and runtime
 /// work; for docker: the daemon is reachable). Used by `doctor`.
-pub fn engine_alive(engine: &Engine) -> Result<(), String> {
+pub fn engine_alive(engine: &Engine) -> Result<(), ProcessError> {
     let args: &[&str] = match engine.kind {
         EngineKind::Podman => &["info", "--format", "{{.Host.Arch}}"],
         EngineKind::Docker => &["info", "--format", "{{.Architecture}}"],
@@ -233,7 +234,6 @@ pub fn engine_alive(engine: &Engine) -> Result<(), String> {
         .args(args.iter().copied())
         .run_timeout(Some(Duration::from_secs(20)))
         .map(|_| ())
-        .map_err(|e| format!("{e:#}"))
 }
 
 #[cfg(test)]
