@@ -176,6 +176,10 @@ impl<'s> Builder<'s> {
     /// default architectures), then applies `policy`. A failed build is a
     /// result, not an error; see [`Builds::check`].
     pub fn build(&self, arches: Option<&[Arch]>, policy: Policy) -> Result<Builds> {
+        if arches.is_some_and(|a| a.is_empty()) {
+            // Nothing asked for (no node answered): nothing to read or hash.
+            return run::execute(self.session, &self.engine, &[], policy);
+        }
         let plans = self.plan(arches)?;
         for (_, p) in &plans {
             for w in &p.warnings {

@@ -187,3 +187,87 @@ impl Builds {
             .filter(|r| matches!(r.status, Status::Built | Status::Failed))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{BuildFront, EngineKind};
+    use crate::process::error::Failure;
+
+    fn result(arch: Arch, status: Status) -> BuildResult {
+        BuildResult {
+            app: "joke".into(),
+            arch,
+            image: format!("joke:1-{arch}"),
+            reference: format!("localhost/joke:1-{arch}"),
+            status,
+            inputs: "f00d".into(),
+            local: None,
+            command: Cmd::new("podman")
+                .args(["build", "--platform"])
+                .arg(arch.platform()),
+            elapsed: Some(Duration::from_millis(1500)),
+            log: Some(format!("/c/logs/joke-{arch}.log").into()),
+            error: None,
+        }
+    }
+
+    fn builds(results: Vec<BuildResult>) -> Builds {
+        Builds {
+            engine: Engine {
+                kind: EngineKind::Podman,
+                program: "podman".into(),
+                front: BuildFront::Podman,
+            },
+            results,
+            elapsed: Some(Duration::from_secs(3)),
+            unlock: Some(UnlockStep::new(
+                std::path::Path::new("/run/agent.sock"),
+                std::path::Path::new("/h/.ssh/id_ed25519.pub"),
+            )),
+        }
+    }
+
+    #[test]
+    fn lines_per_status_and_the_failures_in_one_error() {
+        let mut failed = result(Arch::Arm64, Status::Failed);
+        let mut e = ProcessError::new(
+            "podman build --platform linux/arm64",
+            Failure::Io("x".into()),
+        );
+        e.stderr_tail = "broken".into();
+        failed.error = Some(e);
+        let b = builds(vec![result(Arch::Amd64, Status::UpToDate), failed]);
+        let mut out = Vec::new();
+        b.print(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "joke:1-amd64  up to date (inputs unchanged; --force rebuilds)\n\
+             joke:1-arm64  FAILED after 1.5s (log: /c/logs/joke-arm64.log)\n\
+             total 3.0s for 1 build(s)\n"
+        );
+        let err = b.check().unwrap_err().to_string();
+        assert_eq!(err, "1 of 1 builds failed:\n`podman build --platform linux/arm64` failed: x\n--- stderr\nbroken");
+    }
+
+    #[test]
+    fn plan_lines_are_the_key_check_then_what_is_left_to_build() {
+        let b = builds(vec![
+            result(Arch::Amd64, Status::UpToDate),
+            result(Arch::Arm64, Status::Stale),
+        ]);
+        assert_eq!(
+            b.plan_lines(),
+            [
+                "SSH_AUTH_SOCK=/run/agent.sock ssh-add -T /h/.ssh/id_ed25519.pub  # if that fails: SSH_AUTH_SOCK=/run/agent.sock ssh-add /h/.ssh/id_ed25519 (needs a terminal)",
+                "podman build --platform linux/arm64"
+            ]
+        );
+        let done = builds(vec![result(Arch::Amd64, Status::UpToDate)]);
+        assert_eq!(
+            done.plan_lines(),
+            Vec::<String>::new(),
+            "no key check when nothing builds"
+        );
+    }
+}

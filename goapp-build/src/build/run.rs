@@ -41,13 +41,7 @@ pub(super) fn execute(
     read_store(engine, &mut builds.results, |_| true);
     for r in &mut builds.results {
         let current = r.local.as_ref().and_then(|l| l.label.as_deref()) == Some(&r.inputs);
-        r.status = match (policy, current) {
-            (Policy::Rebuild | Policy::PlanOnly, _) | (Policy::BuildIfStale, false) => {
-                Status::Planned
-            }
-            (Policy::RefuseIfStale, false) => Status::Stale,
-            (_, true) => Status::UpToDate,
-        };
+        r.status = status(policy, current);
     }
     if builds.results.iter().any(|r| r.status == Status::Planned) {
         if let Some(u) = &builds.unlock {
@@ -59,6 +53,16 @@ pub(super) fn execute(
         read_store(engine, &mut builds.results, |r| r.status == Status::Built);
     }
     Ok(builds)
+}
+
+/// What `policy` makes of an image that is `current` (in the store, built
+/// from the same inputs) or not.
+fn status(policy: Policy, current: bool) -> Status {
+    match (policy, current) {
+        (Policy::Rebuild | Policy::PlanOnly, _) | (Policy::BuildIfStale, false) => Status::Planned,
+        (Policy::RefuseIfStale, false) => Status::Stale,
+        (Policy::BuildIfStale | Policy::RefuseIfStale, true) => Status::UpToDate,
+    }
 }
 
 /// Fills in what the store holds for the results `which` selects.
@@ -139,4 +143,37 @@ pub(crate) fn ensure_unlocked(u: &UnlockStep, tty: bool) -> Result<()> {
         .run_timeout(limit)
         .context("the key is still not usable after ssh-add")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_policy_decides_what_runs() {
+        let decide = |p| (status(p, true), status(p, false));
+        assert_eq!(
+            decide(Policy::BuildIfStale),
+            (Status::UpToDate, Status::Planned)
+        );
+        assert_eq!(decide(Policy::Rebuild), (Status::Planned, Status::Planned));
+        assert_eq!(
+            decide(Policy::RefuseIfStale),
+            (Status::UpToDate, Status::Stale)
+        );
+        assert_eq!(decide(Policy::PlanOnly), (Status::Planned, Status::Planned));
+    }
+
+    #[test]
+    fn a_known_engine_race_is_retried_and_a_build_error_is_not() {
+        let mut e = ProcessError::new(
+            "podman build",
+            crate::process::error::Failure::Io("x".into()),
+        );
+        e.stderr_tail =
+            "Error: checking if cached image exists from a previous build: layer not known".into();
+        assert!(engine_race(&e));
+        e.stderr_tail = "go: cannot find main module".into();
+        assert!(!engine_race(&e));
+    }
 }
