@@ -5,8 +5,15 @@ mod support;
 use support::*;
 
 fn build_and_run_example(engine_flag: &str, program: &'static str) {
-    let (guard, _, _) =
+    let (guard, stdout, _) =
         build_both_arches(engine_flag, program, &root().join("example/joke"), "joke");
+    if program == DOCKER {
+        assert!(
+            stdout.contains("no local manifest list (docker)")
+                && stdout.contains("note: docker's image store cannot hold a manifest list"),
+            "{stdout}"
+        );
+    }
     for (image, arch) in [(&guard.images[0], "amd64"), (&guard.images[1], "arm64")] {
         let recorded = engine(
             program,
@@ -203,4 +210,128 @@ fn dry_run_prints_and_changes_nothing() {
         .unwrap();
     assert!(!exists.success(), "--dry-run built an image");
     assert!(!cache.path().join("logs").exists(), "--dry-run wrote logs");
+}
+
+/// Tags follow the code (`{git:8}`, `-dirty` after an uncommitted change),
+/// and with two architectures `REPO:TAG` is a manifest list of both images
+/// that podman runs per architecture.
+#[test]
+fn tags_follow_the_code_and_one_name_lists_every_arch() {
+    require_engine("podman");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    let example = root().join("example/joke");
+    for f in [
+        "go.mod",
+        "main.go",
+        "Containerfile",
+        ".containerignore",
+        ".dockerignore",
+    ] {
+        std::fs::copy(example.join(f), app.join(f)).unwrap();
+    }
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir.path())
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "first"]);
+    let head = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir.path())
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    let commit = String::from_utf8_lossy(&head.stdout)[..8].to_string();
+    let repo = format!("goapp-it/{}", unique("tags-"));
+    let clean = format!("{repo}:{commit}");
+    let dirty = format!("{repo}:{commit}-dirty");
+    let _guard = ImageGuard {
+        program: "podman",
+        images: [&clean, &dirty]
+            .iter()
+            .flat_map(|t| [format!("{t}-amd64"), format!("{t}-arm64")])
+            .collect(),
+    };
+    let build = || {
+        let mut c = xtask(&app, cache.path());
+        c.args([
+            "image",
+            "--arch",
+            "amd64,arm64",
+            "--tag",
+            &format!("{repo}:{{git:8}}"),
+        ]);
+        c.args(["--build-arg", "UNUSED=1"]);
+        run(c)
+    };
+    let (ok, stdout, stderr) = build();
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("{clean}-amd64  built in")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{clean}  manifest list of amd64, arm64\n")),
+        "{stdout}"
+    );
+    let listed = engine("podman", &["manifest", "inspect", &clean]);
+    for arch in ["amd64", "arm64"] {
+        let digest = engine(
+            "podman",
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{.Digest}}",
+                &format!("{clean}-{arch}"),
+            ],
+        );
+        assert!(
+            listed.contains(digest.trim()),
+            "{arch} not in the list:\n{listed}"
+        );
+        let printed = engine("podman", &["run", "--rm", "--arch", arch, &clean]);
+        assert!(
+            printed.trim().ends_with(&format!("(linux/{arch})")),
+            "{printed}"
+        );
+    }
+    // Nothing changed: neither the images nor the list are made again.
+    let (ok, stdout, stderr) = build();
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "{clean}  manifest list of amd64, arm64 up to date"
+        )),
+        "{stdout}"
+    );
+    // An uncommitted change names new images.
+    let main = app.join("main.go");
+    let src = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, src.replace("ship statically.", "ship statically!")).unwrap();
+    let (ok, stdout, stderr) = build();
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!("{dirty}-arm64  built in")),
+        "{stdout}"
+    );
+    let printed = engine("podman", &["run", "--rm", &format!("{dirty}-amd64")]);
+    assert!(
+        printed.contains("ship statically! (linux/amd64)"),
+        "{printed}"
+    );
 }

@@ -122,6 +122,20 @@ pub struct ImageGuard {
 
 impl Drop for ImageGuard {
     fn drop(&mut self) {
+        // `REPO:TAG` of `REPO:TAG-<arch>` may be a manifest list: remove it
+        // as a list first (`rmi` of a list name removes one of its images).
+        let mut lists: Vec<&str> = self
+            .images
+            .iter()
+            .filter_map(|i| i.rsplit_once('-').map(|(base, _)| base))
+            .collect();
+        lists.dedup();
+        for l in lists {
+            let _ = Command::new(self.program)
+                .args(["manifest", "rm", l])
+                .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+                .output();
+        }
         for i in &self.images {
             let _ = Command::new(self.program)
                 .args(["rmi", "-f", i])

@@ -8,6 +8,7 @@
 //! and run what is stale ([`run`]).
 
 pub(crate) mod ignore;
+pub mod index;
 pub(crate) mod inputs;
 mod naming;
 pub(crate) mod plan;
@@ -247,7 +248,8 @@ pub fn image(
     policy: Policy,
     out: &mut dyn std::io::Write,
 ) -> Result<Builds> {
-    let builds = Builder::new(s, request)?.build(None, policy)?;
+    let mut builds = Builder::new(s, request)?.build(None, policy)?;
+    builds.make_indexes(policy != Policy::PlanOnly);
     if policy == Policy::PlanOnly {
         for line in builds.plan_lines() {
             writeln!(out, "{line}")?;

@@ -81,6 +81,8 @@ pub struct ArchBuild {
     pub arch: Arch,
     /// The image it produces, `repository:tag-<arch>`.
     pub image: String,
+    /// The name every architecture's image shares, `repository:tag`.
+    pub index_image: String,
     /// The engine command.
     pub cmd: Cmd,
     /// The hash of everything that decides this image, also put on it as
@@ -297,6 +299,7 @@ fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redacto
     ArchBuild {
         arch,
         image,
+        index_image: format!("{}:{}", i.repository, i.tag),
         cmd,
         inputs,
     }

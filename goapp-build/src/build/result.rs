@@ -2,6 +2,7 @@
 //! [`Builds`] around them (the engine holding the images, the timing). This
 //! is all a consumer such as `ship` sees of the build side.
 
+use crate::build::index::{IndexResult, IndexStatus};
 use crate::build::plan::{ArchBuild, UnlockStep};
 use crate::core::arch::Arch;
 use crate::engine::store::LocalImage;
@@ -40,6 +41,11 @@ pub struct BuildResult {
     pub image: String,
     /// As the engine stores it: `localhost/joke:0.0.3-arm64`.
     pub reference: String,
+    /// The name every architecture's image shares: `joke:0.0.3`.
+    pub index_image: String,
+    /// That name as the engine stores it: `localhost/joke:0.0.3`. On a
+    /// node, `ship` leaves the node's own architecture's image under it.
+    pub index_reference: String,
     /// How it ended up.
     pub status: Status,
     /// The hash of everything that decides the image (its label).
@@ -63,6 +69,8 @@ impl BuildResult {
             arch: b.arch,
             reference: engine.qualify(&b.image),
             image: b.image.clone(),
+            index_reference: engine.qualify(&b.index_image),
+            index_image: b.index_image.clone(),
             status: Status::Planned,
             inputs: b.inputs.clone(),
             local: None,
@@ -123,6 +131,9 @@ pub struct Builds {
     pub results: Vec<BuildResult>,
     /// How long the builds that ran took together, when any ran.
     pub elapsed: Option<Duration>,
+    /// The manifest list of each app built for several architectures
+    /// (`image` and `push` make them; empty otherwise).
+    pub indexes: Vec<IndexResult>,
     pub(super) unlock: Option<UnlockStep>,
 }
 
@@ -143,6 +154,9 @@ impl Builds {
             ));
         }
         lines.extend(todo.iter().map(|r| r.command.to_string()));
+        for i in &self.indexes {
+            lines.extend(i.plan_lines());
+        }
         lines
     }
 
@@ -150,6 +164,18 @@ impl Builds {
     pub fn print(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         for r in &self.results {
             writeln!(out, "{r}")?;
+        }
+        for i in &self.indexes {
+            writeln!(out, "{i}")?;
+        }
+        let unheld: Vec<&str> = self
+            .indexes
+            .iter()
+            .filter(|i| i.status == IndexStatus::Unsupported)
+            .map(|i| i.image.as_str())
+            .collect();
+        if !unheld.is_empty() {
+            writeln!(out, "note: docker's image store cannot hold a manifest list, so {} exist(s) only where `ship` (on each node, its own architecture's image) and `push` (in the registry, the list) put them", unheld.join(", "))?;
         }
         if let Some(t) = self.elapsed {
             writeln!(
@@ -171,6 +197,17 @@ impl Builds {
             .filter_map(|r| r.error.as_ref().map(|e| e.to_string()))
             .collect();
         if failures.is_empty() {
+            let lists: Vec<String> = self
+                .indexes
+                .iter()
+                .filter_map(|i| match &i.status {
+                    IndexStatus::Failed { reason, .. } => Some(format!("{}: {reason}", i.image)),
+                    _ => None,
+                })
+                .collect();
+            if !lists.is_empty() {
+                bail!("{}", lists.join("\n"));
+            }
             return Ok(());
         }
         bail!(
@@ -179,6 +216,15 @@ impl Builds {
             self.ran().count(),
             failures.join("\n\n")
         )
+    }
+
+    /// Plans (`run` false) or makes the manifest list `REPO:TAG` of every
+    /// app built for several architectures, when its images were built.
+    pub fn make_indexes(&mut self, run: bool) {
+        let ok = self.results.iter().all(|r| r.error.is_none());
+        if ok {
+            self.indexes = crate::build::index::make_all(&self.engine, &self.results, run);
+        }
     }
 
     fn ran(&self) -> impl Iterator<Item = &BuildResult> {

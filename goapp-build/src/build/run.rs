@@ -32,6 +32,7 @@ pub(super) fn execute(
             })
             .collect(),
         elapsed: None,
+        indexes: Vec::new(),
         // One unlock check is enough: every plan uses the same agent and key.
         unlock: plans.iter().find_map(|(_, p)| p.unlock.clone()),
     };

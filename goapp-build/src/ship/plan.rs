@@ -360,6 +360,8 @@ mod tests {
             arch,
             reference: format!("localhost/{image}"),
             image,
+            index_image: "joke:1".into(),
+            index_reference: "localhost/joke:1".into(),
             status,
             inputs: "f00d".into(),
             local: matches!(status, Status::Built | Status::UpToDate).then(|| LocalImage {
