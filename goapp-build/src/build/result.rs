@@ -246,6 +246,8 @@ mod tests {
             arch,
             image: format!("joke:1-{arch}"),
             reference: format!("localhost/joke:1-{arch}"),
+            index_image: "joke:1".into(),
+            index_reference: "localhost/joke:1".into(),
             status,
             inputs: "f00d".into(),
             local: None,
@@ -267,6 +269,7 @@ mod tests {
             },
             results,
             elapsed: Some(Duration::from_secs(3)),
+            indexes: Vec::new(),
             unlock: Some(UnlockStep::new(
                 std::path::Path::new("/run/agent.sock"),
                 std::path::Path::new("/h/.ssh/id_ed25519.pub"),
