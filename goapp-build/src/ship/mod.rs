@@ -205,7 +205,8 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         .context("creating a directory for ssh control sockets")?;
     let targets = probe::targets(s, &o.hosts, control_dir.path())?;
     let builder = Builder::new(s, o.build.clone())?;
-    let (nodes, builds, probe_failures, _masters) = reach_and_build(&builder, o, &targets)?;
+    let reached = reach_and_build(&builder, o, &targets)?;
+    let (nodes, builds) = (reached.nodes, reached.builds);
     report_builds(o, &builds, out)?;
     let facts = Facts {
         engine: builder.engine(),
@@ -215,7 +216,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     };
     let plan = plan::plan(&nodes, &builds.results, &facts);
     let mut report = ShipReport {
-        hosts: probe_failures,
+        hosts: reached.unreachable,
     };
     if o.dry_run {
         for (host, r) in &report.hosts {
@@ -233,14 +234,17 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     Ok(report)
 }
 
-/// What probing and building leave: the nodes that can take an image, the
-/// images, the hosts that failed their probe, and the live ssh masters.
-type Reached<'t> = (
-    Vec<plan::Node<'t>>,
-    Builds,
-    Vec<(String, HostResult)>,
-    Vec<probe::Master>,
-);
+/// What probing and building leave.
+struct Reached<'t> {
+    /// The nodes that can take an image.
+    nodes: Vec<plan::Node<'t>>,
+    /// The images, as the build side hands them over.
+    builds: Builds,
+    /// The hosts that failed their probe, and why.
+    unreachable: Vec<(String, HostResult)>,
+    /// The ssh masters, which later sessions share until the run ends.
+    _masters: Vec<probe::Master>,
+}
 
 /// Probes every node and builds (or checks) the images their architectures
 /// need. When every node's architecture is known up front, the build runs
@@ -284,7 +288,12 @@ fn reach_and_build<'t>(
             builder.build(Some(&arches), policy)?
         }
     };
-    Ok((nodes, builds, failures, probed.masters))
+    Ok(Reached {
+        nodes,
+        builds,
+        unreachable: failures,
+        _masters: probed.masters,
+    })
 }
 
 /// Prints what the build side did (with `--dry-run`: what it would do),
