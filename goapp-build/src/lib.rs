@@ -24,7 +24,7 @@
 //! (commands as values, the one door that starts them, the runner) →
 //! `engine` (podman/docker, capabilities, the local image store) → `config`
 //! → `go` (Go versions) → `session` → `containerfile` (parser, preflight,
-//! shims, lints) → `build` → `ship` and `doctor`. Planning (pure: config +
+//! shims, lints) → `build` → `ship`, `doctor` and `init`. Planning (pure: config +
 //! environment → commands) is kept apart from doing (processes, progress,
 //! files), so most logic is tested without engines and the doing is tested
 //! against real ones. `docs/ARCHITECTURE.md` draws the whole picture.
@@ -38,6 +38,7 @@ mod core;
 mod doctor;
 mod engine;
 mod go;
+mod init;
 mod process;
 mod session;
 mod ship;
@@ -49,11 +50,13 @@ pub use crate::containerfile::lint::{run as lint, LintOptions};
 pub use crate::core::arch::{parse_list as parse_arches, Arch};
 pub use crate::core::env::HostEnv;
 pub use crate::core::names::{ImageRef, ImageTemplate, TagTemplate};
+pub use crate::core::ui::Verbosity;
 pub use crate::doctor::{run as doctor, Check, Verdict};
 pub use crate::engine::caps::{from_version as capabilities, Capabilities};
 pub use crate::engine::store::LocalImage;
 pub use crate::engine::{BuildFront, Engine, EngineKind};
 pub use crate::go::version::GoVersion;
+pub use crate::init::{run as init, Found, Written};
 pub use crate::process::command::Cmd;
 pub use crate::process::error::{Failure, ProcessError};
 pub use crate::session::{Common, Session};

@@ -2,9 +2,10 @@
 //! the working directory, the loaded config, and the choices derived from
 //! them (engine, architectures, Go resolver).
 
-use crate::config::{self, App, Config};
+use crate::config::{self, App, Config, Pick};
 use crate::core::arch::{self, Arch};
 use crate::core::env::HostEnv;
+use crate::core::ui::{self, Verbosity};
 use crate::engine::{self, Engine, EngineKind};
 use crate::go::resolve::{GoResolver, ResolvedGo};
 use crate::go::tags::{self, TagCache};
@@ -24,6 +25,8 @@ pub struct Common {
     pub go_repo: Option<String>,
     /// `--prerelease`.
     pub prerelease: bool,
+    /// `-q` / `-v`.
+    pub verbosity: Verbosity,
 }
 
 /// The context of a run: environment, working directory, loaded config,
@@ -42,8 +45,22 @@ pub struct Session {
 impl Session {
     /// Loads the config named by `--config`, `GOAPP_CONFIG`, or found from `cwd`.
     pub fn open(env: HostEnv, cwd: PathBuf, common: Common) -> Result<Session> {
+        ui::set_verbosity(common.verbosity);
         let from_env = env.var("GOAPP_CONFIG").map(PathBuf::from);
-        let config = Config::find(common.config.as_deref().or(from_env.as_deref()), &cwd, &env)?;
+        let explicit = common.config.as_deref().or(from_env.as_deref());
+        let config = Config::find(explicit, &cwd, &env)?;
+        match (&config, explicit) {
+            (Some(c), Some(_)) => ui::detail(&format!("config: {} (named)", c.path.display())),
+            (Some(c), None) => ui::detail(&format!(
+                "config: {} (the nearest to {})",
+                c.path.display(),
+                cwd.display()
+            )),
+            (None, _) => ui::detail(&format!(
+                "config: none found from {} upwards",
+                cwd.display()
+            )),
+        }
         if let Some(c) = &config {
             crate::go::version::check_config(c)?;
         }
@@ -56,9 +73,10 @@ impl Session {
         })
     }
 
-    /// The apps named, or the current directory's.
-    pub fn apps(&self, names: &[String]) -> Result<Vec<App>> {
-        config::select(self.config.as_ref(), names, &self.cwd)
+    /// The apps named (or with `all`, every configured one), else the
+    /// current directory's, else the config's default apps.
+    pub fn apps(&self, names: &[String], all: bool) -> Result<Vec<App>> {
+        config::select(self.config.as_ref(), Pick::of(names, all), &self.cwd)
     }
 
     /// The Go resolver for the session's options.
@@ -92,7 +110,7 @@ impl Session {
     pub fn resolve_go(&self, resolver: &GoResolver, app: &App) -> Result<ResolvedGo> {
         let r = resolver.resolve(app)?;
         if let Some(w) = &r.warning {
-            eprintln!("goapp: warning: {w}");
+            ui::warn(w);
         }
         Ok(r)
     }
@@ -147,15 +165,15 @@ impl Session {
         self.env.cache_dir().join("logs")
     }
 
-    /// The Go version the app builds with (`go-version`): the app named,
-    /// or the current directory's.
-    pub fn go_version(&self, app: Option<&str>) -> Result<GoVersion> {
+    /// The Go version each app builds with (`go-version`): the app named,
+    /// else the current directory's, else the config's default apps.
+    pub fn go_versions(&self, app: Option<&str>, all: bool) -> Result<Vec<(String, GoVersion)>> {
         let names: Vec<String> = app.into_iter().map(str::to_string).collect();
-        let apps = self.apps(&names)?;
-        let [app] = apps.as_slice() else {
-            bail!("go-version takes one app, {} given", apps.len());
-        };
-        Ok(self.resolve_go(&self.go_resolver(), app)?.version)
+        let resolver = self.go_resolver();
+        self.apps(&names, all)?
+            .iter()
+            .map(|a| Ok((a.name.clone(), self.resolve_go(&resolver, a)?.version)))
+            .collect()
     }
 
     pub(crate) fn ssh_key_setting(&self) -> Option<String> {

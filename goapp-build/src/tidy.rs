@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// The layers, bottom first.
-const LAYERS: [&str; 10] = [
+const LAYERS: [&str; 11] = [
     "core",
     "process",
     "engine",
@@ -16,6 +16,7 @@ const LAYERS: [&str; 10] = [
     "build",
     "ship",
     "doctor",
+    "init",
 ];
 
 /// Every source file under `src/` and its text up to its unit tests.

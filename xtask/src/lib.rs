@@ -3,17 +3,26 @@
 //! build the same entry point as `cargo xtask`.
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use goapp_build::{
     Arch, Common, EngineKind, HostEnv, ImageTemplate, LintOptions, Policy, Request, Session,
-    ShipOptions, Verdict,
+    ShipOptions, Verbosity, Verdict,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod help;
+
 /// Build Go services into container images and ship them.
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", version, about, propagate_version = true)]
+#[command(
+    name = "cargo xtask",
+    version,
+    about = "Build Go services into container images for every architecture, and put them on the machines that run them.",
+    propagate_version = true,
+    after_help = help::SHORT,
+    after_long_help = help::LONG
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -33,6 +42,11 @@ enum Task {
     Lint(LintCmd),
     /// Check the whole set-up: engines, emulation, ssh, proxy, secrets, hosts.
     Doctor(DoctorCmd),
+    /// Write a commented goapp.yaml for this repository: each go.mod with a
+    /// Containerfile or Dockerfile beside it becomes an app.
+    Init(InitCmd),
+    /// Print shell completions for `goapp` (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsCmd),
 }
 
 /// Options every task takes: which config, and how Go is chosen.
@@ -50,6 +64,12 @@ struct CommonArgs {
     /// Allow betas and release candidates.
     #[arg(long, global = true)]
     prerelease: bool,
+    /// Print only errors and the summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print the config found and every command line run.
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
 
 impl CommonArgs {
@@ -59,6 +79,11 @@ impl CommonArgs {
             go_version: self.go_version,
             go_repo: self.go_repo,
             prerelease: self.prerelease,
+            verbosity: match (self.quiet, self.verbose) {
+                (true, _) => Verbosity::Quiet,
+                (_, true) => Verbosity::Verbose,
+                _ => Verbosity::Normal,
+            },
         }
     }
 }
@@ -66,8 +91,12 @@ impl CommonArgs {
 /// What to build, shared by `image`, `ship` and `push`.
 #[derive(Args, Debug)]
 struct ImageArgs {
-    /// Apps from the config; default: the app of the current directory.
+    /// Apps from the config; default: the app of the current directory, else
+    /// the config's `default_apps` (every app unless it says otherwise).
     apps: Vec<String>,
+    /// Every app in the config.
+    #[arg(long, conflicts_with = "apps")]
+    all: bool,
     /// The image name, REPO:TAG; each architecture's image is REPO:TAG-<arch>.
     /// The tag may follow the code: {git} (commit, 12 digits, -dirty when the
     /// app's sources have changes), {git:N}, {inputs} (sources hash, 12
@@ -104,6 +133,7 @@ impl ImageArgs {
             .collect::<Result<_>>()?;
         Ok(Request {
             apps: self.apps,
+            all: self.all,
             tag,
             engine: self.engine,
             build_args,
@@ -167,13 +197,21 @@ impl ImageCmd {
 
 #[derive(Args, Debug)]
 struct GoVersionCmd {
-    /// The app (default: the app of the current directory).
+    /// The app (default: the app of the current directory, else the
+    /// config's default apps, one line each).
     app: Option<String>,
+    /// Every app in the config, one line each: `APP VERSION`.
+    #[arg(long, conflicts_with = "app")]
+    all: bool,
 }
 
 impl GoVersionCmd {
     fn run(self, s: &Session) -> Result<()> {
-        println!("{}", s.go_version(self.app.as_deref())?);
+        let versions = s.go_versions(self.app.as_deref(), self.all)?;
+        match versions.as_slice() {
+            [(_, v)] if !self.all => println!("{v}"),
+            many => many.iter().for_each(|(app, v)| println!("{app} {v}")),
+        }
         Ok(())
     }
 }
@@ -281,10 +319,68 @@ impl DoctorCmd {
     }
 }
 
+#[derive(Args, Debug)]
+struct InitCmd {
+    /// Print the file instead of writing it.
+    #[arg(long)]
+    print: bool,
+}
+
+impl InitCmd {
+    fn run(self, env: &HostEnv) -> Result<()> {
+        let w = goapp_build::init(&std::env::current_dir()?, env, self.print)?;
+        if self.print {
+            print!("{}", w.text);
+            return Ok(());
+        }
+        let apps: Vec<String> = w
+            .apps
+            .iter()
+            .map(|a| format!("{} ({})", a.name, a.context))
+            .collect();
+        println!(
+            "wrote {} with {} app(s){}{}",
+            w.path.display(),
+            apps.len(),
+            if apps.is_empty() { "" } else { ": " },
+            apps.join(", ")
+        );
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Completions are for the command name `goapp`: the installed binary \
+(cargo install --path goapp), or `alias goapp='cargo xtask'` (shells complete an alias by its name).
+  bash: cargo xtask completions bash > ~/.local/share/bash-completion/completions/goapp
+  zsh:  cargo xtask completions zsh > \"${fpath[1]}/_goapp\"
+  fish: cargo xtask completions fish > ~/.config/fish/completions/goapp.fish"
+)]
+struct CompletionsCmd {
+    /// The shell.
+    shell: clap_complete::Shell,
+}
+
+impl CompletionsCmd {
+    fn run(self) -> Result<()> {
+        let mut cmd = Cli::command();
+        clap_complete::generate(self.shell, &mut cmd, "goapp", &mut std::io::stdout());
+        Ok(())
+    }
+}
+
 /// Runs the command line; the exit code is 0 on success, 1 on error, 2 on
 /// a usage error.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let name = bin_name();
+    let cli = match Cli::command()
+        .after_help(help::SHORT.replace("cargo xtask", &name))
+        .after_long_help(help::LONG.replace("cargo xtask", &name))
+        .bin_name(name)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -304,14 +400,32 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// How the user started us, for usage lines: `goapp` when installed under
+/// that name, else `cargo xtask`.
+fn bin_name() -> String {
+    let arg0 = std::env::args_os().next().unwrap_or_default();
+    let name = std::path::Path::new(&arg0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name == "goapp" {
+        name
+    } else {
+        "cargo xtask".into()
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
-    let cwd = std::env::current_dir()?;
-    let session = Session::open(HostEnv::capture(), cwd, cli.common.common())?;
+    let common = cli.common.common();
+    let session = || Session::open(HostEnv::capture(), std::env::current_dir()?, common);
     match cli.task {
-        Task::Image(c) => c.run(&session),
-        Task::GoVersion(c) => c.run(&session),
-        Task::Ship(c) => c.run(&session),
-        Task::Lint(c) => c.run(&session),
-        Task::Doctor(c) => c.run(&session),
+        Task::Image(c) => c.run(&session()?),
+        Task::GoVersion(c) => c.run(&session()?),
+        Task::Ship(c) => c.run(&session()?),
+        Task::Lint(c) => c.run(&session()?),
+        Task::Doctor(c) => c.run(&session()?),
+        // Neither needs a config (init makes one).
+        Task::Init(c) => c.run(&HostEnv::capture()),
+        Task::Completions(c) => c.run(),
     }
 }

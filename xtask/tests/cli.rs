@@ -645,3 +645,205 @@ fn ship_dry_run_says_why_a_host_failed() {
         "error: shipping failed on 1 of 1 host(s): dead: cannot reach dead over ssh (exit status: 255): ssh: connect to host 127.0.0.1 port 1: Connection refused"
     );
 }
+
+/// A monorepo: two services under `services/`, the config at the root with
+/// `arch: amd64` written as a scalar.
+fn monorepo(extra: &str) -> Ws {
+    let ws = Ws::new(&format!(
+        "defaults:\n  arch: amd64\n{extra}apps:\n  api:\n    context: services/api\n    tag: '1'\n  worker:\n    context: services/worker\n    tag: '1'\n"
+    ));
+    for svc in ["api", "worker"] {
+        let dir = ws.path().join("services").join(svc).join("internal");
+        std::fs::create_dir_all(&dir).unwrap();
+        let app = dir.parent().unwrap();
+        std::fs::write(app.join("go.mod"), format!("module {svc}\n\ngo 1.21\n")).unwrap();
+        std::fs::write(app.join("Containerfile"), "FROM scratch\n").unwrap();
+    }
+    ws
+}
+
+impl Ws {
+    /// Runs in `sub` (relative to the workspace).
+    fn run_in(&self, sub: &str, args: &[&str]) -> (i32, String, String) {
+        let bin = path_dir(self.path(), true);
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(self.path().join(sub))
+            .env_clear()
+            .env("PATH", &bin)
+            .env("HOME", self.path())
+            .env("GOAPP_CACHE_DIR", self.path().join("cache"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        )
+    }
+}
+
+/// The images a `--dry-run` would build, from its command lines.
+fn planned_images(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split(" -t ").nth(1))
+        .map(|rest| rest.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn at_a_monorepo_root_every_app_is_built_and_inside_one_only_it() {
+    let ws = monorepo("");
+    let dry = ["image", "--dry-run", "--go-version", "1.21.5"];
+    let (code, out, err) = ws.run_in(".", &dry);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned_images(&out), ["api:1-amd64", "worker:1-amd64"]);
+    // Deep inside a service: that service only.
+    let (code, out, err) = ws.run_in("services/api/internal", &dry);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned_images(&out), ["api:1-amd64"]);
+    // --all from anywhere; an app name and --all do not go together.
+    let (code, out, err) = ws.run_in("services/worker", &[&dry[..], &["--all"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned_images(&out), ["api:1-amd64", "worker:1-amd64"]);
+    let (code, _, err) = ws.run_in(".", &[&dry[..], &["--all", "api"]].concat());
+    assert_eq!(code, 2, "{err}");
+    // go-version: one line per app at the root, the bare version in one.
+    let (code, out, err) = ws.run_in(".", &["go-version", "--go-version", "1.21.5"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "api 1.21.5\nworker 1.21.5\n"),
+        "{err}"
+    );
+    let (_, out, _) = ws.run_in("services/api", &["go-version", "--go-version", "1.21.5"]);
+    assert_eq!(out, "1.21.5\n");
+    // -v says which config is in force, and why.
+    let (_, _, err) = ws.run_in("services/api", &[&dry[..], &["-v"]].concat());
+    let config = ws.path().join("goapp.yaml");
+    let cwd = ws.path().join("services/api");
+    assert!(
+        err.lines().any(|l| l
+            == format!(
+                "goapp: config: {} (the nearest to {})",
+                config.display(),
+                cwd.display()
+            )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_config_with_apps_never_invents_one_from_a_directory() {
+    let ws = monorepo("  default_apps: none\n");
+    let dry = ["image", "--dry-run", "--go-version", "1.21.5"];
+    let (code, _, err) = ws.run_in(".", &dry);
+    assert_eq!(code, 1);
+    assert_eq!(
+        error_line(&err),
+        format!("error: no app named, and {} says `default_apps: none`: name one of api, worker (`cargo xtask image api`, `make image APP=api`), or all of them with --all", ws.path().join("goapp.yaml").display())
+    );
+    let (code, out, err) = ws.run_in(".", &[&dry[..], &["--all"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned_images(&out), ["api:1-amd64", "worker:1-amd64"]);
+    // A service that is not in the config yet: said, not guessed.
+    let new = ws.path().join("services/new");
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::write(new.join("Containerfile"), "FROM scratch\n").unwrap();
+    let (code, _, err) = ws.run_in("services/new", &dry);
+    assert_eq!(code, 1);
+    assert!(
+        error_line(&err).starts_with(&format!(
+            "error: {} has a Containerfile but is not an app in {}: add it under `apps:`",
+            new.display(),
+            ws.path().join("goapp.yaml").display()
+        )),
+        "{err}"
+    );
+    // default_apps names apps, checked at load.
+    let ws = monorepo("  default_apps: [api, nope]\n");
+    let (code, _, err) = ws.run_in(".", &dry);
+    assert_eq!(code, 1);
+    assert!(
+        error_line(&err).ends_with(":3:23: defaults.default_apps[1]: 'nope' is not an app under `apps:` (known: api, worker); or write `all` or `none`"),
+        "{err}"
+    );
+    let ws = monorepo("  default_apps: worker\n");
+    let (_, out, err) = ws.run_in(".", &dry);
+    assert_eq!(planned_images(&out), ["worker:1-amd64"], "{err}");
+}
+
+/// Completions for the three shells people use; bash's is checked by bash.
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    let ws = Ws::new(CONFIG);
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = ws.run(false, &["completions", shell]);
+        assert_eq!(code, 0, "{err}");
+        let all = if shell == "fish" { "-l all" } else { "--all" };
+        for word in ["image", "ship", "go-version", all] {
+            assert!(out.contains(word), "{shell}: no {word}:\n{out}");
+        }
+        if shell == "bash" {
+            let script = ws.path().join("goapp.bash");
+            std::fs::write(&script, &out).unwrap();
+            let st = Command::new("bash")
+                .arg("-n")
+                .arg(&script)
+                .status()
+                .unwrap();
+            assert!(st.success(), "bash -n refused the script");
+        }
+    }
+    let (code, _, err) = ws.run(false, &["completions", "tcsh"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// `init` at a repository's root: each go.mod with a Containerfile or
+/// Dockerfile beside it is an app, the file loads, and a second init refuses.
+#[test]
+fn init_writes_a_config_that_the_next_command_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Ws { dir };
+    std::fs::create_dir(ws.path().join(".git")).unwrap();
+    for (svc, file) in [("api", "Containerfile"), ("worker", "Dockerfile")] {
+        let d = ws.path().join("services").join(svc);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("go.mod"), format!("module {svc}\n\ngo 1.21\n")).unwrap();
+        std::fs::write(d.join(file), "FROM scratch\n").unwrap();
+    }
+    let (code, out, err) = ws.run_in("services/api", &["init"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!(
+            "wrote {} with 2 app(s): api (services/api), worker (services/worker)",
+            ws.path().join("goapp.yaml").display()
+        )
+    );
+    let (code, out, err) = ws.run_in(
+        ".",
+        &[
+            "image",
+            "--dry-run",
+            "--arch",
+            "amd64",
+            "--go-version",
+            "1.21.5",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        planned_images(&out),
+        ["api:0.1.0-amd64", "worker:0.1.0-amd64"]
+    );
+    assert!(out.contains("/services/worker/Dockerfile "), "{out}");
+    let (code, _, err) = ws.run_in(".", &["init"]);
+    assert_eq!(code, 1);
+    assert!(
+        error_line(&err).contains("init never overwrites a config"),
+        "{err}"
+    );
+}

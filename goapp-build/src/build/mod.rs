@@ -36,8 +36,11 @@ use std::path::{Path, PathBuf};
 /// What to build, as the command line gives it (already typed).
 #[derive(Clone, Debug, Default)]
 pub struct Request {
-    /// App names; empty: the app of the current directory.
+    /// App names; empty: the app of the current directory, else the
+    /// config's default apps (every app unless it says otherwise).
     pub apps: Vec<String>,
+    /// `--all`: every configured app.
+    pub all: bool,
     /// `--tag REPO:TAG`: names one app's images; the tag may be a template
     /// (`joke:0.1.0-{git}`).
     pub tag: Option<ImageTemplate>,
@@ -110,7 +113,7 @@ impl<'s> Builder<'s> {
     /// Selects the apps, names their images, finds the engine. Nothing is
     /// read from the sources yet.
     pub fn new(s: &'s Session, request: Request) -> Result<Builder<'s>> {
-        let apps = s.apps(&request.apps)?;
+        let apps = s.apps(&request.apps, request.all)?;
         if request.tag.is_some() && apps.len() > 1 {
             bail!(
                 "--tag names one image but {} apps are selected: give one app with --tag",

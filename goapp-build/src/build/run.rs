@@ -94,7 +94,7 @@ fn run_planned(s: &Session, results: &mut [BuildResult]) {
             }
         })
         .collect();
-    for (o, i) in runner::run_all(jobs, s.env.stderr_tty)
+    for (o, i) in runner::run_all(jobs, s.env.stderr_tty && !crate::core::ui::quiet())
         .into_iter()
         .zip(todo)
     {

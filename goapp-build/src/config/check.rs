@@ -4,7 +4,7 @@
 //! turns them into `file:line:column` lines.
 
 use crate::config::locate::KeyPath;
-use crate::config::{AppConfig, Config, Defaults, Problem};
+use crate::config::{AppConfig, Config, DefaultApps, Defaults, Problem};
 use crate::core::env::HostEnv;
 use crate::core::fs::check_regular_if_exists;
 use crate::core::names::{check_name, check_repository, TagTemplate};
@@ -38,6 +38,7 @@ pub(crate) const PROXY_VARS: [&str; 6] = [
 /// Every problem in `c`. `env` expands `~/`.
 pub fn problems(c: &Config, env: &HostEnv) -> Vec<Problem> {
     let mut out = defaults(&c.file.defaults, &c.dir, env);
+    out.extend(default_apps(c));
     for (name, app) in &c.file.apps {
         out.extend(app_problems(name, app, &c.dir));
     }
@@ -88,6 +89,40 @@ fn defaults(d: &Defaults, dir: &Path, env: &HostEnv) -> Vec<Problem> {
         }
     }
     out
+}
+
+/// `default_apps:` names configured apps, at least one.
+fn default_apps(c: &Config) -> Vec<Problem> {
+    let at = KeyPath::of(&["defaults", "default_apps"]);
+    let Some(DefaultApps::Named(names)) = &c.file.defaults.default_apps else {
+        return Vec::new();
+    };
+    if names.is_empty() {
+        return vec![Problem::value(
+            at,
+            "the list is empty: write `all`, `none`, or the apps to use when none is named",
+        )];
+    }
+    let known: Vec<&str> = c.file.apps.keys().map(String::as_str).collect();
+    names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !known.contains(&n.as_str()))
+        .map(|(i, n)| {
+            let path = if names.len() == 1 {
+                at.clone()
+            } else {
+                at.index(i)
+            };
+            Problem::value(
+                path,
+                format!(
+                    "'{n}' is not an app under `apps:` (known: {}); or write `all` or `none`",
+                    known.join(", ")
+                ),
+            )
+        })
+        .collect()
 }
 
 fn app_problems(name: &str, a: &AppConfig, dir: &Path) -> Vec<Problem> {

@@ -10,6 +10,7 @@ pub mod locate;
 use crate::config::hosts::HostsConfig;
 use crate::config::locate::{At, KeyPath, Seg};
 use crate::core::arch::Arch;
+use crate::core::de::OneOrMany;
 use crate::core::env::HostEnv;
 use crate::engine::EngineKind;
 use anyhow::{bail, Result};
@@ -42,7 +43,7 @@ struct RawFile {
     #[serde(default)]
     hosts: BTreeMap<String, hosts::HostConfig>,
     #[serde(default)]
-    groups: BTreeMap<String, Vec<String>>,
+    groups: BTreeMap<String, OneOrMany<String>>,
 }
 
 impl From<RawFile> for ConfigFile {
@@ -52,7 +53,7 @@ impl From<RawFile> for ConfigFile {
             apps: r.apps,
             hosts: HostsConfig {
                 hosts: r.hosts,
-                groups: r.groups,
+                groups: r.groups.into_iter().map(|(k, v)| (k, v.0)).collect(),
             },
         }
     }
@@ -64,7 +65,9 @@ impl From<RawFile> for ConfigFile {
 pub struct Defaults {
     /// `podman` (default) or `docker`.
     pub engine: Option<EngineKind>,
-    /// Architectures to build when neither `--arch` nor `TARGET_ARCH` is given.
+    /// Architectures to build when neither `--arch` nor `TARGET_ARCH` is given
+    /// (one may be written without brackets: `arch: amd64`).
+    #[serde(default, deserialize_with = "crate::core::de::one_or_many")]
     pub arch: Option<Vec<Arch>>,
     /// Where `git ls-remote` reads Go's tags.
     pub go_repo: Option<String>,
@@ -80,6 +83,33 @@ pub struct Defaults {
     pub ssh_config: Option<String>,
     /// `false`: never move an emulated builder stage to the build platform.
     pub cross_compile: Option<bool>,
+    /// What a command works on when no app is named outside every app's
+    /// directory: `all` (default), `none` (list the apps and say how to
+    /// pick), or app names.
+    pub default_apps: Option<DefaultApps>,
+}
+
+/// `defaults.default_apps`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum DefaultApps {
+    /// Every configured app.
+    #[default]
+    All,
+    /// None: the user names one (the apps are listed).
+    Ask,
+    /// These apps.
+    Named(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for DefaultApps {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let OneOrMany(names) = OneOrMany::<String>::deserialize(d)?;
+        Ok(match names.as_slice() {
+            [one] if one == "all" => DefaultApps::All,
+            [one] if one == "none" => DefaultApps::Ask,
+            _ => DefaultApps::Named(names),
+        })
+    }
 }
 
 /// One app: a Go service with its Containerfile.
@@ -98,7 +128,8 @@ pub struct AppConfig {
     pub tag: Option<String>,
     /// `MAIN_PKG_PATH`.
     pub main_package: Option<String>,
-    /// Architectures this app is built for by default.
+    /// Architectures this app is built for by default (`arch: amd64` is a list of one).
+    #[serde(default, deserialize_with = "crate::core::de::one_or_many")]
     pub arch: Option<Vec<Arch>>,
     /// `GOPRIVATE` for this app.
     pub goprivate: Option<String>,
@@ -374,23 +405,97 @@ pub fn adhoc_app(dir: &Path, defaults: &Defaults) -> App {
     }
 }
 
-/// The apps to work on: those named, or the one whose context is `cwd`, or
-/// `cwd` itself as an app (exactly like build.sh).
-pub fn select(config: Option<&Config>, names: &[String], cwd: &Path) -> Result<Vec<App>> {
-    if !names.is_empty() {
-        let Some(config) = config else {
-            bail!("no goapp.yaml found from {} upwards, so app names ({}) mean nothing: pass --config PATH or run without app names in the app's directory", cwd.display(), names.join(", "));
-        };
-        return names.iter().map(|n| config.app(n)).collect();
-    }
-    if let Some(app) = config.map(|c| c.app_at(cwd)).transpose()?.flatten() {
-        return Ok(vec![app]);
-    }
-    let defaults = config.map(|c| c.file.defaults.clone()).unwrap_or_default();
-    Ok(vec![adhoc_app(&normalize(cwd), &defaults)])
+/// Which apps a command names: some by name, every configured one
+/// (`--all`), or none (the current directory decides).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick<'a> {
+    /// These, by name.
+    Named(&'a [String]),
+    /// `--all`.
+    All,
+    /// Nothing named.
+    Here,
 }
 
+impl<'a> Pick<'a> {
+    /// From the command line's app names and `--all`.
+    pub fn of(names: &'a [String], all: bool) -> Pick<'a> {
+        match (all, names.is_empty()) {
+            (true, _) => Pick::All,
+            (false, false) => Pick::Named(names),
+            (false, true) => Pick::Here,
+        }
+    }
+}
+
+/// The apps to work on. Named ones; or with `--all` every configured one;
+/// or, with nothing named: the app whose directory `cwd` is in, else what
+/// `default_apps:` says (every app unless the config says otherwise). Only
+/// without a config that lists apps is `cwd` itself an app, as build.sh did:
+/// a config in force never has an app invented from a directory's name.
+pub fn select(config: Option<&Config>, pick: Pick, cwd: &Path) -> Result<Vec<App>> {
+    let with_apps = config.filter(|c| !c.file.apps.is_empty());
+    match (pick, with_apps) {
+        (Pick::Named(names), _) => {
+            let Some(config) = config else {
+                bail!("no goapp.yaml found from {} upwards, so app names ({}) mean nothing: pass --config PATH or run without app names in the app's directory", cwd.display(), names.join(", "));
+            };
+            names.iter().map(|n| config.app(n)).collect()
+        }
+        (Pick::All, Some(c)) => c.all_apps(),
+        (Pick::All, None) => match config {
+            Some(c) => bail!("--all: {} lists no apps: add them under `apps:` (`cargo xtask init` writes a config for this repository)", c.path.display()),
+            None => bail!("--all needs a goapp.yaml listing the apps: none found from {} upwards (`cargo xtask init` writes one)", cwd.display()),
+        },
+        (Pick::Here, Some(c)) => c.apps_here(cwd),
+        (Pick::Here, None) => {
+            let defaults = config.map(|c| c.file.defaults.clone()).unwrap_or_default();
+            Ok(vec![adhoc_app(&normalize(cwd), &defaults)])
+        }
+    }
+}
+
+/// The files that make a directory an app's.
+const CONTAINERFILES: [&str; 2] = ["Containerfile", "Dockerfile"];
+
 impl Config {
+    /// With nothing named, in `cwd`: the app whose context holds `cwd` (the
+    /// deepest), else `default_apps:`. A directory with its own Containerfile
+    /// that is no app's is an error: building every app instead would surprise.
+    fn apps_here(&self, cwd: &Path) -> Result<Vec<App>> {
+        if let Some(app) = self.app_containing(cwd)? {
+            return Ok(vec![app]);
+        }
+        let names = || {
+            self.file
+                .apps
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(f) = CONTAINERFILES.iter().find(|f| cwd.join(f).is_file()) {
+            bail!(
+                "{} has a {f} but is not an app in {}: add it under `apps:` (`cargo xtask init` prints an entry), or name one of {}",
+                cwd.display(),
+                self.path.display(),
+                names()
+            );
+        }
+        match self.file.defaults.default_apps.clone().unwrap_or_default() {
+            DefaultApps::All => self.all_apps(),
+            DefaultApps::Named(list) => list.iter().map(|n| self.app(n)).collect(),
+            DefaultApps::Ask => {
+                let first = self.file.apps.keys().next().cloned().unwrap_or_default();
+                bail!(
+                    "no app named, and {} says `default_apps: none`: name one of {} (`cargo xtask image {first}`, `make image APP={first}`), or all of them with --all",
+                    self.path.display(),
+                    names()
+                )
+            }
+        }
+    }
+
     /// The configured app whose context is `dir`, if any.
     pub fn app_at(&self, dir: &Path) -> Result<Option<App>> {
         let dir = normalize(dir);
@@ -403,10 +508,29 @@ impl Config {
         Ok(None)
     }
 
+    /// The configured app whose context is `dir` or holds it (the deepest).
+    pub fn app_containing(&self, dir: &Path) -> Result<Option<App>> {
+        let dir = canonical(&normalize(dir));
+        let mut best: Option<(usize, App)> = None;
+        for name in self.file.apps.keys() {
+            let app = self.app(name)?;
+            let context = canonical(&app.context);
+            let depth = context.components().count();
+            if dir.starts_with(&context) && best.as_ref().is_none_or(|(d, _)| depth > *d) {
+                best = Some((depth, app));
+            }
+        }
+        Ok(best.map(|(_, a)| a))
+    }
+
     /// Every configured app.
     pub fn all_apps(&self) -> Result<Vec<App>> {
         self.file.apps.keys().map(|n| self.app(n)).collect()
     }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

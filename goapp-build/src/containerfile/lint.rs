@@ -32,18 +32,24 @@ pub struct LintOptions {
 /// Runs the checks; returns how many findings block (errors, and warnings with `--strict`).
 pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
     // What to check, and for which architectures: the files named (for the
-    // current app's architectures), else the current directory's app, else,
-    // at the top of a monorepo, every configured app.
+    // current directory's app's architectures), else the apps a build here
+    // would build (at the top of a monorepo: every configured app).
     let here = s
         .config
         .as_ref()
-        .map(|c| c.app_at(&s.cwd))
+        .map(|c| c.app_containing(&s.cwd))
         .transpose()?
         .flatten();
-    let apps = match (&here, &s.config) {
-        (Some(app), _) => vec![app.clone()],
-        (None, Some(c)) if o.files.is_empty() && !c.file.apps.is_empty() => c.all_apps()?,
-        _ => s.apps(&[])?,
+    let apps = match here {
+        Some(app) if !o.files.is_empty() => vec![app],
+        None if !o.files.is_empty() => {
+            let defaults = s.config.as_ref().map(|c| c.file.defaults.clone());
+            vec![crate::config::adhoc_app(
+                &s.cwd,
+                &defaults.unwrap_or_default(),
+            )]
+        }
+        _ => s.apps(&[], false)?,
     };
     let arch_flag = o.arch.as_deref();
     let targets: Vec<(PathBuf, Vec<Arch>)> = if o.files.is_empty() {

@@ -40,6 +40,7 @@ impl Cmd {
             let why = format!("${n} was never given a value (a planning bug)");
             return Err(ProcessError::new(shown, Failure::Spawn(why.into())));
         }
+        crate::core::ui::command(&shown);
         let mut c = std::process::Command::new(&self.program);
         c.args(self.args.iter().map(|w| match w {
             Word::Lit(s) | Word::Var(s) => s.as_str(),

@@ -2,6 +2,7 @@
 //! a terminal, plain lines otherwise), its full output in a log file, and on
 //! failure the last lines and the log's path.
 
+use crate::core::ui;
 use crate::process::command::Cmd;
 use crate::process::error::{tail_lines, Failure, ProcessError, TAIL_LINES};
 use crate::process::exec::Io;
@@ -54,7 +55,11 @@ pub fn run_all(jobs: Vec<Job>, progress: bool) -> Vec<Outcome> {
                 b
             });
             if bar.is_none() {
-                eprintln!("goapp: [{}] started, log: {}", job.label, job.log.display());
+                ui::progress(&format!(
+                    "goapp: [{}] started, log: {}",
+                    job.label,
+                    job.log.display()
+                ));
             }
             let (log, cmd) = (job.log.clone(), job.cmd.to_string());
             (std::thread::spawn(move || run_one(job, bar)), log, cmd)
@@ -87,7 +92,7 @@ fn run_one(job: Job, bar: Option<ProgressBar>) -> Outcome {
                     let note = "a known engine flake; retrying once";
                     match &bar {
                         Some(b) => b.set_message(note),
-                        None => eprintln!("goapp: [{}] {note}", job.label),
+                        None => ui::progress(&format!("goapp: [{}] {note}", job.label)),
                     }
                     writeln!(log, "# {note}").map_err(|e| log_error(&job, e.into()))?;
                     stream(&job, &mut log, bar.as_ref())
@@ -102,7 +107,7 @@ fn run_one(job: Job, bar: Option<ProgressBar>) -> Outcome {
     };
     match &bar {
         Some(b) => b.finish_with_message(verdict),
-        None => eprintln!("goapp: [{}] {verdict}", job.label),
+        None => ui::progress(&format!("goapp: [{}] {verdict}", job.label)),
     }
     Outcome {
         elapsed,

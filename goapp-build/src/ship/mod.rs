@@ -333,7 +333,7 @@ fn send(
             writeln!(out, "{}", r.planned(host))?;
         }
     }
-    let multi = s.env.stderr_tty.then(MultiProgress::new);
+    let multi = (s.env.stderr_tty && !crate::core::ui::quiet()).then(MultiProgress::new);
     let mut hosts = plan.settled.clone();
     hosts.extend(exec::execute(plan, multi.as_ref()));
     Ok(hosts)
