@@ -328,6 +328,12 @@ fn outside_any_app_the_current_directory_needs_a_tag() {
 #[test]
 fn dry_run_golden_with_proxy() {
     let ws = Ws::new(CONFIG);
+    // The secrets it mounts are worth a warning when missing; others are not.
+    std::fs::write(
+        ws.path().join("svc/Containerfile"),
+        "FROM scratch\nRUN --mount=type=secret,id=goenv,target=/g --mount=type=secret,id=netrc,target=/n true\n",
+    )
+    .unwrap();
     let bin = path_dir(ws.path(), true);
     let out = Command::new(BIN)
         .args([
@@ -373,11 +379,15 @@ podman build --platform linux/amd64 --build-arg TAG_GOVER=1.21.5 --build-arg MAI
     );
     assert!(!stdout.contains("t0ps3cret") && !stderr.contains("t0ps3cret"));
     assert!(
-        stderr.contains("warning: secret 'goenv' not wired"),
+        stderr.contains("warning: svc: secret 'goenv' not wired"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("warning: secret 'netrc' not wired"),
+        stderr.contains("warning: svc: secret 'netrc' not wired"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("certs") && !stderr.contains("ssh agent"),
         "{stderr}"
     );
     assert!(!ws.path().join("cache/logs").exists());
@@ -701,6 +711,41 @@ fn at_a_monorepo_root_every_app_is_built_and_inside_one_only_it() {
     let (code, out, err) = ws.run_in(".", &dry);
     assert_eq!(code, 0, "{err}");
     assert_eq!(planned_images(&out), ["api:1-amd64", "worker:1-amd64"]);
+    // Nothing is mounted, so nothing is missing: not a word on stderr.
+    assert_eq!(err, "");
+    // Both mount a missing goenv and an ssh agent: one line each, naming both.
+    for svc in ["api", "worker"] {
+        std::fs::write(
+            ws.path().join("services").join(svc).join("Containerfile"),
+            "FROM scratch\nRUN --mount=type=secret,id=goenv,target=/g --mount=type=ssh true\n",
+        )
+        .unwrap();
+    }
+    let (_, _, err) = ws.run_in(".", &dry);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert!(
+        warnings[0].starts_with("goapp: warning: api, worker: secret 'goenv' not wired: "),
+        "{err}"
+    );
+    assert!(
+        warnings[1].starts_with("goapp: warning: api, worker: no ssh agent"),
+        "{err}"
+    );
+    // GOENV=/dev/null says "no file" on purpose: no warning for it.
+    let bin = path_dir(ws.path(), true);
+    let out = Command::new(BIN)
+        .args(dry)
+        .current_dir(ws.path())
+        .env_clear()
+        .env("PATH", &bin)
+        .env("HOME", ws.path())
+        .env("GOENV", "/dev/null")
+        .env("GOAPP_CACHE_DIR", ws.path().join("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("goenv"), "{err}");
     // Deep inside a service: that service only.
     let (code, out, err) = ws.run_in("services/api/internal", &dry);
     assert_eq!(code, 0, "{err}");

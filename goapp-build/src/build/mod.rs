@@ -185,11 +185,6 @@ impl<'s> Builder<'s> {
             return run::execute(self.session, &self.engine, &[], policy);
         }
         let plans = self.plan(arches)?;
-        for (_, p) in &plans {
-            for w in &p.warnings {
-                eprintln!("goapp: warning: {w}");
-            }
-        }
         run::execute(self.session, &self.engine, &plans, policy)
     }
 
@@ -350,6 +345,8 @@ fn gather(
         shimfile::digest_with_keys(&app.context, &prepared, Some(&s.env.cache_dir()))?;
     Ok(BuildInputs {
         context: app.context.clone(),
+        uses: prepared.uses,
+        notes: prepared.notes,
         containerfile: prepared.file,
         repository: image.repository.clone(),
         tag: image.tag.clone(),
@@ -429,25 +426,29 @@ pub(crate) fn preflight(
             lines.join("\n")
         );
     }
-    for f in &outcome.findings {
-        eprintln!("{f}");
-    }
+    // Said only when a build runs: an up-to-date image needs no reminder.
+    let mut notes: Vec<String> = outcome.findings.iter().map(|f| f.to_string()).collect();
+    let uses = crate::containerfile::mounts::Uses::of(&file);
     let Some(shimmed) = outcome.shimmed else {
         return Ok(Prepared {
             file: path.to_path_buf(),
             text,
             bind_keys: outcome.bind_keys,
+            notes,
+            uses,
         });
     };
     let shim = shimfile::materialize(&s.env.cache_dir().join("shims"), &shimmed)?;
-    eprintln!(
+    notes.push(format!(
         "goapp: building {} through its shimmed copy {}",
         path.display(),
         shim.display()
-    );
+    ));
     Ok(Prepared {
         file: shim,
         text: shimmed,
         bind_keys: outcome.bind_keys,
+        notes,
+        uses,
     })
 }

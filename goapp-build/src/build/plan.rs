@@ -3,6 +3,7 @@
 
 use crate::build::proxy::{ProxyEnv, VARS};
 use crate::build::secrets::{private_of, AgentSocket, SecretFile, SshKey};
+use crate::containerfile::mounts::Uses;
 use crate::core::arch::Arch;
 use crate::core::redact::Redactor;
 use crate::engine::{Engine, EngineKind};
@@ -52,6 +53,11 @@ pub struct BuildInputs {
     pub shim_args: Vec<ShimArg>,
     /// Have the engine rebuild every step (not an input of the image).
     pub no_cache: bool,
+    /// What the Containerfile mounts: only those secrets and the agent are
+    /// worth a warning when missing, and only the agent needs unlocking.
+    pub uses: Uses,
+    /// What preflight has to say (shims applied, lints), for when a build runs.
+    pub notes: Vec<String>,
 }
 
 /// A build arg a shim declared in the shimmed Containerfile.
@@ -123,8 +129,11 @@ impl UnlockStep {
 /// What `image` will do for one app.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildPlan {
-    /// Things the user should know (missing secrets, no agent).
+    /// Things the user should know when a build runs (a secret or the agent
+    /// the Containerfile mounts is missing).
     pub warnings: Vec<String>,
+    /// Preflight's notes and lints, also for when a build runs.
+    pub notes: Vec<String>,
     /// A hard problem found while planning (a configured key that is missing).
     pub errors: Vec<String>,
     /// The ssh unlock check, if there is an agent and a key.
@@ -137,6 +146,7 @@ pub struct BuildPlan {
 pub fn plan_build(i: &BuildInputs) -> BuildPlan {
     let mut plan = BuildPlan {
         warnings: Vec::new(),
+        notes: i.notes.clone(),
         errors: Vec::new(),
         unlock: None,
         builds: Vec::new(),
@@ -205,31 +215,33 @@ fn proxy_args(i: &BuildInputs, warnings: &mut Vec<String>) -> Vec<String> {
     args
 }
 
-/// `--secret` for each secret file that exists; a warning for each that does not.
+/// `--secret` for each secret file that exists; a warning for each missing
+/// one the Containerfile mounts.
 fn secret_args(i: &BuildInputs, warnings: &mut Vec<String>) -> Vec<String> {
     let mut args = Vec::new();
     for s in &i.secrets {
         if s.exists {
             args.push("--secret".into());
             args.push(format!("id={},src={}", s.id, s.path.display()));
-        } else {
+        } else if i.uses.secret(&s.id) {
             warnings.push(format!(
-                "secret '{}' not wired: {} ({}) does not exist",
+                "secret '{}' not wired: {}; the Containerfile mounts it",
                 s.id,
-                s.path.display(),
-                s.origin
+                s.why_missing()
             ));
         }
     }
     args
 }
 
-/// `--ssh` with the agent, and the check that its key is unlocked.
+/// `--ssh` with the agent, and when the Containerfile mounts it, the check
+/// that its key is unlocked (and warnings when there is none).
 fn ssh_args(i: &BuildInputs, plan: &mut BuildPlan) -> Vec<String> {
     let sock = match &i.agent {
         AgentSocket::Present(sock) => sock,
+        _ if !i.uses.ssh => return Vec::new(),
         AgentSocket::Unset => {
-            plan.warnings.push("no ssh agent (SSH_AUTH_SOCK is not set): the build gets no --ssh, so private modules over ssh cannot be fetched".into());
+            plan.warnings.push("no ssh agent (SSH_AUTH_SOCK is not set), and the Containerfile mounts one (--mount=type=ssh): private modules over ssh cannot be fetched; start one with `eval $(ssh-agent) && ssh-add`".into());
             return Vec::new();
         }
         AgentSocket::Missing(p) => {
@@ -241,6 +253,8 @@ fn ssh_args(i: &BuildInputs, plan: &mut BuildPlan) -> Vec<String> {
         }
     };
     let key = match &i.ssh_key {
+        // The agent is passed along; its key matters only to a build that mounts it.
+        _ if !i.uses.ssh => None,
         SshKey::Configured {
             public,
             exists: false,
@@ -372,6 +386,7 @@ mod tests {
                 id: "goenv".into(),
                 path: "/home/u/.config/go/env".into(),
                 exists: true,
+                other: false,
                 origin: "go env GOENV".into(),
             }],
             agent: AgentSocket::Present("/run/user/1000/agent.sock".into()),
@@ -380,6 +395,11 @@ mod tests {
             context_digest: "ctx".into(),
             shim_args: Vec::new(),
             no_cache: false,
+            uses: Uses {
+                secrets: vec!["goenv".into(), "netrc".into()],
+                ssh: true,
+            },
+            notes: Vec::new(),
         }
     }
 
@@ -451,6 +471,7 @@ mod tests {
             id: "netrc".into(),
             path: "/home/u/.netrc".into(),
             exists: false,
+            other: false,
             origin: "~/.netrc".into(),
         });
         i.agent = AgentSocket::Unset;

@@ -7,6 +7,7 @@ use crate::build::plan::{unlock_hint, BuildPlan, UnlockStep};
 use crate::build::result::{BuildResult, Builds, Status};
 use crate::build::Policy;
 use crate::config::App;
+use crate::core::ui;
 use crate::engine::Engine;
 use crate::process::error::ProcessError;
 use crate::process::runner::{self, Job};
@@ -37,6 +38,7 @@ pub(super) fn execute(
         unlock: plans.iter().find_map(|(_, p)| p.unlock.clone()),
     };
     if policy == Policy::PlanOnly {
+        say_before_building(plans, &builds.results, true);
         return Ok(builds);
     }
     read_store(engine, &mut builds.results, |_| true);
@@ -45,6 +47,7 @@ pub(super) fn execute(
         r.status = status(policy, current);
     }
     if builds.results.iter().any(|r| r.status == Status::Planned) {
+        say_before_building(plans, &builds.results, false);
         if let Some(u) = &builds.unlock {
             ensure_unlocked(u, s.env.stdin_tty)?;
         }
@@ -63,6 +66,28 @@ fn status(policy: Policy, current: bool) -> Status {
         (Policy::Rebuild | Policy::PlanOnly, _) | (Policy::BuildIfStale, false) => Status::Planned,
         (Policy::RefuseIfStale, false) => Status::Stale,
         (Policy::BuildIfStale | Policy::RefuseIfStale, true) => Status::UpToDate,
+    }
+}
+
+/// The warnings and preflight notes of the apps with a build to run (all
+/// of them when planning only), once each: a warning several apps share is
+/// one line naming them all.
+fn say_before_building(plans: &[(App, BuildPlan)], results: &[BuildResult], all: bool) {
+    let runs = |app: &App| {
+        all || results
+            .iter()
+            .any(|r| r.app == app.name && r.status == Status::Planned)
+    };
+    let running: Vec<&(App, BuildPlan)> = plans.iter().filter(|(a, _)| runs(a)).collect();
+    let warnings: Vec<(String, String)> = running
+        .iter()
+        .flat_map(|(a, p)| p.warnings.iter().map(|w| (a.name.clone(), w.clone())))
+        .collect();
+    for w in ui::per_app(&warnings) {
+        ui::warn(&w);
+    }
+    for n in running.iter().flat_map(|(_, p)| &p.notes) {
+        ui::note(n);
     }
 }
 
@@ -133,10 +158,10 @@ pub(crate) fn ensure_unlocked(u: &UnlockStep, tty: bool) -> Result<()> {
             unlock_hint(u)
         );
     }
-    eprintln!(
+    ui::progress(&format!(
         "goapp: the ssh key {} is locked; unlocking it with ssh-add",
         u.private_key.display()
-    );
+    ));
     u.unlock
         .run_interactive()
         .context("unlocking the ssh key")?;

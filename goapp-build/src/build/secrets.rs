@@ -11,8 +11,12 @@ pub struct SecretFile {
     pub id: String,
     /// Where it comes from.
     pub path: PathBuf,
-    /// Whether the file exists (read when the inputs are gathered).
+    /// Whether it is a regular file that can be mounted (read when the
+    /// inputs are gathered).
     pub exists: bool,
+    /// Whether something else is there (a directory, a device): the
+    /// warning then says so instead of "does not exist".
+    pub other: bool,
     /// Which setting named it, for the warning when it is missing.
     pub origin: String,
 }
@@ -23,18 +27,36 @@ impl SecretFile {
         let exists = path.is_file();
         SecretFile {
             id: id.to_string(),
+            other: !exists && path.exists(),
             path,
             exists,
             origin: origin.to_string(),
         }
     }
+
+    /// Why it is not wired, for the warning.
+    pub fn why_missing(&self) -> String {
+        let what = if self.other {
+            "is not a regular file"
+        } else {
+            "does not exist"
+        };
+        format!("{} ({}) {what}", self.path.display(), self.origin)
+    }
+}
+
+/// The values that say "no file" on purpose: Go's `GOENV=off`, and
+/// `/dev/null` (what people set to turn a file off).
+fn turned_off(value: &str) -> bool {
+    value == "off" || value == "/dev/null"
 }
 
 /// `go env GOENV` without needing Go on the host: `$GOENV`, else
-/// `$XDG_CONFIG_HOME/go/env`, else `~/.config/go/env`. `None` for `GOENV=off`.
+/// `$XDG_CONFIG_HOME/go/env`, else `~/.config/go/env`. `None` for
+/// `GOENV=off` and `GOENV=/dev/null`: no file, on purpose.
 pub fn goenv(env: &HostEnv) -> Option<SecretFile> {
     if let Some(p) = env.var("GOENV") {
-        return (p != "off").then(|| SecretFile::probe("goenv", PathBuf::from(p), "GOENV"));
+        return (!turned_off(p)).then(|| SecretFile::probe("goenv", PathBuf::from(p), "GOENV"));
     }
     let base = match env.var("XDG_CONFIG_HOME") {
         Some(x) => PathBuf::from(x),
@@ -50,6 +72,7 @@ pub fn goenv(env: &HostEnv) -> Option<SecretFile> {
 /// The netrc for private module hosts behind the proxy: `$NETRC` or `~/.netrc`.
 pub fn netrc(env: &HostEnv) -> Option<SecretFile> {
     match env.var("NETRC") {
+        Some(p) if turned_off(p) => None,
         Some(p) => Some(SecretFile::probe("netrc", PathBuf::from(p), "NETRC")),
         None => Some(SecretFile::probe(
             "netrc",
@@ -138,5 +161,29 @@ pub fn private_of(public: &Path) -> PathBuf {
     match public.to_str().and_then(|s| s.strip_suffix(".pub")) {
         Some(p) => PathBuf::from(p),
         None => public.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_null_and_off_mean_no_file_and_a_device_is_not_missing() {
+        for v in ["off", "/dev/null"] {
+            assert_eq!(goenv(&HostEnv::from_vars([("GOENV", v)])), None, "{v}");
+            assert_eq!(
+                netrc(&HostEnv::from_vars([("NETRC", v), ("HOME", "/h")])),
+                None
+            );
+        }
+        let s = goenv(&HostEnv::from_vars([("GOENV", "/dev/zero")])).unwrap();
+        assert!(!s.exists && s.other);
+        assert_eq!(s.why_missing(), "/dev/zero (GOENV) is not a regular file");
+        let s = goenv(&HostEnv::from_vars([("HOME", "/nonexistent")])).unwrap();
+        assert_eq!(
+            s.why_missing(),
+            "/nonexistent/.config/go/env (go env GOENV) does not exist"
+        );
     }
 }

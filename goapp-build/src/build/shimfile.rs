@@ -44,6 +44,10 @@ pub struct Prepared {
     pub text: String,
     /// The bind-mount keys its shim declared.
     pub bind_keys: Vec<BindKey>,
+    /// What preflight has to say (lints, shims applied), for when it builds.
+    pub notes: Vec<String>,
+    /// The secrets and agent it mounts.
+    pub uses: crate::containerfile::mounts::Uses,
 }
 
 /// Hashes the context with the file to build (one walk, stat-cached) and

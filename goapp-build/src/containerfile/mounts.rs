@@ -33,6 +33,9 @@ pub struct Mount {
     pub target: Option<String>,
     /// `from=`: a stage, an image, or (absent) the build context.
     pub from: Option<String>,
+    /// `id=`: which secret (or ssh agent) it mounts. For a secret it
+    /// defaults to the target's file name, as BuildKit and buildah read it.
+    pub id: Option<String>,
 }
 
 impl Instruction {
@@ -73,12 +76,18 @@ impl Mount {
             Some("tmpfs") => MountKind::Tmpfs,
             Some(other) => MountKind::Other(other.to_string()),
         };
+        let target = get(&["target", "dst", "destination"]);
+        let id = get(&["id"]).filter(|i| !i.is_empty()).or_else(|| {
+            let t = target.as_deref()?.trim_end_matches('/');
+            (kind == MountKind::Secret).then(|| t.rsplit('/').next().unwrap_or(t).to_string())
+        });
         Mount {
             kind,
             typed: ty.is_some(),
             source: get(&["source", "src"]),
-            target: get(&["target", "dst", "destination"]),
+            target,
             from: get(&["from"]).filter(|f| !f.is_empty()),
+            id,
         }
     }
 
@@ -95,6 +104,36 @@ impl Mount {
             .filter(|s| !s.is_empty() && *s != ".")
             .collect();
         (!parts.is_empty()).then(|| parts.join("/"))
+    }
+}
+
+/// What a Containerfile asks the build for: secrets by id, the ssh agent.
+/// Only those are worth a warning when they are missing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Uses {
+    /// The ids of `--mount=type=secret` (`goenv`, `netrc`, `certs`, …).
+    pub secrets: Vec<String>,
+    /// Whether any step mounts the ssh agent (`--mount=type=ssh`).
+    pub ssh: bool,
+}
+
+impl Uses {
+    /// What every `RUN --mount` of `file` asks for.
+    pub fn of(file: &crate::containerfile::Containerfile) -> Uses {
+        let mut u = Uses::default();
+        for m in file.instructions.iter().flat_map(|i| i.typed_mounts()) {
+            match (&m.kind, m.id) {
+                (MountKind::Ssh, _) => u.ssh = true,
+                (MountKind::Secret, Some(id)) if !u.secrets.contains(&id) => u.secrets.push(id),
+                _ => {}
+            }
+        }
+        u
+    }
+
+    /// Whether the secret `id` is mounted.
+    pub fn secret(&self, id: &str) -> bool {
+        self.secrets.iter().any(|s| s == id)
     }
 }
 
@@ -126,5 +165,29 @@ mod tests {
         assert_eq!(dotdot.context_subpath(), None);
         let dot = Mount::from_options(&[("source".into(), ".".into())]);
         assert_eq!(dot.context_subpath(), None);
+    }
+
+    #[test]
+    fn secrets_by_id_and_the_agent() {
+        let c = Containerfile::parse(
+            "FROM x\nRUN --mount=type=secret,id=goenv,target=/root/.config/go/env --mount=type=secret,target=/run/secrets/netrc true\nRUN --mount=type=cache,target=/c true\n",
+        )
+        .unwrap();
+        let u = Uses::of(&c);
+        assert_eq!(u.secrets, ["goenv", "netrc"]);
+        assert!(!u.ssh && u.secret("goenv") && !u.secret("certs"));
+        let c = Containerfile::parse("FROM x\nRUN --mount=type=ssh,id=default go mod download\n")
+            .unwrap();
+        assert_eq!(
+            Uses::of(&c),
+            Uses {
+                secrets: vec![],
+                ssh: true
+            }
+        );
+        assert_eq!(
+            Uses::of(&Containerfile::parse("FROM scratch\n").unwrap()),
+            Uses::default()
+        );
     }
 }
