@@ -39,13 +39,16 @@ mod doctor;
 mod engine;
 mod go;
 mod init;
+mod json;
 mod process;
 mod session;
 mod ship;
 #[cfg(test)]
 mod tidy;
 
-pub use crate::build::{image, BuildResult, Builder, Builds, Policy, Request, Status, Target};
+pub use crate::build::{
+    image, image_results, BuildResult, Builder, Builds, Policy, Request, Status, Target,
+};
 pub use crate::containerfile::lint::{run as lint, LintOptions};
 pub use crate::core::arch::{parse_list as parse_arches, Arch};
 pub use crate::core::env::HostEnv;
@@ -57,6 +60,7 @@ pub use crate::engine::store::LocalImage;
 pub use crate::engine::{BuildFront, Engine, EngineKind};
 pub use crate::go::version::GoVersion;
 pub use crate::init::{run as init, Found, Written};
+pub use crate::json::Document as JsonDocument;
 pub use crate::process::command::Cmd;
 pub use crate::process::error::{Failure, ProcessError};
 pub use crate::session::{Common, Session};

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// The layers, bottom first.
-const LAYERS: [&str; 11] = [
+const LAYERS: [&str; 12] = [
     "core",
     "process",
     "engine",
@@ -17,6 +17,7 @@ const LAYERS: [&str; 11] = [
     "ship",
     "doctor",
     "init",
+    "json",
 ];
 
 /// Every source file under `src/` and its text up to its unit tests.

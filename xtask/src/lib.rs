@@ -5,8 +5,8 @@
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use goapp_build::{
-    Arch, Common, EngineKind, HostEnv, ImageTemplate, LintOptions, Policy, Request, Session,
-    ShipOptions, Verbosity, Verdict,
+    Arch, Common, EngineKind, HostEnv, ImageTemplate, JsonDocument, LintOptions, Policy, Request,
+    Session, ShipOptions, Verbosity, Verdict,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,6 +164,10 @@ struct ImageCmd {
     /// Lint warnings stop the build.
     #[arg(long)]
     strict: bool,
+    /// One JSON document on stdout (images, ids, digests, status, logs);
+    /// the rest goes to stderr. See docs/JSON.md.
+    #[arg(long)]
+    json: bool,
     /// Have the engine rebuild every step (implies --force).
     #[arg(long)]
     no_cache: bool,
@@ -190,10 +194,42 @@ impl ImageCmd {
             (false, true) => Policy::Rebuild,
             (false, false) => Policy::BuildIfStale,
         };
-        goapp_build::image(s, request, policy, &mut std::io::stdout().lock())?;
-        Ok(())
+        if !self.json {
+            goapp_build::image(s, request, policy, &mut std::io::stdout().lock())?;
+            return Ok(());
+        }
+        let builds = goapp_build::image_results(s, request, policy, &mut std::io::stderr())?;
+        let error = builds.check().err().map(|e| format!("{e:#}"));
+        emit(JsonDocument::new("image", error).with_builds(&builds))
     }
 }
+
+/// Prints a `--json` document on stdout; an error (exit 1) when it says
+/// the command failed. The error is marked as reported, so that [`main`]
+/// does not print a second document.
+fn emit(doc: JsonDocument) -> Result<()> {
+    println!("{}", doc.render());
+    if doc.ok {
+        return Ok(());
+    }
+    let why = doc
+        .error
+        .clone()
+        .unwrap_or_else(|| format!("{} failed: see the document on stdout", doc.command));
+    Err(anyhow::Error::new(Reported(why)))
+}
+
+/// An error whose `--json` document is already on stdout.
+#[derive(Debug)]
+struct Reported(String);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
 
 #[derive(Args, Debug)]
 struct GoVersionCmd {
@@ -203,11 +239,17 @@ struct GoVersionCmd {
     /// Every app in the config, one line each: `APP VERSION`.
     #[arg(long, conflicts_with = "app")]
     all: bool,
+    /// One JSON document on stdout: each app and its Go version.
+    #[arg(long)]
+    json: bool,
 }
 
 impl GoVersionCmd {
     fn run(self, s: &Session) -> Result<()> {
         let versions = s.go_versions(self.app.as_deref(), self.all)?;
+        if self.json {
+            return emit(JsonDocument::new("go-version", None).with_go(&versions));
+        }
         match versions.as_slice() {
             [(_, v)] if !self.all => println!("{v}"),
             many => many.iter().for_each(|(app, v)| println!("{app} {v}")),
@@ -235,6 +277,10 @@ struct ShipCmd {
     /// Send even to nodes that already have the image.
     #[arg(long)]
     force: bool,
+    /// One JSON document on stdout (per node: status, bytes sent, duration,
+    /// failure; per image: id, digest, status); the rest goes to stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 impl ShipCmd {
@@ -250,17 +296,26 @@ impl ShipCmd {
             no_build: self.no_build,
             force: self.force,
         };
+        if self.json {
+            let report = goapp_build::ship(s, &o, &mut std::io::stderr())?;
+            let error = report.failed().then(|| failed_hosts(&report));
+            return emit(JsonDocument::new("ship", error).with_ship(&report));
+        }
         let report = goapp_build::ship(s, &o, &mut std::io::stdout().lock())?;
         if report.failed() {
-            anyhow::bail!(
-                "shipping failed on {} of {} host(s): {}",
-                report.failures(),
-                report.hosts.len(),
-                report.failure_summary()
-            );
+            anyhow::bail!("{}", failed_hosts(&report));
         }
         Ok(())
     }
+}
+
+fn failed_hosts(report: &goapp_build::ShipReport) -> String {
+    format!(
+        "shipping failed on {} of {} host(s): {}",
+        report.failures(),
+        report.hosts.len(),
+        report.failure_summary()
+    )
 }
 
 #[derive(Args, Debug)]
@@ -391,9 +446,22 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    let json = match &cli.task {
+        Task::Image(c) if c.json => Some("image"),
+        Task::Ship(c) if c.json => Some("ship"),
+        Task::GoVersion(c) if c.json => Some("go-version"),
+        _ => None,
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // With --json, stdout always holds one document, failures included.
+            if let (Some(command), None) = (json, e.downcast_ref::<Reported>()) {
+                println!(
+                    "{}",
+                    JsonDocument::new(command, Some(format!("{e:#}"))).render()
+                );
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

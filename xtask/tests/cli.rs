@@ -827,8 +827,12 @@ fn completions_for_bash_zsh_and_fish() {
     for shell in ["bash", "zsh", "fish"] {
         let (code, out, err) = ws.run(false, &["completions", shell]);
         assert_eq!(code, 0, "{err}");
-        let all = if shell == "fish" { "-l all" } else { "--all" };
-        for word in ["image", "ship", "go-version", all] {
+        let (all, json) = if shell == "fish" {
+            ("-l all", "-l json")
+        } else {
+            ("--all", "--json")
+        };
+        for word in ["image", "ship", "go-version", all, json] {
             assert!(out.contains(word), "{shell}: no {word}:\n{out}");
         }
         if shell == "bash" {
@@ -891,4 +895,49 @@ fn init_writes_a_config_that_the_next_command_uses() {
         error_line(&err).contains("init never overwrites a config"),
         "{err}"
     );
+}
+
+/// `--json`: one document on stdout, whatever happens; human lines on stderr.
+#[test]
+fn json_is_one_document_on_stdout_even_when_it_fails() {
+    let ws = monorepo("");
+    let (code, out, err) = ws.run_in(".", &["go-version", "--json", "--go-version", "1.21.5"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["command"], "go-version");
+    assert_eq!(v["go_versions"][1]["app"], "worker");
+    assert_eq!(v["go_versions"][1]["go_version"], "1.21.5");
+    let (code, out, err) = ws.run_in(
+        ".",
+        &["image", "--json", "--dry-run", "--go-version", "1.21.5"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["version"].as_u64(), v["ok"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let images = v["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0]["app"], "api");
+    assert_eq!(images[0]["arch"], "amd64");
+    assert_eq!(images[0]["reference"], "localhost/api:1-amd64");
+    assert_eq!(images[0]["status"], "planned");
+    assert!(
+        err.contains("podman build --platform linux/amd64"),
+        "the plan goes to stderr: {err}"
+    );
+    // A mistake before anything ran: still a document, and exit 1.
+    let (code, out, err) = ws.run_in(".", &["image", "nope", "--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no app named 'nope'"),
+        "{out}"
+    );
+    assert!(error_line(&err).starts_with("error: no app named 'nope'"));
 }

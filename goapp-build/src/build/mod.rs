@@ -246,6 +246,19 @@ pub fn image(
     policy: Policy,
     out: &mut dyn std::io::Write,
 ) -> Result<Builds> {
+    let builds = image_results(s, request, policy, out)?;
+    builds.check()?;
+    Ok(builds)
+}
+
+/// [`image`] without the final check: failed builds are results here (see
+/// [`Builds::check`]), so a caller can report them all (`--json`).
+pub fn image_results(
+    s: &Session,
+    request: Request,
+    policy: Policy,
+    out: &mut dyn std::io::Write,
+) -> Result<Builds> {
     let mut builds = Builder::new(s, request)?.build(None, policy)?;
     builds.make_indexes(policy != Policy::PlanOnly);
     if policy == Policy::PlanOnly {
@@ -255,7 +268,6 @@ pub fn image(
         return Ok(builds);
     }
     builds.print(out)?;
-    builds.check()?;
     Ok(builds)
 }
 

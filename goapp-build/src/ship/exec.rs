@@ -495,7 +495,10 @@ mod tests {
             assert!(reason.contains("stopped on an internal error"), "{reason}");
         }
         assert!(matches!(results[2].1, HostResult::Skipped { .. }));
-        let report = crate::ship::ShipReport { hosts: results };
+        let report = crate::ship::ShipReport {
+            hosts: results,
+            builds: None,
+        };
         assert!(report.failed());
     }
 }

@@ -148,6 +148,8 @@ fn one_line(reason: &str, process: Option<&ProcessError>) -> String {
 pub struct ShipReport {
     /// Per host, in the order given, per image.
     pub hosts: Vec<(String, HostResult)>,
+    /// The images, as the build side handed them over.
+    pub builds: Option<Builds>,
 }
 
 impl ShipReport {
@@ -217,6 +219,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     let plan = plan::plan(&nodes, &builds.results, &facts);
     let mut report = ShipReport {
         hosts: reached.unreachable,
+        builds: None,
     };
     if o.dry_run {
         for (host, r) in &report.hosts {
@@ -226,11 +229,13 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         }
         plan.lines().iter().try_for_each(|l| writeln!(out, "{l}"))?;
         report.hosts.extend(plan.settled);
+        report.builds = Some(builds);
         return Ok(report);
     }
     report.hosts.extend(send(s, &plan, out)?);
     report.sort(&targets);
     report.print(out)?;
+    report.builds = Some(builds);
     Ok(report)
 }
 
@@ -419,6 +424,7 @@ mod tests {
                     HostResult::failed("odd reports 'sparc64': set `arch:`\ndetails"),
                 ),
             ],
+            builds: None,
         };
         assert_eq!(
             report.failure_summary(),
