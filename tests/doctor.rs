@@ -89,6 +89,7 @@ fn all_checks_pass_then_each_fault_is_named_with_its_fix() {
         "secret goenv",
         "go joke: 1.19.8",
         "host node: reachable, x86_64 (amd64), `ctr` present",
+        "host node joke: localhost/joke:1-amd64 is not there yet (`cargo xtask ship --host node joke` puts it there)",
     ] {
         assert!(stdout.contains(check), "missing `{check}`:\n{stdout}");
     }

@@ -111,6 +111,28 @@ fn ships_the_right_arch_to_containerd_and_podman_then_skips() {
         "{stdout}"
     );
     assert!(stdout.contains("verified and imported"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("also named localhost/{}:1.0, pinned", w.repo)),
+        "{stdout}"
+    );
+
+    // containerd node: REPO:TAG and REPO:TAG-arm64 name the same manifest, pinned.
+    let listed = w.node("ctd").containerd_images(w.base.path());
+    let find = |n: &str| {
+        listed
+            .iter()
+            .find(|(name, _, _)| name == n)
+            .unwrap_or_else(|| panic!("{n} not on the node: {listed:?}"))
+    };
+    let arch_image = find(&format!("localhost/{}:1.0-arm64", w.repo));
+    let one_name = find(&format!("localhost/{}:1.0", w.repo));
+    assert_eq!(arch_image.1, one_name.1, "the same target");
+    for (n, _, labels) in [arch_image, one_name] {
+        assert!(
+            labels.contains("io.cri-containerd.pinned=pinned"),
+            "{n}: {labels}"
+        );
+    }
 
     // containerd node: listed with the same id and arch, and it runs (arm64 under qemu).
     let (id, platform) = w
@@ -152,6 +174,19 @@ fn ships_the_right_arch_to_containerd_and_podman_then_skips() {
         .node("pod")
         .ssh(w.base.path(), &format!("podman run --rm {reference}"));
     assert!(ok && out.contains("(linux/amd64)"), "{out}");
+    let (ok, out) = w.node("pod").ssh(
+        w.base.path(),
+        &format!(
+            "podman image inspect --format '{{{{.Id}}}}' localhost/{}:1.0",
+            w.repo
+        ),
+    );
+    assert!(ok, "{out}");
+    assert_eq!(
+        format!("sha256:{}", out.trim()),
+        w.local_id("amd64"),
+        "REPO:TAG on the podman node"
+    );
     for n in &w.nodes {
         assert_eq!(
             n.leftovers(),
@@ -468,4 +503,302 @@ fn the_dry_run_plan_pastes_into_a_shell_and_ships() {
     assert!(ok, "{id}");
     assert_eq!(format!("sha256:{}", id.trim()), w.local_id("amd64"));
     assert_eq!(w.node("pod").leftovers(), Vec::<String>::new());
+}
+
+/// A node that holds the image under one name, or unpinned, gets the other
+/// name and the pins and no bytes; `doctor` tells pinned from unpinned.
+#[test]
+fn one_name_and_pins_are_restored_without_sending_and_doctor_sees_them() {
+    let w = World::new("");
+    let base = w.base.path();
+    let (ok, stdout, stderr) = w.ship(&["--host", "ctd", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let arch_ref = format!("localhost/{}:1.0-arm64", w.repo);
+    let name = format!("localhost/{}:1.0", w.repo);
+    let node = w.node("ctd");
+    let doctor = || {
+        let mut c = xtask(base, &base.join("cache"));
+        c.arg("doctor").stdin(Stdio::null());
+        let (_, out, _) = run(c);
+        out.lines()
+            .find(|l| l.contains("host ctd joke:"))
+            .unwrap_or_else(|| panic!("no image line for ctd:\n{out}"))
+            .to_string()
+    };
+    let line = doctor();
+    assert!(
+        line.starts_with("ok") && line.contains("present") && line.ends_with("pinned"),
+        "{line}"
+    );
+
+    // Unpinned by hand: doctor fails the node; ship pins, sending nothing.
+    let (ok, out) = node.ssh(
+        base,
+        &format!("ctr -n k8s.io images label {arch_ref} io.cri-containerd.pinned="),
+    );
+    assert!(ok, "{out}");
+    let line = doctor();
+    assert!(
+        line.starts_with("FAIL") && line.contains("not pinned"),
+        "{line}"
+    );
+    let (ok, stdout, stderr) = w.ship(&["--host", "ctd", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("ctd: {arch_ref} was there")) && stdout.contains("nothing sent"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("ctd: sent"), "{stdout}");
+
+    // REPO:TAG removed: put back from the arch image, sending nothing.
+    let (ok, out) = node.ssh(base, &format!("ctr -n k8s.io images rm {name}"));
+    assert!(ok, "{out}");
+    let line = doctor();
+    assert!(
+        line.starts_with("warn") && line.contains("is missing or names another image"),
+        "{line}"
+    );
+    let (ok, stdout, stderr) = w.ship(&["--host", "ctd", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("also named {name}, pinned")) && !stdout.contains("ctd: sent"),
+        "{stdout}"
+    );
+    let listed = node.containerd_images(base);
+    let digests: Vec<&String> = listed
+        .iter()
+        .filter(|(n, _, l)| (n == &arch_ref || n == &name) && l.contains("pinned"))
+        .map(|(_, d, _)| d)
+        .collect();
+    assert_eq!(digests.len(), 2, "{listed:?}");
+    assert_eq!(digests[0], digests[1]);
+    assert!(doctor().starts_with("ok"));
+    // And now there is nothing to do.
+    let (ok, stdout, _) = w.ship(&["--host", "ctd", "joke"]);
+    assert!(ok && stdout.contains("ctd: skipped"), "{stdout}");
+}
+
+/// A custom importer with `store:` gets the image's names, architecture and
+/// format in its environment, and keeps the probe and the skip; `k3s-dir`
+/// writes the archive (carrying both names) into k3s's images directory
+/// atomically, for a watcher that imports and pins as k3s does. k3s itself
+/// cannot be installed here: the watcher is a stand-in, and `k3s ctr` on
+/// the node is containerd's own `ctr`.
+#[test]
+fn custom_importers_and_k3s_dir_keep_probe_skip_and_names() {
+    let dir = "@BASE@";
+    let w = World::new(&format!(
+        "  cus: {{ssh: ctd, arch: arm64, import: {{command: [sh, -c, 'env | grep ^GOAPP_ | sort > {dir}/ctd/custom.env; exec ctr -n k8s.io images import --platform \"$GOAPP_PLATFORM\" -'], store: containerd}}, tmp_dir: {dir}/ctd/tmp, connect_timeout: 5}}\n  \
+         k3d: {{ssh: pod, arch: arm64, import: k3s-dir, images_dir: {dir}/pod/k3s/agent/images, tmp_dir: {dir}/pod/tmp, connect_timeout: 5}}\n"
+    ));
+    let base = w.base.path();
+    let cfg = base.join("goapp.yaml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("@BASE@", &base.display().to_string());
+    std::fs::write(&cfg, text).unwrap();
+    let arch_ref = format!("localhost/{}:1.0-arm64", w.repo);
+    let name = format!("localhost/{}:1.0", w.repo);
+
+    let (ok, stdout, stderr) = w.ship(&["--host", "cus", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("cus: sent {arch_ref}"))
+            && stdout.contains(&format!("also named {name}, pinned")),
+        "{stdout}"
+    );
+    let env = std::fs::read_to_string(base.join("ctd/custom.env")).unwrap();
+    assert_eq!(
+        env,
+        format!("GOAPP_ARCH=arm64\nGOAPP_FORMAT=oci-archive\nGOAPP_NAME={name}\nGOAPP_PLATFORM=linux/arm64\nGOAPP_REF={arch_ref}\n")
+    );
+    let (ok, stdout, _) = w.ship(&["--host", "cus", "joke"]);
+    assert!(ok && stdout.contains("cus: skipped"), "{stdout}");
+
+    // k3s-dir, with the k3s stand-ins.
+    let pod = w.node("pod");
+    pod.fake_k3s();
+    let images = base.join("pod/k3s/agent/images");
+    std::fs::create_dir_all(images.parent().unwrap()).unwrap();
+    let watcher = Watcher::start(images.clone(), pod.containerd_socket());
+    let (ok, stdout, stderr) = w.ship(&["--host", "k3d", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let file = std::fs::read_dir(&images)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(file.len(), 1, "one archive, no temporary file: {file:?}");
+    assert!(
+        file[0].starts_with(&format!(
+            "goapp+goapp-it.{}+arm64+",
+            w.repo.trim_start_matches("goapp-it/")
+        )) && file[0].ends_with(".tar"),
+        "{file:?}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "written to {}/{} for k3s to import",
+            images.display(),
+            file[0]
+        )),
+        "{stdout}"
+    );
+    let imported = watcher.wait_for(&[&arch_ref, &name]);
+    let seen = watcher.stop();
+    assert_eq!(
+        seen.incomplete,
+        Vec::<String>::new(),
+        "the watcher saw a partial archive"
+    );
+    assert_eq!(
+        imported[0].1, imported[1].1,
+        "both names, one target: {imported:?}"
+    );
+    assert!(
+        imported
+            .iter()
+            .all(|(_, _, l)| l.contains("io.cattle.k3s.pinned=pinned")),
+        "{imported:?}"
+    );
+    // The probe reads k3s's store: nothing to send again.
+    let (ok, stdout, stderr) = w.ship(&["--host", "k3d", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("k3d: skipped"), "{stdout}");
+}
+
+/// What the stand-in for k3s's image watcher saw.
+struct Seen {
+    incomplete: Vec<String>,
+}
+
+/// A stand-in for k3s's agent-images watcher: imports each new `.tar` in
+/// the directory into the node's containerd and pins it with k3s's labels,
+/// and records any `.tar` that is not a whole archive when first seen.
+struct Watcher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Seen>>,
+    socket: std::path::PathBuf,
+}
+
+impl Watcher {
+    fn start(dir: std::path::PathBuf, socket: std::path::PathBuf) -> Watcher {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let sock = socket.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen = Seen {
+                incomplete: Vec::new(),
+            };
+            let mut done: Vec<String> = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if !n.ends_with(".tar") || done.contains(&n) {
+                        continue;
+                    }
+                    done.push(n.clone());
+                    let listing = Command::new("tar")
+                        .arg("tf")
+                        .arg(e.path())
+                        .output()
+                        .unwrap();
+                    if !listing.status.success()
+                        || !String::from_utf8_lossy(&listing.stdout).contains("index.json")
+                    {
+                        seen.incomplete.push(n);
+                        continue;
+                    }
+                    let ctr = |args: &[&str]| {
+                        let out = Command::new("ctr")
+                            .arg("--address")
+                            .arg(&sock)
+                            .args(["-n", "k8s.io"])
+                            .args(args)
+                            .output()
+                            .unwrap();
+                        assert!(
+                            out.status.success(),
+                            "{}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                        String::from_utf8_lossy(&out.stdout).into_owned()
+                    };
+                    let out = ctr(&[
+                        "images",
+                        "import",
+                        "--platform",
+                        "linux/arm64",
+                        &e.path().display().to_string(),
+                    ]);
+                    for line in out.lines().filter_map(|l| l.strip_prefix("unpacking ")) {
+                        let image = line.split(' ').next().unwrap();
+                        ctr(&[
+                            "images",
+                            "label",
+                            image,
+                            "io.cri-containerd.pinned=pinned",
+                            "io.cattle.k3s.pinned=pinned",
+                        ]);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        });
+        Watcher {
+            stop,
+            thread: Some(thread),
+            socket,
+        }
+    }
+
+    /// Waits (up to 20 s) until every name is imported; their (name, target, labels).
+    fn wait_for(&self, names: &[&str]) -> Vec<(String, String, String)> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = Command::new("ctr")
+                .arg("--address")
+                .arg(&self.socket)
+                .args(["-n", "k8s.io", "images", "ls"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let found: Vec<(String, String, String)> = names
+                .iter()
+                .filter_map(|n| {
+                    let l = text
+                        .lines()
+                        .find(|l| l.split_whitespace().next() == Some(n))?;
+                    let cols: Vec<&str> = l.split_whitespace().collect();
+                    Some((
+                        n.to_string(),
+                        cols[2].to_string(),
+                        cols.last().unwrap().to_string(),
+                    ))
+                })
+                .collect();
+            if found.len() == names.len() && found.iter().all(|(_, _, l)| l.contains("pinned")) {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the watcher did not import {names:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(mut self) -> Seen {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

@@ -5,13 +5,14 @@ use crate::build::plan::{unlock_hint, UnlockStep};
 use crate::build::proxy::ProxyEnv;
 use crate::build::secrets::{self, AgentSocket, SshKey};
 use crate::core::arch::Arch;
+use crate::core::names::{ImageRef, TagTemplate};
 use crate::core::redact::redact_url;
 use crate::engine::caps::{self, can_run, emulation_fix, Emulation};
 use crate::engine::{self, EngineKind};
 use crate::process::command::Cmd;
 use crate::process::error::ProcessError;
 use crate::session::Session;
-use crate::ship::remote::ShipTarget;
+use crate::ship::remote::{Probe, ShipTarget};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -299,23 +300,64 @@ fn hosts(s: &Session) -> Vec<Check> {
             control: None,
         })
         .collect();
+    let shipped = shipped_images(s);
     std::thread::scope(|scope| {
         let hs: Vec<_> = targets
             .iter()
-            .map(|t| (t, scope.spawn(move || host_check(t))))
+            .map(|t| (t, scope.spawn(|| host_checks(t, &shipped))))
             .collect();
         hs.into_iter()
-            .map(|(t, h)| {
+            .flat_map(|(t, h)| {
                 h.join().unwrap_or_else(|_| {
                     let why = "the check stopped on an internal error (a bug: please report it)";
-                    Check::new(Verdict::Fail, format!("host {}", t.name), why)
+                    vec![Check::new(Verdict::Fail, format!("host {}", t.name), why)]
                 })
             })
             .collect()
     })
 }
 
-fn host_check(t: &ShipTarget) -> Check {
+/// An app whose images `ship` puts on nodes, named as the local engine
+/// names them: `REPO:TAG-<arch>` per architecture, and `REPO:TAG`.
+struct Shipped {
+    app: String,
+    per_arch: Vec<(Arch, String)>,
+    name: String,
+}
+
+/// Every configured app with a fixed tag (a template's tag depends on the
+/// sources, so there is no one name to look for).
+fn shipped_images(s: &Session) -> Vec<Shipped> {
+    let (Some(c), Ok(engine)) = (&s.config, s.engine(None)) else {
+        return Vec::new();
+    };
+    c.file
+        .apps
+        .keys()
+        .filter_map(|name| {
+            let app = c.app(name).ok()?;
+            let tag = app.tag.as_deref()?;
+            TagTemplate::parse(tag).ok().filter(|t| t.is_literal())?;
+            let image = ImageRef::new(&app.repository, tag).ok()?;
+            let arches = app
+                .arch
+                .clone()
+                .unwrap_or_else(|| vec![Arch::Amd64, Arch::Arm64]);
+            Some(Shipped {
+                app: name.clone(),
+                per_arch: arches
+                    .into_iter()
+                    .map(|a| (a, engine.qualify(&image.for_arch(a))))
+                    .collect(),
+                name: engine.qualify(&image.to_string()),
+            })
+        })
+        .collect()
+}
+
+/// The host's line, then for each app whether its image is there under
+/// both names and pinned.
+fn host_checks(t: &ShipTarget, shipped: &[Shipped]) -> Vec<Check> {
     let name = format!("host {}", t.name);
     let dest = t
         .host
@@ -323,18 +365,96 @@ fn host_check(t: &ShipTarget) -> Check {
         .clone()
         .or(t.host.host.clone())
         .unwrap_or_default();
-    match t.probe(&[]) {
+    let refs: Vec<String> = shipped
+        .iter()
+        .flat_map(|a| {
+            a.per_arch
+                .iter()
+                .map(|(_, r)| r.clone())
+                .chain([a.name.clone()])
+        })
+        .collect();
+    match t.probe(&refs) {
         Err(e) => {
-            let cause = e.last_line().map(str::to_string).unwrap_or_else(|| e.to_string());
-            Check::new(Verdict::Fail, name, format!("not reachable over ssh: {cause} — fix: check `ssh {dest}` by hand (keys, host key, port)"))
+            let cause = e
+                .last_line()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string());
+            vec![Check::new(Verdict::Fail, name, format!("not reachable over ssh: {cause} — fix: check `ssh {dest}` by hand (keys, host key, port)"))]
         }
         Ok(p) if p.importer => {
-            let arch = Arch::from_uname(&p.machine).map(|a| a.to_string()).unwrap_or("?".into());
+            let arch = t.host.arch.or_else(|| Arch::from_uname(&p.machine));
+            let shown = arch.map(|a| a.to_string()).unwrap_or("?".into());
             let zstd = if p.zstd { ", zstd" } else { "" };
-            Check::new(Verdict::Ok, name, format!("reachable, {} ({arch}), `{}` present{zstd}", p.machine, t.importer()))
+            let mut out = vec![Check::new(
+                Verdict::Ok,
+                name,
+                format!(
+                    "reachable, {} ({shown}), `{}` present{zstd}",
+                    p.machine,
+                    t.importer()
+                ),
+            )];
+            if let Some(arch) = arch.filter(|_| t.store().is_some()) {
+                out.extend(shipped.iter().filter_map(|a| image_check(t, &p, a, arch)));
+            }
+            out
         }
-        Ok(_) => Check::new(Verdict::Fail, name, format!("reachable, but `{}` is not installed there — fix: install it, or change `import:` for this host", t.importer())),
+        Ok(_) => vec![Check::new(
+            Verdict::Fail,
+            name,
+            format!(
+                "reachable, but {} — fix: install it, or change `import:` for this host",
+                t.missing_importer()
+            ),
+        )],
     }
+}
+
+/// Whether the node holds an app's image for its architecture under both
+/// names, pinned against the kubelet's image garbage collection.
+fn image_check(t: &ShipTarget, p: &Probe, a: &Shipped, arch: Arch) -> Option<Check> {
+    let reference = &a.per_arch.iter().find(|(x, _)| *x == arch)?.1;
+    let name = format!("host {} {}", t.name, a.app);
+    let ship = format!("cargo xtask ship --host {} {}", t.name, a.app);
+    let (Some(img), named) = (p.held(reference), p.held(&a.name)) else {
+        // Not shipped yet is not a fault.
+        return Some(Check::new(
+            Verdict::Ok,
+            name,
+            format!("{reference} is not there yet (`{ship}` puts it there)"),
+        ));
+    };
+    if named.is_none_or(|n| n.id != img.id) {
+        return Some(Check::new(Verdict::Warn, name, format!("{reference} is there, but {} is missing or names another image, so pods naming it get something else — fix: {ship}", a.name)));
+    }
+    let pins = t.pin_labels();
+    let unpinned: Vec<&String> = [reference, &a.name]
+        .into_iter()
+        .filter(|r| {
+            p.held(r)
+                .is_some_and(|h| !pins.iter().all(|l| h.labels.contains(*l)))
+        })
+        .collect();
+    if !unpinned.is_empty() {
+        let list: Vec<&str> = unpinned.iter().map(|s| s.as_str()).collect();
+        return Some(Check::new(Verdict::Fail, name, format!("{} not pinned: the kubelet's image garbage collection may delete it under disk pressure — fix: {ship} (it pins), or label it {}", list.join(" and "), pins.join(" "))));
+    }
+    let pinned = if pins.is_empty() { "" } else { ", pinned" };
+    Some(Check::new(
+        Verdict::Ok,
+        name,
+        format!(
+            "{reference} and {} present (id {}){pinned}",
+            a.name,
+            short_id(&img.id)
+        ),
+    ))
+}
+
+fn short_id(id: &str) -> &str {
+    let h = id.strip_prefix("sha256:").unwrap_or(id);
+    &h[..h.len().min(12)]
 }
 
 /// A failed process in one line: what ran and how it ended, then the last

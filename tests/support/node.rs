@@ -20,6 +20,7 @@ impl Node {
     pub fn start(base: &Path, alias: &str) -> Node {
         let dir = base.join(alias);
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
         // containerd with its own root, state and socket.
         std::fs::write(
@@ -157,6 +158,41 @@ impl Node {
     pub fn sshd_pid(&self) -> u32 {
         self.sshd.id()
     }
+
+    /// The node's containerd socket, for `ctr --address` from the test.
+    pub fn containerd_socket(&self) -> PathBuf {
+        self.dir.join("containerd.sock")
+    }
+
+    /// `ctr -n k8s.io images ls` on the node: (name, target digest, labels).
+    pub fn containerd_images(&self, base: &Path) -> Vec<(String, String, String)> {
+        let (ok, out) = self.ssh(base, "ctr -n k8s.io images ls");
+        assert!(ok, "{out}");
+        out.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                Some((
+                    cols.first()?.to_string(),
+                    cols.get(2)?.to_string(),
+                    cols.last()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Puts a stand-in for `k3s` on the node: `k3s ctr …` runs the node's
+    /// own `ctr …` (k3s cannot be installed here; its `ctr` is containerd's).
+    pub fn fake_k3s(&self) {
+        let path = self.dir.join("bin/k3s");
+        std::fs::write(
+            &path,
+            "#!/bin/sh\n[ \"$1\" = ctr ] || { echo \"k3s stand-in: only 'k3s ctr' is here\" >&2; exit 2; }\nshift\nexec ctr \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
 }
 
 impl Drop for Node {
@@ -186,6 +222,9 @@ impl Drop for Node {
 /// command that writes a `.part` file) can slow the stream down or flip a
 /// byte in it, as a bad link would.
 const WRAPPER: &str = r#"#!/bin/sh
+# Stand-ins a test puts in the node's bin/ (e.g. `k3s`, which cannot be
+# installed here) come first.
+PATH="@DIR@/bin:$PATH"; export PATH
 mode=$(cat @DIR@/fault 2>/dev/null)
 case "$SSH_ORIGINAL_COMMAND" in
   *".part"*"cat >"*|*"cat >"*".part"*)

@@ -44,6 +44,37 @@ pub fn problems(c: &Config, env: &HostEnv) -> Vec<Problem> {
     }
     let home = env.home();
     out.extend(c.file.hosts.problems(home.as_deref()));
+    out.extend(registry_problems(&c.file));
+    out
+}
+
+/// Registry names and addresses, and every host's `pull_from:` naming one.
+fn registry_problems(f: &crate::config::ConfigFile) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (name, r) in &f.registries {
+        let at = KeyPath::of(&["registries", name]);
+        if let Err(e) = check_name(name) {
+            out.push(Problem::key(at.clone(), e.to_string()));
+        }
+        if let Err(e) = crate::core::names::check_registry(&r.address) {
+            out.push(Problem::value(at.key("address"), e.to_string()));
+        }
+    }
+    for (host, h) in &f.hosts.hosts {
+        let Some(r) = &h.pull_from else { continue };
+        if !f.registries.contains_key(r) {
+            let known: Vec<&str> = f.registries.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "the config has no `registries:`; add it there, e.g. `registries: {site: {address: registry.lan:5000}}`".to_string()
+            } else {
+                format!("known are {}", known.join(", "))
+            };
+            out.push(Problem::value(
+                KeyPath::of(&["hosts", host, "pull_from"]),
+                format!("no registry named '{r}': {known}"),
+            ));
+        }
+    }
     out
 }
 
@@ -268,7 +299,7 @@ mod tests {
         );
         assert_eq!(
             load_err("hosts:\n  pi:\n    ssh: pi\n    import: k8s\n"),
-            "T/goapp.yaml:4:13: hosts.pi.import: unknown import kind 'k8s': use k3s, containerd, docker, podman or {command: [argv…]}"
+            "T/goapp.yaml:4:13: hosts.pi.import: unknown import kind 'k8s': use k3s, k3s-dir, containerd, docker, podman or {command: [argv…], store: …}"
         );
         assert_eq!(
             load_err("hosts:\n  pi:\n    ssh: pi\n    arch: arm64\n  pj:\n    ssh: pj\n    arch: sparc\n"),
@@ -321,6 +352,31 @@ T/goapp.yaml:7:14: apps.gone.context: the context directory T/../gone does not e
 T/goapp.yaml:9:17: hosts.pi.host: host 'pi' sets both `ssh:` and `host:`: `ssh:` is the whole destination (an ~/.ssh/config alias or user@host); keep one
 T/goapp.yaml:11:13: groups.all[1]: group 'all' names 'pj', which is not a host under `hosts:`";
         assert_eq!(load_err(text), expected);
+    }
+
+    #[test]
+    fn registries_stores_and_k3s_dirs_are_checked_where_written() {
+        let text = "\
+registries:
+  site: {address: 'http://reg.lan:5000'}
+  lab: {address: 127.0.0.1:5000, insecure: true}
+hosts:
+  a: {ssh: a, pull_from: nope}
+  b: {ssh: b, import: {command: [load]}, pull_from: lab}
+  c: {ssh: c, images_dir: /var/lib/rancher/k3s/agent/images}
+  d: {ssh: d, import: k3s-dir, images_dir: /srv/images}
+";
+        let expected = "\
+T/goapp.yaml:2:19: registries.site.address: 'http://reg.lan:5000' is not a registry address: write HOST[:PORT], e.g. registry.lan:5000 (no scheme, no path; plain HTTP is `insecure`)
+T/goapp.yaml:5:26: hosts.a.pull_from: no registry named 'nope': known are lab, site
+T/goapp.yaml:6:53: hosts.b.pull_from: host 'b' pulls from a registry, but its custom importer names no store to pull into: add `store:` (k3s, containerd, docker or podman) to its `import:`
+T/goapp.yaml:7:27: hosts.c.images_dir: images_dir is where `import: k3s-dir` writes archives: set `import: k3s-dir`, or remove it
+T/goapp.yaml:8:44: hosts.d.images_dir: images_dir \"/srv/images\": k3s watches only <data-dir>/agent/images (a path ending in /agent/images), e.g. /var/lib/rancher/k3s/agent/images";
+        assert_eq!(load_err(text), expected);
+        assert_eq!(
+            load_err("hosts:\n  a:\n    ssh: a\n    import: {command: [x], store: crio}\n"),
+            "T/goapp.yaml:4:35: hosts.a.import.store: unknown store 'crio': use k3s, containerd, docker or podman"
+        );
     }
 
     #[test]

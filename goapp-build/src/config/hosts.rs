@@ -57,6 +57,69 @@ pub struct HostConfig {
     pub connect_timeout: Option<u32>,
     /// `auto` (default), `none`, `gzip`, `gzip-1`…`gzip-9`, `zstd`, `zstd-1`…`zstd-19`.
     pub compression: Option<String>,
+    /// k3s's agent images directory, for `import: k3s-dir` (default
+    /// [`K3S_IMAGES_DIR`]).
+    pub images_dir: Option<String>,
+    /// A registry under `registries:`: `ship` pushes there once and the node
+    /// pulls with its own runtime.
+    pub pull_from: Option<String>,
+}
+
+/// Where k3s looks for image archives to import (its default data dir).
+pub const K3S_IMAGES_DIR: &str = "/var/lib/rancher/k3s/agent/images";
+
+/// Where a node keeps its images: what the probe reads, and where `ship`
+/// sets the image's names and pins it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// k3s's containerd, through `k3s ctr` (namespace k8s.io).
+    K3s,
+    /// containerd, through `ctr -n k8s.io`.
+    Containerd,
+    /// docker's image store.
+    Docker,
+    /// podman's image store.
+    Podman,
+}
+
+impl Store {
+    /// As written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Store::K3s => "k3s",
+            Store::Containerd => "containerd",
+            Store::Docker => "docker",
+            Store::Podman => "podman",
+        }
+    }
+
+    fn parse(v: &str) -> Option<Store> {
+        Some(match v {
+            "k3s" => Store::K3s,
+            "containerd" => Store::Containerd,
+            "docker" => Store::Docker,
+            "podman" => Store::Podman,
+            _ => return None,
+        })
+    }
+}
+
+/// A command of the user's that imports an archive read on stdin.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CustomImport {
+    /// The command.
+    pub argv: Vec<String>,
+    /// The store it imports into, as written (checked when the config is
+    /// loaded): the probe reads it (skip, layer delta), and `ship` names and
+    /// pins the image there. None: no probe, every ship sends the whole image.
+    pub store: Option<String>,
+}
+
+impl CustomImport {
+    /// The store it imports into.
+    pub fn store(&self) -> Option<Store> {
+        self.store.as_deref().and_then(Store::parse)
+    }
 }
 
 /// How a node imports an image archive.
@@ -65,17 +128,35 @@ pub enum ImportKind {
     /// `k3s ctr images import` (k3s's bundled containerd, namespace k8s.io).
     #[default]
     K3s,
+    /// The archive written (atomically) into k3s's agent images directory,
+    /// which k3s imports and pins itself.
+    K3sDir,
     /// `ctr -n k8s.io images import`.
     Containerd,
     /// `docker load`.
     Docker,
     /// `podman load`.
     Podman,
-    /// A custom command (argv) reading the uncompressed archive on stdin.
-    Command(Vec<String>),
+    /// A custom command reading the uncompressed archive on stdin.
+    Command(CustomImport),
 }
 
-const IMPORT_KINDS: &str = "k3s, containerd, docker, podman or {command: [argv…]}";
+impl ImportKind {
+    /// The store the node's images end up in, when known.
+    pub fn store(&self) -> Option<Store> {
+        match self {
+            ImportKind::K3s | ImportKind::K3sDir => Some(Store::K3s),
+            ImportKind::Containerd => Some(Store::Containerd),
+            ImportKind::Docker => Some(Store::Docker),
+            ImportKind::Podman => Some(Store::Podman),
+            ImportKind::Command(c) => c.store(),
+        }
+    }
+}
+
+const IMPORT_KINDS: &str =
+    "k3s, k3s-dir, containerd, docker, podman or {command: [argv…], store: …}";
+const STORES: &str = "k3s, containerd, docker or podman";
 
 /// `import: k3s` or `import: {command: [argv…]}`. Hand-written so that a
 /// bad value is reported at its own line and column (serde's untagged enums
@@ -91,6 +172,7 @@ impl<'de> Deserialize<'de> for ImportKind {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ImportKind, E> {
                 Ok(match v {
                     "k3s" => ImportKind::K3s,
+                    "k3s-dir" => ImportKind::K3sDir,
                     "containerd" => ImportKind::Containerd,
                     "docker" => ImportKind::Docker,
                     "podman" => ImportKind::Podman,
@@ -103,14 +185,16 @@ impl<'de> Deserialize<'de> for ImportKind {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ImportKind, A::Error> {
                 let mut argv = None;
+                let mut store = None;
                 while let Some(k) = map.next_key::<String>()? {
-                    if k != "command" {
-                        return Err(de::Error::unknown_field(&k, &["command"]));
+                    match k.as_str() {
+                        "command" => argv = Some(map.next_value::<Vec<String>>()?),
+                        "store" => store = Some(map.next_value::<String>()?),
+                        _ => return Err(de::Error::unknown_field(&k, &["command", "store"])),
                     }
-                    argv = Some(map.next_value::<Vec<String>>()?);
                 }
-                argv.map(ImportKind::Command)
-                    .ok_or_else(|| de::Error::missing_field("command"))
+                let argv = argv.ok_or_else(|| de::Error::missing_field("command"))?;
+                Ok(ImportKind::Command(CustomImport { argv, store }))
             }
         }
         d.deserialize_any(V)
@@ -283,12 +367,40 @@ fn host_problems(name: &str, h: &HostConfig, at: &KeyPath, home: Option<&Path>) 
     if let Some(Err(e)) = h.compression.as_deref().map(check_compression) {
         out.push(Problem::value(at.key("compression"), e));
     }
-    if let ImportKind::Command(argv) = &h.import {
-        if argv.is_empty() || argv[0].is_empty() {
+    if let ImportKind::Command(c) = &h.import {
+        if c.argv.is_empty() || c.argv[0].is_empty() {
             out.push(Problem::value(at.key("import").key("command"), "the import command is empty: give the argv of a command that reads an image archive on stdin"));
         }
+        if let Some(v) = c.store.as_deref().filter(|v| Store::parse(v).is_none()) {
+            out.push(Problem::value(
+                at.key("import").key("store"),
+                format!("unknown store '{v}': use {STORES}"),
+            ));
+        }
+    }
+    out.extend(images_dir_problem(h, at));
+    if let (Some(_), ImportKind::Command(CustomImport { store: None, .. })) =
+        (&h.pull_from, &h.import)
+    {
+        out.push(Problem::value(at.key("pull_from"), format!("host '{name}' pulls from a registry, but its custom importer names no store to pull into: add `store:` ({STORES}) to its `import:`")));
     }
     out
+}
+
+/// `images_dir:` only with `import: k3s-dir`, and an absolute, plain path.
+fn images_dir_problem(h: &HostConfig, at: &KeyPath) -> Option<Problem> {
+    let d = h.images_dir.as_deref()?;
+    let msg = if h.import != ImportKind::K3sDir {
+        "images_dir is where `import: k3s-dir` writes archives: set `import: k3s-dir`, or remove it"
+            .to_string()
+    } else if !d.starts_with('/') || d.chars().any(char::is_control) {
+        format!("images_dir {d:?} must be a plain absolute path, e.g. {K3S_IMAGES_DIR}")
+    } else if !d.trim_end_matches('/').ends_with("/agent/images") {
+        format!("images_dir {d:?}: k3s watches only <data-dir>/agent/images (a path ending in /agent/images), e.g. {K3S_IMAGES_DIR}")
+    } else {
+        return None;
+    };
+    Some(Problem::value(at.key("images_dir"), msg))
 }
 
 /// `identity:` is handed to ssh (`-i`): no control characters, and if it

@@ -28,6 +28,19 @@ pub struct ConfigFile {
     pub apps: BTreeMap<String, AppConfig>,
     /// Remote nodes and groups for `ship`.
     pub hosts: HostsConfig,
+    /// Registries by name, for `push --registry NAME` and hosts' `pull_from:`.
+    pub registries: BTreeMap<String, RegistryConfig>,
+}
+
+/// An OCI registry.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `HOST[:PORT]`, as this machine and the nodes reach it.
+    pub address: String,
+    /// Plain HTTP, no TLS (a lab or site registry without certificates).
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// The file's top level as parsed. `hosts:` and `groups:` are plain fields
@@ -44,6 +57,8 @@ struct RawFile {
     hosts: BTreeMap<String, hosts::HostConfig>,
     #[serde(default)]
     groups: BTreeMap<String, OneOrMany<String>>,
+    #[serde(default)]
+    registries: BTreeMap<String, RegistryConfig>,
 }
 
 impl From<RawFile> for ConfigFile {
@@ -55,6 +70,7 @@ impl From<RawFile> for ConfigFile {
                 hosts: r.hosts,
                 groups: r.groups.into_iter().map(|(k, v)| (k, v.0)).collect(),
             },
+            registries: r.registries,
         }
     }
 }

@@ -304,6 +304,38 @@ impl fmt::Display for ImageTemplate {
     }
 }
 
+/// A registry's address as engines and runtimes take it: `HOST[:PORT]`
+/// (a name, an IPv4 address or a bracketed IPv6 address), nothing more.
+pub fn check_registry(address: &str) -> Result<()> {
+    let fix =
+        "write HOST[:PORT], e.g. registry.lan:5000 (no scheme, no path; plain HTTP is `insecure`)";
+    let (host, port) = match address.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && (!h.starts_with('[') || h.ends_with(']')) => {
+            (h, Some(p))
+        }
+        _ => (address, None),
+    };
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        !v6.is_empty() && v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':')
+    } else {
+        !host.is_empty()
+            && host.split('.').all(|l| {
+                !l.is_empty()
+                    && !l.starts_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
+    if !host_ok || !port_ok {
+        bail!("'{address}' is not a registry address: {fix}");
+    }
+    Ok(())
+}
+
 /// An ssh destination, user or host: no option injection, no shell or
 /// whitespace characters (ssh and the remote shell would re-parse them).
 pub fn check_destination(v: &str) -> std::result::Result<(), &'static str> {
@@ -346,6 +378,34 @@ mod tests {
         assert!(check_name("pi-1").is_ok());
         assert!(check_name("-oProxyCommand").is_err());
     }
+    #[test]
+    fn registry_addresses() {
+        for ok in [
+            "registry.lan:5000",
+            "127.0.0.1:5000",
+            "reg",
+            "[::1]:5000",
+            "[fd00::2]",
+            "my-reg.example.com",
+        ] {
+            assert!(check_registry(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://reg:5000",
+            "reg:5000/team",
+            "reg:0",
+            "reg:70000",
+            "reg:",
+            "-reg",
+            "",
+            "reg lan",
+            "reg:5000:1",
+            "[::1",
+        ] {
+            assert!(check_registry(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn tag_templates_render_commit_dirt_and_inputs() {
         let commit = "3f2a9c81d0e4b5a6978877665544332211009988";

@@ -8,7 +8,7 @@
 use crate::process::command::Cmd;
 use crate::process::error::{Failure, ProcessError};
 use crate::process::exec::{drain, Io, Running};
-use crate::ship::plan::{Group, Lane, Member, TransferPlan};
+use crate::ship::plan::{Group, Lane, Member, Retag, TransferPlan};
 use crate::ship::remote::SHA_VAR;
 use crate::ship::tarfilter::TarFilter;
 use crate::ship::{human, HostResult};
@@ -27,12 +27,53 @@ const SESSION_LIMIT: Duration = Duration::from_secs(600);
 /// Bytes read from `save` per step.
 const CHUNK: usize = 256 * 1024;
 
-/// Runs every group of the plan at once; one result per member.
+/// Runs every group of the plan at once, and the retags beside them; one
+/// result per member and retag.
 pub(crate) fn execute(
     plan: &TransferPlan,
     multi: Option<&MultiProgress>,
 ) -> Vec<(String, HostResult)> {
-    run_groups(&plan.groups, |g| send_group(g, multi))
+    std::thread::scope(|scope| {
+        let retags = scope.spawn(|| run_retags(&plan.retags));
+        let mut out = run_groups(&plan.groups, |g| send_group(g, multi));
+        out.extend(retags.join().unwrap_or_else(|_| {
+            plan.retags
+                .iter()
+                .map(|r| (r.host.clone(), HostResult::failed("setting the image's names stopped on an internal error (a bug: please report it)")))
+                .collect()
+        }));
+        out
+    })
+}
+
+/// Sets names and pins on nodes that hold the image, all at once.
+fn run_retags(retags: &[Retag]) -> Vec<(String, HostResult)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = retags
+            .iter()
+            .map(|r| scope.spawn(move || r.cmd.run_timeout(Some(SESSION_LIMIT))))
+            .collect();
+        handles
+            .into_iter()
+            .zip(retags)
+            .map(|(h, r)| {
+                let result = match h.join() {
+                    Ok(Ok(_)) => HostResult::Retagged {
+                        image: r.image.clone(),
+                        id: r.id.clone(),
+                        names: r.names.clone(),
+                        pinned: r.pinned,
+                    },
+                    Ok(Err(e)) => HostResult::failed_by(
+                        format!("setting the names of {} on {} failed: {e}", r.image, r.host),
+                        e,
+                    ),
+                    Err(_) => HostResult::failed("setting the image's names stopped on an internal error (a bug: please report it)"),
+                };
+                (r.host.clone(), result)
+            })
+            .collect()
+    })
 }
 
 /// Runs `worker` on every group at once. A worker that panics leaves a
@@ -170,8 +211,15 @@ impl LaneRun {
                 Err(e) => (Sink::Broken, Some(e.to_string())),
             },
         };
+        let filter = (!lane.drop.is_empty() || lane.add_name.is_some()).then(|| {
+            TarFilter::new(lane.drop.clone()).adding_name(
+                lane.add_name
+                    .as_ref()
+                    .map(|n| (reference.to_string(), n.clone())),
+            )
+        });
         LaneRun {
-            filter: (!lane.drop.is_empty()).then(|| TarFilter::new(lane.drop.clone())),
+            filter,
             sink,
             uploads,
             error,
@@ -221,7 +269,12 @@ impl LaneRun {
             }
             Sink::Broken => Err(String::new()),
         };
-        let stream = match self.error {
+        let unnamed = self
+            .filter
+            .as_ref()
+            .and_then(|f| f.name_missing())
+            .map(|n| format!("could not add the name {n} to the archive (it has no index.json or manifest.json naming the image): nothing was imported"));
+        let stream = match self.error.or(unnamed) {
             Some(e) => Err(e),
             None => stream,
         };
@@ -422,10 +475,14 @@ fn arrive(
     match outcome {
         Ok(bytes) => HostResult::Sent {
             image: g.reference.clone(),
+            id: g.id.clone(),
             bytes,
             secs: started.elapsed().as_secs_f64(),
             reused: s.reused,
             compression: lane.compression.describe(),
+            names: m.names.clone(),
+            pinned: m.pinned,
+            file: m.file.clone(),
         },
         Err(failed) => {
             cleanup(m);
@@ -448,12 +505,15 @@ mod tests {
     fn group(reference: &str, hosts: &[&str]) -> Group {
         Group {
             reference: reference.into(),
+            name: "localhost/a:1".into(),
+            id: "sha256:x".into(),
             format: ArchiveFormat::Docker,
             save: Cmd::new("true"),
             lanes: vec![Lane {
                 drop: Default::default(),
                 compression: Compression::None,
                 compress: None,
+                add_name: None,
                 members: hosts
                     .iter()
                     .map(|h| Member {
@@ -462,6 +522,9 @@ mod tests {
                         upload: Cmd::new("true"),
                         import: Cmd::new("true"),
                         cleanup: Cmd::new("true"),
+                        names: vec![reference.into()],
+                        pinned: false,
+                        file: None,
                     })
                     .collect(),
             }],

@@ -5,6 +5,7 @@
 //! compression, every pipeline as commands), then run it ([`exec`]) or print
 //! it (`--dry-run`).
 
+mod decide;
 mod exec;
 mod plan;
 mod probe;
@@ -45,6 +46,8 @@ pub enum HostResult {
     Sent {
         /// The image reference.
         image: String,
+        /// The image id (`sha256:…`, the config digest).
+        id: String,
         /// Bytes sent (after leaving out blobs and compressing).
         bytes: u64,
         /// Seconds from the start of the upload to the end of the import.
@@ -53,13 +56,31 @@ pub enum HostResult {
         reused: usize,
         /// How the stream was compressed.
         compression: String,
+        /// The names the image has on the node now.
+        names: Vec<String>,
+        /// Pinned against the kubelet's image garbage collection.
+        pinned: bool,
+        /// For `k3s-dir`: the archive written for k3s to import.
+        file: Option<String>,
     },
-    /// Already there.
+    /// Already there under both names (and pinned where that applies).
     Skipped {
         /// The image reference.
         image: String,
         /// The image id the node already holds.
         id: String,
+    },
+    /// Already there under one name: the other name and the pins were
+    /// set; nothing was sent.
+    Retagged {
+        /// The image reference.
+        image: String,
+        /// The image id the node holds.
+        id: String,
+        /// The names it has now.
+        names: Vec<String>,
+        /// Pinned now.
+        pinned: bool,
     },
     /// Failed.
     Failed {
@@ -105,18 +126,63 @@ impl HostResult {
                 secs,
                 reused,
                 compression,
+                names,
+                pinned,
+                file,
+                ..
             } => {
                 let reuse = if *reused > 0 {
                     format!(", {reused} blob(s) already there left out")
                 } else {
                     String::new()
                 };
-                format!("{host}: sent {image} ({}, {compression}{reuse}, {secs:.1}s), verified and imported", human(*bytes))
+                let done = match file {
+                    Some(f) => format!(
+                        "verified and written to {f} for k3s to import{}",
+                        also(image, names, false)
+                    ),
+                    None => format!("verified and imported{}", also(image, names, *pinned)),
+                };
+                format!(
+                    "{host}: sent {image} ({}, {compression}{reuse}, {secs:.1}s), {done}",
+                    human(*bytes)
+                )
             }
             HostResult::Skipped { image, .. } => format!("{host}: skipped {image} (already there)"),
+            HostResult::Retagged {
+                image,
+                id,
+                names,
+                pinned,
+            } => format!(
+                "{host}: {image} was there (id {}): nothing sent{}",
+                short(id),
+                also(image, names, *pinned)
+            ),
             HostResult::Failed { reason, .. } => format!("{host}: FAILED: {reason}"),
         }
     }
+}
+
+/// `; also named localhost/joke:1, pinned` for a result line.
+fn also(image: &str, names: &[String], pinned: bool) -> String {
+    let others: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != image)
+        .collect();
+    let mut out = String::new();
+    if !others.is_empty() {
+        out += &format!("; also named {}", others.join(", "));
+    }
+    if pinned {
+        out += if others.is_empty() {
+            "; pinned"
+        } else {
+            ", pinned"
+        };
+    }
+    out
 }
 
 /// A failure's sentence without the full command line: what went wrong, how
@@ -273,8 +339,18 @@ fn reach_and_build<'t>(
     let refs: Vec<Vec<String>> = targets
         .iter()
         .map(|t| {
+            // Both names: the node may hold the image under either.
             let targets = builder.targets(&probe_arches(t));
-            targets.into_iter().map(|t| t.reference).collect()
+            let mut refs: Vec<String> = Vec::new();
+            for r in targets
+                .into_iter()
+                .flat_map(|t| [t.reference, t.index_reference])
+            {
+                if !refs.contains(&r) {
+                    refs.push(r);
+                }
+            }
+            refs
         })
         .collect();
     let known: Option<Vec<Arch>> = targets

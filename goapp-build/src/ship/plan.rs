@@ -4,12 +4,16 @@
 //! [`Cmd`] in the plan; the executor runs them and `--dry-run` prints them
 //! ([`TransferPlan::lines`]), so the two cannot drift.
 
-use crate::build::{BuildResult, Status};
+use crate::build::BuildResult;
+use crate::config::hosts::ImportKind;
 use crate::core::arch::Arch;
 use crate::engine::{Engine, EngineKind};
 use crate::process::command::Cmd;
 use crate::process::error::ProcessError;
-use crate::ship::remote::{ArchiveFormat, Compression, Probe, ShipTarget, SHA_VAR};
+use crate::ship::decide::{need, Need};
+use crate::ship::remote::{
+    k3s_file, ArchiveFormat, Compression, Delivery, ImageNames, Probe, ShipTarget, SHA_VAR,
+};
 use crate::ship::HostResult;
 use std::collections::BTreeSet;
 
@@ -42,6 +46,24 @@ pub(crate) struct TransferPlan {
     pub settled: Vec<(String, HostResult)>,
     /// One group per image and archive format: saved once, streamed to its lanes.
     pub groups: Vec<Group>,
+    /// Nodes that hold the image under one name: the other name and the
+    /// pins are set, nothing is sent.
+    pub retags: Vec<Retag>,
+}
+
+/// A node that holds the image: one command sets its names and pins.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Retag {
+    pub host: String,
+    /// The architecture's image.
+    pub image: String,
+    pub id: String,
+    /// The names it has afterwards.
+    pub names: Vec<String>,
+    /// Pinned against the kubelet's garbage collection afterwards.
+    pub pinned: bool,
+    /// `ssh … 'ctr images tag …; ctr images label …'`.
+    pub cmd: Cmd,
 }
 
 /// One image saved once, for every node that needs it in this format.
@@ -49,6 +71,10 @@ pub(crate) struct TransferPlan {
 pub(crate) struct Group {
     /// The image as the local store names it.
     pub reference: String,
+    /// The name every architecture's image shares (`localhost/joke:1`).
+    pub name: String,
+    /// Its id (empty while it is still to build).
+    pub id: String,
     pub format: ArchiveFormat,
     /// `podman save …`, writing the archive on stdout.
     pub save: Cmd,
@@ -66,6 +92,10 @@ pub(crate) struct Lane {
     pub compression: Compression,
     /// The compressor (stdin to stdout), if any.
     pub compress: Option<Cmd>,
+    /// A second name written into the archive (`REPO:TAG` beside
+    /// `REPO:TAG-<arch>`), for importers that run nothing after reading it
+    /// (`k3s-dir`).
+    pub add_name: Option<String>,
     pub members: Vec<Member>,
 }
 
@@ -81,6 +111,12 @@ pub(crate) struct Member {
     pub import: Cmd,
     /// `ssh … 'rm -f TMP'`, after a failed transfer.
     pub cleanup: Cmd,
+    /// The names the image has on the node afterwards.
+    pub names: Vec<String>,
+    /// Pinned afterwards (by us, or by k3s for `k3s-dir`).
+    pub pinned: bool,
+    /// The archive left for k3s to import (`k3s-dir`).
+    pub file: Option<String>,
 }
 
 impl Group {
@@ -108,6 +144,9 @@ impl Group {
             if !lane.drop.is_empty() {
                 out.push(format!("# {names}: goapp leaves out the {} blob(s) already there; a shell pipe cannot, so the lines below send the whole archive", lane.drop.len()));
             }
+            if let Some(n) = &lane.add_name {
+                out.push(format!("# {names}: goapp also names the image {n} inside the archive; a shell pipe cannot, so pasted, k3s imports it as {} only", self.reference));
+            }
             let compress = lane
                 .compress
                 .as_ref()
@@ -131,6 +170,15 @@ impl TransferPlan {
         let mut out = Vec::new();
         for (host, r) in &self.settled {
             out.extend(comment(&r.planned(host)));
+        }
+        for r in &self.retags {
+            out.push(format!(
+                "# {}: holds {} ({}): set its names and pins, send nothing",
+                r.host,
+                r.image,
+                crate::ship::short(&r.id)
+            ));
+            out.push(r.cmd.to_string());
         }
         for g in &self.groups {
             g.lines(&mut out);
@@ -166,11 +214,7 @@ pub(crate) fn nodes(
             }
         };
         if !p.importer {
-            let reason = format!(
-                "`{}` is not installed on {name}: install it there or change `import:` for this host",
-                t.importer()
-            );
-            failed.push((name, HostResult::failed(reason)));
+            failed.push((name, HostResult::failed(t.missing_importer())));
             continue;
         }
         match forced
@@ -197,62 +241,68 @@ pub(crate) fn nodes(
 /// Plans the transfer of `builds` to `nodes`: each node gets the images of
 /// its architecture.
 pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> TransferPlan {
-    let mut settled = Vec::new();
+    let mut plan = TransferPlan {
+        settled: Vec::new(),
+        groups: Vec::new(),
+        retags: Vec::new(),
+    };
     let mut needs = Vec::new();
     for node in nodes {
         for r in builds.iter().filter(|r| r.arch == node.arch) {
-            match decide(node, r, f) {
-                Err(s) => settled.push((node.target.name.clone(), s)),
-                Ok(format) => needs.push((r, format, node)),
+            let host = node.target.name.clone();
+            match need(node, r, f.force) {
+                Err(why) => plan.settled.push((host, HostResult::failed(why))),
+                Ok(Need::Nothing { id }) => plan.settled.push((
+                    host,
+                    HostResult::Skipped {
+                        image: r.reference.clone(),
+                        id,
+                    },
+                )),
+                Ok(Need::Names { id, src, dsts }) => {
+                    plan.retags.push(retag(node, r, id, &src, &dsts))
+                }
+                Ok(Need::Image) => needs.push((r, node.target.format(f.engine.kind), node)),
             }
         }
     }
     // Stable: within a group, nodes keep the order they were given in.
     needs.sort_by(|a, b| (&a.0.reference, a.1).cmp(&(&b.0.reference, b.1)));
-    let mut groups: Vec<Group> = Vec::new();
     for (r, format, node) in needs {
         let same = |g: &Group| g.reference == r.reference && g.format == format;
-        if !groups.last().is_some_and(same) {
-            groups.push(Group {
+        if !plan.groups.last().is_some_and(same) {
+            plan.groups.push(Group {
                 reference: r.reference.clone(),
+                name: r.index_reference.clone(),
+                id: r.id().unwrap_or_default().to_string(),
                 format,
                 save: save_cmd(f.engine, &r.reference, format),
                 lanes: Vec::new(),
             });
         }
-        let index = groups.len() - 1;
-        join(&mut groups[index], index, node, f);
+        let index = plan.groups.len() - 1;
+        join(&mut plan.groups[index], index, node, r, f);
     }
-    TransferPlan { settled, groups }
+    plan
 }
 
-/// Whether `node` needs `r`, and in which archive format.
-fn decide(node: &Node, r: &BuildResult, f: &Facts) -> Result<ArchiveFormat, HostResult> {
+/// The command that gives a node's image its other name and pins.
+fn retag(node: &Node, r: &BuildResult, id: String, src: &str, dsts: &[String]) -> Retag {
     let t = node.target;
-    // An image still to build has no id yet: whatever the node holds is older.
-    let id = matches!(r.status, Status::Built | Status::UpToDate)
-        .then(|| r.id())
-        .flatten();
-    if let Some(recorded) = r.recorded_arch().filter(|_| id.is_some()) {
-        check_arch(&r.reference, recorded, &t.name, node.arch).map_err(HostResult::failed)?;
-    }
-    let there = |id: &str| {
-        node.probe
-            .images
-            .iter()
-            .any(|(reference, held)| reference == &r.reference && held == id)
-    };
-    match id {
-        Some(id) if there(id) && !f.force => Err(HostResult::Skipped {
-            image: r.reference.clone(),
-            id: id.to_string(),
-        }),
-        _ => Ok(t.format(f.engine.kind)),
+    let dsts: Vec<&str> = dsts.iter().map(String::as_str).collect();
+    let words = t.name_words(src, &dsts).unwrap_or_else(|| "true".into());
+    Retag {
+        host: t.name.clone(),
+        image: r.reference.clone(),
+        id,
+        names: vec![r.reference.clone(), r.index_reference.clone()],
+        pinned: !t.pin_labels().is_empty(),
+        cmd: t.ssh(&words),
     }
 }
 
 /// Adds `node` to group `index`, in the lane of nodes that get its bytes.
-fn join(g: &mut Group, index: usize, node: &Node, f: &Facts) {
+fn join(g: &mut Group, index: usize, node: &Node, r: &BuildResult, f: &Facts) {
     let t = node.target;
     // With --force everything is sent; otherwise the node's blobs are left out.
     let drop = if g.format == ArchiveFormat::Oci && !f.force {
@@ -267,25 +317,62 @@ fn join(g: &mut Group, index: usize, node: &Node, f: &Facts) {
         f.nonce,
         compression.suffix()
     );
+    let k3s_dir = t.host.import == ImportKind::K3sDir;
+    let delivery = Delivery {
+        image: ImageNames {
+            reference: g.reference.clone(),
+            name: g.name.clone(),
+        },
+        repository: repository_of(r),
+        id: g.id.clone(),
+        format: g.format,
+        arch: node.arch,
+        nonce: f.nonce.clone(),
+    };
+    let named = k3s_dir || t.store().is_some();
     let member = Member {
         host: t.name.clone(),
         upload: t.ssh(&t.upload_script(&tmp)),
-        import: t.import(&tmp, compression, node.arch),
+        import: t.import(&tmp, compression, &delivery),
         cleanup: t.ssh(&ShipTarget::cleanup_script(&tmp)),
         tmp,
+        names: if named {
+            vec![g.reference.clone(), g.name.clone()]
+        } else {
+            vec![g.reference.clone()]
+        },
+        pinned: !t.pin_labels().is_empty(),
+        file: k3s_dir.then(|| {
+            format!(
+                "{}/{}",
+                t.images_dir(),
+                k3s_file(&delivery.repository, node.arch, &g.id)
+            )
+        }),
     };
+    let add_name = k3s_dir.then(|| g.name.clone());
     let lane = g
         .lanes
         .iter_mut()
-        .find(|l| l.drop == drop && l.compression == compression);
+        .find(|l| l.drop == drop && l.compression == compression && l.add_name == add_name);
     match lane {
         Some(lane) => lane.members.push(member),
         None => g.lanes.push(Lane {
             drop,
             compression,
             compress: compression.compress(),
+            add_name,
             members: vec![member],
         }),
+    }
+}
+
+/// The repository part of an image name: `joke` of `joke:1-arm64`.
+fn repository_of(r: &BuildResult) -> String {
+    let slash = r.index_image.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match r.index_image[slash..].rfind(':') {
+        Some(c) => r.index_image[..slash + c].to_string(),
+        None => r.index_image.clone(),
     }
 }
 
@@ -326,8 +413,10 @@ mod tests {
     //! which share bytes, which blobs are left out, which compression, and
     //! the exact commands.
     use super::*;
+    use crate::build::Status;
     use crate::engine::store::LocalImage;
     use crate::engine::BuildFront;
+    use crate::ship::remote::{PIN_CRI, PIN_K3S};
 
     const ID: &str = "sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7";
 
@@ -348,7 +437,11 @@ mod tests {
             blobs: blobs.iter().map(|b| b.to_string()).collect(),
             images: images
                 .iter()
-                .map(|(r, i)| (r.to_string(), i.to_string()))
+                .map(|(r, i)| crate::ship::remote::Held {
+                    reference: r.to_string(),
+                    id: i.to_string(),
+                    labels: [PIN_CRI, PIN_K3S].iter().map(|l| l.to_string()).collect(),
+                })
                 .collect(),
         }
     }
@@ -413,7 +506,12 @@ mod tests {
     fn a_node_holding_the_same_id_is_skipped_unless_forced() {
         let e = podman();
         let t = target("pi", "{ssh: pi, import: containerd}");
-        let p = probe("aarch64", true, &[], &[("localhost/joke:1-arm64", ID)]);
+        let p = probe(
+            "aarch64",
+            true,
+            &[],
+            &[("localhost/joke:1-arm64", ID), ("localhost/joke:1", ID)],
+        );
         let builds = [built(Arch::Arm64, Status::UpToDate)];
         let plan = plan(
             &[node(&t, p.clone(), Arch::Arm64)],
@@ -440,6 +538,89 @@ mod tests {
         let pending = plan_of(&t, p, &stale, &facts(&e, false, true));
         assert_eq!(pending.settled, []);
         assert_eq!(pending.groups.len(), 1);
+    }
+
+    #[test]
+    fn a_node_holding_the_image_under_one_name_or_unpinned_gets_names_not_bytes() {
+        let e = podman();
+        let builds = [built(Arch::Arm64, Status::UpToDate)];
+        let f = facts(&e, false, true);
+        let ctd = target("pi", "{ssh: pi, import: containerd}");
+        // REPO:TAG points elsewhere: re-tagged from the arch image.
+        let other = format!("sha256:{}", "b".repeat(64));
+        let p = probe(
+            "aarch64",
+            true,
+            &[],
+            &[("localhost/joke:1-arm64", ID), ("localhost/joke:1", &other)],
+        );
+        let plan = plan_of(&ctd, p, &builds, &f);
+        assert_eq!((plan.groups.len(), plan.settled.len()), (0, 0));
+        let r = &plan.retags[0];
+        assert_eq!((r.host.as_str(), r.pinned), ("pi", true));
+        assert_eq!(r.names, ["localhost/joke:1-arm64", "localhost/joke:1"]);
+        assert_eq!(
+            r.cmd.to_string(),
+            "ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -- pi 'sh -c '\\''ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/dev/null'\\'''"
+        );
+        assert_eq!(
+            plan.lines()[0],
+            "# pi: holds localhost/joke:1-arm64 (a795d7be35a0): set its names and pins, send nothing"
+        );
+        // Only REPO:TAG holds it: the arch name comes from it.
+        let p = probe("aarch64", true, &[], &[("localhost/joke:1", ID)]);
+        let plan = plan_of(&ctd, p, &builds, &f);
+        assert!(plan.retags[0]
+            .cmd
+            .to_string()
+            .contains("images tag --force localhost/joke:1 localhost/joke:1-arm64"));
+        // Both names, unpinned (imported by hand): pinned, nothing sent.
+        let mut p = probe(
+            "aarch64",
+            true,
+            &[],
+            &[("localhost/joke:1-arm64", ID), ("localhost/joke:1", ID)],
+        );
+        p.images.iter_mut().for_each(|h| h.labels.clear());
+        assert_eq!(plan_of(&ctd, p.clone(), &builds, &f).retags.len(), 1);
+        // podman pins nothing: both names are enough.
+        let pod = target("pod", "{ssh: pod, import: podman}");
+        let plan = plan_of(&pod, p.clone(), &builds, &f);
+        assert_eq!((plan.retags.len(), plan.settled.len()), (0, 1));
+        // A custom importer without a store cannot be asked: the image is sent.
+        let custom = target("c", "{ssh: c, import: {command: [load]}}");
+        let only_arch = probe("aarch64", true, &[], &[("localhost/joke:1-arm64", ID)]);
+        assert_eq!(plan_of(&custom, only_arch, &builds, &f).groups.len(), 1);
+    }
+
+    #[test]
+    fn k3s_dir_nodes_get_the_second_name_inside_the_archive() {
+        let e = podman();
+        let dir = target("k", "{ssh: k, import: k3s-dir, sudo: true}");
+        let ctd = target("c", "{ssh: c, import: containerd}");
+        let nodes = [
+            node(&dir, probe("aarch64", true, &[], &[]), Arch::Arm64),
+            node(&ctd, probe("aarch64", true, &[], &[]), Arch::Arm64),
+        ];
+        let plan = plan(
+            &nodes,
+            &[built(Arch::Arm64, Status::Built)],
+            &facts(&e, false, true),
+        );
+        assert_eq!(plan.groups.len(), 1, "one save for both");
+        let lanes: Vec<Option<&str>> = plan.groups[0]
+            .lanes
+            .iter()
+            .map(|l| l.add_name.as_deref())
+            .collect();
+        assert_eq!(lanes, [Some("localhost/joke:1"), None]);
+        let m = &plan.groups[0].lanes[0].members[0];
+        assert_eq!(
+            m.file.as_deref(),
+            Some("/var/lib/rancher/k3s/agent/images/goapp+joke+arm64+a795d7be35a0.tar")
+        );
+        assert!(plan.lines().iter().any(|l| l
+            .starts_with("# k: goapp also names the image localhost/joke:1 inside the archive")));
     }
 
     fn plan_of(t: &ShipTarget, p: Probe, builds: &[BuildResult], f: &Facts) -> TransferPlan {
@@ -636,10 +817,10 @@ mod tests {
                 "# localhost/joke:1-arm64 as oci-archive: saved once for pi".to_string(),
                 "# pi: goapp leaves out the 2 blob(s) already there; a shell pipe cannot, so the lines below send the whole archive".into(),
                 format!("sha=$({{ podman save --format oci-archive localhost/joke:1-arm64 | tee /dev/fd/3 | {ssh_pi} {} >/dev/null; }} 3>&1 | sha256sum | cut -c1-64)", upload("/var/tmp", pi_f)),
-                format!("{ssh_pi} {}", check(pi_f, "cat < \"$f\" | sudo -n k3s ctr -n k8s.io images import --platform linux/arm64 -")),
+                format!("{ssh_pi} {}", check(pi_f, "cat < \"$f\" | sudo -n k3s ctr -n k8s.io images import --platform linux/arm64 - && sudo -n k3s ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && sudo -n k3s ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned io.cattle.k3s.pinned=pinned >/dev/null && sudo -n k3s ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned io.cattle.k3s.pinned=pinned >/dev/null")),
                 "# localhost/joke:1-arm64 as docker-archive: saved once for lab".into(),
                 format!("sha=$({{ podman save --format docker-archive localhost/joke:1-arm64 | gzip -c -1 | tee /dev/fd/3 | {ssh_lab} {} >/dev/null; }} 3>&1 | sha256sum | cut -c1-64)", upload("/srv/tmp/", lab_f)),
-                format!("{ssh_lab} {}", check(lab_f, "gzip -dc < \"$f\" | podman load")),
+                format!("{ssh_lab} {}", check(lab_f, "gzip -dc < \"$f\" | podman load && podman tag localhost/joke:1-arm64 localhost/joke:1")),
             ]
         );
         // The executor runs the same commands, with the digest bound.

@@ -2,7 +2,7 @@
 //! POSIX-sh scripts that probe the node, receive an archive, check it and
 //! import it. Every value is quoted; the remote shell re-parses everything.
 
-use crate::config::hosts::{HostConfig, ImportKind};
+use crate::config::hosts::{HostConfig, ImportKind, Store, K3S_IMAGES_DIR};
 use crate::core::arch::Arch;
 use crate::process::command::{quote, Cmd};
 use crate::process::error::ProcessError;
@@ -104,6 +104,73 @@ pub const SHA_VAR: &str = "sha";
 /// The namespace Kubernetes' images live in.
 pub const K8S_NAMESPACE: &str = "k8s.io";
 
+/// The label containerd's CRI plugin reads: the kubelet never collects the image.
+pub const PIN_CRI: &str = "io.cri-containerd.pinned=pinned";
+
+/// The label k3s sets next to it on images it imports itself.
+pub const PIN_K3S: &str = "io.cattle.k3s.pinned=pinned";
+
+/// An image's two names on a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageNames {
+    /// The architecture's image as the archive names it: `localhost/joke:1-arm64`.
+    pub reference: String,
+    /// The name every architecture shares: `localhost/joke:1`.
+    pub name: String,
+}
+
+/// What one import delivers: the image, its format and architecture, and
+/// what names the `k3s-dir` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The image's names.
+    pub image: ImageNames,
+    /// Its repository (`joke`), for the `k3s-dir` file name.
+    pub repository: String,
+    /// Its id (`sha256:…`), for the `k3s-dir` file name.
+    pub id: String,
+    /// The archive format.
+    pub format: ArchiveFormat,
+    /// The node's architecture.
+    pub arch: Arch,
+    /// This run's unique part of temporary names.
+    pub nonce: String,
+}
+
+/// The `k3s-dir` archive of an image: `goapp+<repo>+<arch>+<id12>.tar`. A
+/// new name per image content, because k3s re-imports a file whose name it
+/// has seen only when its size changes, and a new build can keep the size.
+pub fn k3s_file(repository: &str, arch: Arch, id: &str) -> String {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    format!(
+        "{}{}.tar",
+        k3s_file_prefix(repository, arch),
+        &hex[..hex.len().min(12)]
+    )
+}
+
+/// What every `k3s-dir` archive of `repository` for `arch` starts with.
+fn k3s_file_prefix(repository: &str, arch: Arch) -> String {
+    let repo: String = repository
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    format!("goapp+{repo}+{arch}+")
+}
+
+fn parent_dir(dir: &str) -> &str {
+    match dir.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((parent, _)) => parent,
+    }
+}
+
 impl ShipTarget {
     /// `ssh … DEST 'sh -c …'`: batch mode (never a password prompt), bounded
     /// connection time, keep-alives that notice a dead link.
@@ -184,78 +251,163 @@ impl ShipTarget {
         }
     }
 
-    fn ctr(&self) -> String {
-        match self.host.import {
-            ImportKind::K3s => format!("{}k3s ctr -n {K8S_NAMESPACE}", self.sudo()),
+    /// The store the node's images end up in, when known.
+    pub fn store(&self) -> Option<Store> {
+        self.host.import.store()
+    }
+
+    /// `ctr` for a containerd store, in Kubernetes' namespace.
+    fn ctr(&self, store: Store) -> String {
+        match store {
+            Store::K3s => format!("{}k3s ctr -n {K8S_NAMESPACE}", self.sudo()),
             _ => format!("{}ctr -n {K8S_NAMESPACE}", self.sudo()),
         }
     }
 
-    /// The program whose presence says the node can import.
-    pub fn importer(&self) -> String {
-        match &self.host.import {
-            ImportKind::K3s => "k3s".into(),
-            ImportKind::Containerd => "ctr".into(),
-            ImportKind::Docker => "docker".into(),
-            ImportKind::Podman => "podman".into(),
-            ImportKind::Command(argv) => argv[0].clone(),
+    /// The labels that keep the kubelet's image garbage collection away
+    /// from an image: containerd's CRI plugin honours the first; k3s sets
+    /// both on what it imports itself (k3s #8781).
+    pub fn pin_labels(&self) -> &'static [&'static str] {
+        match self.store() {
+            Some(Store::K3s) => &[PIN_CRI, PIN_K3S],
+            Some(Store::Containerd) => &[PIN_CRI],
+            _ => &[],
         }
     }
 
-    /// The import command, reading an uncompressed archive on stdin. The
-    /// platform is stated: containerd otherwise drops a foreign-arch image.
-    pub fn import_words(&self, arch: Arch) -> String {
+    /// k3s's agent images directory (`import: k3s-dir`).
+    pub fn images_dir(&self) -> &str {
+        self.host
+            .images_dir
+            .as_deref()
+            .unwrap_or(K3S_IMAGES_DIR)
+            .trim_end_matches('/')
+    }
+
+    /// What must be on the node for it to import: a program, or for
+    /// `k3s-dir` the k3s agent's directory.
+    pub fn importer(&self) -> String {
         match &self.host.import {
-            ImportKind::K3s | ImportKind::Containerd => format!(
-                "{} images import --platform {} -",
-                self.ctr(),
-                quote(&arch.platform())
+            ImportKind::K3s => "k3s".into(),
+            ImportKind::K3sDir => parent_dir(self.images_dir()).to_string(),
+            ImportKind::Containerd => "ctr".into(),
+            ImportKind::Docker => "docker".into(),
+            ImportKind::Podman => "podman".into(),
+            ImportKind::Command(c) => c.argv[0].clone(),
+        }
+    }
+
+    /// Why a node without [`ShipTarget::importer`] cannot take images, and the fix.
+    pub fn missing_importer(&self) -> String {
+        let name = &self.name;
+        match &self.host.import {
+            ImportKind::K3sDir => format!("{} does not exist on {name}: is k3s installed there? (its agent makes it) — or set `images_dir:` to <k3s data-dir>/agent/images", self.importer()),
+            _ => format!("`{}` is not installed on {name}: install it there or change `import:` for this host", self.importer()),
+        }
+    }
+
+    fn importer_test(&self) -> String {
+        match &self.host.import {
+            ImportKind::K3sDir => format!("[ -d {} ]", quote(&self.importer())),
+            _ => format!("command -v {} >/dev/null 2>&1", quote(&self.importer())),
+        }
+    }
+
+    /// The import command, reading an uncompressed archive of `image` on
+    /// stdin. The platform is stated: containerd otherwise drops a
+    /// foreign-arch image. A custom command learns what it reads from its
+    /// environment. (`k3s-dir` writes a file instead: see
+    /// [`ShipTarget::import_script`].)
+    pub fn import_words(&self, image: &ImageNames, format: ArchiveFormat, arch: Arch) -> String {
+        let platform = quote(&arch.platform());
+        match &self.host.import {
+            ImportKind::K3s | ImportKind::K3sDir => format!(
+                "{} images import --platform {platform} -",
+                self.ctr(Store::K3s)
+            ),
+            ImportKind::Containerd => format!(
+                "{} images import --platform {platform} -",
+                self.ctr(Store::Containerd)
             ),
             ImportKind::Docker => format!("{}docker load", self.sudo()),
             ImportKind::Podman => format!("{}podman load", self.sudo()),
-            ImportKind::Command(argv) => format!(
-                "{}{}",
-                self.sudo(),
-                argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
-            ),
+            ImportKind::Command(c) => {
+                let vars = [
+                    ("GOAPP_REF", image.reference.as_str()),
+                    ("GOAPP_NAME", image.name.as_str()),
+                    ("GOAPP_ARCH", arch.name()),
+                    ("GOAPP_PLATFORM", &arch.platform()),
+                    ("GOAPP_FORMAT", format.name()),
+                ]
+                .map(|(k, v)| format!("{k}={}", quote(v)))
+                .join(" ");
+                let argv: Vec<String> = c.argv.iter().map(|a| quote(a)).collect();
+                format!("{}env {vars} {}", self.sudo(), argv.join(" "))
+            }
         }
+    }
+
+    /// Gives the image `src` the names `dsts` too and pins all of them, in
+    /// the node's store; `None` when the store is unknown (a custom
+    /// importer without `store:`).
+    pub fn name_words(&self, src: &str, dsts: &[&str]) -> Option<String> {
+        let store = self.store()?;
+        let names = || dsts.iter().map(|d| quote(d)).collect::<Vec<_>>().join(" ");
+        Some(match store {
+            Store::K3s | Store::Containerd => {
+                let ctr = self.ctr(store);
+                let pins = self.pin_labels().join(" ");
+                let mut steps = vec![format!(
+                    "{ctr} images tag --force {} {} >/dev/null",
+                    quote(src),
+                    names()
+                )];
+                for n in std::iter::once(&src).chain(dsts) {
+                    steps.push(format!("{ctr} images label {} {pins} >/dev/null", quote(n)));
+                }
+                steps.join(" && ")
+            }
+            Store::Podman => format!("{}podman tag {} {}", self.sudo(), quote(src), names()),
+            Store::Docker => dsts
+                .iter()
+                .map(|d| format!("{}docker tag {} {}", self.sudo(), quote(src), quote(d)))
+                .collect::<Vec<_>>()
+                .join(" && "),
+        })
     }
 
     /// Reports the node's machine, zstd, the importer, and for each of
     /// `refs` the image id it holds (containerd: the manifest, whose config
-    /// digest is the id). Read-only.
+    /// digest is the id) with its labels. Read-only.
     pub fn probe_script(&self, refs: &[String]) -> String {
         let mut s = String::from("echo arch=$(uname -m); ");
         s += "if command -v zstd >/dev/null 2>&1; then echo zstd=yes; fi; ";
-        s += &format!(
-            "if command -v {} >/dev/null 2>&1; then echo importer=yes; fi; ",
-            quote(&self.importer())
-        );
+        s += &format!("if {}; then echo importer=yes; fi; ", self.importer_test());
         let list = refs.iter().map(|r| quote(r)).collect::<Vec<_>>().join(" ");
-        if refs.is_empty() {
+        let Some(store) = self.store().filter(|_| !refs.is_empty()) else {
             return s + "true";
-        }
-        match &self.host.import {
-            ImportKind::K3s | ImportKind::Containerd => {
-                let ctr = self.ctr();
-                s += &format!(
-                    "for ref in {list}; do m=$({ctr} images ls \"name==$ref\" 2>/dev/null | awk 'NR==2 {{print $3}}'); \
-                     if [ -n \"$m\" ]; then echo \"image $ref $({ctr} content get \"$m\" 2>/dev/null | tr -d '\\n ')\"; fi; done; \
-                     {ctr} content ls -q 2>/dev/null | sed 's/^/blob /'; true"
-                );
-            }
-            ImportKind::Docker | ImportKind::Podman => {
-                let engine = if self.host.import == ImportKind::Docker {
-                    "docker"
+        };
+        match store {
+            Store::K3s | Store::Containerd => {
+                let ctr = self.ctr(store);
+                let present = if store == Store::K3s {
+                    "command -v k3s >/dev/null 2>&1 && "
                 } else {
-                    "podman"
+                    ""
                 };
                 s += &format!(
-                    "for ref in {list}; do if id=$({}{engine} image inspect --format '{{{{.Id}}}}' \"$ref\" 2>/dev/null); then echo \"image $ref $id\"; fi; done; true",
-                    self.sudo()
+                    "if {present}true; then for ref in {list}; do set -- $({ctr} images ls \"name==$ref\" 2>/dev/null | awk 'NR==2 {{print $3, $NF}}'); \
+                     if [ -n \"$1\" ]; then echo \"image $ref $({ctr} content get \"$1\" 2>/dev/null | tr -d '\\n ') $2\"; fi; done; \
+                     {ctr} content ls -q 2>/dev/null | sed 's/^/blob /'; fi; true"
                 );
             }
-            ImportKind::Command(_) => s += "true",
+            Store::Docker | Store::Podman => {
+                s += &format!(
+                    "for ref in {list}; do if id=$({}{} image inspect --format '{{{{.Id}}}}' \"$ref\" 2>/dev/null); then echo \"image $ref $id\"; fi; done; true",
+                    self.sudo(),
+                    store.name()
+                );
+            }
         }
         s
     }
@@ -271,24 +423,51 @@ impl ShipTarget {
     }
 
     /// Checks the archive against the sha256 given as `$1`, then
-    /// decompresses it into the importer; the archive is removed whatever
-    /// happens.
-    pub fn import_script(&self, tmp: &str, compression: Compression, arch: Arch) -> String {
-        format!(
+    /// decompresses it into the importer and names and pins the image; the
+    /// archive is removed whatever happens. For `k3s-dir` the archive is
+    /// written under a temporary name into the images directory and renamed
+    /// into place, so k3s never reads half a file; an older archive of the
+    /// same repository and architecture is removed.
+    pub fn import_script(&self, tmp: &str, compression: Compression, d: &Delivery) -> String {
+        let check = format!(
             "f={tmp}; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
-             if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; \
-             {decomp} < \"$f\" | {import}",
-            tmp = quote(tmp),
-            decomp = compression.decompress(),
-            import = self.import_words(arch)
+             if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; ",
+            tmp = quote(tmp)
+        );
+        let decomp = compression.decompress();
+        if self.host.import == ImportKind::K3sDir {
+            return check + &self.k3s_dir_words(decomp, d);
+        }
+        let import = self.import_words(&d.image, d.format, d.arch);
+        let named = self
+            .name_words(&d.image.reference, &[&d.image.name])
+            .map(|w| format!(" && {w}"))
+            .unwrap_or_default();
+        format!("{check}{decomp} < \"$f\" | {import}{named}")
+    }
+
+    /// `k3s-dir`: into `DIR/.goapp-….part`, then renamed to the archive's name.
+    fn k3s_dir_words(&self, decomp: &str, d: &Delivery) -> String {
+        let dir = self.images_dir();
+        let file = k3s_file(&d.repository, d.arch, &d.id);
+        let part = format!(".goapp-{}.part", d.nonce);
+        let old = k3s_file_prefix(&d.repository, d.arch);
+        let write = format!(
+            "mkdir -p \"$1\" && cat > \"$1/$2\" && mv -f \"$1/$2\" \"$1/$3\" && for o in \"$1\"/{old}*.tar; do [ \"$o\" = \"$1/$3\" ] || rm -f \"$o\"; done"
+        );
+        format!(
+            "trap 'rm -f \"$f\"; {sudo}rm -f {dir}/{part}' EXIT; {decomp} < \"$f\" | {sudo}sh -c {write} goapp {dir} {part} {file}",
+            sudo = self.sudo(),
+            dir = quote(dir),
+            write = quote(&write),
         )
     }
 
     /// The import over ssh. The stream's sha256 is its last argument, the
     /// variable `sha`: bound once the stream has been sent, shown as
     /// `"$sha"` in a printed plan.
-    pub fn import(&self, tmp: &str, compression: Compression, arch: Arch) -> Cmd {
-        let script = self.import_script(tmp, compression, arch);
+    pub fn import(&self, tmp: &str, compression: Compression, d: &Delivery) -> Cmd {
+        let script = self.import_script(tmp, compression, d);
         self.session()
             .arg(format!("sh -c {} goapp", quote(&script)))
             .var_arg(SHA_VAR)
@@ -303,7 +482,7 @@ impl ShipTarget {
 impl ShipTarget {
     /// The archive format for this node, given the local engine.
     pub fn format(&self, local: crate::engine::EngineKind) -> ArchiveFormat {
-        let containerd = matches!(self.host.import, ImportKind::K3s | ImportKind::Containerd);
+        let containerd = matches!(self.store(), Some(Store::K3s | Store::Containerd));
         if containerd && local == crate::engine::EngineKind::Podman {
             ArchiveFormat::Oci
         } else {
@@ -370,8 +549,26 @@ pub struct Probe {
     pub importer: bool,
     /// Content digests the node's containerd holds (containerd and k3s nodes).
     pub blobs: std::collections::BTreeSet<String>,
-    /// `(ref, image id as sha256:…)` of the images asked about that exist.
-    pub images: Vec<(String, String)>,
+    /// The images asked about that exist.
+    pub images: Vec<Held>,
+}
+
+/// An image a node holds under a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// The name.
+    pub reference: String,
+    /// Its id, `sha256:…`.
+    pub id: String,
+    /// Its labels (`key=value`; containerd only).
+    pub labels: std::collections::BTreeSet<String>,
+}
+
+impl Probe {
+    /// What the node holds under `reference`.
+    pub fn held(&self, reference: &str) -> Option<&Held> {
+        self.images.iter().find(|h| h.reference == reference)
+    }
 }
 
 /// Parses a probe's output.
@@ -387,10 +584,21 @@ pub fn parse_probe(out: &str) -> Probe {
         } else if let Some(d) = line.strip_prefix("blob ") {
             p.blobs.insert(d.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("image ") {
-            if let Some((r, v)) = rest.split_once(' ') {
-                if let Some(id) = image_id_of(v.trim()) {
-                    p.images.push((r.to_string(), id));
-                }
+            let mut words = rest.split_whitespace();
+            let (Some(r), Some(v)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let labels = words
+                .next()
+                .filter(|l| *l != "-")
+                .map(|l| l.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            if let Some(id) = image_id_of(v) {
+                p.images.push(Held {
+                    reference: r.to_string(),
+                    id,
+                    labels,
+                });
             }
         }
     }
@@ -441,43 +649,109 @@ mod tests {
         assert_eq!(words, ["sh", "-c", "echo 'hi there'"]);
     }
 
+    fn names() -> ImageNames {
+        ImageNames {
+            reference: "localhost/joke:1-arm64".into(),
+            name: "localhost/joke:1".into(),
+        }
+    }
+
+    fn delivery(arch: Arch) -> Delivery {
+        Delivery {
+            image: names(),
+            repository: "joke".into(),
+            id: format!("sha256:3742d1c3cc61{}", "0".repeat(52)),
+            format: ArchiveFormat::Oci,
+            arch,
+            nonce: "42-beef".into(),
+        }
+    }
+
     #[test]
     fn import_commands_per_kind() {
+        let words =
+            |yaml: &str, arch| target(yaml).import_words(&names(), ArchiveFormat::Oci, arch);
         assert_eq!(
-            target("{ssh: pi}").import_words(Arch::Arm64),
+            words("{ssh: pi}", Arch::Arm64),
             "k3s ctr -n k8s.io images import --platform linux/arm64 -"
         );
         assert_eq!(
-            target("{ssh: pi, import: containerd, sudo: true}").import_words(Arch::Arm),
+            words("{ssh: pi, import: containerd, sudo: true}", Arch::Arm),
             "sudo -n ctr -n k8s.io images import --platform linux/arm/v7 -"
         );
         assert_eq!(
-            target("{ssh: pi, import: docker}").import_words(Arch::Amd64),
+            words("{ssh: pi, import: docker}", Arch::Amd64),
             "docker load"
         );
         assert_eq!(
-            target("{ssh: pi, import: podman, sudo: true}").import_words(Arch::Amd64),
+            words("{ssh: pi, import: podman, sudo: true}", Arch::Amd64),
             "sudo -n podman load"
         );
+        // A custom command learns what it reads from its environment.
         assert_eq!(
-            target("{ssh: pi, import: {command: [my-load, --from, 'a b']}}")
-                .import_words(Arch::Amd64),
-            "my-load --from 'a b'"
+            words("{ssh: pi, import: {command: [my-load, --from, 'a b']}}", Arch::Arm64),
+            "env GOAPP_REF=localhost/joke:1-arm64 GOAPP_NAME=localhost/joke:1 GOAPP_ARCH=arm64 GOAPP_PLATFORM=linux/arm64 GOAPP_FORMAT=oci-archive my-load --from 'a b'"
         );
+        assert_eq!(
+            words("{ssh: pi, sudo: true, import: {command: [my-load], store: containerd}}", Arch::Arm64),
+            "sudo -n env GOAPP_REF=localhost/joke:1-arm64 GOAPP_NAME=localhost/joke:1 GOAPP_ARCH=arm64 GOAPP_PLATFORM=linux/arm64 GOAPP_FORMAT=oci-archive my-load"
+        );
+    }
+
+    #[test]
+    fn names_and_pins_per_store() {
+        let words =
+            |yaml: &str| target(yaml).name_words("localhost/joke:1-arm64", &["localhost/joke:1"]);
+        assert_eq!(
+            words("{ssh: pi, import: containerd}").unwrap(),
+            "ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/dev/null"
+        );
+        let k3s = words("{ssh: pi, sudo: true}").unwrap();
+        assert!(
+            k3s.starts_with("sudo -n k3s ctr -n k8s.io images tag --force "),
+            "{k3s}"
+        );
+        assert!(k3s.ends_with("images label localhost/joke:1 io.cri-containerd.pinned=pinned io.cattle.k3s.pinned=pinned >/dev/null"), "{k3s}");
+        assert_eq!(
+            words("{ssh: pi, import: docker}").unwrap(),
+            "docker tag localhost/joke:1-arm64 localhost/joke:1"
+        );
+        assert_eq!(
+            words("{ssh: pi, import: podman}").unwrap(),
+            "podman tag localhost/joke:1-arm64 localhost/joke:1"
+        );
+        assert_eq!(words("{ssh: pi, import: {command: [x]}}"), None);
+        assert!(words("{ssh: pi, import: {command: [x], store: k3s}}")
+            .unwrap()
+            .contains("k3s ctr"));
+        assert!(target("{ssh: pi, import: docker}").pin_labels().is_empty());
     }
 
     #[test]
     fn import_script_checks_before_importing_and_always_cleans_up() {
         let t = target("{ssh: pi, import: containerd}");
-        let s = t.import_script("/var/tmp/goapp-x.part", Compression::Zstd(3), Arch::Arm64);
+        let s = t.import_script(
+            "/var/tmp/goapp-x.part",
+            Compression::Zstd(3),
+            &delivery(Arch::Arm64),
+        );
         assert_eq!(
             s,
             "f=/var/tmp/goapp-x.part; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
 if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; \
-zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 -"
+zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 - && \
+ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/dev/null"
         );
         // Over ssh the digest is the script's $1, bound when it is known.
-        let import = t.import("/var/tmp/goapp-x.part", Compression::None, Arch::Arm64);
+        let import = t.import(
+            "/var/tmp/goapp-x.part",
+            Compression::None,
+            &delivery(Arch::Arm64),
+        );
         assert!(import.to_string().ends_with(" goapp' \"$sha\""), "{import}");
         let args = import.bind(SHA_VAR, "ab12").get_args();
         let at = args.iter().position(|a| a == "--").unwrap() + 2;
@@ -488,21 +762,60 @@ zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 -"
     }
 
     #[test]
+    fn k3s_dir_writes_a_temporary_name_then_renames_it() {
+        let t = target("{ssh: pi, import: k3s-dir, sudo: true}");
+        assert_eq!(t.importer(), "/var/lib/rancher/k3s/agent");
+        let s = t.import_script(
+            "/var/tmp/goapp-x.part",
+            Compression::None,
+            &delivery(Arch::Arm64),
+        );
+        let tail = s.split("exit 65; fi; ").nth(1).unwrap();
+        assert_eq!(
+            tail,
+            "trap 'rm -f \"$f\"; sudo -n rm -f /var/lib/rancher/k3s/agent/images/.goapp-42-beef.part' EXIT; \
+cat < \"$f\" | sudo -n sh -c 'mkdir -p \"$1\" && cat > \"$1/$2\" && mv -f \"$1/$2\" \"$1/$3\" && for o in \"$1\"/goapp+joke+arm64+*.tar; do [ \"$o\" = \"$1/$3\" ] || rm -f \"$o\"; done' \
+goapp /var/lib/rancher/k3s/agent/images .goapp-42-beef.part goapp+joke+arm64+3742d1c3cc61.tar"
+        );
+        // The words survive the remote shell's parsing.
+        let words = shlex::split(tail.split(" | ").nth(1).unwrap()).unwrap();
+        assert_eq!(words[..3], ["sudo", "-n", "sh"]);
+        assert_eq!(words.last().unwrap(), "goapp+joke+arm64+3742d1c3cc61.tar");
+        let custom = target("{ssh: pi, import: k3s-dir, images_dir: /opt/k3s/agent/images/}");
+        assert_eq!(custom.images_dir(), "/opt/k3s/agent/images");
+        assert_eq!(
+            k3s_file("reg:5000/team/joke", Arch::Amd64, "sha256:0123456789abcdef"),
+            "goapp+reg.5000.team.joke+amd64+0123456789ab.tar"
+        );
+    }
+
+    #[test]
     fn probe_output_and_ids() {
         let manifest = r#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7","size":832},"layers":[]}"#;
-        let out = format!("arch=aarch64\nzstd=yes\nimporter=yes\nimage localhost/joke:1-arm64 {manifest}\nimage x:1 a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7\nimage y:1 garbage\nblob sha256:ab\n");
+        let out = format!("arch=aarch64\nzstd=yes\nimporter=yes\nimage localhost/joke:1-arm64 {manifest} io.cri-containerd.pinned=pinned,other=x\nimage x:1 a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7\nimage y:1 garbage\nimage z:1 {manifest} -\nblob sha256:ab\n");
         let p = parse_probe(&out);
         assert_eq!(p.machine, "aarch64");
         assert!(p.zstd && p.importer);
         assert!(p.blobs.contains("sha256:ab"));
         let id =
             "sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7".to_string();
+        let held: Vec<(&str, &str, usize)> = p
+            .images
+            .iter()
+            .map(|h| (h.reference.as_str(), h.id.as_str(), h.labels.len()))
+            .collect();
         assert_eq!(
-            p.images,
-            vec![
-                ("localhost/joke:1-arm64".to_string(), id.clone()),
-                ("x:1".to_string(), id)
+            held,
+            [
+                ("localhost/joke:1-arm64", id.as_str(), 2),
+                ("x:1", id.as_str(), 0),
+                ("z:1", id.as_str(), 0)
             ]
         );
+        assert!(p
+            .held("localhost/joke:1-arm64")
+            .unwrap()
+            .labels
+            .contains(PIN_CRI));
     }
 }

@@ -1,7 +1,9 @@
-//! A streaming filter over a tar archive that drops chosen entries: the
-//! blobs of an OCI archive that a node already holds. Headers and data are
-//! copied as they come; nothing is buffered beyond one header and the
-//! extended headers that belong to it.
+//! A streaming filter over a tar archive that drops chosen entries (the
+//! blobs of an OCI archive that a node already holds) and can give the
+//! image a second name (`index.json` of an OCI archive, `manifest.json` of
+//! a docker archive). Headers and data are copied as they come; nothing is
+//! buffered beyond one header, the extended headers that belong to it, and
+//! the small index being renamed.
 
 use std::collections::BTreeSet;
 
@@ -18,7 +20,14 @@ pub struct TarFilter {
     pub dropped: u64,
     /// Entries dropped so far.
     pub dropped_entries: usize,
+    /// `(name, also)`: wherever the archive names the image `name`, name
+    /// it `also` too.
+    add: Option<(String, String)>,
+    added: bool,
 }
+
+/// The most of an index the filter holds to rename it.
+const INDEX_LIMIT: u64 = 1 << 20;
 
 #[derive(Debug)]
 enum State {
@@ -29,6 +38,13 @@ enum State {
         left: u64,
         keep: bool,
         extended: bool,
+    },
+    /// Holding an index to rename: its header, size, and data so far.
+    Capture {
+        header: Vec<u8>,
+        size: u64,
+        left: u64,
+        data: Vec<u8>,
     },
     /// After the end-of-archive blocks: copy whatever follows.
     Trailer,
@@ -45,6 +61,23 @@ impl TarFilter {
             pending_path: None,
             dropped: 0,
             dropped_entries: 0,
+            add: None,
+            added: false,
+        }
+    }
+
+    /// Also names the image `also` where the archive names it `name`.
+    pub fn adding_name(mut self, add: Option<(String, String)>) -> TarFilter {
+        self.add = add;
+        self
+    }
+
+    /// The name that was to be added but was not (the archive had no index
+    /// naming the image), once the archive has gone through.
+    pub fn name_missing(&self) -> Option<&str> {
+        match &self.add {
+            Some((_, also)) if !self.added => Some(also),
+            _ => None,
         }
     }
 
@@ -59,6 +92,23 @@ impl TarFilter {
                 State::Trailer => {
                     out(input)?;
                     return Ok(());
+                }
+                State::Capture {
+                    header,
+                    size,
+                    left,
+                    data,
+                } => {
+                    let take = (*left).min(input.len() as u64) as usize;
+                    data.extend_from_slice(&input[..take]);
+                    *left -= take as u64;
+                    input = &input[take..];
+                    if *left == 0 {
+                        let (header, size, data) =
+                            (std::mem::take(header), *size, std::mem::take(data));
+                        self.state = State::Header;
+                        self.emit_renamed(header, size, data, out)?;
+                    }
                 }
                 State::Header => {
                     let need = 512 - self.header.len();
@@ -126,6 +176,24 @@ impl TarFilter {
             return Ok(());
         }
         let name = self.pending_path.take().unwrap_or_else(|| header_name(&h));
+        let index = matches!(
+            name.trim_start_matches("./"),
+            "index.json" | "manifest.json"
+        );
+        if index
+            && self.add.is_some()
+            && self.pending.is_empty()
+            && size <= INDEX_LIMIT
+            && padded > 0
+        {
+            self.state = State::Capture {
+                header: h,
+                size,
+                left: padded,
+                data: Vec::with_capacity(padded as usize),
+            };
+            return Ok(());
+        }
         let keep = !self.is_dropped(&name);
         let pending = std::mem::take(&mut self.pending);
         if keep {
@@ -147,6 +215,32 @@ impl TarFilter {
         Ok(())
     }
 
+    /// Writes a held index back, with the second name added if it names
+    /// the image; the header's size and checksum follow the new length.
+    fn emit_renamed(
+        &mut self,
+        mut header: Vec<u8>,
+        size: u64,
+        data: Vec<u8>,
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let text = String::from_utf8_lossy(&data[..size as usize]).into_owned();
+        let renamed = self
+            .add
+            .as_ref()
+            .and_then(|(name, also)| add_name(&text, name, also));
+        let Some(new) = renamed else {
+            out(&header)?;
+            return out(&data);
+        };
+        self.added = true;
+        let body = new.into_bytes();
+        set_size(&mut header, body.len() as u64);
+        out(&header)?;
+        out(&body)?;
+        out(&vec![0u8; body.len().div_ceil(512) * 512 - body.len()])
+    }
+
     fn is_dropped(&self, name: &str) -> bool {
         let name = name.trim_start_matches("./");
         match name.strip_prefix("blobs/sha256/") {
@@ -154,6 +248,76 @@ impl TarFilter {
             None => false,
         }
     }
+}
+
+/// `json` with the image `name` also called `also`: in an OCI index, a copy
+/// of its descriptor with the other ref name; in a docker archive's
+/// manifest, the tag added beside it. `None` when it does not name `name`.
+pub fn add_name(json: &str, name: &str, also: &str) -> Option<String> {
+    let familiar = name
+        .strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name);
+    if let Some(tags) = json.find("\"RepoTags\":[") {
+        for n in [name, familiar] {
+            let quoted = format!("\"{n}\"");
+            if let Some(at) = json[tags..].find(&quoted).map(|i| i + tags) {
+                let end = at + quoted.len();
+                return Some(format!("{},\"{also}\"{}", &json[..end], &json[end..]));
+            }
+        }
+        return None;
+    }
+    let quoted = format!("\"org.opencontainers.image.ref.name\":\"{name}\"");
+    let at = json.find(&quoted)?;
+    let (start, end) = enclosing_object(json, at)?;
+    let copy = json[start..end].replace(
+        &quoted,
+        &format!("\"org.opencontainers.image.ref.name\":\"{also}\""),
+    );
+    Some(format!("{},{copy}{}", &json[..end], &json[end..]))
+}
+
+/// The bounds of the descriptor (a `{…}` directly inside `"manifests":[…]`)
+/// around byte `at`.
+fn enclosing_object(json: &str, at: usize) -> Option<(usize, usize)> {
+    let list = json.find("\"manifests\":[")? + 13;
+    let bytes = json.as_bytes();
+    let (mut depth, mut start, mut in_str, mut i) = (0usize, None, false, list);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_str => i += 1,
+            b'"' => in_str = !in_str,
+            b'{' if !in_str => {
+                if depth == 0 {
+                    start = Some(i);
+                }
+                depth += 1;
+            }
+            b'}' if !in_str => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    let s = start?;
+                    if (s..=i).contains(&at) {
+                        return Some((s, i + 1));
+                    }
+                }
+            }
+            b']' if !in_str && depth == 0 => return None,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Writes `size` into a ustar header and recomputes its checksum.
+fn set_size(h: &mut [u8], size: u64) {
+    let field = format!("{size:011o}\0");
+    h[124..136].copy_from_slice(field.as_bytes());
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
 }
 
 fn parse_size(field: &[u8]) -> u64 {
@@ -288,5 +452,85 @@ mod tests {
             assert!(f.dropped >= 70_000);
             assert_eq!(out.len() as u64 + f.dropped, bytes.len() as u64);
         }
+    }
+
+    #[test]
+    fn a_second_name_is_added_to_either_kind_of_index() {
+        let oci = r#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1-arm64"}}]}"#;
+        assert_eq!(
+            add_name(oci, "localhost/joke:1-arm64", "localhost/joke:1").unwrap(),
+            r#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1-arm64"}},{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1"}}]}"#
+        );
+        let docker =
+            r#"[{"Config":"c.json","RepoTags":["joke:1-arm64"],"Layers":["l/layer.tar"]}]"#;
+        assert_eq!(
+            add_name(
+                docker,
+                "docker.io/library/joke:1-arm64",
+                "docker.io/library/joke:1"
+            )
+            .unwrap(),
+            r#"[{"Config":"c.json","RepoTags":["joke:1-arm64","docker.io/library/joke:1"],"Layers":["l/layer.tar"]}]"#
+        );
+        assert_eq!(add_name(oci, "localhost/other:1", "x"), None);
+    }
+
+    #[test]
+    fn the_renamed_index_is_a_valid_archive_in_any_chunking() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("index.json"),
+            r#"{"schemaVersion":2,"manifests":[{"digest":"sha256:ab","annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1-arm64"}}]}"#,
+        )
+        .unwrap();
+        let a = format!("blobs/sha256/{}", "a".repeat(64));
+        let bytes = archive(d.path(), &[(&a, 3000)]);
+        let bytes = {
+            // The archive with index.json after the blobs, as podman writes it.
+            let out = Command::new("tar")
+                .args(["--format=ustar", "-cf", "-", "-C"])
+                .arg(d.path())
+                .args([a.as_str(), "index.json"])
+                .output()
+                .unwrap();
+            assert!(!bytes.is_empty());
+            out.stdout
+        };
+        for chunk in [1usize, 100, 512, 1 << 20] {
+            let mut f = TarFilter::new(BTreeSet::new()).adding_name(Some((
+                "localhost/joke:1-arm64".into(),
+                "localhost/joke:1".into(),
+            )));
+            let mut out = Vec::new();
+            for c in bytes.chunks(chunk) {
+                f.feed(c, &mut |b| {
+                    out.extend_from_slice(b);
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert_eq!(f.name_missing(), None, "chunk {chunk}");
+            assert_eq!(list(&out), vec![a.clone(), "index.json".to_string()]);
+            let x = tempfile::tempdir().unwrap();
+            let mut child = Command::new("tar")
+                .args(["-xf", "-", "-C"])
+                .arg(x.path())
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&out).unwrap();
+            assert!(child.wait().unwrap().success());
+            let index = std::fs::read_to_string(x.path().join("index.json")).unwrap();
+            assert!(
+                index.contains(r#""org.opencontainers.image.ref.name":"localhost/joke:1"}"#),
+                "{index}"
+            );
+            assert_eq!(std::fs::read(x.path().join(&a)).unwrap().len(), 3000);
+        }
+        let mut f = TarFilter::new(BTreeSet::new())
+            .adding_name(Some(("localhost/other:1".into(), "x".into())));
+        f.feed(&bytes, &mut |_| Ok(())).unwrap();
+        assert_eq!(f.name_missing(), Some("x"));
     }
 }
