@@ -104,7 +104,8 @@ pub struct ManifestList {
 pub struct Host {
     /// Its name in the config.
     pub host: String,
-    /// `sent`, `skipped` (it holds the image already), `failed`.
+    /// `sent`, `skipped` (it holds the image already), `retagged` (it held
+    /// the image under one name: names and pins set, nothing sent), `failed`.
     pub status: &'static str,
     /// The image, as the node names it.
     pub image: Option<String>,
@@ -118,6 +119,13 @@ pub struct Host {
     pub compression: Option<String>,
     /// Blobs left out because the node held them.
     pub reused_blobs: usize,
+    /// The names the image has on the node now (sent, retagged):
+    /// `REPO:TAG-<arch>` and `REPO:TAG`.
+    pub names: Vec<String>,
+    /// Pinned against the kubelet's image garbage collection (containerd, k3s).
+    pub pinned: bool,
+    /// `k3s-dir`: the archive written for k3s to import.
+    pub file: Option<String>,
     /// Why it failed: one sentence, then details.
     pub reason: Option<String>,
 }
@@ -219,18 +227,30 @@ impl Host {
             duration_secs: None,
             compression: None,
             reused_blobs: 0,
+            names: Vec::new(),
+            pinned: false,
+            file: None,
             reason: None,
         };
         match r {
             HostResult::Sent {
                 image,
+                id,
                 bytes,
                 secs,
                 reused,
                 compression,
+                names,
+                pinned,
+                file,
             } => {
                 h.status = "sent";
-                h.id = id_of(image);
+                h.id = Some(id.clone())
+                    .filter(|i| !i.is_empty())
+                    .or_else(|| id_of(image));
+                h.names = names.clone();
+                h.pinned = *pinned;
+                h.file = file.clone();
                 h.image = Some(image.clone());
                 h.bytes_sent = *bytes;
                 h.duration_secs = Some((secs * 1000.0).round() / 1000.0);
@@ -241,6 +261,18 @@ impl Host {
                 h.status = "skipped";
                 h.image = Some(image.clone());
                 h.id = Some(id.clone());
+            }
+            HostResult::Retagged {
+                image,
+                id,
+                names,
+                pinned,
+            } => {
+                h.status = "retagged";
+                h.image = Some(image.clone());
+                h.id = Some(id.clone());
+                h.names = names.clone();
+                h.pinned = *pinned;
             }
             HostResult::Failed { reason, .. } => h.reason = Some(reason.clone()),
         }
@@ -326,10 +358,14 @@ mod tests {
                     "pi".into(),
                     HostResult::Sent {
                         image: "localhost/a:1-arm64".into(),
+                        id: "sha256:cd".into(),
                         bytes: 2048,
                         secs: 1.23456,
                         reused: 2,
                         compression: "zstd -3".into(),
+                        names: vec!["localhost/a:1-arm64".into(), "localhost/a:1".into()],
+                        pinned: true,
+                        file: None,
                     },
                 ),
                 (
@@ -355,6 +391,9 @@ mod tests {
             (Some("sent"), Some(2048))
         );
         assert_eq!(h[0]["duration_secs"], 1.235);
+        assert_eq!(h[0]["id"], "sha256:cd");
+        assert_eq!(h[0]["names"][1], "localhost/a:1");
+        assert_eq!(h[0]["pinned"], true);
         assert_eq!(h[1]["status"], "skipped");
         assert_eq!(h[1]["id"], "sha256:ab");
         assert_eq!(h[2]["reason"], "cannot reach pi3 over ssh");
