@@ -149,17 +149,41 @@ fn a_failed_build_shows_command_status_tail_and_log() {
         stdout.contains(&format!("{tag}-arm64  FAILED after")),
         "{stdout}"
     );
-    assert!(stderr.contains("error: 1 of 2 builds failed"), "{stderr}");
+    // The failing step, named once, with what it printed; then the summary.
+    let app = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase();
+    let step = format!("error: {app}/arm64: failed at STEP ");
+    let at = stderr
+        .find(&step)
+        .unwrap_or_else(|| panic!("{step} not in {stderr}"));
+    assert!(
+        stderr[at..].lines().next().unwrap().ends_with(": RUN echo building-$TARGETARCH && test \"$TARGETARCH\" != arm64 || (echo broken-on-arm64 >&2; exit 7)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\n  broken-on-arm64\n"), "{stderr}");
     assert!(
         stderr.contains("process didn't exit successfully: `podman build --platform linux/arm64"),
         "{stderr}"
     );
     assert!(stderr.contains("(exit status: "), "{stderr}");
-    assert!(stderr.contains("broken-on-arm64"), "{stderr}");
+    assert!(!stderr.contains("Using cache"), "{stderr}");
+    assert!(
+        stderr
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("error: 1 of 2 builds failed"),
+        "{stderr}"
+    );
     // The error names this run's own log, which holds the engine's output.
     let log = stderr
         .lines()
-        .find_map(|l| l.strip_prefix("--- last lines of "))
+        .find_map(|l| l.strip_prefix("  log: "))
         .unwrap_or_else(|| panic!("no log named in {stderr}"));
     let name = std::path::Path::new(log)
         .file_name()

@@ -7,6 +7,7 @@
 //! the commands ([`plan::plan_build`], pure), then compare with the local store
 //! and run what is stale ([`run`]).
 
+pub mod failure;
 pub(crate) mod ignore;
 pub mod index;
 pub(crate) mod inputs;

@@ -135,6 +135,18 @@ pub struct Builds {
     /// (`image` and `push` make them; empty otherwise).
     pub indexes: Vec<IndexResult>,
     pub(super) unlock: Option<UnlockStep>,
+    pub(super) sources: Sources,
+}
+
+/// Where each app's sources are, to name files in failures as the
+/// repository does.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Sources {
+    /// Each app's build context.
+    pub contexts: std::collections::BTreeMap<String, PathBuf>,
+    /// The directory paths are shown relative to: the config's (the
+    /// monorepo's root), else the current one.
+    pub root: PathBuf,
 }
 
 impl Builds {
@@ -160,8 +172,13 @@ impl Builds {
         lines
     }
 
-    /// One line per image, then the total when anything was built.
+    /// Each failure once (identical ones merged; on stderr: errors are
+    /// never quiet), then one line per image, then the total when anything
+    /// was built: the summary comes last.
     pub fn print(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        for f in self.failures() {
+            eprintln!("error: {f}");
+        }
         for r in &self.results {
             writeln!(out, "{r}")?;
         }
@@ -188,13 +205,26 @@ impl Builds {
         Ok(())
     }
 
-    /// An error naming every failed build, with its command, status and
-    /// output tail.
+    /// The failed builds, explained: the failing step, its output with
+    /// repository paths, identical ones merged.
+    pub fn failures(&self) -> Vec<crate::build::failure::Shown> {
+        let failed: Vec<&BuildResult> = self.results.iter().filter(|r| r.error.is_some()).collect();
+        let contexts = &self.sources.contexts;
+        crate::build::failure::explain(
+            &failed,
+            |app| contexts.get(app).cloned(),
+            &self.sources.root,
+        )
+    }
+
+    /// An error naming every failed build (their steps are said by
+    /// [`Builds::print`]).
     pub fn check(&self) -> Result<()> {
         let failures: Vec<String> = self
             .results
             .iter()
-            .filter_map(|r| r.error.as_ref().map(|e| e.to_string()))
+            .filter(|r| r.error.is_some())
+            .map(|r| format!("{}/{}", r.app, r.arch))
             .collect();
         if failures.is_empty() {
             let lists: Vec<String> = self
@@ -211,10 +241,10 @@ impl Builds {
             return Ok(());
         }
         bail!(
-            "{} of {} builds failed:\n{}",
+            "{} of {} builds failed ({}); what failed is said above, the logs have the rest",
             failures.len(),
             self.ran().count(),
-            failures.join("\n\n")
+            failures.join(", ")
         )
     }
 
@@ -270,6 +300,7 @@ mod tests {
             results,
             elapsed: Some(Duration::from_secs(3)),
             indexes: Vec::new(),
+            sources: Sources::default(),
             unlock: Some(UnlockStep::new(
                 std::path::Path::new("/run/agent.sock"),
                 std::path::Path::new("/h/.ssh/id_ed25519.pub"),
@@ -296,7 +327,16 @@ mod tests {
              total 3.0s for 1 build(s)\n"
         );
         let err = b.check().unwrap_err().to_string();
-        assert_eq!(err, "1 of 1 builds failed:\n`podman build --platform linux/arm64` failed: x\n--- stderr\nbroken");
+        assert_eq!(
+            err,
+            "1 of 1 builds failed (joke/arm64); what failed is said above, the logs have the rest"
+        );
+        // Without a log to read the step from: the failure's own tail.
+        let shown: Vec<String> = b.failures().iter().map(|f| f.to_string()).collect();
+        assert_eq!(
+            shown,
+            ["joke/arm64: failed\n  broken\n  `podman build --platform linux/arm64` failed: x\n  log: /c/logs/joke-arm64.log"]
+        );
     }
 
     #[test]

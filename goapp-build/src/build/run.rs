@@ -4,7 +4,7 @@
 
 use crate::build::inputs::LABEL;
 use crate::build::plan::{unlock_hint, BuildPlan, UnlockStep};
-use crate::build::result::{BuildResult, Builds, Status};
+use crate::build::result::{BuildResult, Builds, Sources, Status};
 use crate::build::Policy;
 use crate::config::App;
 use crate::core::ui;
@@ -36,6 +36,17 @@ pub(super) fn execute(
         indexes: Vec::new(),
         // One unlock check is enough: every plan uses the same agent and key.
         unlock: plans.iter().find_map(|(_, p)| p.unlock.clone()),
+        sources: Sources {
+            contexts: plans
+                .iter()
+                .map(|(a, _)| (a.name.clone(), a.context.clone()))
+                .collect(),
+            root: s
+                .config
+                .as_ref()
+                .map(|c| c.dir.clone())
+                .unwrap_or_else(|| s.cwd.clone()),
+        },
     };
     if policy == Policy::PlanOnly {
         say_before_building(plans, &builds.results, true);
