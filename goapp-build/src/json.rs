@@ -7,6 +7,7 @@ use crate::build::index::{IndexResult, IndexStatus};
 use crate::build::{BuildResult, Builds, Status};
 use crate::go::version::GoVersion;
 use crate::process::error::{Failure, ProcessError};
+use crate::push::{PushReport, PushStatus};
 use crate::ship::{HostResult, ShipReport};
 use serde::Serialize;
 use std::time::Duration;
@@ -39,6 +40,31 @@ pub struct Document {
     /// One per app (`go-version`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub go_versions: Vec<AppGo>,
+    /// The registry (`push`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// One per image and shared name pushed (`push`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pushed: Vec<Pushed>,
+}
+
+/// One push.
+#[derive(Serialize, Debug)]
+pub struct Pushed {
+    /// The app.
+    pub app: String,
+    /// `amd64`, …; null for the name every architecture shares.
+    pub arch: Option<String>,
+    /// The local image or manifest list.
+    pub local: String,
+    /// Where it went: `registry.lan:5000/api:1.0.0-amd64`.
+    pub remote: String,
+    /// `pushed`, `planned` (`--dry-run`), `failed`.
+    pub status: &'static str,
+    /// Seconds it took.
+    pub duration_secs: Option<f64>,
+    /// Why it failed.
+    pub reason: Option<String>,
 }
 
 /// One image.
@@ -104,8 +130,9 @@ pub struct ManifestList {
 pub struct Host {
     /// Its name in the config.
     pub host: String,
-    /// `sent`, `skipped` (it holds the image already), `retagged` (it held
-    /// the image under one name: names and pins set, nothing sent), `failed`.
+    /// `sent`, `pulled` (from a registry), `skipped` (it holds the image
+    /// already), `retagged` (it held the image under one name: names and
+    /// pins set, nothing sent), `failed`.
     pub status: &'static str,
     /// The image, as the node names it.
     pub image: Option<String>,
@@ -126,6 +153,8 @@ pub struct Host {
     pub pinned: bool,
     /// `k3s-dir`: the archive written for k3s to import.
     pub file: Option<String>,
+    /// `pulled`: where from (`registry.lan:5000/api:1.0.0-arm64`).
+    pub pulled_from: Option<String>,
     /// Why it failed: one sentence, then details.
     pub reason: Option<String>,
 }
@@ -230,6 +259,7 @@ impl Host {
             names: Vec::new(),
             pinned: false,
             file: None,
+            pulled_from: None,
             reason: None,
         };
         match r {
@@ -261,6 +291,22 @@ impl Host {
                 h.status = "skipped";
                 h.image = Some(image.clone());
                 h.id = Some(id.clone());
+            }
+            HostResult::Pulled {
+                image,
+                id,
+                remote,
+                secs,
+                names,
+                pinned,
+            } => {
+                h.status = "pulled";
+                h.image = Some(image.clone());
+                h.id = Some(id.clone());
+                h.pulled_from = Some(remote.clone());
+                h.duration_secs = Some((secs * 1000.0).round() / 1000.0);
+                h.names = names.clone();
+                h.pinned = *pinned;
             }
             HostResult::Retagged {
                 image,
@@ -311,6 +357,38 @@ impl Document {
             .map(|(h, res)| Host::new(h, res, r.builds.as_ref()))
             .collect();
         self.ok &= !r.failed();
+        self
+    }
+
+    /// Adds `push`'s images (and the builds they came from).
+    pub fn with_push(mut self, r: &PushReport) -> Document {
+        if let Some(b) = &r.builds {
+            self = self.with_builds(b);
+        }
+        self.registry = Some(r.registry.address.clone());
+        self.pushed = r
+            .pushed
+            .iter()
+            .map(|(step, status)| {
+                let (status, secs, reason) = match status {
+                    PushStatus::Pushed { secs } => {
+                        ("pushed", Some((secs * 1000.0).round() / 1000.0), None)
+                    }
+                    PushStatus::Planned => ("planned", None, None),
+                    PushStatus::Failed { reason, .. } => ("failed", None, Some(reason.clone())),
+                };
+                Pushed {
+                    app: step.app.clone(),
+                    arch: step.arch.map(|a| a.name().to_string()),
+                    local: step.local.clone(),
+                    remote: step.remote.clone(),
+                    status,
+                    duration_secs: secs,
+                    reason,
+                }
+            })
+            .collect();
+        self.ok &= r.failures() == 0;
         self
     }
 

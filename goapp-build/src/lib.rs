@@ -41,6 +41,7 @@ mod go;
 mod init;
 mod json;
 mod process;
+mod push;
 mod session;
 mod ship;
 #[cfg(test)]
@@ -63,5 +64,8 @@ pub use crate::init::{run as init, Found, Written};
 pub use crate::json::Document as JsonDocument;
 pub use crate::process::command::Cmd;
 pub use crate::process::error::{Failure, ProcessError};
+pub use crate::push::{
+    registry, run as push, PushOptions, PushReport, PushStatus, PushStep, Registry,
+};
 pub use crate::session::{Common, Session};
 pub use crate::ship::{run as ship, HostResult, ShipOptions, ShipReport};

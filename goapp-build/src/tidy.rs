@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// The layers, bottom first.
-const LAYERS: [&str; 12] = [
+const LAYERS: [&str; 13] = [
     "core",
     "process",
     "engine",
@@ -14,6 +14,7 @@ const LAYERS: [&str; 12] = [
     "session",
     "containerfile",
     "build",
+    "push",
     "ship",
     "doctor",
     "init",

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod node;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

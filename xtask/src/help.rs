@@ -8,6 +8,7 @@ macro_rules! EXAMPLES_TEXT {
   cargo xtask image api --arch arm64   one app, one architecture
   cargo xtask image --all --json       every app; results as JSON on stdout
   cargo xtask ship --host pis api      build if needed, then put the image on each node of `pis`
+  cargo xtask push --registry site     every architecture's image and the shared name, to a registry
   cargo xtask go-version               the Go version each build uses
   cargo xtask doctor                   check engines, emulation, ssh, proxy, hosts"
     };

@@ -5,8 +5,8 @@
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use goapp_build::{
-    Arch, Common, EngineKind, HostEnv, ImageTemplate, JsonDocument, LintOptions, Policy, Request,
-    Session, ShipOptions, Verbosity, Verdict,
+    Arch, Common, EngineKind, HostEnv, ImageTemplate, JsonDocument, LintOptions, Policy,
+    PushOptions, Request, Session, ShipOptions, Verbosity, Verdict,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +38,8 @@ enum Task {
     GoVersion(GoVersionCmd),
     /// Put images on remote nodes over ssh, without a registry.
     Ship(ShipCmd),
+    /// Push every architecture's image, and the name they share, to a registry.
+    Push(PushCmd),
     /// Check Containerfiles against the engine and established practice.
     Lint(LintCmd),
     /// Check the whole set-up: engines, emulation, ssh, proxy, secrets, hosts.
@@ -309,6 +311,68 @@ impl ShipCmd {
     }
 }
 
+#[derive(Args, Debug)]
+struct PushCmd {
+    /// A registry under `registries:` in the config, or HOST[:PORT]. Each
+    /// architecture's image goes as HOST[:PORT]/REPO:TAG-<arch>, the
+    /// multi-architecture index as HOST[:PORT]/REPO:TAG; only blobs the
+    /// registry lacks are sent. Credentials: `podman login` / `docker login`.
+    #[arg(long, value_name = "REGISTRY")]
+    registry: String,
+    #[command(flatten)]
+    what: ImageArgs,
+    /// Architectures, comma-separated (default: TARGET_ARCH, the app's, or the host's).
+    #[arg(long, value_name = "LIST")]
+    arch: Option<String>,
+    /// Plain HTTP (no TLS) to a registry given as HOST[:PORT].
+    #[arg(long)]
+    insecure: bool,
+    /// Print the commands; build and push nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Refuse instead of building a missing or stale image.
+    #[arg(long)]
+    no_build: bool,
+    /// One JSON document on stdout (per image: where it went, status,
+    /// duration, failure); the rest goes to stderr.
+    #[arg(long)]
+    json: bool,
+}
+
+impl PushCmd {
+    fn run(self, s: &Session) -> Result<()> {
+        let o = PushOptions {
+            build: Request {
+                arches: arch_list(self.arch.as_deref())?,
+                ..self.what.request()?
+            },
+            registry: self.registry,
+            insecure: self.insecure,
+            dry_run: self.dry_run,
+            no_build: self.no_build,
+        };
+        let mut stdout = std::io::stdout().lock();
+        let mut stderr = std::io::stderr();
+        let out: &mut dyn std::io::Write = if self.json { &mut stderr } else { &mut stdout };
+        let report = goapp_build::push(s, &o, out)?;
+        let error = (report.failures() > 0).then(|| {
+            format!(
+                "{} of {} push(es) to {} failed; see the lines above",
+                report.failures(),
+                report.pushed.len(),
+                report.registry.shown()
+            )
+        });
+        if self.json {
+            return emit(JsonDocument::new("push", error).with_push(&report));
+        }
+        match error {
+            Some(e) => anyhow::bail!("{e}"),
+            None => Ok(()),
+        }
+    }
+}
+
 fn failed_hosts(report: &goapp_build::ShipReport) -> String {
     format!(
         "shipping failed on {} of {} host(s): {}",
@@ -449,6 +513,7 @@ pub fn main() -> ExitCode {
     let json = match &cli.task {
         Task::Image(c) if c.json => Some("image"),
         Task::Ship(c) if c.json => Some("ship"),
+        Task::Push(c) if c.json => Some("push"),
         Task::GoVersion(c) if c.json => Some("go-version"),
         _ => None,
     };
@@ -490,6 +555,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Image(c) => c.run(&session()?),
         Task::GoVersion(c) => c.run(&session()?),
         Task::Ship(c) => c.run(&session()?),
+        Task::Push(c) => c.run(&session()?),
         Task::Lint(c) => c.run(&session()?),
         Task::Doctor(c) => c.run(&session()?),
         // Neither needs a config (init makes one).

@@ -8,7 +8,8 @@
 use crate::process::command::Cmd;
 use crate::process::error::{Failure, ProcessError};
 use crate::process::exec::{drain, Io, Running};
-use crate::ship::plan::{Group, Lane, Member, Retag, TransferPlan};
+use crate::push::PushStatus;
+use crate::ship::plan::{Group, Lane, Member, PullGroup, Retag, TransferPlan};
 use crate::ship::remote::SHA_VAR;
 use crate::ship::tarfilter::TarFilter;
 use crate::ship::{human, HostResult};
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long an import may take beyond the connection.
+/// How long an import (or a node's pull) may take beyond the connection.
 const SESSION_LIMIT: Duration = Duration::from_secs(600);
 
 /// Bytes read from `save` per step.
@@ -35,7 +36,22 @@ pub(crate) fn execute(
 ) -> Vec<(String, HostResult)> {
     std::thread::scope(|scope| {
         let retags = scope.spawn(|| run_retags(&plan.retags));
+        let pulls = scope.spawn(|| plan.pulls.iter().flat_map(run_pulls).collect::<Vec<_>>());
         let mut out = run_groups(&plan.groups, |g| send_group(g, multi));
+        out.extend(pulls.join().unwrap_or_else(|_| {
+            plan.pulls
+                .iter()
+                .flat_map(|p| &p.members)
+                .map(|m| {
+                    (
+                        m.host.clone(),
+                        HostResult::failed(
+                            "the pull stopped on an internal error (a bug: please report it)",
+                        ),
+                    )
+                })
+                .collect()
+        }));
         out.extend(retags.join().unwrap_or_else(|_| {
             plan.retags
                 .iter()
@@ -43,6 +59,72 @@ pub(crate) fn execute(
                 .collect()
         }));
         out
+    })
+}
+
+/// Pushes a registry's images once, then has every node pull at once.
+fn run_pulls(p: &PullGroup) -> Vec<(String, HostResult)> {
+    let pushed = crate::push::exec::execute(&p.registry, &p.engine, p.pushes.clone());
+    let failed = pushed.into_iter().find_map(|(_, st)| match st {
+        PushStatus::Failed { reason, process } => Some((reason, process)),
+        _ => None,
+    });
+    if let Some((reason, process)) = failed {
+        return p
+            .members
+            .iter()
+            .map(|m| {
+                let why = format!("{} could not pull: {reason}", m.host);
+                let r = match &process {
+                    Some(e) => HostResult::failed_by(why, (**e).clone()),
+                    None => HostResult::failed(why),
+                };
+                (m.host.clone(), r)
+            })
+            .collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = p
+            .members
+            .iter()
+            .map(|m| {
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    m.cmd
+                        .run_timeout(Some(SESSION_LIMIT))
+                        .map(|_| started.elapsed())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(&p.members)
+            .map(|(h, m)| {
+                let result = match h.join() {
+                    Ok(Ok(took)) => HostResult::Pulled {
+                        image: m.image.clone(),
+                        id: m.id.clone(),
+                        remote: m.remote.clone(),
+                        secs: took.as_secs_f64(),
+                        names: m.names.clone(),
+                        pinned: m.pinned,
+                    },
+                    Ok(Err(e)) => HostResult::failed_by(
+                        format!(
+                            "{} could not pull {} from {}: {e}",
+                            m.host,
+                            m.remote,
+                            p.registry.shown()
+                        ),
+                        e,
+                    ),
+                    Err(_) => HostResult::failed(
+                        "the pull stopped on an internal error (a bug: please report it)",
+                    ),
+                };
+                (m.host.clone(), result)
+            })
+            .collect()
     })
 }
 

@@ -70,6 +70,21 @@ pub enum HostResult {
         /// The image id the node already holds.
         id: String,
     },
+    /// Pulled by the node from a registry (pushed there once by this run).
+    Pulled {
+        /// The image reference.
+        image: String,
+        /// The image id.
+        id: String,
+        /// Where it was pulled from: `HOST[:PORT]/REPO:TAG-<arch>`.
+        remote: String,
+        /// Seconds the pull took.
+        secs: f64,
+        /// The names it has now.
+        names: Vec<String>,
+        /// Pinned now.
+        pinned: bool,
+    },
     /// Already there under one name: the other name and the pins were
     /// set; nothing was sent.
     Retagged {
@@ -149,6 +164,16 @@ impl HostResult {
                 )
             }
             HostResult::Skipped { image, .. } => format!("{host}: skipped {image} (already there)"),
+            HostResult::Pulled {
+                remote,
+                secs,
+                names,
+                pinned,
+                ..
+            } => format!(
+                "{host}: pulled {remote} ({secs:.1}s){}",
+                also(remote, names, *pinned)
+            ),
             HostResult::Retagged {
                 image,
                 id,
@@ -281,6 +306,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         force: o.force,
         local_zstd: which::which("zstd").is_ok(),
         nonce: nonce(),
+        registries: registries(s),
     };
     let plan = plan::plan(&nodes, &builds.results, &facts);
     let mut report = ShipReport {
@@ -418,6 +444,22 @@ fn send(
     let mut hosts = plan.settled.clone();
     hosts.extend(exec::execute(plan, multi.as_ref()));
     Ok(hosts)
+}
+
+/// The registries of the config, by name.
+fn registries(s: &Session) -> Vec<(String, crate::push::Registry)> {
+    s.config
+        .iter()
+        .flat_map(|c| c.file.registries.iter())
+        .map(|(n, r)| {
+            let reg = crate::push::Registry {
+                name: Some(n.clone()),
+                address: r.address.clone(),
+                insecure: r.insecure,
+            };
+            (n.clone(), reg)
+        })
+        .collect()
 }
 
 /// Makes this run's remote file names unique: the process id and the time.

@@ -10,6 +10,7 @@ use crate::core::arch::Arch;
 use crate::engine::{Engine, EngineKind};
 use crate::process::command::Cmd;
 use crate::process::error::ProcessError;
+use crate::push::plan::{PushStep, Registry};
 use crate::ship::decide::{need, Need};
 use crate::ship::remote::{
     k3s_file, ArchiveFormat, Compression, Delivery, ImageNames, Probe, ShipTarget, SHA_VAR,
@@ -37,6 +38,8 @@ pub(crate) struct Facts<'a> {
     pub local_zstd: bool,
     /// Makes this run's remote file names unique (`<pid>-<time>`).
     pub nonce: String,
+    /// The registries hosts may `pull_from:`, by name.
+    pub registries: Vec<(String, Registry)>,
 }
 
 /// The whole transfer.
@@ -49,6 +52,38 @@ pub(crate) struct TransferPlan {
     /// Nodes that hold the image under one name: the other name and the
     /// pins are set, nothing is sent.
     pub retags: Vec<Retag>,
+    /// Nodes that pull from a registry, per registry: pushed once, then
+    /// pulled by each node at once.
+    pub pulls: Vec<PullGroup>,
+}
+
+/// One registry's part: the images its nodes need, pushed once, then each
+/// node's pull.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PullGroup {
+    pub registry: Registry,
+    /// The engine that pushes.
+    pub engine: Engine,
+    /// The architectures' images the nodes need (the engine sends only
+    /// the blobs the registry lacks).
+    pub pushes: Vec<PushStep>,
+    pub members: Vec<Puller>,
+}
+
+/// One node's pull.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Puller {
+    pub host: String,
+    /// The architecture's image, as named locally.
+    pub image: String,
+    pub id: String,
+    /// Where it is pulled from.
+    pub remote: String,
+    /// The names it has on the node afterwards.
+    pub names: Vec<String>,
+    pub pinned: bool,
+    /// `ssh … 'ctr images pull …; ctr images tag …; ctr images label …'`.
+    pub cmd: Cmd,
 }
 
 /// A node that holds the image: one command sets its names and pins.
@@ -183,6 +218,20 @@ impl TransferPlan {
         for g in &self.groups {
             g.lines(&mut out);
         }
+        for p in &self.pulls {
+            let hosts: Vec<&str> = p.members.iter().map(|m| m.host.as_str()).collect();
+            out.push(format!(
+                "# {}: pushed once (only the blobs it lacks), then pulled by {}",
+                p.registry.shown(),
+                hosts.join(", ")
+            ));
+            out.extend(
+                crate::push::exec::lines(&p.registry, &p.pushes)
+                    .into_iter()
+                    .skip(1),
+            );
+            out.extend(p.members.iter().map(|m| m.cmd.to_string()));
+        }
         out
     }
 }
@@ -245,6 +294,7 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
         settled: Vec::new(),
         groups: Vec::new(),
         retags: Vec::new(),
+        pulls: Vec::new(),
     };
     let mut needs = Vec::new();
     for node in nodes {
@@ -262,7 +312,10 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
                 Ok(Need::Names { id, src, dsts }) => {
                     plan.retags.push(retag(node, r, id, &src, &dsts))
                 }
-                Ok(Need::Image) => needs.push((r, node.target.format(f.engine.kind), node)),
+                Ok(Need::Image) => match pull_from(node, f) {
+                    Some(reg) => pull(&mut plan.pulls, reg, node, r, f),
+                    None => needs.push((r, node.target.format(f.engine.kind), node)),
+                },
             }
         }
     }
@@ -284,6 +337,56 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
         join(&mut plan.groups[index], index, node, r, f);
     }
     plan
+}
+
+/// The registry a node pulls from, if it does.
+fn pull_from<'f>(node: &Node, f: &'f Facts) -> Option<&'f Registry> {
+    let name = node.target.host.pull_from.as_ref()?;
+    f.registries.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+}
+
+/// Adds `node`'s pull of `r` from `reg`, and `r` to what is pushed there.
+fn pull(pulls: &mut Vec<PullGroup>, reg: &Registry, node: &Node, r: &BuildResult, f: &Facts) {
+    let at = match pulls.iter().position(|p| &p.registry == reg) {
+        Some(i) => i,
+        None => {
+            pulls.push(PullGroup {
+                registry: reg.clone(),
+                engine: f.engine.clone(),
+                pushes: Vec::new(),
+                members: Vec::new(),
+            });
+            pulls.len() - 1
+        }
+    };
+    let g = &mut pulls[at];
+    if !g.pushes.iter().any(|p| p.local == r.reference) {
+        g.pushes.extend(crate::push::plan::plan(
+            f.engine,
+            reg,
+            std::slice::from_ref(r),
+            false,
+        ));
+    }
+    let t = node.target;
+    let remote = reg.remote(&r.reference);
+    let names = ImageNames {
+        reference: r.reference.clone(),
+        name: r.index_reference.clone(),
+    };
+    // Config validation makes sure a puller has a store.
+    let words = t
+        .pull_words(&remote, &names, node.arch, reg.insecure)
+        .unwrap_or_else(|| "false".into());
+    g.members.push(Puller {
+        host: t.name.clone(),
+        image: r.reference.clone(),
+        id: r.id().unwrap_or_default().to_string(),
+        remote,
+        names: vec![r.reference.clone(), r.index_reference.clone()],
+        pinned: !t.pin_labels().is_empty(),
+        cmd: t.ssh(&words),
+    });
 }
 
 /// The command that gives a node's image its other name and pins.
@@ -484,6 +587,14 @@ mod tests {
             force,
             local_zstd,
             nonce: "42-beef".into(),
+            registries: vec![(
+                "site".into(),
+                Registry {
+                    name: Some("site".into()),
+                    address: "reg.lan:5000".into(),
+                    insecure: true,
+                },
+            )],
         }
     }
 
@@ -621,6 +732,61 @@ mod tests {
         );
         assert!(plan.lines().iter().any(|l| l
             .starts_with("# k: goapp also names the image localhost/joke:1 inside the archive")));
+    }
+
+    #[test]
+    fn nodes_that_pull_share_one_push_and_pull_each() {
+        let e = podman();
+        let a = target("a", "{ssh: a, import: containerd, pull_from: site}");
+        let b = target("b", "{ssh: b, import: k3s, pull_from: site}");
+        let c = target("c", "{ssh: c, import: containerd}");
+        let done = target("d", "{ssh: d, import: containerd, pull_from: site}");
+        let held = probe(
+            "aarch64",
+            true,
+            &[],
+            &[("localhost/joke:1-arm64", ID), ("localhost/joke:1", ID)],
+        );
+        let nodes = [
+            node(&a, probe("aarch64", true, &[], &[]), Arch::Arm64),
+            node(&b, probe("aarch64", true, &[], &[]), Arch::Arm64),
+            node(&c, probe("aarch64", true, &[], &[]), Arch::Arm64),
+            node(&done, held, Arch::Arm64),
+        ];
+        let plan = plan(
+            &nodes,
+            &[built(Arch::Arm64, Status::Built)],
+            &facts(&e, false, true),
+        );
+        assert_eq!(
+            hosts(&plan.groups[0]),
+            [["c"]],
+            "c has no registry: over ssh"
+        );
+        assert_eq!(
+            plan.settled.len(),
+            1,
+            "d holds it: skipped, nothing pushed for it"
+        );
+        let p = &plan.pulls[0];
+        assert_eq!(p.pushes.len(), 1, "pushed once");
+        assert_eq!(
+            p.pushes[0].commands[0].to_string(),
+            "podman push --quiet --tls-verify=false localhost/joke:1-arm64 docker://reg.lan:5000/joke:1-arm64"
+        );
+        let pullers: Vec<&str> = p.members.iter().map(|m| m.host.as_str()).collect();
+        assert_eq!(pullers, ["a", "b"]);
+        assert!(p.members[1].cmd.to_string().contains("k3s ctr -n k8s.io images pull --plain-http --platform linux/arm64 reg.lan:5000/joke:1-arm64"));
+        let lines = plan.lines();
+        let at = lines
+            .iter()
+            .position(|l| l == "# site (reg.lan:5000): pushed once (only the blobs it lacks), then pulled by a, b")
+            .unwrap();
+        assert!(lines[at + 1].starts_with("podman push "), "{lines:?}");
+        assert!(
+            lines[at + 2].starts_with("ssh ") && lines[at + 3].starts_with("ssh "),
+            "{lines:?}"
+        );
     }
 
     fn plan_of(t: &ShipTarget, p: Probe, builds: &[BuildResult], f: &Facts) -> TransferPlan {

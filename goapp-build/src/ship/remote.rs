@@ -376,6 +376,38 @@ impl ShipTarget {
         })
     }
 
+    /// Pulls `remote` (`HOST/REPO:TAG-<arch>`) with the node's own runtime,
+    /// then gives it the image's names and pins it; `None` without a store.
+    pub fn pull_words(
+        &self,
+        remote: &str,
+        image: &ImageNames,
+        arch: Arch,
+        insecure: bool,
+    ) -> Option<String> {
+        let store = self.store()?;
+        let pull = match store {
+            Store::K3s | Store::Containerd => format!(
+                "{} images pull{} --platform {} {} >/dev/null",
+                self.ctr(store),
+                if insecure { " --plain-http" } else { "" },
+                quote(&arch.platform()),
+                quote(remote)
+            ),
+            // A docker daemon reaches plain-HTTP registries by its own
+            // insecure-registries setting.
+            Store::Docker => format!("{}docker pull -q {} >/dev/null", self.sudo(), quote(remote)),
+            Store::Podman => format!(
+                "{}podman pull -q{} {} >/dev/null",
+                self.sudo(),
+                if insecure { " --tls-verify=false" } else { "" },
+                quote(remote)
+            ),
+        };
+        let named = self.name_words(remote, &[&image.reference, &image.name])?;
+        Some(format!("{pull} && {named}"))
+    }
+
     /// Reports the node's machine, zstd, the importer, and for each of
     /// `refs` the image id it holds (containerd: the manifest, whose config
     /// digest is the id) with its labels. Read-only.
@@ -759,6 +791,35 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/de
         let words = shlex::split(&remote).unwrap();
         assert_eq!(words[0..2], ["sh", "-c"]);
         assert_eq!(words[3..], ["goapp", "ab12"]);
+    }
+
+    #[test]
+    fn pulls_per_store_then_names_and_pins() {
+        let pull = |yaml: &str, insecure| {
+            target(yaml).pull_words("reg:5000/joke:1-arm64", &names(), Arch::Arm64, insecure)
+        };
+        assert_eq!(
+            pull("{ssh: pi, import: containerd}", true).unwrap(),
+            "ctr -n k8s.io images pull --plain-http --platform linux/arm64 reg:5000/joke:1-arm64 >/dev/null && \
+ctr -n k8s.io images tag --force reg:5000/joke:1-arm64 localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
+ctr -n k8s.io images label reg:5000/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/dev/null"
+        );
+        assert!(pull("{ssh: pi, sudo: true}", false)
+            .unwrap()
+            .starts_with("sudo -n k3s ctr -n k8s.io images pull --platform linux/arm64 "));
+        assert!(pull("{ssh: pi, import: k3s-dir}", false)
+            .unwrap()
+            .starts_with("k3s ctr -n k8s.io images pull "));
+        assert_eq!(
+            pull("{ssh: pi, import: podman}", true).unwrap(),
+            "podman pull -q --tls-verify=false reg:5000/joke:1-arm64 >/dev/null && podman tag reg:5000/joke:1-arm64 localhost/joke:1-arm64 localhost/joke:1"
+        );
+        assert!(pull("{ssh: pi, import: docker}", true)
+            .unwrap()
+            .starts_with("docker pull -q reg:5000/joke:1-arm64 >/dev/null && docker tag "));
+        assert_eq!(pull("{ssh: pi, import: {command: [x]}}", true), None);
     }
 
     #[test]

@@ -1,0 +1,136 @@
+//! Running push steps: every architecture's image at once, then each app's
+//! shared name once all its images are in. A failed process becomes a
+//! FAILED step with the fix where the cause is a known one.
+
+use crate::engine::{Engine, EngineKind};
+use crate::process::error::ProcessError;
+use crate::push::plan::{PushStep, Registry};
+use crate::push::PushStatus;
+use std::time::{Duration, Instant};
+
+/// How long one push may take.
+const LIMIT: Duration = Duration::from_secs(3600);
+
+/// Runs the steps; one status each, in order.
+pub(crate) fn execute(
+    r: &Registry,
+    engine: &Engine,
+    steps: Vec<PushStep>,
+) -> Vec<(PushStep, PushStatus)> {
+    let (images, names): (Vec<PushStep>, Vec<PushStep>) =
+        steps.into_iter().partition(|s| s.arch.is_some());
+    let mut done = run_all(r, engine, images);
+    let failed_apps: Vec<String> = done
+        .iter()
+        .filter(|(_, st)| matches!(st, PushStatus::Failed { .. }))
+        .map(|(s, _)| s.app.clone())
+        .collect();
+    let (blocked, ready): (Vec<PushStep>, Vec<PushStep>) = names
+        .into_iter()
+        .partition(|s| failed_apps.contains(&s.app));
+    done.extend(run_all(r, engine, ready));
+    done.extend(blocked.into_iter().map(|s| {
+        let reason = format!("not pushed: an image of {} failed to push", s.app);
+        (
+            s,
+            PushStatus::Failed {
+                reason,
+                process: None,
+            },
+        )
+    }));
+    done
+}
+
+/// Runs steps concurrently.
+fn run_all(r: &Registry, engine: &Engine, steps: Vec<PushStep>) -> Vec<(PushStep, PushStatus)> {
+    let statuses: Vec<PushStatus> = std::thread::scope(|scope| {
+        let handles: Vec<_> = steps
+            .iter()
+            .map(|s| scope.spawn(move || run_step(r, engine, s)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| PushStatus::Failed {
+                    reason: "the push stopped on an internal error (a bug: please report it)"
+                        .into(),
+                    process: None,
+                })
+            })
+            .collect()
+    });
+    steps.into_iter().zip(statuses).collect()
+}
+
+fn run_step(r: &Registry, engine: &Engine, s: &PushStep) -> PushStatus {
+    let started = Instant::now();
+    for (i, c) in s.commands.iter().enumerate() {
+        match c.run_timeout(Some(LIMIT)) {
+            Ok(_) => {}
+            Err(_) if i < s.optional => {}
+            Err(e) => {
+                return PushStatus::Failed {
+                    reason: reason(r, engine, s, &e),
+                    process: Some(Box::new(e)),
+                }
+            }
+        }
+    }
+    PushStatus::Pushed {
+        secs: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Why a push failed, with the fix for the causes we know.
+fn reason(r: &Registry, engine: &Engine, s: &PushStep, e: &ProcessError) -> String {
+    let said = e.stderr_tail.to_lowercase();
+    let fix = if said.contains("http response to https client") && !r.insecure {
+        format!("; {} speaks plain HTTP: mark it `insecure: true` under `registries:`, or pass --insecure", r.address)
+    } else if r.insecure && engine.kind == EngineKind::Docker && said.contains("https") {
+        format!("; docker pushes over plain HTTP only to registries in its daemon's insecure-registries (/etc/docker/daemon.json) or on 127.0.0.0/8: add {} there and restart dockerd", r.address)
+    } else if said.contains("unauthorized")
+        || said.contains("authentication required")
+        || said.contains("denied")
+    {
+        format!(
+            "; log in with `{} login {}` (credentials stay in the engine's own auth file)",
+            engine.program, r.address
+        )
+    } else {
+        String::new()
+    };
+    format!("pushing {} to {} failed{fix}: {e}", s.local, s.remote)
+}
+
+/// The result line of a step.
+pub(crate) fn line(s: &PushStep, st: &PushStatus) -> String {
+    let what = match s.arch {
+        Some(_) => s.remote.clone(),
+        None => format!("{} (the name every architecture shares)", s.remote),
+    };
+    match st {
+        PushStatus::Pushed { secs } => format!("pushed {what} ({secs:.1}s)"),
+        PushStatus::Planned => format!("to push: {what}"),
+        PushStatus::Failed { reason, .. } => format!("FAILED: {reason}"),
+    }
+}
+
+/// The steps as `--dry-run` prints them.
+pub(crate) fn lines(r: &Registry, steps: &[PushStep]) -> Vec<String> {
+    let mut out = vec![format!(
+        "# to {}{}: only the blobs it lacks are sent (the engine asks first)",
+        r.shown(),
+        if r.insecure { ", plain HTTP" } else { "" }
+    )];
+    for s in steps {
+        for (i, c) in s.commands.iter().enumerate() {
+            if i < s.optional {
+                out.push(format!("{c} || true"));
+            } else {
+                out.push(c.to_string());
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,284 @@
+//! Planning a push, with no side effects: which local image goes to which
+//! registry name, by which commands. The engine's own push sends only the
+//! blobs the registry lacks; credentials come from the engine's own auth
+//! file (`podman login`, `docker login`), never from us.
+
+use crate::build::BuildResult;
+use crate::core::arch::Arch;
+use crate::engine::{Engine, EngineKind};
+use crate::process::command::Cmd;
+
+/// A registry to push to (and pull from).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registry {
+    /// Its name under `registries:`, when it has one.
+    pub name: Option<String>,
+    /// `HOST[:PORT]`.
+    pub address: String,
+    /// Plain HTTP.
+    pub insecure: bool,
+}
+
+impl Registry {
+    /// How messages name it: `site (registry.lan:5000)` or the address.
+    pub fn shown(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{n} ({})", self.address),
+            None => self.address.clone(),
+        }
+    }
+
+    /// `HOST[:PORT]/REPO:TAG` for a local image name: the repository
+    /// without a registry host of its own (`localhost/joke` → `joke`).
+    pub fn remote(&self, local: &str) -> String {
+        format!("{}/{}", self.address, without_domain(local))
+    }
+}
+
+/// `joke:1` of `localhost/joke:1`, `team/joke:1` of `reg:5000/team/joke:1`,
+/// `joke:1` of `docker.io/library/joke:1`.
+pub(crate) fn without_domain(name: &str) -> &str {
+    let Some((first, rest)) = name.split_once('/') else {
+        return name;
+    };
+    let domain = first.contains('.') || first.contains(':') || first == "localhost";
+    match (domain, first) {
+        (true, "docker.io") => rest.strip_prefix("library/").unwrap_or(rest),
+        (true, _) => rest,
+        (false, _) => name,
+    }
+}
+
+/// One thing pushed: an architecture's image, or the name every
+/// architecture shares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PushStep {
+    /// The app.
+    pub app: String,
+    /// The architecture's image, or `None` for `REPO:TAG`.
+    pub arch: Option<Arch>,
+    /// The local image (or manifest list).
+    pub local: String,
+    /// Where it goes: `HOST[:PORT]/REPO:TAG[-<arch>]`.
+    pub remote: String,
+    /// The commands, in order.
+    pub commands: Vec<Cmd>,
+    /// Commands whose failure does not matter (clearing a stale local list).
+    pub optional: usize,
+}
+
+/// Pushes `results` (the images of one or more apps) to `r`. With
+/// `names`, each app's `REPO:TAG` too: the manifest list of its
+/// architectures (a plain image when it has one).
+pub(crate) fn plan(
+    engine: &Engine,
+    r: &Registry,
+    results: &[BuildResult],
+    names: bool,
+) -> Vec<PushStep> {
+    let mut steps: Vec<PushStep> = results
+        .iter()
+        .map(|b| PushStep {
+            app: b.app.clone(),
+            arch: Some(b.arch),
+            local: b.reference.clone(),
+            remote: r.remote(&b.reference),
+            commands: push_image(engine, r, &b.reference, &r.remote(&b.reference)),
+            optional: 0,
+        })
+        .collect();
+    if !names {
+        return steps;
+    }
+    let mut apps: Vec<&str> = results.iter().map(|b| b.app.as_str()).collect();
+    apps.dedup();
+    for app in apps {
+        let mine: Vec<&BuildResult> = results.iter().filter(|b| b.app == app).collect();
+        let first = mine[0];
+        let remote = r.remote(&first.index_reference);
+        let (commands, optional) = match (mine.len(), engine.kind) {
+            (1, _) => (push_image(engine, r, &first.reference, &remote), 0),
+            (_, EngineKind::Podman) => (
+                vec![podman_push_list(engine, r, &first.index_reference, &remote)],
+                0,
+            ),
+            (_, EngineKind::Docker) => {
+                let members: Vec<String> = mine.iter().map(|b| r.remote(&b.reference)).collect();
+                (docker_list(engine, r, &remote, &members), 1)
+            }
+        };
+        steps.push(PushStep {
+            app: app.to_string(),
+            arch: None,
+            local: first.index_reference.clone(),
+            remote,
+            commands,
+            optional,
+        });
+    }
+    steps
+}
+
+fn tls(r: &Registry) -> Option<&'static str> {
+    r.insecure.then_some("--tls-verify=false")
+}
+
+/// One image to one registry name.
+fn push_image(engine: &Engine, r: &Registry, local: &str, remote: &str) -> Vec<Cmd> {
+    match engine.kind {
+        EngineKind::Podman => vec![engine
+            .cmd()
+            .args(["push", "--quiet"])
+            .args(tls(r))
+            .arg(local)
+            .arg(format!("docker://{remote}"))],
+        // docker pushes what it has under the registry's name; plain HTTP is
+        // the daemon's setting (insecure-registries), not a flag.
+        EngineKind::Docker => vec![
+            engine.cmd().args(["tag", local, remote]),
+            engine.cmd().args(["push", "--quiet", remote]),
+        ],
+    }
+}
+
+/// podman: the local manifest list, with every image it lists (already in
+/// the registry: only their manifests go again).
+fn podman_push_list(engine: &Engine, r: &Registry, local: &str, remote: &str) -> Cmd {
+    engine
+        .cmd()
+        .args(["manifest", "push", "--all", "--quiet"])
+        .args(tls(r))
+        .arg(local)
+        .arg(format!("docker://{remote}"))
+}
+
+/// docker: a list made from the pushed images (`docker manifest`, an
+/// experimental command in 20.10), pushed, then forgotten locally.
+fn docker_list(engine: &Engine, r: &Registry, remote: &str, members: &[String]) -> Vec<Cmd> {
+    let cli = || engine.cmd().env("DOCKER_CLI_EXPERIMENTAL", "enabled");
+    let insecure = r.insecure.then_some("--insecure");
+    vec![
+        cli().args(["manifest", "rm", remote]),
+        cli()
+            .args(["manifest", "create"])
+            .args(insecure)
+            .arg(remote)
+            .args(members.iter().cloned()),
+        cli()
+            .args(["manifest", "push", "--purge"])
+            .args(insecure)
+            .arg(remote),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::Status;
+    use crate::engine::BuildFront;
+
+    fn built(app: &str, arch: Arch, domain: &str) -> BuildResult {
+        BuildResult {
+            app: app.into(),
+            arch,
+            image: format!("{app}:1-{arch}"),
+            reference: format!("{domain}/{app}:1-{arch}"),
+            index_image: format!("{app}:1"),
+            index_reference: format!("{domain}/{app}:1"),
+            status: Status::UpToDate,
+            inputs: "f00d".into(),
+            local: None,
+            command: Cmd::new("podman"),
+            elapsed: None,
+            log: None,
+            error: None,
+        }
+    }
+
+    fn engine(kind: EngineKind) -> Engine {
+        Engine {
+            kind,
+            program: kind.name().into(),
+            front: BuildFront::Podman,
+        }
+    }
+
+    fn lines(steps: &[PushStep]) -> Vec<String> {
+        steps
+            .iter()
+            .flat_map(|s| s.commands.iter().map(|c| c.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn names_lose_their_own_registry() {
+        assert_eq!(without_domain("localhost/joke:1"), "joke:1");
+        assert_eq!(without_domain("docker.io/library/joke:1"), "joke:1");
+        assert_eq!(without_domain("docker.io/team/joke:1"), "team/joke:1");
+        assert_eq!(without_domain("reg:5000/team/joke:1"), "team/joke:1");
+        assert_eq!(without_domain("team/joke:1"), "team/joke:1");
+    }
+
+    #[test]
+    fn podman_pushes_each_arch_then_the_list() {
+        let r = Registry {
+            name: Some("site".into()),
+            address: "127.0.0.1:5000".into(),
+            insecure: true,
+        };
+        let results = [
+            built("joke", Arch::Amd64, "localhost"),
+            built("joke", Arch::Arm64, "localhost"),
+            built("solo", Arch::Arm64, "localhost"),
+        ];
+        let steps = plan(&engine(EngineKind::Podman), &r, &results, true);
+        assert_eq!(
+            lines(&steps),
+            [
+                "podman push --quiet --tls-verify=false localhost/joke:1-amd64 docker://127.0.0.1:5000/joke:1-amd64",
+                "podman push --quiet --tls-verify=false localhost/joke:1-arm64 docker://127.0.0.1:5000/joke:1-arm64",
+                "podman push --quiet --tls-verify=false localhost/solo:1-arm64 docker://127.0.0.1:5000/solo:1-arm64",
+                "podman manifest push --all --quiet --tls-verify=false localhost/joke:1 docker://127.0.0.1:5000/joke:1",
+                // One architecture: REPO:TAG is that image.
+                "podman push --quiet --tls-verify=false localhost/solo:1-arm64 docker://127.0.0.1:5000/solo:1",
+            ]
+        );
+        assert_eq!(steps[3].arch, None);
+        assert_eq!(r.shown(), "site (127.0.0.1:5000)");
+        // Without names (ship's pull_from): the architectures' images only.
+        assert_eq!(
+            plan(&engine(EngineKind::Podman), &r, &results[..1], false).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn docker_tags_pushes_and_makes_the_list_in_the_registry() {
+        let r = Registry {
+            name: None,
+            address: "reg.lan:5000".into(),
+            insecure: false,
+        };
+        let results = [
+            built("joke", Arch::Amd64, "docker.io/library"),
+            built("joke", Arch::Arm64, "docker.io/library"),
+        ];
+        let steps = plan(&engine(EngineKind::Docker), &r, &results, true);
+        assert_eq!(
+            lines(&steps),
+            [
+                "docker tag docker.io/library/joke:1-amd64 reg.lan:5000/joke:1-amd64",
+                "docker push --quiet reg.lan:5000/joke:1-amd64",
+                "docker tag docker.io/library/joke:1-arm64 reg.lan:5000/joke:1-arm64",
+                "docker push --quiet reg.lan:5000/joke:1-arm64",
+                "DOCKER_CLI_EXPERIMENTAL=enabled docker manifest rm reg.lan:5000/joke:1",
+                "DOCKER_CLI_EXPERIMENTAL=enabled docker manifest create reg.lan:5000/joke:1 reg.lan:5000/joke:1-amd64 reg.lan:5000/joke:1-arm64",
+                "DOCKER_CLI_EXPERIMENTAL=enabled docker manifest push --purge reg.lan:5000/joke:1",
+            ]
+        );
+        assert_eq!(
+            steps[2].optional, 1,
+            "a stale local list may or may not be there"
+        );
+    }
+}
