@@ -189,9 +189,7 @@ fn nodes_pull_from_the_registry_named_and_pinned() {
         b,
         &repo,
         &reg,
-        &format!(
-            "hosts:\n  ctd: {{ssh: ctd, arch: arm64, import: containerd, pull_from: reg, connect_timeout: 5}}\n  pod: {{ssh: pod, arch: amd64, import: podman, pull_from: reg, connect_timeout: 5}}\n"
-        ),
+        "hosts:\n  ctd: {ssh: ctd, arch: arm64, import: containerd, pull_from: reg, connect_timeout: 5}\n  pod: {ssh: pod, arch: amd64, import: podman, pull_from: reg, connect_timeout: 5}\n",
     );
     let _guard = ImageGuard {
         program: "podman",
