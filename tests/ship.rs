@@ -201,10 +201,15 @@ fn ships_the_right_arch_to_containerd_and_podman_then_skips() {
     assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("up to date"), "{stdout}");
     assert!(
-        stdout.contains("ctd: skipped") && stdout.contains("pod: skipped"),
+        stdout.contains("ctd: localhost/") && stdout.contains("pod: localhost/"),
         "{stdout}"
     );
+    assert!(stdout.contains("is already there (same id "), "{stdout}");
     assert!(stdout.contains("nothing sent"), "{stdout}");
+    for host in ["ctd:", "pod:"] {
+        let said = stdout.lines().filter(|l| l.starts_with(host)).count();
+        assert_eq!(said, 1, "one line per node, no repeats:\n{stdout}");
+    }
     assert!(!stdout.contains(": sent "), "{stdout}");
 
     // --dry-run probes but changes nothing; --force sends anyway.
@@ -220,6 +225,66 @@ fn ships_the_right_arch_to_containerd_and_podman_then_skips() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("pod: sent"), "{stdout}");
     drop(w.guard);
+}
+
+/// On a terminal (a real pty made by `script`): each node's line shows
+/// bytes of the total, the percentage, rate and time left, then its phase;
+/// it says "done" when that node is, not when the slowest is; then one
+/// summary line per node.
+#[test]
+fn ship_progress_on_a_terminal_then_one_summary_line_per_node() {
+    let w = World::new("");
+    // Build first: this is about the transfer.
+    let (ok, _, stderr) = w.ship(&["--host", "pod", "joke"]);
+    assert!(ok, "{stderr}");
+    w.node("pod").ssh(
+        w.base.path(),
+        &format!(
+            "podman rmi -f localhost/{0}:1.0-amd64 localhost/{0}:1.0",
+            w.repo
+        ),
+    );
+    w.node("ctd").fault("slow");
+    let c = xtask(w.base.path(), &w.base.path().join("cache"));
+    let inner = format!(
+        "{} ship --host ctd,pod joke",
+        env!("CARGO_BIN_EXE_goapp-under-test")
+    );
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &inner, "/dev/null"])
+        .current_dir(w.base.path());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    script.env("TERM", "xterm").stdin(Stdio::null());
+    let out = script.output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{screen}");
+    for word in [
+        "%",
+        "ETA",
+        "MiB",
+        "importing",
+        "ctd: done in",
+        "pod: done in",
+    ] {
+        assert!(
+            screen.contains(word),
+            "no {word:?} on the terminal:\n{screen}"
+        );
+    }
+    // The fast node is done while the slow one still uploads.
+    let pod_done = screen.find("pod: done in").unwrap();
+    let ctd_done = screen.find("ctd: done in").unwrap();
+    assert!(pod_done < ctd_done, "{screen}");
+    for host in ["ctd", "pod"] {
+        let summary = format!("{host}: sent localhost/");
+        assert_eq!(screen.matches(&summary).count(), 1, "{screen}");
+    }
 }
 
 #[test]
@@ -331,6 +396,48 @@ fn a_failing_import_shows_its_stderr_and_other_hosts_are_still_done() {
         stderr.contains("shipping failed on 2 of 3 host(s)"),
         "{stderr}"
     );
+}
+
+/// A first contact with a node whose host key ssh does not know: one
+/// sentence with the exact fix, which works as written.
+#[test]
+fn an_unknown_host_key_says_the_exact_keyscan_that_fixes_it() {
+    let w = World::new("");
+    let pod = w.node("pod");
+    let known = w.base.path().join("stranger_known_hosts");
+    let cfg = w.base.path().join("goapp.yaml");
+    let mut yaml = std::fs::read_to_string(&cfg).unwrap();
+    yaml.push_str(&format!(
+        "  stranger: {{host: 127.0.0.1, port: {}, user: root, identity: {}, known_hosts: {}, arch: amd64, import: podman, connect_timeout: 5}}\n",
+        pod.port,
+        pod.dir.join("client_key").display(),
+        known.display()
+    ));
+    std::fs::write(&cfg, yaml).unwrap();
+    let (ok, stdout, stderr) = w.ship(&["--host", "stranger", "joke"]);
+    assert!(!ok, "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("stranger: FAILED: "))
+        .unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
+    let fix = format!(
+        "ssh-keyscan -p {} 127.0.0.1 >> {}",
+        pod.port,
+        known.display()
+    );
+    assert!(
+        line.contains(&format!(
+            "ssh does not know the host key of 127.0.0.1 port {}",
+            pod.port
+        )) && line.contains(&format!("run `{fix}`")),
+        "{line}"
+    );
+    assert!(!line.contains("BatchMode"), "no ssh command line: {line}");
+    let st = Command::new("sh").args(["-c", &fix]).status().unwrap();
+    assert!(st.success());
+    let (ok, stdout, stderr) = w.ship(&["--host", "stranger", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("stranger: sent "), "{stdout}");
 }
 
 #[test]
@@ -575,7 +682,10 @@ fn one_name_and_pins_are_restored_without_sending_and_doctor_sees_them() {
     assert!(doctor().starts_with("ok"));
     // And now there is nothing to do.
     let (ok, stdout, _) = w.ship(&["--host", "ctd", "joke"]);
-    assert!(ok && stdout.contains("ctd: skipped"), "{stdout}");
+    assert!(
+        ok && stdout.contains("ctd: localhost/") && stdout.contains("is already there"),
+        "{stdout}"
+    );
 }
 
 /// A custom importer with `store:` gets the image's names, architecture and
@@ -613,7 +723,10 @@ fn custom_importers_and_k3s_dir_keep_probe_skip_and_names() {
         format!("GOAPP_ARCH=arm64\nGOAPP_FORMAT=oci-archive\nGOAPP_NAME={name}\nGOAPP_PLATFORM=linux/arm64\nGOAPP_REF={arch_ref}\n")
     );
     let (ok, stdout, _) = w.ship(&["--host", "cus", "joke"]);
-    assert!(ok && stdout.contains("cus: skipped"), "{stdout}");
+    assert!(
+        ok && stdout.contains("cus: localhost/") && stdout.contains("is already there"),
+        "{stdout}"
+    );
 
     // k3s-dir, with the k3s stand-ins.
     let pod = w.node("pod");
@@ -663,7 +776,10 @@ fn custom_importers_and_k3s_dir_keep_probe_skip_and_names() {
     // The probe reads k3s's store: nothing to send again.
     let (ok, stdout, stderr) = w.ship(&["--host", "k3d", "joke"]);
     assert!(ok, "{stdout}\n{stderr}");
-    assert!(stdout.contains("k3d: skipped"), "{stdout}");
+    assert!(
+        stdout.contains("k3d: ") && stdout.contains("is already there"),
+        "{stdout}"
+    );
 }
 
 /// What the stand-in for k3s's image watcher saw.

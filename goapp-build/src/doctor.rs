@@ -380,7 +380,20 @@ fn host_checks(t: &ShipTarget, shipped: &[Shipped]) -> Vec<Check> {
                 .last_line()
                 .map(str::to_string)
                 .unwrap_or_else(|| e.to_string());
-            vec![Check::new(Verdict::Fail, name, format!("not reachable over ssh: {cause} — fix: check `ssh {dest}` by hand (keys, host key, port)"))]
+            if crate::ship::remote::host_key_refused(&e) {
+                let resolved = t
+                    .resolve()
+                    .run_timeout(Some(std::time::Duration::from_secs(10)))
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let fix = crate::ship::remote::host_key_fix(&t.name, &resolved, None);
+                return vec![Check::new(
+                    Verdict::Fail,
+                    name,
+                    format!("not reachable over ssh: {fix}"),
+                )];
+            }
+            vec![Check::new(Verdict::Fail, name, format!("not reachable over ssh ({dest}): {cause} — fix: make `{}` work (the key, the user, the port)", t.by_hand()))]
         }
         Ok(p) if p.importer => {
             let arch = t.host.arch.or_else(|| Arch::from_uname(&p.machine));

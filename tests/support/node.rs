@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct Node {
     pub dir: PathBuf,
     pub alias: String,
+    /// The sshd's loopback port.
+    pub port: u16,
     sshd: Child,
     containerd: Child,
 }
@@ -111,6 +113,7 @@ impl Node {
         let node = Node {
             dir,
             alias: alias.to_string(),
+            port,
             sshd,
             containerd,
         };
@@ -229,15 +232,15 @@ mode=$(cat @DIR@/fault 2>/dev/null)
 case "$SSH_ORIGINAL_COMMAND" in
   *".part"*"cat >"*|*"cat >"*".part"*)
     case "$mode" in
-      slow) exec python3 -c 'import sys,time
+      slow) python3 -c 'import sys,time
 while True:
     b=sys.stdin.buffer.read(32768)
     if not b: break
-    sys.stdout.buffer.write(b); sys.stdout.buffer.flush(); time.sleep(0.05)' | eval "$SSH_ORIGINAL_COMMAND" ;;
-      corrupt) exec python3 -c 'import sys
+    sys.stdout.buffer.write(b); sys.stdout.buffer.flush(); time.sleep(0.05)' | eval "$SSH_ORIGINAL_COMMAND"; exit $? ;;
+      corrupt) python3 -c 'import sys
 d=sys.stdin.buffer.read()
 i=min(len(d)-1,5000)
-sys.stdout.buffer.write(d[:i]+bytes([d[i]^0xFF])+d[i+1:])' | eval "$SSH_ORIGINAL_COMMAND" ;;
+sys.stdout.buffer.write(d[:i]+bytes([d[i]^0xFF])+d[i+1:])' | eval "$SSH_ORIGINAL_COMMAND"; exit $? ;;
     esac ;;
 esac
 eval "$SSH_ORIGINAL_COMMAND"

@@ -151,6 +151,11 @@ fn arch_list(flag: Option<&str>) -> Result<Option<Vec<Arch>>> {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask image                       this directory's app; at a monorepo's root, every app
+  cargo xtask image api worker --arch amd64,arm64
+  cargo xtask image --all --json | jq '.images[] | {app, arch, id, status}'
+  cargo xtask image api --tag registry.local/api:1.4.0 --dry-run")]
 struct ImageCmd {
     #[command(flatten)]
     what: ImageArgs,
@@ -261,6 +266,11 @@ impl GoVersionCmd {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask ship --host pi api          build if needed, send, verify, import
+  cargo xtask ship --host pis             every app to every node of the group `pis`
+  cargo xtask ship --host pi1,pi2 --dry-run
+  cargo xtask ship --host pis --json | jq '.hosts[] | {host, status, bytes_sent}'")]
 struct ShipCmd {
     /// Hosts or groups from the config, comma-separated (pi, pis, pi1,pi2).
     #[arg(long, value_name = "HOSTS")]

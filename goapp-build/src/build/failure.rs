@@ -171,7 +171,14 @@ pub fn explain(
         };
         let (step, lines) = match failing_step(&log) {
             Some(s) => (Some(s.title), s.output.iter().map(|l| map(l)).collect()),
-            None => (None, e.stderr_tail.lines().map(map).collect()),
+            None => (
+                None,
+                e.stderr_tail
+                    .lines()
+                    .filter(|l| !l.starts_with("--> "))
+                    .map(map)
+                    .collect(),
+            ),
         };
         let who = format!("{}/{}", r.app, r.arch);
         let logs = r.log.iter().map(|l| l.display().to_string());

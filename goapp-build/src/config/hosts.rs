@@ -42,6 +42,9 @@ pub struct HostConfig {
     pub port: Option<u16>,
     /// The private key to log in with.
     pub identity: Option<String>,
+    /// The known_hosts file holding this node's host key (ssh's
+    /// `UserKnownHostsFile`; default: ssh's own, `~/.ssh/known_hosts`).
+    pub known_hosts: Option<String>,
     /// The node's architecture.
     pub arch: Option<Arch>,
     /// How the node imports images.

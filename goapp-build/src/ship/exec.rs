@@ -10,10 +10,11 @@ use crate::process::error::{Failure, ProcessError};
 use crate::process::exec::{drain, Io, Running};
 use crate::push::PushStatus;
 use crate::ship::plan::{Group, Lane, Member, PullGroup, Retag, TransferPlan};
-use crate::ship::remote::SHA_VAR;
+use crate::ship::progress::{Meter, NodeLine};
+use crate::ship::remote::{SHA_VAR, VERIFIED};
 use crate::ship::tarfilter::TarFilter;
 use crate::ship::{human, HostResult};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::MultiProgress;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::process::ChildStdin;
@@ -193,14 +194,27 @@ fn panicked(g: &Group) -> Vec<(String, HostResult)> {
 
 /// Saves the group's image once and delivers it to every member.
 fn send_group(g: &Group, multi: Option<&MultiProgress>) -> Vec<(String, HostResult)> {
+    // The image's size makes the percentage and time left; only worth a
+    // process when there is a terminal to draw them on.
+    let size = multi.and_then(|_| image_size(g));
     let mut lanes: Vec<LaneRun> = g
         .lanes
         .iter()
-        .map(|l| LaneRun::start(&g.reference, l, multi))
+        .map(|l| LaneRun::start(&g.reference, l, multi, size))
         .collect();
     let saved = pump(&g.save, &mut lanes);
     let sent: Vec<Sent> = lanes.into_iter().map(LaneRun::finish).collect();
     deliver(g, &saved, &sent)
+}
+
+/// The image's size in the local store (`image inspect --format {{.Size}}`),
+/// about what `save` writes.
+fn image_size(g: &Group) -> Option<u64> {
+    let out = Cmd::new(g.save.program())
+        .args(["image", "inspect", "--format", "{{.Size}}", &g.reference])
+        .run_timeout(Some(Duration::from_secs(20)))
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 /// Reads the saved archive and feeds every lane.
@@ -233,6 +247,7 @@ struct LaneRun {
     sink: Sink,
     uploads: Vec<Upload>,
     error: Option<String>,
+    meter: Arc<Meter>,
 }
 
 enum Sink {
@@ -252,6 +267,7 @@ enum Sink {
 struct Upload {
     thread: JoinHandle<Result<u64, ProcessError>>,
     started: Instant,
+    line: Arc<NodeLine>,
 }
 
 /// What a finished lane hands on.
@@ -260,12 +276,19 @@ struct Sent {
     stream: Result<(String, u64), String>,
     /// Blobs the filter left out.
     reused: usize,
-    /// Each member's upload: bytes written, or its error; when it started.
-    uploads: Vec<(Result<u64, ProcessError>, Instant)>,
+    /// Each member's upload: bytes written, or its error; when it started;
+    /// its progress line.
+    uploads: Vec<(Result<u64, ProcessError>, Instant, Arc<NodeLine>)>,
 }
 
 impl LaneRun {
-    fn start(reference: &str, lane: &Lane, multi: Option<&MultiProgress>) -> LaneRun {
+    fn start(
+        reference: &str,
+        lane: &Lane,
+        multi: Option<&MultiProgress>,
+        size: Option<u64>,
+    ) -> LaneRun {
+        let meter = Arc::new(Meter::default());
         let mut txs = Vec::new();
         let uploads = lane
             .members
@@ -273,11 +296,13 @@ impl LaneRun {
             .map(|m| {
                 let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(32);
                 txs.push(Some(tx));
-                let bar = progress(multi, m, reference, lane);
-                let cmd = m.upload.clone();
+                let what = format!("{reference} ({})", lane.compression.describe());
+                let line = Arc::new(NodeLine::new(multi, &m.host, what, size, meter.clone()));
+                let (cmd, mine) = (m.upload.clone(), line.clone());
                 Upload {
-                    thread: std::thread::spawn(move || upload(&cmd, rx, bar)),
+                    thread: std::thread::spawn(move || upload(&cmd, rx, &mine)),
                     started: Instant::now(),
+                    line,
                 }
             })
             .collect();
@@ -285,6 +310,7 @@ impl LaneRun {
             hasher: Sha256::new(),
             total: 0,
             txs,
+            meter: meter.clone(),
         };
         let (sink, error) = match &lane.compress {
             None => (Sink::Inline(fanout), None),
@@ -305,6 +331,7 @@ impl LaneRun {
             sink,
             uploads,
             error,
+            meter,
         }
     }
 
@@ -312,6 +339,7 @@ impl LaneRun {
         if self.error.is_some() {
             return;
         }
+        self.meter.read(bytes.len());
         let sink = &mut self.sink;
         let mut write = |b: &[u8]| -> std::io::Result<()> {
             match sink {
@@ -370,7 +398,7 @@ impl LaneRun {
                         Failure::Io("its thread panicked".into()),
                     ))
                 });
-                (r, u.started)
+                (r, u.started, u.line)
             })
             .collect();
         Sent {
@@ -406,34 +434,17 @@ fn compressor(cmd: &Cmd, mut fanout: Fanout) -> Result<Sink, ProcessError> {
     })
 }
 
-fn progress(
-    multi: Option<&MultiProgress>,
-    m: &Member,
-    reference: &str,
-    lane: &Lane,
-) -> Option<ProgressBar> {
-    let style = ProgressStyle::with_template(
-        "{prefix:.bold} {bytes:>10} {binary_bytes_per_sec:>12} {elapsed:>4} {wide_msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    multi.map(|mp| {
-        let b = mp.add(ProgressBar::new_spinner());
-        b.set_style(style);
-        b.set_prefix(m.host.clone());
-        b.set_message(format!("{reference} ({})", lane.compression.describe()));
-        b
-    })
-}
-
 /// Hashes bytes and hands them to every live upload.
 struct Fanout {
     hasher: Sha256,
     total: u64,
     txs: Vec<Option<SyncSender<Arc<Vec<u8>>>>>,
+    meter: Arc<Meter>,
 }
 
 impl Fanout {
     fn send(&mut self, bytes: &[u8]) {
+        self.meter.wrote(bytes.len());
         self.hasher.update(bytes);
         self.total += bytes.len() as u64;
         let chunk = Arc::new(bytes.to_vec());
@@ -452,11 +463,7 @@ impl Fanout {
 }
 
 /// Feeds chunks into `ssh … cat > tmp`; returns the bytes written.
-fn upload(
-    cmd: &Cmd,
-    rx: Receiver<Arc<Vec<u8>>>,
-    bar: Option<ProgressBar>,
-) -> Result<u64, ProcessError> {
+fn upload(cmd: &Cmd, rx: Receiver<Arc<Vec<u8>>>, line: &NodeLine) -> Result<u64, ProcessError> {
     let mut child = cmd.spawn(Io::Piped, Io::Null, Io::Piped)?;
     let stderr = drain(child.stderr());
     let mut stdin = child.stdin();
@@ -469,16 +476,11 @@ fn upload(
             break;
         }
         written += chunk.len() as u64;
-        if let Some(b) = &bar {
-            b.set_position(written);
-        }
+        line.received(written);
     }
     drop(stdin); // EOF: the remote `cat` finishes
     let status = child.wait()?;
     let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-    if let Some(b) = &bar {
-        b.finish();
-    }
     if !status.success() || write_error.is_some() {
         let mut e = cmd.failed(Failure::Exit(status), &stderr);
         e.detail = write_error.map(|e| format!(" ({e})").into());
@@ -532,7 +534,7 @@ fn arrive(
     s: &Sent,
     i: usize,
 ) -> HostResult {
-    let (upload, started) = &s.uploads[i];
+    let (upload, started, line) = &s.uploads[i];
     let outcome: Result<u64, HostResult> = match (saved, &s.stream, upload) {
         (Err(e), _, _) => Err(HostResult::failed_by(e.to_string(), e.clone())),
         (_, Err(e), _) => Err(HostResult::failed(e.clone())),
@@ -546,14 +548,65 @@ fn arrive(
             human(*n),
             human(*total)
         ))),
-        (_, Ok((sha, total)), Ok(_)) => m
-            .import
-            .clone()
-            .bind(SHA_VAR, sha)
-            .run_timeout(Some(SESSION_LIMIT))
-            .map(|_| *total)
-            .map_err(|e| HostResult::failed_by(format!("import on {} failed: {e}", m.host), e)),
+        (_, Ok((sha, total)), Ok(_)) => {
+            line.phase("verifying");
+            import(&m.import.clone().bind(SHA_VAR, sha), line)
+                .map(|_| *total)
+                .map_err(|e| HostResult::failed_by(format!("import on {} failed: {e}", m.host), e))
+        }
     };
+    let result = end(g, lane, m, s, *started, outcome);
+    line.done(&match &result {
+        HostResult::Failed { .. } => format!("{}: FAILED (see below)", m.host),
+        _ => format!(
+            "{}: done in {:.1}s",
+            m.host,
+            started.elapsed().as_secs_f64()
+        ),
+    });
+    result
+}
+
+/// Runs the import session, moving the node's line to `importing` when the
+/// script says the checksum matched.
+fn import(cmd: &Cmd, line: &NodeLine) -> Result<(), ProcessError> {
+    let mut child = cmd.spawn(Io::Null, Io::Piped, Io::Piped)?;
+    let stdout = drain(child.stdout());
+    let stderr = child.stderr();
+    let said = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut kept = String::new();
+            let Some(e) = stderr else { return kept };
+            for l in std::io::BufRead::lines(std::io::BufReader::new(e)).map_while(Result::ok) {
+                if l == VERIFIED {
+                    line.phase("importing");
+                } else {
+                    kept.push_str(&l);
+                    kept.push('\n');
+                }
+            }
+            kept
+        });
+        let status = child.wait_within(Some(SESSION_LIMIT));
+        (status, reader.join().unwrap_or_default())
+    });
+    let _ = stdout.join();
+    match said {
+        (Ok(status), _) if status.success() => Ok(()),
+        (Ok(status), text) => Err(cmd.failed(Failure::Exit(status), &text)),
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// The host's result, and clean-up after a failure.
+fn end(
+    g: &Group,
+    lane: &Lane,
+    m: &Member,
+    s: &Sent,
+    started: Instant,
+    outcome: Result<u64, HostResult>,
+) -> HostResult {
     match outcome {
         Ok(bytes) => HostResult::Sent {
             image: g.reference.clone(),

@@ -9,6 +9,7 @@ mod decide;
 mod exec;
 mod plan;
 mod probe;
+mod progress;
 pub(crate) mod remote;
 mod tarfilter;
 
@@ -121,15 +122,10 @@ impl HostResult {
         }
     }
 
-    /// The line for a host settled before anything is sent.
+    /// The line for a host settled before anything is sent (`--dry-run`):
+    /// the same as its summary line.
     pub(crate) fn planned(&self, host: &str) -> String {
-        match self {
-            HostResult::Skipped { image, id } => format!(
-                "{host}: {image} is already there (same id {}); nothing sent (--force sends anyway)",
-                short(id)
-            ),
-            other => other.line(host),
-        }
+        self.line(host)
     }
 
     /// The summary line.
@@ -163,7 +159,10 @@ impl HostResult {
                     human(*bytes)
                 )
             }
-            HostResult::Skipped { image, .. } => format!("{host}: skipped {image} (already there)"),
+            HostResult::Skipped { image, id } => format!(
+                "{host}: {image} is already there (same id {}); nothing sent (--force sends anyway)",
+                short(id)
+            ),
             HostResult::Pulled {
                 remote,
                 secs,
@@ -309,8 +308,10 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         registries: registries(s),
     };
     let plan = plan::plan(&nodes, &builds.results, &facts);
+    let mut unreachable = reached.unreachable;
+    probe::explain_host_keys(&targets, &mut unreachable, s.env.home().as_deref());
     let mut report = ShipReport {
-        hosts: reached.unreachable,
+        hosts: unreachable,
         builds: None,
     };
     if o.dry_run {
@@ -324,7 +325,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         report.builds = Some(builds);
         return Ok(report);
     }
-    report.hosts.extend(send(s, &plan, out)?);
+    report.hosts.extend(send(s, &plan));
     report.sort(&targets);
     report.print(out)?;
     report.builds = Some(builds);
@@ -429,21 +430,18 @@ fn report_builds(o: &ShipOptions, builds: &Builds, out: &mut dyn Write) -> Resul
         .map_err(|e| anyhow!(e))
 }
 
-/// Says which hosts are skipped, then runs the transfers.
-fn send(
-    s: &Session,
-    plan: &TransferPlan,
-    out: &mut dyn Write,
-) -> Result<Vec<(String, HostResult)>> {
-    for (host, r) in &plan.settled {
-        if matches!(r, HostResult::Skipped { .. }) {
-            writeln!(out, "{}", r.planned(host))?;
-        }
-    }
+/// Runs the transfers. Hosts settled before (skipped) are said once, in
+/// the summary with the others.
+fn send(s: &Session, plan: &TransferPlan) -> Vec<(String, HostResult)> {
     let multi = (s.env.stderr_tty && !crate::core::ui::quiet()).then(MultiProgress::new);
     let mut hosts = plan.settled.clone();
     hosts.extend(exec::execute(plan, multi.as_ref()));
-    Ok(hosts)
+    // Each node's line said "done" when it was; the summary below replaces
+    // them all, so each node has one line on the screen.
+    if let Some(m) = &multi {
+        let _ = m.clear();
+    }
+    hosts
 }
 
 /// The registries of the config, by name.

@@ -110,3 +110,35 @@ pub(crate) fn probe_all<R: Send>(
         probed
     })
 }
+
+/// Replaces the reason of each host that ssh refused for an unknown host
+/// key with the one sentence that fixes it (its host, port and known_hosts
+/// file as ssh resolves them, read with `ssh -G`).
+pub(crate) fn explain_host_keys(
+    targets: &[ShipTarget],
+    failed: &mut [(String, crate::ship::HostResult)],
+    home: Option<&Path>,
+) {
+    for (name, r) in failed.iter_mut() {
+        let crate::ship::HostResult::Failed {
+            process: Some(e), ..
+        } = r
+        else {
+            continue;
+        };
+        let Some(t) = targets.iter().find(|t| &t.name == name) else {
+            continue;
+        };
+        if crate::ship::remote::host_key_refused(e) {
+            let resolved = t
+                .resolve()
+                .run_timeout(Some(Duration::from_secs(10)))
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            // The sentence says it all: ssh's command line would bury it.
+            *r = crate::ship::HostResult::failed(crate::ship::remote::host_key_fix(
+                name, &resolved, home,
+            ));
+        }
+    }
+}

@@ -98,6 +98,44 @@ impl ArchiveFormat {
     }
 }
 
+/// Whether ssh refused the node because its host key is unknown (or changed).
+pub fn host_key_refused(e: &ProcessError) -> bool {
+    e.stderr_tail.contains("Host key verification failed")
+}
+
+/// The one sentence for a node whose host key ssh does not know: the exact
+/// `ssh-keyscan` that adds it (port and file included), or the config key.
+/// `resolved` is `ssh -G`'s output (`hostname`, `port`, `userknownhostsfile`).
+pub fn host_key_fix(name: &str, resolved: &str, home: Option<&std::path::Path>) -> String {
+    let get = |key: &str| {
+        resolved
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ').map(str::trim))
+    };
+    let host = get("hostname").unwrap_or(name);
+    let port = get("port").unwrap_or("22");
+    let file = get("userknownhostsfile")
+        .and_then(|f| f.split_whitespace().next())
+        .unwrap_or("~/.ssh/known_hosts");
+    let file = match home.and_then(|h| file.strip_prefix(&*h.to_string_lossy())) {
+        Some(rest) if rest.starts_with('/') => format!("~{rest}"),
+        _ => file.to_string(),
+    };
+    let file = if file.starts_with("~/") {
+        file
+    } else {
+        quote(&file)
+    };
+    format!(
+        "ssh does not know the host key of {host} port {port} (a first contact, or the key changed), so it refuses to connect: check the key's fingerprint with the node's owner, then run `ssh-keyscan -p {port} {} >> {file}` — or set `known_hosts:` for {name} in the config to a file that holds it",
+        quote(host)
+    )
+}
+
+/// What the import script says on stderr once the archive's checksum
+/// matched and the import starts (the progress line's next phase).
+pub const VERIFIED: &str = "goapp: verified; importing";
+
 /// The variable a plan's import commands take the stream's digest from.
 pub const SHA_VAR: &str = "sha";
 
@@ -235,7 +273,48 @@ impl ShipTarget {
         if let Some(u) = &h.user {
             c = c.args(["-l", u]);
         }
+        if let Some(k) = &h.known_hosts {
+            c = c.arg("-o").arg(format!("UserKnownHostsFile={k}"));
+        }
         c
+    }
+
+    /// `ssh [-F …] [-p …] [-i …] [-l …] DEST true`: what a person runs to
+    /// see for themselves why the node cannot be reached (no batch mode, so
+    /// ssh may ask), with every setting the tool uses.
+    pub fn by_hand(&self) -> Cmd {
+        let h = &self.host;
+        let mut c = Cmd::new("ssh");
+        if let Some(f) = &self.ssh_config {
+            c = c.arg("-F").arg(f.display().to_string());
+        }
+        if let Some(p) = h.port {
+            c = c.args(["-p", &p.to_string()]);
+        }
+        if let Some(i) = &h.identity {
+            c = c.args(["-i", i]);
+        }
+        if let Some(u) = &h.user {
+            c = c.args(["-l", u]);
+        }
+        if let Some(k) = &h.known_hosts {
+            c = c.arg("-o").arg(format!("UserKnownHostsFile={k}"));
+        }
+        c.arg(self.dest()).arg("true")
+    }
+
+    /// `ssh … -G DEST`: the settings ssh resolves for the node (host name,
+    /// port, known_hosts files) from its config and ours.
+    pub fn resolve(&self) -> Cmd {
+        self.ssh_base().arg("-G").arg(self.dest())
+    }
+
+    fn dest(&self) -> String {
+        self.host
+            .ssh
+            .clone()
+            .or_else(|| self.host.host.clone())
+            .unwrap_or_default()
     }
 
     /// The remote directory for temporary archives.
@@ -463,7 +542,7 @@ impl ShipTarget {
     pub fn import_script(&self, tmp: &str, compression: Compression, d: &Delivery) -> String {
         let check = format!(
             "f={tmp}; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
-             if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; ",
+             if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; echo \"goapp: verified; importing\" >&2; ",
             tmp = quote(tmp)
         );
         let decomp = compression.decompress();
@@ -658,6 +737,29 @@ pub fn image_id_of(v: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_unknown_host_key_gets_the_exact_keyscan() {
+        let resolved = "user root\nhostname 127.0.0.1\nport 2222\nuserknownhostsfile /home/u/.ssh/known_hosts /home/u/.ssh/known_hosts2\n";
+        let fix = host_key_fix("pi", resolved, Some(std::path::Path::new("/home/u")));
+        assert!(
+            fix.contains("run `ssh-keyscan -p 2222 127.0.0.1 >> ~/.ssh/known_hosts`"),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("set `known_hosts:` for pi in the config"),
+            "{fix}"
+        );
+        let fix = host_key_fix(
+            "pi",
+            "hostname pi.lan\nport 22\nuserknownhostsfile /etc/kh\n",
+            None,
+        );
+        assert!(
+            fix.contains("`ssh-keyscan -p 22 pi.lan >> /etc/kh`"),
+            "{fix}"
+        );
+    }
+
     fn target(yaml: &str) -> ShipTarget {
         ShipTarget {
             name: "pi".into(),
@@ -772,7 +874,7 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/de
         assert_eq!(
             s,
             "f=/var/tmp/goapp-x.part; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
-if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; \
+if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; echo \"goapp: verified; importing\" >&2; \
 zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 - && \
 ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
 ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && \
@@ -832,6 +934,9 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/de
             &delivery(Arch::Arm64),
         );
         let tail = s.split("exit 65; fi; ").nth(1).unwrap();
+        let tail = tail
+            .strip_prefix("echo \"goapp: verified; importing\" >&2; ")
+            .unwrap();
         assert_eq!(
             tail,
             "trap 'rm -f \"$f\"; sudo -n rm -f /var/lib/rancher/k3s/agent/images/.goapp-42-beef.part' EXIT; \
