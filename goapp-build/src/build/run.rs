@@ -153,8 +153,10 @@ fn engine_race(e: &ProcessError) -> bool {
     let tail = &e.stderr_tail;
     tail.contains("checking if cached image exists from a previous build")
         || tail.contains("layer not known")
-        // Another build's clean-up removed a container this one was using.
+        // Another build's clean-up removed a container (or the image just
+        // committed, when identical content made them one) this one was using.
         || tail.contains("identifier is not a container")
+        || tail.contains("locating just-written image")
 }
 
 /// Makes sure the agent can use the key: `ssh-add -T`, and if it cannot,
