@@ -918,3 +918,53 @@ impl Drop for Watcher {
         }
     }
 }
+
+/// `TMPDIR` with a space and a `%`, or longer than an ssh control socket's
+/// path may be, and a node `tmp_dir` with a backslash: shipping works all
+/// the same (ssh's `ControlPath` is quoted and `%`-escaped, or the sockets
+/// go to a shorter directory; the remote scripts print with `printf` and
+/// hash from stdin), and each run leaves its `TMPDIR` as it found it.
+#[test]
+fn odd_tmpdirs_and_a_backslash_in_tmp_dir_work() {
+    let w = World::new(
+        "  slash: {ssh: pod, arch: amd64, import: podman, tmp_dir: '@B@/pod/back\\tslash', connect_timeout: 5}\n",
+    );
+    let cfg = w.base.path().join("goapp.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("@B@", &w.base.path().display().to_string()),
+    )
+    .unwrap();
+    std::fs::create_dir_all(w.base.path().join("pod/back\\tslash")).unwrap();
+    let (ok, stdout, stderr) = w.ship(&["--host", "pod", "joke"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let long = format!("long-{}", "x".repeat(90));
+    for name in ["a b%z", long.as_str()] {
+        let tmp = w.base.path().join(name);
+        std::fs::create_dir_all(&tmp).unwrap();
+        let mut c = xtask(w.base.path(), &w.base.path().join("cache"));
+        c.args(["ship", "--host", "pod", "joke", "--force"])
+            .env("TMPDIR", &tmp)
+            .env_remove("XDG_RUNTIME_DIR")
+            .stdin(Stdio::null());
+        let (ok, stdout, stderr) = run(c);
+        assert!(ok, "TMPDIR={}:\n{stdout}\n{stderr}", tmp.display());
+        assert!(stdout.contains("pod: sent"), "{stdout}");
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| !n.to_string_lossy().starts_with("buildah-cache"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "left in TMPDIR={}: {left:?}",
+            tmp.display()
+        );
+    }
+    let (ok, stdout, stderr) = w.ship(&["--host", "slash", "joke", "--force"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("slash: sent"), "{stdout}");
+    let dir = w.base.path().join("pod/back\\tslash");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
+}

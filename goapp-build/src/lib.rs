@@ -16,6 +16,10 @@
 //!   returns a [`ShipReport`] of [`HostResult`]s, one per host.
 //! - Checking: [`lint()`] and [`doctor()`]; what an engine version can do:
 //!   [`capabilities()`].
+//! - A [`Run`] first: Ctrl-C and SIGTERM stop the children in order and
+//!   leave nothing behind (no process, engine container, partial archive,
+//!   temporary file or secret at rest), and the engine gets a private
+//!   `TMPDIR`.
 //!
 //! # The layers
 //!
@@ -64,6 +68,7 @@ pub use crate::init::{run as init, Found, Written};
 pub use crate::json::Document as JsonDocument;
 pub use crate::process::command::Cmd;
 pub use crate::process::error::{Failure, ProcessError};
+pub use crate::process::interrupt::Run;
 pub use crate::push::{
     registry, run as push, PushOptions, PushReport, PushStatus, PushStep, Registry,
 };

@@ -527,7 +527,18 @@ pub fn main() -> ExitCode {
         Task::GoVersion(c) if c.json => Some("go-version"),
         _ => None,
     };
-    match run(cli) {
+    // Ctrl-C and SIGTERM stop the children in order and clean up; dropping
+    // the run first means an interrupt's own line is the last word.
+    let guard = match goapp_build::Run::start() {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: cannot set up interrupt handling: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = run(cli);
+    drop(guard);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // With --json, stdout always holds one document, failures included.

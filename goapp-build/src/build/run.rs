@@ -8,8 +8,9 @@ use crate::build::result::{BuildResult, Builds, Sources, Status};
 use crate::build::Policy;
 use crate::config::App;
 use crate::core::ui;
-use crate::engine::Engine;
+use crate::engine::{leftovers, Engine};
 use crate::process::error::ProcessError;
+use crate::process::interrupt;
 use crate::process::runner::{self, Job};
 use crate::session::Session;
 use anyhow::{bail, Context, Result};
@@ -52,6 +53,7 @@ pub(super) fn execute(
         say_before_building(plans, &builds.results, true);
         return Ok(builds);
     }
+    leftovers::sweep_ended_runs(engine);
     read_store(engine, &mut builds.results, |_| true);
     for r in &mut builds.results {
         let current = r.local.as_ref().and_then(|l| l.label.as_deref()) == Some(&r.inputs);
@@ -63,7 +65,7 @@ pub(super) fn execute(
             ensure_unlocked(u, s.env.stdin_tty)?;
         }
         let started = Instant::now();
-        run_planned(s, &mut builds.results);
+        run_planned(s, engine, &mut builds.results);
         builds.elapsed = Some(started.elapsed());
         read_store(engine, &mut builds.results, |r| r.status == Status::Built);
     }
@@ -113,27 +115,33 @@ fn read_store(engine: &Engine, results: &mut [BuildResult], which: impl Fn(&Buil
 }
 
 /// Runs every planned build concurrently; each becomes built or failed.
-fn run_planned(s: &Session, results: &mut [BuildResult]) {
+/// On an interrupt, what the engine leaves of them is removed.
+fn run_planned(s: &Session, engine: &Engine, results: &mut [BuildResult]) {
     let log_dir = s.log_dir();
     let todo: Vec<usize> = (0..results.len())
         .filter(|&i| results[i].status == Status::Planned)
         .collect();
+    leftovers::keep_build_caches(engine);
+    let _cleanup = leftovers::on_interrupt(engine);
+    let images: Vec<&str> = todo.iter().map(|&i| results[i].image.as_str()).collect();
+    let _doing = interrupt::doing(format!("building {}", images.join(", ")));
     let jobs: Vec<Job> = todo
         .iter()
         .map(|&i| {
             let r = &results[i];
             Job {
                 label: format!("{}/{}", r.app, r.arch),
-                cmd: r.command.clone(),
+                cmd: engine.mark_build(r.command.clone()),
                 log: runner::log_path(&log_dir, &r.app, r.arch.name()),
                 retry_once_if: Some(engine_race),
             }
         })
         .collect();
-    for (o, i) in runner::run_all(jobs, s.env.stderr_tty && !crate::core::ui::quiet())
-        .into_iter()
-        .zip(todo)
-    {
+    let outcomes = runner::run_all(jobs, s.env.stderr_tty && !crate::core::ui::quiet());
+    if let Some(dir) = crate::process::rundir::dir() {
+        leftovers::save_build_caches(dir);
+    }
+    for (o, i) in outcomes.into_iter().zip(todo) {
         let r = &mut results[i];
         r.elapsed = Some(o.elapsed);
         r.log = Some(o.log);

@@ -1,6 +1,7 @@
 //! Container engines: which one to use, which binary, and how it builds.
 
 pub mod caps;
+pub(crate) mod leftovers;
 pub mod store;
 
 use crate::process::command::Cmd;
@@ -82,9 +83,10 @@ impl Engine {
         Cmd::new(&self.program)
     }
 
-    /// The start of a build command, before the build's own flags.
+    /// The start of a build command, before the build's own flags. On an
+    /// interrupt it is stopped first, with SIGINT.
     pub fn build_cmd(&self) -> Cmd {
-        match self.front {
+        let cmd = match self.front {
             BuildFront::Podman => self.cmd().arg("build"),
             BuildFront::DockerBuildx => {
                 self.cmd()
@@ -94,7 +96,8 @@ impl Engine {
                 .cmd()
                 .env("DOCKER_BUILDKIT", "1")
                 .args(["build", "--progress=plain"]),
-        }
+        };
+        cmd.on_interrupt(crate::process::interrupt::Stop::Engine)
     }
 }
 

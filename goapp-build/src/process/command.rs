@@ -3,6 +3,7 @@
 //! for `--dry-run`, logs and error messages. Running it is [`super::exec`]'s job.
 
 use crate::core::redact::{redact_url, Redactor};
+use crate::process::interrupt::Stop;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,8 @@ pub struct Cmd {
     pub(super) env: Vec<(String, String)>,
     pub(super) cwd: Option<PathBuf>,
     pub(super) redactor: RedactorEq,
+    /// How an interrupt stops it.
+    pub(super) stop: Stop,
 }
 
 /// One argument: a literal, or a shell variable bound only when the command
@@ -44,6 +47,7 @@ impl Cmd {
             env: Vec::new(),
             cwd: None,
             redactor: RedactorEq::default(),
+            stop: Stop::Normal,
         }
     }
 
@@ -88,6 +92,20 @@ impl Cmd {
     /// Runs the child in this directory.
     pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Cmd {
         self.cwd = Some(dir.into());
+        self
+    }
+
+    /// How an interrupt stops it: engine builds first, ssh masters last.
+    pub(crate) fn on_interrupt(mut self, stop: Stop) -> Cmd {
+        self.stop = stop;
+        self
+    }
+
+    /// Inserts arguments before the one at `at` (shown and run alike).
+    pub(crate) fn insert_args(mut self, at: usize, args: &[String]) -> Cmd {
+        let at = at.min(self.args.len());
+        self.args
+            .splice(at..at, args.iter().map(|a| Word::Lit(a.clone())));
         self
     }
 

@@ -1,12 +1,20 @@
 //! The one door to processes: [`Cmd::spawn`] is the only place a
 //! `std::process::Command` is made, so every child gets its command line
 //! shown redacted, and every failure becomes a [`ProcessError`]. A running
-//! child is owned by a [`Running`] that kills and reaps it if dropped early,
-//! which is where stopping children on an interrupt hooks in.
+//! child is owned by a [`Running`] that kills and reaps it if dropped early.
+//!
+//! Once interrupts are handled ([`interrupt::install`]), each child runs in
+//! a process group of its own, known to the interrupt handling until it has
+//! exited, and gets the run's private directory as `TMPDIR`
+//! ([`rundir::dir`]). After an interrupt no child starts and no thread goes
+//! on after a child ended ([`interrupt::hold_if_stopping`]).
 
 use crate::process::command::{Cmd, Word};
 use crate::process::error::{tail_lines, Failure, ProcessError, TAIL_LINES};
+use crate::process::interrupt::{self, Adopted};
+use crate::process::rundir;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -52,18 +60,39 @@ impl Cmd {
         c.stdin(stdin.stdio())
             .stdout(stdout.stdio())
             .stderr(stderr.stdio());
-        match c.spawn() {
-            Ok(child) => Ok(Running {
-                child,
-                cmd: self.clone(),
-                shown,
-                reaped: false,
-            }),
-            Err(e) => Err(ProcessError::new(
-                shown,
-                Failure::Spawn(e.to_string().into()),
-            )),
+        if !self.env.iter().any(|(k, _)| k == "TMPDIR") {
+            if let Some(tmp) = rundir::dir() {
+                c.env("TMPDIR", tmp);
+            }
         }
+        // A child reading the terminal (a passphrase prompt) stays in the
+        // terminal's foreground group; every other one gets its own group,
+        // so that a terminal's Ctrl-C reaches only us and we stop children
+        // in our order.
+        let group = interrupt::installed() && stdin != Io::Inherit;
+        if group {
+            c.process_group(0);
+        }
+        interrupt::hold_if_stopping();
+        let child = c
+            .spawn()
+            .map_err(|e| ProcessError::new(&shown, Failure::Spawn(e.to_string().into())))?;
+        let adopted = group
+            .then(|| interrupt::adopt(child.id(), self.stop))
+            .flatten();
+        let mut running = Running {
+            child,
+            cmd: self.clone(),
+            shown,
+            reaped: false,
+            adopted,
+        };
+        if interrupt::stopping_elsewhere() {
+            // The interrupt came while it started: it may have missed it.
+            running.kill();
+            interrupt::hold_if_stopping();
+        }
+        Ok(running)
     }
 
     /// Runs to completion, capturing stdout and stderr; a non-zero exit is an
@@ -126,6 +155,8 @@ pub struct Running {
     cmd: Cmd,
     shown: String,
     reaped: bool,
+    /// Its process group, while the interrupt handling may signal it.
+    adopted: Option<Adopted>,
 }
 
 impl Running {
@@ -151,14 +182,34 @@ impl Running {
 
     /// Whether it has ended, without waiting.
     pub fn has_ended(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
+        if !interrupt::has_exited(self.pid()) {
+            return false;
+        }
+        self.release();
+        let ended = matches!(self.child.try_wait(), Ok(Some(_)));
+        self.reaped |= ended;
+        interrupt::hold_if_stopping();
+        ended
     }
 
     /// Waits for it to end.
     pub fn wait(&mut self) -> Result<ExitStatus, ProcessError> {
-        let status = self.child.wait().map_err(|e| self.io_error(e))?;
+        interrupt::wait_exited(self.pid());
+        self.release();
+        let status = self.child.wait().map_err(|e| self.io_error(e));
         self.reaped = true;
-        Ok(status)
+        interrupt::hold_if_stopping();
+        status
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Forgets its process group: called once it has ended and before it is
+    /// reaped, while its pid cannot have been reused.
+    fn release(&mut self) {
+        self.adopted = None;
     }
 
     /// Waits at most `limit` (forever with `None`); past it, kills it.
@@ -168,9 +219,8 @@ impl Running {
         };
         let started = Instant::now();
         loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| self.io_error(e))? {
-                self.reaped = true;
-                return Ok(status);
+            if interrupt::has_exited(self.pid()) {
+                return self.wait();
             }
             if started.elapsed() >= limit {
                 self.kill();
@@ -180,9 +230,19 @@ impl Running {
         }
     }
 
-    /// Stops it and reaps it.
+    /// Stops it (its whole process group, when it has one) and reaps it.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
+        match &self.adopted {
+            // SAFETY: kill(2) on the group of our child, not reaped yet.
+            Some(_) => unsafe {
+                libc::kill(-self.pid(), libc::SIGKILL);
+            },
+            None => {
+                let _ = self.child.kill();
+            }
+        }
+        interrupt::wait_exited(self.pid());
+        self.release();
         let _ = self.child.wait();
         self.reaped = true;
     }

@@ -8,6 +8,7 @@
 use crate::process::command::Cmd;
 use crate::process::error::{Failure, ProcessError};
 use crate::process::exec::{drain, Io, Running};
+use crate::process::interrupt::{self, Hook, Stage};
 use crate::push::PushStatus;
 use crate::ship::plan::{Group, Lane, Member, PullGroup, Retag, TransferPlan};
 use crate::ship::progress::{Meter, NodeLine};
@@ -35,6 +36,12 @@ pub(crate) fn execute(
     plan: &TransferPlan,
     multi: Option<&MultiProgress>,
 ) -> Vec<(String, HostResult)> {
+    let _partial: Vec<Hook> = plan
+        .groups
+        .iter()
+        .flat_map(Group::members)
+        .map(remove_on_interrupt)
+        .collect();
     std::thread::scope(|scope| {
         let retags = scope.spawn(|| run_retags(&plan.retags));
         let pulls = scope.spawn(|| plan.pulls.iter().flat_map(run_pulls).collect::<Vec<_>>());
@@ -156,6 +163,23 @@ fn run_retags(retags: &[Retag]) -> Vec<(String, HostResult)> {
                 (r.host.clone(), result)
             })
             .collect()
+    })
+}
+
+/// On an interrupt, removes what `m`'s upload left on its node, over the
+/// master connection that is still open then (bounded in time).
+fn remove_on_interrupt(m: &Member) -> Hook {
+    let (cleanup, host) = (m.cleanup.clone(), m.host.clone());
+    interrupt::on_interrupt(Stage::Remote, move || {
+        match cleanup.run_timeout(Some(Duration::from_secs(8))) {
+            Ok(out) if out.stdout.starts_with(b"removed") => {
+                vec![format!("removed the partial archive on {host}")]
+            }
+            Ok(_) => Vec::new(),
+            Err(_) => vec![format!(
+                "could not reach {host} to remove its partial archive (the next upload there removes it after an hour)"
+            )],
+        }
     })
 }
 

@@ -16,10 +16,11 @@ mod tarfilter;
 use crate::build::{self, Builder, Builds, Policy, Status};
 use crate::core::arch::Arch;
 use crate::process::error::{Failure, ProcessError};
+use crate::process::{interrupt, rundir};
 use crate::session::Session;
 use crate::ship::plan::{Facts, TransferPlan};
 use crate::ship::remote::ShipTarget;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use indicatif::MultiProgress;
 use std::io::Write;
 
@@ -290,12 +291,13 @@ impl ShipReport {
 
 /// Runs `ship`: probe, build what is missing, plan, then send or print.
 pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipReport> {
-    // Control sockets live in a private directory removed at the end of the run.
-    let control_dir = tempfile::Builder::new()
-        .prefix("goapp-ssh-")
-        .tempdir()
-        .context("creating a directory for ssh control sockets")?;
-    let targets = probe::targets(s, &o.hosts, control_dir.path())?;
+    let mut targets = probe::targets(s, &o.hosts)?;
+    // Control sockets live in a short private directory, removed at the end
+    // of the run and on an interrupt.
+    let control_dir = rundir::socket_dir(&probe::socket_name(targets.len()))?;
+    probe::attach_sockets(&mut targets, control_dir.path());
+    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    let _doing = interrupt::doing(format!("shipping to {}", names.join(", ")));
     let builder = Builder::new(s, o.build.clone())?;
     let reached = reach_and_build(&builder, o, &targets)?;
     let (nodes, builds) = (reached.nodes, reached.builds);

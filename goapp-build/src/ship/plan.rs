@@ -967,7 +967,7 @@ mod tests {
         let ssh_lab = "ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -- lab";
         let check = |f: &str, import: &str| {
             format!(
-            "'sh -c '\\''f={f}; trap '\\''\\'\\'''\\''rm -f \"$f\"'\\''\\'\\'''\\'' EXIT; trap '\\''\\'\\'''\\''exit 129'\\''\\'\\'''\\'' HUP INT TERM; if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; echo \"goapp: verified; importing\" >&2; {import}'\\'' goapp' \"$sha\""
+            "'sh -c '\\''f={f}; trap '\\''\\'\\'''\\''rm -f \"$f\"'\\''\\'\\'''\\'' EXIT; trap '\\''\\'\\'''\\''exit 129'\\''\\'\\'''\\'' HUP INT TERM; if [ \"$(sha256sum < \"$f\" | cut -c1-64)\" != \"$1\" ]; then printf '\\''\\'\\'''\\''%s\\n'\\''\\'\\'''\\'' \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; printf '\\''\\'\\'''\\''%s\\n'\\''\\'\\'''\\'' \"goapp: verified; importing\" >&2; {import}'\\'' goapp' \"$sha\""
         )
         };
         let upload = |dir: &str, f: &str| {
@@ -993,7 +993,7 @@ mod tests {
         let m = &plan.groups[1].lanes[0].members[0];
         assert_eq!(
             m.cleanup.to_string(),
-            format!("{ssh_lab} 'sh -c '\\''rm -f {lab_f}'\\'''")
+            format!("{ssh_lab} 'sh -c '\\''if [ -e {lab_f} ]; then printf '\\''\\'\\'''\\''removed\\n'\\''\\'\\'''\\''; fi; rm -f {lab_f}'\\'''")
         );
         assert!(!m
             .import

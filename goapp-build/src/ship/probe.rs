@@ -4,15 +4,16 @@
 
 use crate::process::error::ProcessError;
 use crate::process::exec::{Io, Running};
+use crate::process::interrupt::{self, Hook, Stage};
 use crate::session::Session;
 use crate::ship::remote::{Probe, ShipTarget};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The nodes `spec` names (hosts and groups, comma-separated), each with
-/// its control socket in `control_dir`.
-pub(crate) fn targets(s: &Session, spec: &str, control_dir: &Path) -> Result<Vec<ShipTarget>> {
+/// The nodes `spec` names (hosts and groups, comma-separated), their
+/// control sockets still to attach ([`attach_sockets`]).
+pub(crate) fn targets(s: &Session, spec: &str) -> Result<Vec<ShipTarget>> {
     let Some(config) = &s.config else {
         bail!("ship needs a goapp.yaml with `hosts:`: none was found from {} upwards; pass --config PATH", s.cwd.display());
     };
@@ -29,18 +30,31 @@ pub(crate) fn targets(s: &Session, spec: &str, control_dir: &Path) -> Result<Vec
         .hosts
         .resolve(spec)?
         .into_iter()
-        .enumerate()
-        .map(|(i, (name, host))| ShipTarget {
+        .map(|(name, host)| ShipTarget {
             name,
             host,
             ssh_config: ssh_config.clone(),
-            control: Some(control_dir.join(format!("{i}.sock"))),
+            control: None,
         })
         .collect())
 }
 
-/// A master ssh connection owned by this run: killed (and reaped) on drop.
-pub(crate) struct Master(#[allow(dead_code)] Running);
+/// The control socket's file name of the `i`-th target.
+pub(crate) fn socket_name(i: usize) -> String {
+    format!("{i}.sock")
+}
+
+/// Gives each target its control socket in `dir`.
+pub(crate) fn attach_sockets(targets: &mut [ShipTarget], dir: &Path) {
+    for (i, t) in targets.iter_mut().enumerate() {
+        t.control = Some(dir.join(socket_name(i)));
+    }
+}
+
+/// A master ssh connection owned by this run: killed (and reaped) on drop;
+/// on an interrupt, closed with `ssh -O exit` once what is removed over it
+/// is gone.
+pub(crate) struct Master(#[allow(dead_code)] Running, #[allow(dead_code)] Hook);
 
 impl Master {
     /// Starts the master and waits until its socket is there. `None` when it
@@ -49,11 +63,19 @@ impl Master {
     fn start(t: &ShipTarget) -> Option<Master> {
         let sock = t.control.as_ref()?;
         let mut child = t.master(sock).spawn(Io::Null, Io::Null, Io::Null).ok()?;
+        let close = t.close_master(sock);
+        let name = t.name.clone();
+        let hook = interrupt::on_interrupt(Stage::Connections, move || {
+            match close.run_timeout(Some(Duration::from_secs(5))) {
+                Ok(_) => vec![format!("closed the ssh connection to {name}")],
+                Err(_) => Vec::new(),
+            }
+        });
         let deadline = Instant::now()
             + Duration::from_secs(u64::from(t.host.connect_timeout.unwrap_or(10)) + 5);
         while Instant::now() < deadline {
             if sock.exists() {
-                return Some(Master(child));
+                return Some(Master(child, hook));
             }
             if child.has_ended() {
                 return None;

@@ -6,6 +6,7 @@ use crate::config::hosts::{HostConfig, ImportKind, Store, K3S_IMAGES_DIR};
 use crate::core::arch::Arch;
 use crate::process::command::{quote, Cmd};
 use crate::process::error::ProcessError;
+use crate::process::interrupt::Stop;
 use std::path::PathBuf;
 
 /// A node to ship to.
@@ -223,31 +224,38 @@ impl ShipTarget {
             // Reuse the master's connection; without one (it died), ssh connects anew.
             c = c
                 .args(["-o", "ControlMaster=no", "-o"])
-                .arg(format!("ControlPath={}", sock.display()));
+                .arg(control_path(sock));
         }
-        let dest = self
-            .host
-            .ssh
-            .clone()
-            .or_else(|| self.host.host.clone())
-            .unwrap_or_default();
-        c.arg("--").arg(dest)
+        c.arg("--").arg(self.destination())
     }
 
     /// `ssh -M -N`: a master connection that later sessions share, so each
     /// node pays for one key exchange per run instead of one per step.
     pub fn master(&self, socket: &std::path::Path) -> Cmd {
-        let dest = self
-            .host
+        self.ssh_base()
+            .args(["-M", "-N", "-o", "ControlPersist=no", "-o"])
+            .arg(control_path(socket))
+            .arg("--")
+            .arg(self.destination())
+            .on_interrupt(Stop::Master)
+    }
+
+    /// `ssh -O exit`: asks the master on `socket` to close its connection
+    /// (the node's session ends with it).
+    pub fn close_master(&self, socket: &std::path::Path) -> Cmd {
+        self.ssh_base()
+            .args(["-O", "exit", "-o"])
+            .arg(control_path(socket))
+            .arg("--")
+            .arg(self.destination())
+    }
+
+    fn destination(&self) -> String {
+        self.host
             .ssh
             .clone()
             .or_else(|| self.host.host.clone())
-            .unwrap_or_default();
-        self.ssh_base()
-            .args(["-M", "-N", "-o", "ControlPersist=no", "-o"])
-            .arg(format!("ControlPath={}", socket.display()))
-            .arg("--")
-            .arg(dest)
+            .unwrap_or_default()
     }
 
     fn ssh_base(&self) -> Cmd {
@@ -491,9 +499,13 @@ impl ShipTarget {
     /// `refs` the image id it holds (containerd: the manifest, whose config
     /// digest is the id) with its labels. Read-only.
     pub fn probe_script(&self, refs: &[String]) -> String {
-        let mut s = String::from("echo arch=$(uname -m); ");
-        s += "if command -v zstd >/dev/null 2>&1; then echo zstd=yes; fi; ";
-        s += &format!("if {}; then echo importer=yes; fi; ", self.importer_test());
+        // printf, never echo: dash's echo interprets backslashes.
+        let mut s = String::from("printf 'arch=%s\\n' \"$(uname -m)\"; ");
+        s += "if command -v zstd >/dev/null 2>&1; then printf 'zstd=yes\\n'; fi; ";
+        s += &format!(
+            "if {}; then printf 'importer=yes\\n'; fi; ",
+            self.importer_test()
+        );
         let list = refs.iter().map(|r| quote(r)).collect::<Vec<_>>().join(" ");
         let Some(store) = self.store().filter(|_| !refs.is_empty()) else {
             return s + "true";
@@ -508,13 +520,13 @@ impl ShipTarget {
                 };
                 s += &format!(
                     "if {present}true; then for ref in {list}; do set -- $({ctr} images ls \"name==$ref\" 2>/dev/null | awk 'NR==2 {{print $3, $NF}}'); \
-                     if [ -n \"$1\" ]; then echo \"image $ref $({ctr} content get \"$1\" 2>/dev/null | tr -d '\\n ') $2\"; fi; done; \
+                     if [ -n \"$1\" ]; then printf 'image %s %s %s\\n' \"$ref\" \"$({ctr} content get \"$1\" 2>/dev/null | tr -d '\\n ')\" \"$2\"; fi; done; \
                      {ctr} content ls -q 2>/dev/null | sed 's/^/blob /'; fi; true"
                 );
             }
             Store::Docker | Store::Podman => {
                 s += &format!(
-                    "for ref in {list}; do if id=$({}{} image inspect --format '{{{{.Id}}}}' \"$ref\" 2>/dev/null); then echo \"image $ref $id\"; fi; done; true",
+                    "for ref in {list}; do if id=$({}{} image inspect --format '{{{{.Id}}}}' \"$ref\" 2>/dev/null); then printf 'image %s %s\\n' \"$ref\" \"$id\"; fi; done; true",
                     self.sudo(),
                     store.name()
                 );
@@ -535,14 +547,15 @@ impl ShipTarget {
 
     /// Checks the archive against the sha256 given as `$1`, then
     /// decompresses it into the importer and names and pins the image; the
-    /// archive is removed whatever happens. For `k3s-dir` the archive is
+    /// archive is removed whatever happens. The file is hashed from stdin:
+    /// no name is parsed (`sha256sum -c` reads backslashes as escapes). For `k3s-dir` the archive is
     /// written under a temporary name into the images directory and renamed
     /// into place, so k3s never reads half a file; an older archive of the
     /// same repository and architecture is removed.
     pub fn import_script(&self, tmp: &str, compression: Compression, d: &Delivery) -> String {
         let check = format!(
             "f={tmp}; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
-             if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; echo \"goapp: verified; importing\" >&2; ",
+             if [ \"$(sha256sum < \"$f\" | cut -c1-64)\" != \"$1\" ]; then printf '%s\\n' \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; printf '%s\\n' \"goapp: verified; importing\" >&2; ",
             tmp = quote(tmp)
         );
         let decomp = compression.decompress();
@@ -584,9 +597,11 @@ impl ShipTarget {
             .var_arg(SHA_VAR)
     }
 
-    /// Removes a partial upload after a failed transfer.
+    /// Removes a partial upload after a failed or interrupted transfer;
+    /// prints `removed` when there was one.
     pub fn cleanup_script(tmp: &str) -> String {
-        format!("rm -f {}", quote(tmp))
+        let f = quote(tmp);
+        format!("if [ -e {f} ]; then printf 'removed\\n'; fi; rm -f {f}")
     }
 }
 
@@ -626,6 +641,19 @@ impl ShipTarget {
             _ => Compression::Gzip(6),
         }
     }
+}
+
+/// `ControlPath=…` for `-o`: double-quoted (a directory may hold spaces),
+/// `%` doubled (ssh expands `%` tokens), `\\` and `"` escaped. The directory
+/// is chosen free of `$` ([`crate::process::rundir::socket_dir`]): ssh
+/// expands `${VAR}` and has no escape for it.
+pub fn control_path(socket: &std::path::Path) -> String {
+    let p = socket.to_string_lossy();
+    let escaped = p
+        .replace('%', "%%")
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    format!("ControlPath=\"{escaped}\"")
 }
 
 fn level(setting: &str, default: u8) -> u8 {
@@ -874,7 +902,7 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/de
         assert_eq!(
             s,
             "f=/var/tmp/goapp-x.part; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
-if ! echo \"$1  $f\" | sha256sum -c --status -; then echo \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; echo \"goapp: verified; importing\" >&2; \
+if [ \"$(sha256sum < \"$f\" | cut -c1-64)\" != \"$1\" ]; then printf '%s\\n' \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; printf '%s\\n' \"goapp: verified; importing\" >&2; \
 zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 - && \
 ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
 ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && \
@@ -924,6 +952,58 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/de
         assert_eq!(pull("{ssh: pi, import: {command: [x]}}", true), None);
     }
 
+    /// What ssh's own parser makes of our `ControlPath` (`ssh -G` prints
+    /// the resolved setting): spaces, `%`, quotes and backslashes survive.
+    #[test]
+    fn control_paths_survive_ssh_s_parser() {
+        for dir in ["/tmp/a b", "/tmp/100%z", "/tmp/q\"uote", "/tmp/back\\slash"] {
+            let sock = std::path::Path::new(dir).join("0.sock");
+            let out = Cmd::new("ssh")
+                .args(["-G", "-o", &control_path(&sock), "x"])
+                .run()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text.lines().find(|l| l.starts_with("controlpath "));
+            assert_eq!(
+                line,
+                Some(format!("controlpath {}", sock.display()).as_str())
+            );
+        }
+    }
+
+    /// The import script run by a real `sh` (dash on Debian) on an archive
+    /// whose directory holds backslashes (`\t`, `\\`: dash's `echo` turned
+    /// them into a false "damaged in transit"): the checksum passes when it
+    /// matches, stops when it does not, and the archive goes either way.
+    #[test]
+    fn the_import_script_takes_any_path() {
+        use sha2::{Digest, Sha256};
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("tab\\t and two\\\\");
+        std::fs::create_dir(&dir).unwrap();
+        let t = target("{ssh: pi, import: {command: [sh, -c, 'cat > /dev/null']}}");
+        for (sha_ok, code) in [(true, 0), (false, 65)] {
+            let f = dir.join("goapp-x.tar.part");
+            std::fs::write(&f, b"archive bytes").unwrap();
+            let sha = if sha_ok {
+                crate::core::hex(&Sha256::digest(b"archive bytes"))
+            } else {
+                "0".repeat(64)
+            };
+            let script = t.import_script(
+                &f.to_string_lossy(),
+                Compression::None,
+                &delivery(Arch::Amd64),
+            );
+            let out = Cmd::new("sh")
+                .args(["-c", &script, "goapp", &sha])
+                .output(None)
+                .unwrap();
+            assert_eq!(out.status.code(), Some(code), "{out:?}");
+            assert!(!f.exists(), "the archive stays after exit {code}");
+        }
+    }
+
     #[test]
     fn k3s_dir_writes_a_temporary_name_then_renames_it() {
         let t = target("{ssh: pi, import: k3s-dir, sudo: true}");
@@ -935,7 +1015,7 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/de
         );
         let tail = s.split("exit 65; fi; ").nth(1).unwrap();
         let tail = tail
-            .strip_prefix("echo \"goapp: verified; importing\" >&2; ")
+            .strip_prefix("printf '%s\\n' \"goapp: verified; importing\" >&2; ")
             .unwrap();
         assert_eq!(
             tail,

@@ -1,0 +1,267 @@
+//! This run's private directories. Every child gets the run directory as
+//! its `TMPDIR` (see [`super::exec`]): podman/buildah write there the bundle
+//! of each `RUN` step (its `config.json` holds the step's environment, a
+//! proxy password included), `podman save`'s staging copy of the image and
+//! its pipe. We create it private (0700) and remove it at the end of the
+//! run, on an error and on an interrupt, so none of that outlives the run.
+//!
+//! Its name carries this process's id and start time
+//! (`goapp-run-<pid>-<start>-XXXXXX`, the run's *mark*): a run that could
+//! not clean up (killed, or stopped at once by a second Ctrl-C) is
+//! recognised by the next one, which removes what it left.
+//!
+//! ssh control sockets need a short path (`sun_path` is 108 bytes, and ssh
+//! adds a 17-byte suffix while binding), so they get a directory of their
+//! own under the first short, plain candidate: `$XDG_RUNTIME_DIR`,
+//! `$TMPDIR`, `/tmp` ([`socket_dir`]).
+
+use crate::process::interrupt::{self, Hook, Stage};
+use anyhow::{bail, Context, Result};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// Where run directories go: `$TMPDIR`, else `/var/tmp` (podman's own choice
+/// for large temporary files: `/tmp` is often a small tmpfs).
+pub fn base() -> PathBuf {
+    match std::env::var_os("TMPDIR").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None if Path::new("/var/tmp").is_dir() => PathBuf::from("/var/tmp"),
+        None => std::env::temp_dir(),
+    }
+}
+
+static ACTIVE: OnceLock<()> = OnceLock::new();
+static DIR: Mutex<Option<tempfile::TempDir>> = Mutex::new(None);
+static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Children get a private `TMPDIR` from now on (the run directory is made
+/// when the first child starts).
+pub fn activate() {
+    let _ = ACTIVE.set(());
+}
+
+/// The run directory, made on first use; `None` when not activated or it
+/// cannot be made (children then keep the caller's `TMPDIR`).
+pub fn dir() -> Option<&'static Path> {
+    ACTIVE.get()?;
+    PATH.get_or_init(|| {
+        let made = tempfile::Builder::new()
+            .prefix(&format!("{}-", mark()))
+            .tempdir_in(base());
+        match made {
+            Ok(d) => {
+                let path = d.path().to_path_buf();
+                *DIR.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
+                std::mem::forget(interrupt::on_interrupt(Stage::Local, remove_reporting));
+                Some(path)
+            }
+            Err(e) => {
+                eprintln!(
+                    "goapp: warning: cannot make a private temporary directory in {}: {e}; the engine uses $TMPDIR as it is",
+                    base().display()
+                );
+                None
+            }
+        }
+    })
+    .as_deref()
+}
+
+/// Removes the run directory (the end of the run).
+pub fn remove() {
+    let taken = DIR.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(d) = taken {
+        let path = d.path().to_path_buf();
+        if d.close().is_err() {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+}
+
+fn remove_reporting() -> Vec<String> {
+    let Some(path) = PATH.get().cloned().flatten() else {
+        return Vec::new();
+    };
+    let files = count_files(&path);
+    remove();
+    match files {
+        0 => vec!["removed the run's temporary directory".into()],
+        n => vec![format!(
+            "removed the run's temporary directory ({n} file(s))"
+        )],
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => count_files(&e.path()),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// This run's mark: `goapp-run-<pid>-<start time in clock ticks>`.
+pub fn mark() -> &'static str {
+    static MARK: OnceLock<String> = OnceLock::new();
+    MARK.get_or_init(|| {
+        let pid = std::process::id();
+        format!("goapp-run-{pid}-{}", start_time(pid).unwrap_or(0))
+    })
+}
+
+/// A process's start time (field 22 of `/proc/<pid>/stat`), which tells a
+/// live run from a later process that reuses its pid.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the run with `mark` is still alive.
+pub fn is_alive(mark: &str) -> bool {
+    let Some((pid, start)) = parse_mark(mark) else {
+        return true; // not ours to judge
+    };
+    start_time(pid) == Some(start)
+}
+
+fn parse_mark(mark: &str) -> Option<(u32, u64)> {
+    let rest = mark.strip_prefix("goapp-run-")?;
+    let (pid, start) = rest.split_once('-')?;
+    Some((pid.parse().ok()?, start.parse().ok()?))
+}
+
+/// A run directory whose run has ended without removing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadRun {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Its run's mark.
+    pub mark: String,
+}
+
+/// The run directories of ended runs (ours only: same owner).
+pub fn dead_runs() -> Vec<DeadRun> {
+    let Ok(entries) = std::fs::read_dir(base()) else {
+        return Vec::new();
+    };
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let (mark, _) = name.rsplit_once('-')?;
+            parse_mark(mark)?;
+            let meta = e.path().symlink_metadata().ok()?;
+            (meta.is_dir() && meta.uid() == me && !is_alive(mark)).then(|| DeadRun {
+                dir: e.path(),
+                mark: mark.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The longest socket path ssh can bind: `sun_path` holds 108 bytes with its
+/// NUL, and ssh binds `<ControlPath>.<16 random characters>` first.
+pub const SOCKET_PATH_MAX: usize = 107 - 17;
+
+/// A private directory for ssh control sockets, removed when dropped and on
+/// an interrupt.
+#[derive(Debug)]
+pub struct SocketDir {
+    dir: tempfile::TempDir,
+    _hook: Hook,
+}
+
+impl SocketDir {
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Makes the socket directory in the first candidate (`$XDG_RUNTIME_DIR`,
+/// `$TMPDIR`, `/tmp`) that is a plain path (ssh expands `${…}` in
+/// `ControlPath` and has no escape for it) with room for `longest_name`.
+pub fn socket_dir(longest_name: &str) -> Result<SocketDir> {
+    let candidates: Vec<PathBuf> = ["XDG_RUNTIME_DIR", "TMPDIR"]
+        .iter()
+        .filter_map(|v| std::env::var_os(v).filter(|v| !v.is_empty()))
+        .map(PathBuf::from)
+        .chain([PathBuf::from("/tmp")])
+        .collect();
+    // "/goapp-ssh-XXXXXX/" + the name.
+    let room = |base: &Path| base.as_os_str().len() + 18 + longest_name.len();
+    let usable = |base: &&PathBuf| {
+        let text = base.to_string_lossy();
+        base.is_absolute()
+            && base.is_dir()
+            && !text.contains('$')
+            && !text.chars().any(char::is_control)
+            && room(base) <= SOCKET_PATH_MAX
+    };
+    let Some(base) = candidates.iter().find(usable) else {
+        bail!(
+            "no directory for ssh control sockets: {} are too long for a socket path (at most {SOCKET_PATH_MAX} bytes) or not usable; set TMPDIR to a short directory",
+            candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("goapp-ssh-")
+        .tempdir_in(base)
+        .with_context(|| {
+            format!(
+                "creating a directory for ssh control sockets in {}",
+                base.display()
+            )
+        })?;
+    let path = dir.path().to_path_buf();
+    let hook =
+        interrupt::on_interrupt(Stage::Local, move || match std::fs::remove_dir_all(&path) {
+            Ok(()) => vec!["removed the ssh control directory".into()],
+            Err(_) => Vec::new(),
+        });
+    Ok(SocketDir { dir, _hook: hook })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_tell_live_runs_from_ended_ones() {
+        let m = mark();
+        assert!(
+            m.starts_with(&format!("goapp-run-{}-", std::process::id())),
+            "{m}"
+        );
+        assert!(is_alive(m));
+        assert_eq!(parse_mark(m).map(|(p, _)| p), Some(std::process::id()));
+        // The same pid with another start time is another process.
+        let (pid, start) = parse_mark(m).unwrap();
+        assert!(!is_alive(&format!("goapp-run-{pid}-{}", start + 1)));
+        assert!(is_alive("not-a-mark"));
+    }
+
+    #[test]
+    fn socket_paths_leave_room_for_ssh_s_suffix() {
+        let d = socket_dir("99.sock").unwrap();
+        let sock = d.path().join("99.sock");
+        assert!(
+            sock.as_os_str().len() <= SOCKET_PATH_MAX,
+            "{}",
+            sock.display()
+        );
+        let path = d.path().to_path_buf();
+        drop(d);
+        assert!(!path.exists());
+    }
+}
