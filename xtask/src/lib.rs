@@ -529,13 +529,18 @@ pub fn main() -> ExitCode {
     };
     // Ctrl-C and SIGTERM stop the children in order and clean up; dropping
     // the run first means an interrupt's own line is the last word.
-    let guard = match goapp_build::Run::start() {
+    let mut guard = match goapp_build::Run::start() {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: cannot set up interrupt handling: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(command) = json {
+        guard = guard.on_interrupt_stdout(move |line| {
+            JsonDocument::new(command, Some(line.to_string())).render()
+        });
+    }
     let result = run(cli);
     drop(guard);
     match result {

@@ -128,11 +128,11 @@ pub(crate) fn sweep_ended_runs(engine: &Engine) {
     }
     let mut said = removed.describe();
     said.push(format!("{} run directory(ies)", ended.len()));
-    eprintln!(
+    crate::core::ui::note(&format!(
         "goapp: cleaned up after {} interrupted run(s): {}",
         ended.len(),
         said.join(", ")
-    );
+    ));
 }
 
 /// What [`remove`] removed.

@@ -105,6 +105,35 @@ impl Run {
         super::rundir::activate();
         Ok(Run(()))
     }
+
+    /// On an interrupt, also writes `document(line)` on stdout (for
+    /// `--json`, whose stdout holds one document whatever happens). Written
+    /// straight to the descriptor: the thread that was printing may hold
+    /// stdout's lock while it waits for the exit.
+    pub fn on_interrupt_stdout(self, document: impl Fn(&str) -> String + Send + 'static) -> Run {
+        *lock(&STDOUT_DOCUMENT) = Some(Box::new(document));
+        self
+    }
+}
+
+/// What [`Run::on_interrupt_stdout`] asked for.
+type Document = Box<dyn Fn(&str) -> String + Send>;
+static STDOUT_DOCUMENT: Mutex<Option<Document>> = Mutex::new(None);
+
+/// Writes all of `text` to file descriptor `fd`.
+fn write_fd(fd: i32, text: &str) {
+    let mut rest = text.as_bytes();
+    while !rest.is_empty() {
+        // SAFETY: `rest` is valid for its length; fd is stdout or stderr.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        rest = &rest[n as usize..];
+    }
 }
 
 impl Drop for Run {
@@ -287,6 +316,10 @@ fn stop_everything() -> ! {
     stop_children(Stop::Master, libc::SIGTERM, Duration::from_secs(1));
     done.extend(run_hooks(Stage::Local, Duration::from_secs(10)));
     let line = last_line(sig, &doing, &done, started.elapsed());
+    if let Some(document) = lock(&STDOUT_DOCUMENT).as_ref() {
+        write_fd(1, &format!("{}\n", document(&line)));
+    }
+    // Holding stderr keeps progress bars from drawing over the line.
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}");
     let _ = err.flush();

@@ -57,10 +57,10 @@ pub fn dir() -> Option<&'static Path> {
                 Some(path)
             }
             Err(e) => {
-                eprintln!(
-                    "goapp: warning: cannot make a private temporary directory in {}: {e}; the engine uses $TMPDIR as it is",
+                crate::core::ui::warn(&format!(
+                    "cannot make a private temporary directory in {}: {e}; the engine uses $TMPDIR as it is",
                     base().display()
-                );
+                ));
                 None
             }
         }
