@@ -37,14 +37,18 @@ impl Engine {
         if self.kind != EngineKind::Podman || !interrupt::installed() {
             return cmd;
         }
-        let at = cmd
-            .get_args()
-            .iter()
-            .position(|a| a == "build")
-            .map_or(0, |i| i + 1);
-        let mark = format!("{}:{MARK_ADDRESS}", rundir::mark());
-        cmd.insert_args(at, &["--add-host".to_string(), mark])
+        with_mark(cmd, rundir::mark())
     }
+}
+
+/// `--add-host <mark>:127.0.0.1` right before the context (the last word),
+/// so that the command reads as planned up to there.
+fn with_mark(cmd: Cmd, mark: &str) -> Cmd {
+    let at = cmd.get_args().len().saturating_sub(1);
+    cmd.insert_args(
+        at,
+        &["--add-host".to_string(), format!("{mark}:{MARK_ADDRESS}")],
+    )
 }
 
 /// buildah keeps `RUN --mount=type=cache` directories under its `TMPDIR`
@@ -286,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn a_podman_build_carries_the_run_mark_after_build() {
+    fn a_podman_build_carries_the_run_mark_before_its_context() {
         let podman = Engine {
             kind: EngineKind::Podman,
             program: "podman".into(),
@@ -295,10 +299,10 @@ mod tests {
         let cmd = podman.build_cmd().args(["-t", "x:1", "."]);
         // Without interrupt handling (unit tests) nothing is added.
         assert_eq!(podman.mark_build(cmd.clone()), cmd);
-        let marked = cmd.insert_args(1, &["--add-host".into(), "m:127.0.0.1".into()]);
+        let marked = with_mark(cmd, "goapp-run-12-34");
         assert_eq!(
             marked.to_string(),
-            "podman build --add-host m:127.0.0.1 -t x:1 ."
+            "podman build -t x:1 --add-host goapp-run-12-34:127.0.0.1 ."
         );
     }
 }
