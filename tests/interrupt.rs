@@ -332,7 +332,11 @@ fn interrupt_build(prefix: &str, how: &str, engine: &str) {
     assert_eq!(status.code(), Some(expected), "{stderr}");
     let lines = interrupt_lines(&stderr);
     assert_eq!(lines.len(), 1, "{stderr}");
-    assert_eq!(stderr.lines().last(), Some(lines[0]), "nothing after the line");
+    assert_eq!(
+        stderr.lines().last(),
+        Some(lines[0]),
+        "nothing after the line"
+    );
     if how == "ctrl-c" {
         assert!(lines[0].contains("while building"), "{stderr}");
     }
@@ -438,7 +442,11 @@ fn interrupt_ship(how: &str, host: &str) {
     );
     let lines = interrupt_lines(&stderr);
     assert_eq!(lines.len(), 1, "{stderr}");
-    assert_eq!(stderr.lines().last(), Some(lines[0]), "nothing after the line");
+    assert_eq!(
+        stderr.lines().last(),
+        Some(lines[0]),
+        "nothing after the line"
+    );
     assert!(
         lines[0].contains(&format!("while shipping to {host}")),
         "{stderr}"
