@@ -76,7 +76,18 @@ impl Session {
     /// The apps named (or with `all`, every configured one), else the
     /// current directory's, else the config's default apps.
     pub fn apps(&self, names: &[String], all: bool) -> Result<Vec<App>> {
-        config::select(self.config.as_ref(), Pick::of(names, all), &self.cwd)
+        config::select(self.config.as_ref(), Pick::of(names, all, false), &self.cwd)
+    }
+
+    /// [`Session::apps`] when the image is named on the command line
+    /// (`--tag`): a directory with its own Containerfile that is no app's
+    /// is then built as it is.
+    pub fn apps_tagged(&self, names: &[String], all: bool, tagged: bool) -> Result<Vec<App>> {
+        config::select(
+            self.config.as_ref(),
+            Pick::of(names, all, tagged),
+            &self.cwd,
+        )
     }
 
     /// The Go resolver for the session's options.

@@ -807,6 +807,10 @@ fn a_config_with_apps_never_invents_one_from_a_directory() {
         )),
         "{err}"
     );
+    // Named on the command line, its image is built as it is (as build.sh did).
+    let (code, out, err) = ws.run_in("services/new", &[&dry[..], &["--tag", "new:2"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(planned_images(&out), ["new:2-amd64"]);
     // default_apps names apps, checked at load.
     let ws = monorepo("  default_apps: [api, nope]\n");
     let (code, _, err) = ws.run_in(".", &dry);

@@ -114,7 +114,7 @@ impl<'s> Builder<'s> {
     /// Selects the apps, names their images, finds the engine. Nothing is
     /// read from the sources yet.
     pub fn new(s: &'s Session, request: Request) -> Result<Builder<'s>> {
-        let apps = s.apps(&request.apps, request.all)?;
+        let apps = s.apps_tagged(&request.apps, request.all, request.tag.is_some())?;
         if request.tag.is_some() && apps.len() > 1 {
             bail!(
                 "--tag names one image but {} apps are selected: give one app with --tag",

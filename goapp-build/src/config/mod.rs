@@ -431,15 +431,19 @@ pub enum Pick<'a> {
     All,
     /// Nothing named.
     Here,
+    /// Nothing named, and the image named on the command line (`--tag`):
+    /// a directory with its own Containerfile may be built as it is.
+    HereTagged,
 }
 
 impl<'a> Pick<'a> {
     /// From the command line's app names and `--all`.
-    pub fn of(names: &'a [String], all: bool) -> Pick<'a> {
-        match (all, names.is_empty()) {
-            (true, _) => Pick::All,
-            (false, false) => Pick::Named(names),
-            (false, true) => Pick::Here,
+    pub fn of(names: &'a [String], all: bool, tagged: bool) -> Pick<'a> {
+        match (all, names.is_empty(), tagged) {
+            (true, _, _) => Pick::All,
+            (false, false, _) => Pick::Named(names),
+            (false, true, false) => Pick::Here,
+            (false, true, true) => Pick::HereTagged,
         }
     }
 }
@@ -463,8 +467,9 @@ pub fn select(config: Option<&Config>, pick: Pick, cwd: &Path) -> Result<Vec<App
             Some(c) => bail!("--all: {} lists no apps: add them under `apps:` (`cargo xtask init` writes a config for this repository)", c.path.display()),
             None => bail!("--all needs a goapp.yaml listing the apps: none found from {} upwards (`cargo xtask init` writes one)", cwd.display()),
         },
-        (Pick::Here, Some(c)) => c.apps_here(cwd),
-        (Pick::Here, None) => {
+        (Pick::Here, Some(c)) => c.apps_here(cwd, false),
+        (Pick::HereTagged, Some(c)) => c.apps_here(cwd, true),
+        (Pick::Here | Pick::HereTagged, None) => {
             let defaults = config.map(|c| c.file.defaults.clone()).unwrap_or_default();
             Ok(vec![adhoc_app(&normalize(cwd), &defaults)])
         }
@@ -477,8 +482,10 @@ const CONTAINERFILES: [&str; 2] = ["Containerfile", "Dockerfile"];
 impl Config {
     /// With nothing named, in `cwd`: the app whose context holds `cwd` (the
     /// deepest), else `default_apps:`. A directory with its own Containerfile
-    /// that is no app's is an error: building every app instead would surprise.
-    fn apps_here(&self, cwd: &Path) -> Result<Vec<App>> {
+    /// that is no app's is an error (building every app instead would
+    /// surprise), unless the image is named (`tagged`): then it is built as
+    /// it is, as build.sh did.
+    fn apps_here(&self, cwd: &Path, tagged: bool) -> Result<Vec<App>> {
         if let Some(app) = self.app_containing(cwd)? {
             return Ok(vec![app]);
         }
@@ -491,8 +498,11 @@ impl Config {
                 .join(", ")
         };
         if let Some(f) = CONTAINERFILES.iter().find(|f| cwd.join(f).is_file()) {
+            if tagged {
+                return Ok(vec![adhoc_app(&normalize(cwd), &self.file.defaults)]);
+            }
             bail!(
-                "{} has a {f} but is not an app in {}: add it under `apps:` (`cargo xtask init` prints an entry), or name one of {}",
+                "{} has a {f} but is not an app in {}: add it under `apps:` (`cargo xtask init` prints an entry), build it as it is with --tag REPO:TAG, or name one of {}",
                 cwd.display(),
                 self.path.display(),
                 names()
