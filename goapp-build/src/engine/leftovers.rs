@@ -128,7 +128,7 @@ pub(crate) fn sweep_ended_runs(engine: &Engine) {
     let removed = remove(engine, &ended);
     for run in &ended {
         save_build_caches(&run.dir);
-        let _ = std::fs::remove_dir_all(&run.dir);
+        rundir::remove_tree(&run.dir);
     }
     let mut said = removed.describe();
     said.push(format!("{} run directory(ies)", ended.len()));

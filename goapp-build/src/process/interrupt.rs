@@ -431,13 +431,16 @@ fn run_hooks(stage: Stage, limit: Duration) -> Vec<String> {
             let _ = tx.send(hook());
         });
     }
+    drop(tx);
     let deadline = Instant::now() + limit;
     let mut said = Vec::new();
     for _ in 0..n {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(lines) => said.extend(lines),
-            Err(_) => {
+            // Every hook left has panicked: nothing more will come.
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 said.push(format!(
                     "gave up waiting for a clean-up after {}s",
                     limit.as_secs()

@@ -32,7 +32,7 @@ pub fn base() -> PathBuf {
 }
 
 static ACTIVE: OnceLock<()> = OnceLock::new();
-static DIR: Mutex<Option<tempfile::TempDir>> = Mutex::new(None);
+static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// Children get a private `TMPDIR` from now on (the run directory is made
@@ -51,8 +51,8 @@ pub fn dir() -> Option<&'static Path> {
             .tempdir_in(base());
         match made {
             Ok(d) => {
-                let path = d.path().to_path_buf();
-                *DIR.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
+                let path = d.keep();
+                *DIR.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
                 std::mem::forget(interrupt::on_interrupt(Stage::Local, remove_reporting));
                 Some(path)
             }
@@ -71,11 +71,39 @@ pub fn dir() -> Option<&'static Path> {
 /// Removes the run directory (the end of the run).
 pub fn remove() {
     let taken = DIR.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(d) = taken {
-        let path = d.path().to_path_buf();
-        if d.close().is_err() {
-            let _ = std::fs::remove_dir_all(path);
+    if let Some(path) = taken {
+        remove_tree(&path);
+    }
+}
+
+/// Removes `dir` and what it holds without crossing into another file
+/// system (a mount the engine left inside is left alone, not emptied) or
+/// following a link (buildah's cache is linked from here).
+pub fn remove_tree(dir: &Path) {
+    let Ok(top) = dir.symlink_metadata() else {
+        return;
+    };
+    fn walk(dir: &Path, dev: u64) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            match path.symlink_metadata() {
+                Ok(m) if m.is_dir() && m.dev() == dev => {
+                    walk(&path, dev);
+                    let _ = std::fs::remove_dir(&path);
+                }
+                Ok(m) if m.is_dir() => {
+                    let _ = std::fs::remove_dir(&path);
+                }
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(_) => {}
+            }
         }
+    }
+    if top.is_dir() {
+        walk(dir, top.dev());
+        let _ = std::fs::remove_dir(dir);
     }
 }
 
@@ -188,6 +216,13 @@ impl SocketDir {
     }
 }
 
+impl Drop for SocketDir {
+    fn drop(&mut self) {
+        // The same careful removal as the run directory's (before TempDir's).
+        remove_tree(self.dir.path());
+    }
+}
+
 /// Makes the socket directory in the first candidate (`$XDG_RUNTIME_DIR`,
 /// `$TMPDIR`, `/tmp`) that is a plain path (ssh expands `${…}` in
 /// `ControlPath` and has no escape for it) with room for `longest_name`.
@@ -224,11 +259,10 @@ pub fn socket_dir(longest_name: &str) -> Result<SocketDir> {
             )
         })?;
     let path = dir.path().to_path_buf();
-    let hook =
-        interrupt::on_interrupt(Stage::Local, move || match std::fs::remove_dir_all(&path) {
-            Ok(()) => vec!["removed the ssh control directory".into()],
-            Err(_) => Vec::new(),
-        });
+    let hook = interrupt::on_interrupt(Stage::Local, move || {
+        remove_tree(&path);
+        vec!["removed the ssh control directory".into()]
+    });
     Ok(SocketDir { dir, _hook: hook })
 }
 
@@ -249,6 +283,21 @@ mod tests {
         let (pid, start) = parse_mark(m).unwrap();
         assert!(!is_alive(&format!("goapp-run-{pid}-{}", start + 1)));
         assert!(is_alive("not-a-mark"));
+    }
+
+    #[test]
+    fn removal_leaves_links_alone_and_takes_the_rest() {
+        let d = tempfile::tempdir().unwrap();
+        let kept = d.path().join("cache");
+        std::fs::create_dir(&kept).unwrap();
+        std::fs::write(kept.join("entry"), "x").unwrap();
+        let run = d.path().join("run");
+        std::fs::create_dir_all(run.join("buildah123/sub")).unwrap();
+        std::fs::write(run.join("buildah123/config.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(&kept, run.join("buildah-cache")).unwrap();
+        remove_tree(&run);
+        assert!(!run.exists());
+        assert!(kept.join("entry").exists(), "a link's target was emptied");
     }
 
     #[test]

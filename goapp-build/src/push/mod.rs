@@ -11,6 +11,7 @@ pub use plan::{PushStep, Registry};
 
 use crate::build::{self, Builder, Builds, Policy, Status};
 use crate::process::error::ProcessError;
+use crate::process::interrupt;
 use crate::session::Session;
 use anyhow::{bail, Result};
 use std::io::Write;
@@ -144,6 +145,7 @@ pub fn run(s: &Session, o: &PushOptions, out: &mut dyn Write) -> Result<PushRepo
     }
     builds.print(out)?;
     builds.check()?;
+    let _doing = interrupt::doing(format!("pushing to {}", report.registry.shown()));
     report.pushed = exec::execute(&report.registry, builder.engine(), steps);
     for (step, status) in &report.pushed {
         writeln!(out, "{}", exec::line(step, status))?;
