@@ -3,7 +3,10 @@
 # the shell flow (build.sh's commands, a published-style Containerfile that
 # builds every architecture under emulation, `save | gzip | ssh` + ctr
 # import) against goapp-build on the same app, on this machine, in one run.
-# Writes docs/BENCHMARKS.md. Usage: scripts/bench.sh [RUNS]   (default 3)
+# Writes docs/BENCHMARKS.md. Then the fan-out (scripts/bench_fanout.py):
+# direct ssh to 1, 3 and 6 nodes against push once to a site registry and
+# pull, and re-ship costs per import kind; it writes its own section.
+# Usage: scripts/bench.sh [RUNS] [fanout]   (default 3; `fanout`: only that part)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -17,4 +20,7 @@ if ! podman image exists "localhost/goapp-bench/golang:$gover-arm64"; then
   scripts/make-go-builder.sh arm64 "localhost/goapp-bench/golang:$gover-arm64" podman
 fi
 cargo build --quiet --package xtask
-exec python3 scripts/bench.py "${1:-3}"
+if [ "${2:-}" != fanout ]; then
+  python3 scripts/bench.py "${1:-3}"
+fi
+exec python3 scripts/bench_fanout.py "${1:-3}"
