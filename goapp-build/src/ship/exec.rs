@@ -72,24 +72,8 @@ pub(crate) fn execute(
 
 /// Pushes a registry's images once, then has every node pull at once.
 fn run_pulls(p: &PullGroup) -> Vec<(String, HostResult)> {
-    let pushed = crate::push::exec::execute(&p.registry, &p.engine, p.pushes.clone());
-    let failed = pushed.into_iter().find_map(|(_, st)| match st {
-        PushStatus::Failed { reason, process } => Some((reason, process)),
-        _ => None,
-    });
-    if let Some((reason, process)) = failed {
-        return p
-            .members
-            .iter()
-            .map(|m| {
-                let why = format!("{} could not pull: {reason}", m.host);
-                let r = match &process {
-                    Some(e) => HostResult::failed_by(why, (**e).clone()),
-                    None => HostResult::failed(why),
-                };
-                (m.host.clone(), r)
-            })
-            .collect();
+    if let Some(failed) = push_once(p) {
+        return failed;
     }
     std::thread::scope(|scope| {
         let handles: Vec<_> = p
@@ -134,6 +118,25 @@ fn run_pulls(p: &PullGroup) -> Vec<(String, HostResult)> {
             })
             .collect()
     })
+}
+
+/// Pushes what the group's nodes need; when a push fails, a FAILED
+/// result for each of them.
+fn push_once(p: &PullGroup) -> Option<Vec<(String, HostResult)>> {
+    let pushed = crate::push::exec::execute(&p.registry, &p.engine, p.pushes.clone());
+    let (reason, process) = pushed.into_iter().find_map(|(_, st)| match st {
+        PushStatus::Failed { reason, process } => Some((reason, process)),
+        _ => None,
+    })?;
+    let fail = |m: &crate::ship::plan::Puller| {
+        let why = format!("{} could not pull: {reason}", m.host);
+        let r = match &process {
+            Some(e) => HostResult::failed_by(why, (**e).clone()),
+            None => HostResult::failed(why),
+        };
+        (m.host.clone(), r)
+    };
+    Some(p.members.iter().map(fail).collect())
 }
 
 /// Sets names and pins on nodes that hold the image, all at once.

@@ -421,38 +421,7 @@ fn join(g: &mut Group, index: usize, node: &Node, r: &BuildResult, f: &Facts) {
         compression.suffix()
     );
     let k3s_dir = t.host.import == ImportKind::K3sDir;
-    let delivery = Delivery {
-        image: ImageNames {
-            reference: g.reference.clone(),
-            name: g.name.clone(),
-        },
-        repository: repository_of(r),
-        id: g.id.clone(),
-        format: g.format,
-        arch: node.arch,
-        nonce: f.nonce.clone(),
-    };
-    let named = k3s_dir || t.store().is_some();
-    let member = Member {
-        host: t.name.clone(),
-        upload: t.ssh(&t.upload_script(&tmp)),
-        import: t.import(&tmp, compression, &delivery),
-        cleanup: t.ssh(&ShipTarget::cleanup_script(&tmp)),
-        tmp,
-        names: if named {
-            vec![g.reference.clone(), g.name.clone()]
-        } else {
-            vec![g.reference.clone()]
-        },
-        pinned: !t.pin_labels().is_empty(),
-        file: k3s_dir.then(|| {
-            format!(
-                "{}/{}",
-                t.images_dir(),
-                k3s_file(&delivery.repository, node.arch, &g.id)
-            )
-        }),
-    };
+    let member = member(g, node, r, f, tmp, compression);
     let add_name = k3s_dir.then(|| g.name.clone());
     let lane = g
         .lanes
@@ -466,6 +435,48 @@ fn join(g: &mut Group, index: usize, node: &Node, r: &BuildResult, f: &Facts) {
             compress: compression.compress(),
             add_name,
             members: vec![member],
+        }),
+    }
+}
+
+/// One node's upload and import of group `g`'s image.
+fn member(
+    g: &Group,
+    node: &Node,
+    r: &BuildResult,
+    f: &Facts,
+    tmp: String,
+    compression: Compression,
+) -> Member {
+    let t = node.target;
+    let k3s_dir = t.host.import == ImportKind::K3sDir;
+    let delivery = Delivery {
+        image: ImageNames {
+            reference: g.reference.clone(),
+            name: g.name.clone(),
+        },
+        repository: repository_of(r),
+        id: g.id.clone(),
+        format: g.format,
+        arch: node.arch,
+        nonce: f.nonce.clone(),
+    };
+    let named = k3s_dir || t.store().is_some();
+    Member {
+        host: t.name.clone(),
+        upload: t.ssh(&t.upload_script(&tmp)),
+        import: t.import(&tmp, compression, &delivery),
+        cleanup: t.ssh(&ShipTarget::cleanup_script(&tmp)),
+        tmp,
+        names: if named {
+            vec![g.reference.clone(), g.name.clone()]
+        } else {
+            vec![g.reference.clone()]
+        },
+        pinned: !t.pin_labels().is_empty(),
+        file: k3s_dir.then(|| {
+            let file = k3s_file(&delivery.repository, node.arch, &g.id);
+            format!("{}/{file}", t.images_dir())
         }),
     }
 }

@@ -93,23 +93,7 @@ impl TarFilter {
                     out(input)?;
                     return Ok(());
                 }
-                State::Capture {
-                    header,
-                    size,
-                    left,
-                    data,
-                } => {
-                    let take = (*left).min(input.len() as u64) as usize;
-                    data.extend_from_slice(&input[..take]);
-                    *left -= take as u64;
-                    input = &input[take..];
-                    if *left == 0 {
-                        let (header, size, data) =
-                            (std::mem::take(header), *size, std::mem::take(data));
-                        self.state = State::Header;
-                        self.emit_renamed(header, size, data, out)?;
-                    }
-                }
+                State::Capture { .. } => input = self.capture(input, out)?,
                 State::Header => {
                     let need = 512 - self.header.len();
                     let take = need.min(input.len());
@@ -176,16 +160,7 @@ impl TarFilter {
             return Ok(());
         }
         let name = self.pending_path.take().unwrap_or_else(|| header_name(&h));
-        let index = matches!(
-            name.trim_start_matches("./"),
-            "index.json" | "manifest.json"
-        );
-        if index
-            && self.add.is_some()
-            && self.pending.is_empty()
-            && size <= INDEX_LIMIT
-            && padded > 0
-        {
+        if self.renames(&name, size) {
             self.state = State::Capture {
                 header: h,
                 size,
@@ -213,6 +188,41 @@ impl TarFilter {
             }
         };
         Ok(())
+    }
+
+    /// Holds the bytes of an index being renamed; writes it back when whole.
+    fn capture<'i>(
+        &mut self,
+        input: &'i [u8],
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<&'i [u8]> {
+        let State::Capture {
+            header,
+            size,
+            left,
+            data,
+        } = &mut self.state
+        else {
+            return Ok(input);
+        };
+        let take = (*left).min(input.len() as u64) as usize;
+        data.extend_from_slice(&input[..take]);
+        *left -= take as u64;
+        if *left == 0 {
+            let (header, size, data) = (std::mem::take(header), *size, std::mem::take(data));
+            self.state = State::Header;
+            self.emit_renamed(header, size, data, out)?;
+        }
+        Ok(&input[take..])
+    }
+
+    /// Whether the entry `name` is an index to hold and rename.
+    fn renames(&self, name: &str, size: u64) -> bool {
+        let index = matches!(
+            name.trim_start_matches("./"),
+            "index.json" | "manifest.json"
+        );
+        index && self.add.is_some() && self.pending.is_empty() && size <= INDEX_LIMIT && size > 0
     }
 
     /// Writes a held index back, with the second name added if it names
