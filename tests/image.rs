@@ -247,15 +247,19 @@ fn tags_follow_the_code_and_one_name_lists_every_arch() {
     let app = dir.path().join("app");
     std::fs::create_dir(&app).unwrap();
     let example = root().join("example/joke");
-    for f in [
-        "go.mod",
-        "main.go",
-        "Containerfile",
-        ".containerignore",
-        ".dockerignore",
-    ] {
+    for f in ["go.mod", "main.go", ".containerignore", ".dockerignore"] {
         std::fs::copy(example.join(f), app.join(f)).unwrap();
     }
+    // A build arg the image records, to see --build-arg reach the build.
+    let cf = std::fs::read_to_string(example.join("Containerfile")).unwrap();
+    std::fs::write(
+        app.join("Containerfile"),
+        cf.replace(
+            "FROM scratch\n",
+            "FROM scratch\nARG GREETING=none\nLABEL greeting=$GREETING\n",
+        ),
+    )
+    .unwrap();
     let git = |args: &[&str]| {
         let ok = std::process::Command::new("git")
             .arg("-C")
@@ -299,7 +303,7 @@ fn tags_follow_the_code_and_one_name_lists_every_arch() {
             "--tag",
             &format!("{repo}:{{git:8}}"),
         ]);
-        c.args(["--build-arg", "UNUSED=1"]);
+        c.args(["--build-arg", "GREETING=hello from the command line"]);
         run(c)
     };
     let (ok, stdout, stderr) = build();
@@ -312,6 +316,17 @@ fn tags_follow_the_code_and_one_name_lists_every_arch() {
         stdout.contains(&format!("{clean}  manifest list of amd64, arm64\n")),
         "{stdout}"
     );
+    let label = engine(
+        "podman",
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Labels.greeting}}",
+            &format!("{clean}-arm64"),
+        ],
+    );
+    assert_eq!(label.trim(), "hello from the command line");
     let listed = engine("podman", &["manifest", "inspect", &clean]);
     for arch in ["amd64", "arm64"] {
         let digest = engine(

@@ -248,10 +248,13 @@ fn nodes_pull_from_the_registry_named_and_pinned() {
     let before = reg.requests().len();
     let (ok, stdout, stderr) = ship();
     assert!(ok, "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("ctd: skipped") && stdout.contains("pod: skipped"),
-        "{stdout}"
-    );
+    for host in ["ctd", "pod"] {
+        let line = format!("{host}: localhost/{repo}:1.0-");
+        assert!(
+            stdout.contains(&line) && stdout.contains("is already there"),
+            "{stdout}"
+        );
+    }
     assert_eq!(
         reg.requests().len(),
         before,
