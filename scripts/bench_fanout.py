@@ -44,6 +44,7 @@ ENV.update({
 for k in ("SSH_AUTH_SOCK", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "TARGET_ARCH", "GOAPP_CONFIG"):
     ENV.pop(k, None)
 PROCS = []
+LOAD = [0.0, 0.0]
 
 
 def sh(cmd, check=True, cwd=None):
@@ -301,7 +302,7 @@ def reship():
         if watcher:
             watcher.kill()
             watcher.wait()
-        skipped = "n1: skipped" in out2
+        skipped = "is already there" in out2 and not re.search(r"n1: (sent|pulled)", out2)
         rows.append((name, first, again, skipped))
         print(f"re-ship unchanged, {name:40} first {first / 1e6:.3f} MB, again {again / 1e3:.1f} kB "
               f"({100 * again / first:.2f} %){'' if skipped else ' NOT SKIPPED'}", flush=True)
@@ -325,7 +326,8 @@ def write_section(fan, kinds, size):
         BEGIN,
         "## Fan-out: direct ssh against push once, then pull",
         "",
-        f"Measured {datetime.date.today().isoformat()} with `scripts/bench.sh {RUNS}` (medians of {RUNS}); "
+        f"Measured {datetime.date.today().isoformat()} with `scripts/bench.sh {RUNS} fanout` (medians of {RUNS}; "
+        f"load average {LOAD[0]:.1f} before, {LOAD[1]:.1f} after — this machine is shared); "
         f"{os.cpu_count()} × {cpu}. One arm64 image of {size / 1e6:.1f} MB (the example app plus a "
         f"{ASSET_MIB} MiB asset that does not compress) to containerd nodes. Every node is a network "
         "namespace with its own veth (1 Gbit/s) on a site bridge; the sender reaches the site through "
@@ -380,10 +382,12 @@ def main():
     print(f"bench fan-out: {RUNS} run(s) per figure", flush=True)
     sh(f"{XTASK} image --config {config('')} fan")
     size = image_size()
+    LOAD[0] = os.getloadavg()[0]
     try:
         net_up()
         fan = fanout()
         kinds = reship()
+        LOAD[1] = os.getloadavg()[0]
     finally:
         net_down()
         for name in (f"localhost/{REPO}:1-arm64", f"localhost/{REPO}:1"):
