@@ -78,6 +78,23 @@ impl Mono {
             ],
             "the README's monorepo section changed: keep this test doing what it says"
         );
+        // The alias builds with the tool's own profile (the README copies it).
+        let profile = |text: &str| -> Vec<String> {
+            let at = text.find("[profile.dev]").expect("a [profile.dev]");
+            text[at..]
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string)
+                .collect()
+        };
+        let tool = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+        let readme = &files.iter().find(|(n, _)| n == "Cargo.toml").unwrap().1;
+        assert_eq!(
+            profile(readme),
+            profile(&tool),
+            "the README's monorepo Cargo.toml copies the tool's profile: update it"
+        );
         for (name, body) in &files {
             let path = dir.join(name);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
