@@ -13,7 +13,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 packages=(podman docker.io golang-go openssh-server openssh-client containerd
   qemu-user-static binfmt-support busybox-static iproute2 zstd gzip uidmap
-  git ca-certificates docker-registry skopeo)
+  git ca-certificates docker-registry skopeo make)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -503,9 +503,20 @@ impl CompletionsCmd {
 /// a usage error.
 pub fn main() -> ExitCode {
     let name = bin_name();
-    let cli = match Cli::command()
+    let mut command = Cli::command()
         .after_help(help::SHORT.replace("cargo xtask", &name))
-        .after_long_help(help::LONG.replace("cargo xtask", &name))
+        .after_long_help(help::LONG.replace("cargo xtask", &name));
+    // The tasks' own examples name the command as the user started it too.
+    for task in ["image", "ship"] {
+        command = command.mut_subcommand(task, |c| {
+            let text = c
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            c.after_help(text.replace("cargo xtask", &name))
+        });
+    }
+    let cli = match command
         .bin_name(name)
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m))
