@@ -20,7 +20,7 @@ use support::*;
 /// A build whose first `RUN` takes `PAUSE` seconds, for two architectures.
 const SLOW_CONTAINERFILE: &str = "ARG TAG_GOVER=1.19.8
 FROM --platform=$BUILDPLATFORM docker.io/library/golang:${TAG_GOVER}-bookworm AS build
-WORKDIR /src
+WORKDIR /src/@UNIQUE@
 COPY . .
 ARG PAUSE=0
 RUN sleep $PAUSE && mkdir -p /out && cp hello.txt /out/
@@ -260,7 +260,14 @@ fn interrupt_lines(stderr: &str) -> Vec<&str> {
 fn slow_app(c: &Case, pause: u32) {
     let app = c.path().join("app");
     std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("Containerfile"), SLOW_CONTAINERFILE).unwrap();
+    // Each test's layers are its own from the first step: removing one
+    // test's images never takes a layer another test's build stands on.
+    let unique = c.repo.replace('/', "-");
+    std::fs::write(
+        app.join("Containerfile"),
+        SLOW_CONTAINERFILE.replace("@UNIQUE@", &unique),
+    )
+    .unwrap();
     std::fs::write(app.join("hello.txt"), format!("hello {}\n", c.repo)).unwrap();
     std::fs::write(app.join("go.mod"), "module x\n\ngo 1.19\n").unwrap();
     std::fs::write(

@@ -66,12 +66,24 @@ impl Cmd {
             }
         }
         // A child reading the terminal (a passphrase prompt) stays in the
-        // terminal's foreground group; every other one gets its own group,
-        // so that a terminal's Ctrl-C reaches only us and we stop children
-        // in our order.
+        // terminal's foreground group. Every other one gets a session (and
+        // so a process group) of its own: a terminal's Ctrl-C reaches only
+        // us and we stop children in our order; and with no controlling
+        // terminal, a child that would ask something there (ssh's host-key
+        // question) fails at once instead of being stopped by SIGTTIN, as a
+        // background group would be, and hanging the run.
         let group = interrupt::installed() && stdin != Io::Inherit;
         if group {
-            c.process_group(0);
+            // SAFETY: setsid(2) is async-signal-safe; nothing else runs
+            // between fork and exec.
+            unsafe {
+                c.pre_exec(|| {
+                    if libc::setsid() < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         interrupt::hold_if_stopping();
         let child = c

@@ -7,7 +7,7 @@
 //! and `_exit`: async-signal-safe); what that leaves is removed by the next
 //! run (see [`super::rundir`]).
 //!
-//! Children run in process groups of their own (see [`super::exec`]), so a
+//! Children run in sessions and process groups of their own (see [`super::exec`]), so a
 //! terminal's Ctrl-C reaches only us and a SIGTERM to us alone ends the same
 //! way: the order of stopping is ours. The order: engine builds first, with
 //! SIGINT (then the engine's leftovers are removed: hooks of
