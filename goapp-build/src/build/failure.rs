@@ -62,7 +62,7 @@ fn buildkit_step(lines: &[&str]) -> Option<FailedStep> {
         let rest = l[id.len()..].trim_start();
         rest.starts_with('[').then_some(rest)
     })?;
-    let output = lines
+    let mut output: Vec<String> = lines
         .iter()
         .filter(mine)
         .filter_map(|l| {
@@ -73,6 +73,9 @@ fn buildkit_step(lines: &[&str]) -> Option<FailedStep> {
         })
         .filter(|t| !t.trim().is_empty())
         .collect();
+    // BuildKit's own verdict (`#9 ERROR: failed to compute cache key: …`)
+    // is often the only thing said, for a COPY.
+    output.push(error[id.len()..].trim_start().to_string());
     Some(FailedStep {
         title: title.to_string(),
         output: last(output),
@@ -261,7 +264,14 @@ Error: building at STEP \"RUN go build -o /out/app ./\": while running runtime: 
         assert_eq!(p.output, ["# api", "./main.go:20:2: undefined: fmt.Printx"]);
         let d = failing_step(DOCKER).unwrap();
         assert_eq!(d.title, "[build 4/4] RUN go build -o /out/app ./");
-        assert_eq!(d.output, ["# api", "./main.go:20:2: undefined: fmt.Printx"]);
+        assert_eq!(
+            d.output,
+            [
+                "# api",
+                "./main.go:20:2: undefined: fmt.Printx",
+                "ERROR: executor failed running [/bin/sh -c go build -o /out/app ./]: exit code: 2"
+            ]
+        );
         assert_eq!(failing_step("Error: something else\n"), None);
     }
 
