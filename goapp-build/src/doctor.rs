@@ -87,7 +87,7 @@ fn engines(s: &Session) -> Vec<Check> {
                 Verdict::Ok,
                 "engine",
                 format!(
-                    "{} {} ({}); heredocs: {}, BUILDPLATFORM in FROM: {}, secrets as env: {}, buildx: {}, ssh mounts: {}, manifests: {}",
+                    "{} {} ({}); heredocs: {}, BUILDPLATFORM in FROM: {}, secrets as env: {}, buildx: {}, ssh mounts: {}, manifests: {}, bind mounts keyed by content: {} (else shimmed)",
                     e.kind,
                     c.version,
                     e.program,
@@ -96,7 +96,8 @@ fn engines(s: &Session) -> Vec<Check> {
                     yn(c.secret_env),
                     yn(c.buildx),
                     yn(c.ssh_mount),
-                    yn(c.manifest)
+                    yn(c.manifest),
+                    yn(c.bind_keying.context)
                 ),
             )
         }

@@ -139,21 +139,48 @@ fn cached_version(engine: &Engine, cache_dir: &Path) -> Option<String> {
         .as_secs();
     let key = format!("{}|{}|{}", bin.display(), meta.len(), mtime);
     let file = cache_dir.join("engine-versions.txt");
-    if let Ok(text) = crate::core::fs::read_text(&file, "the engine version cache") {
-        if let Some(v) = text
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}\t")))
-        {
-            return Some(v.to_string());
-        }
+    let text = crate::core::fs::read_text(&file, "the engine version cache").unwrap_or_default();
+    if let Some(v) = cached_entry(&text, &key) {
+        return Some(v);
     }
     let version = read_version(engine)?;
+    // One entry per binary path, written atomically: a reader sees the old
+    // file or the new one, never half a version (which would pick shims).
+    let prefix = format!("{}|", bin.display());
+    let mut kept: String = text
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n') && !l.starts_with(&prefix))
+        .collect();
+    kept.push_str(&format!("{key}\t{version}\n"));
     let _ = std::fs::create_dir_all(cache_dir);
-    let mut text =
-        crate::core::fs::read_text(&file, "the engine version cache").unwrap_or_default();
-    text.push_str(&format!("{key}\t{version}\n"));
-    let _ = std::fs::write(&file, text);
+    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(cache_dir) {
+        if std::io::Write::write_all(&mut tmp, kept.as_bytes()).is_ok() {
+            let _ = tmp.persist(&file);
+        }
+    }
     Some(version)
+}
+
+/// The version cached for `key`: only from a whole line (ending in a
+/// newline) whose version reads as one (`4.3.1`, `20.10.24+dfsg1`).
+fn cached_entry(text: &str, key: &str) -> Option<String> {
+    text.split_inclusive('\n')
+        .filter_map(|l| l.strip_suffix('\n'))
+        .find_map(|l| l.strip_prefix(&format!("{key}\t")))
+        .filter(|v| plausible_version(v))
+        .map(str::to_string)
+}
+
+fn plausible_version(v: &str) -> bool {
+    let mut parts = v.splitn(3, '.');
+    let major = parts.next().unwrap_or("");
+    let minor: String = parts
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    !major.is_empty() && major.chars().all(|c| c.is_ascii_digit()) && !minor.is_empty()
 }
 
 fn read_version(engine: &Engine) -> Option<String> {
@@ -266,5 +293,26 @@ mod tests {
         let fixed = k("5.3.0");
         assert!(fixed.context && fixed.image && !fixed.typeless && !fixed.stage);
         assert!(!k("5.2.5").context);
+    }
+
+    #[test]
+    fn only_whole_plausible_cache_lines_count() {
+        let text =
+            "/usr/bin/podman|1|2\t4.3.1\n/usr/bin/docker|3|4\t20.10.24+dfsg1\n/usr/bin/x|5|6\t4.";
+        assert_eq!(
+            cached_entry(text, "/usr/bin/podman|1|2").as_deref(),
+            Some("4.3.1")
+        );
+        assert_eq!(
+            cached_entry(text, "/usr/bin/docker|3|4").as_deref(),
+            Some("20.10.24+dfsg1")
+        );
+        assert_eq!(
+            cached_entry(text, "/usr/bin/x|5|6"),
+            None,
+            "a truncated last line"
+        );
+        assert_eq!(cached_entry("/b|1|1\tgarbage\n", "/b|1|1"), None);
+        assert_eq!(cached_entry("/b|1|1\t4\n", "/b|1|1"), None);
     }
 }
