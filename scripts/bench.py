@@ -145,6 +145,12 @@ def write_markdown(rows, d, ship):
     if os.path.exists(notes_path):
         out += [open(notes_path).read()]
     path = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+    # The fan-out section is scripts/bench_fanout.py's: kept when only the
+    # figures above are measured again.
+    old = open(path).read() if os.path.exists(path) else ""
+    begin, end = "<!-- fanout:begin", "<!-- fanout:end -->"
+    if begin in old and end in old:
+        out += ["", old[old.index(begin):old.index(end) + len(end)], ""]
     open(path, "w").write("\n".join(out))
     print(f"bench: wrote {path}")
 
