@@ -19,7 +19,7 @@ pub const VERSION: u32 = 1;
 /// The document of a run: which command, whether it succeeded, and what it did.
 #[derive(Serialize, Debug, Default)]
 pub struct Document {
-    /// [`VERSION`].
+    /// The format's version (`VERSION` in this module).
     pub version: u32,
     /// `image`, `ship`, `go-version`.
     pub command: &'static str,
