@@ -50,13 +50,22 @@ pub fn normalize(
             }
             let relative = m.target.filter(|t| !t.starts_with('/') && !t.contains('$'));
             if let (true, Some(target)) = (want.absolute_target, relative) {
-                match workdir(file, &stages, at).filter(|_| shims) {
+                let dir = workdir(file, &stages, at);
+                match dir.clone().filter(|_| shims) {
                     Some(dir) => {
                         let abs = join(&dir, &target);
                         new = replace_target(&new, &target, &abs);
                         notes.push(format!("shim: mount target `{target}` written as `{abs}` ({engine} takes only absolute mount targets: buildah #4309)"));
                     }
-                    None => findings.push((ins.line, Severity::Error, format!("the mount target `{target}` is relative, which {engine} does not take (buildah #4309, fixed in podman 4.4){}: write it out, e.g. `target=/src/{}`", if shims { " and this stage sets no WORKDIR to resolve it against" } else { ", and shims are off" }, target.trim_start_matches("./")))),
+                    None => {
+                        let why = if shims {
+                            " and this stage sets no WORKDIR to resolve it against"
+                        } else {
+                            ", and shims are off"
+                        };
+                        let example = join(dir.as_deref().unwrap_or("/src"), &target);
+                        findings.push((ins.line, Severity::Error, format!("the mount target `{target}` is relative, which {engine} does not take (buildah #4309, fixed in podman 4.4){why}: write it out, e.g. `target={example}`")));
+                    }
                 }
             }
             if new == *value {
