@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from bench_builds import one_line_change
-from bench_common import RUNS, WORK, XTASK, median, sh, timed
+from bench_common import ROOT, RUNS, WORK, XTASK, median, sh, timed
 
 NODES = 3
 SHELL_IMAGE = "localhost/bench-shell-p:1-arm64"

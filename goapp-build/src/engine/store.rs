@@ -31,9 +31,16 @@ impl Engine {
         full_ref(name, unqualified_domain)
     }
 
-    /// Each image of `names` as the store holds it (`None` when absent),
-    /// asked concurrently: each `image inspect` is a process start.
+    /// Each image of `names` as the store holds it (`None` when absent).
+    /// First all in one engine process (one start and one store lock: what a
+    /// no-op rebuild of several architectures costs); when any is missing,
+    /// each asked on its own, concurrently.
     pub fn inspect_all(&self, names: &[&str], label: &str) -> Vec<Option<LocalImage>> {
+        if names.len() > 1 {
+            if let Some(all) = self.inspect_together(names, label) {
+                return all;
+            }
+        }
         std::thread::scope(|scope| {
             let handles: Vec<_> = names
                 .iter()
@@ -46,21 +53,48 @@ impl Engine {
         })
     }
 
+    /// All of `names` by one `image inspect`, which prints one line per
+    /// name in order; `None` unless every one was found.
+    fn inspect_together(&self, names: &[&str], label: &str) -> Option<Vec<Option<LocalImage>>> {
+        let out = self
+            .cmd()
+            .args(["image", "inspect", "--format", &self.inspect_format(label)])
+            .args(names.iter().copied())
+            .run_timeout(Some(Duration::from_secs(60)))
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() != names.len() {
+            return None;
+        }
+        lines.iter().map(|l| parse_inspect(l).map(Some)).collect()
+    }
+
     /// One image as the store holds it; `None` when absent or unreadable.
     pub fn inspect(&self, name: &str, label: &str) -> Option<LocalImage> {
+        let out = self
+            .cmd()
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                &self.inspect_format(label),
+                name,
+            ])
+            .run_timeout(Some(Duration::from_secs(60)))
+            .ok()?;
+        parse_inspect(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// `ID ARCH DIGEST LABEL` on one line.
+    fn inspect_format(&self, label: &str) -> String {
         let digest = match self.kind {
             EngineKind::Podman => "{{.Digest}}",
             EngineKind::Docker => "{{if .RepoDigests}}{{index .RepoDigests 0}}{{else}}-{{end}}",
         };
-        let format = format!(
+        format!(
             "{{{{.Id}}}} {{{{.Architecture}}}} {digest} {{{{index .Config.Labels \"{label}\"}}}}"
-        );
-        let out = self
-            .cmd()
-            .args(["image", "inspect", "--format", &format, name])
-            .run_timeout(Some(Duration::from_secs(60)))
-            .ok()?;
-        parse_inspect(&String::from_utf8_lossy(&out.stdout))
+        )
     }
 }
 
