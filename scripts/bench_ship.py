@@ -60,7 +60,7 @@ def start_nodes():
     for i in range(1, NODES + 1):
         d = os.path.join(WORK, f"node{i}")
         shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
+        os.makedirs(os.path.join(d, "tmp"))
         ns, veth, peer = f"gbench{i}", f"gbv{i}", f"gbp{i}"
         sh(f"ip netns del {ns}", check=False)
         sh(f"ip link del {veth}", check=False)
@@ -124,7 +124,9 @@ def shell_ship(ssh_config, i, image):
 
 
 def write_config(b, ssh_config):
-    hosts = "".join(f"  n{i}: {{ssh: n{i}, arch: arm64, import: containerd, tmp_dir: /tmp}}\n" for i in range(1, NODES + 1))
+    # The "nodes" share this machine's file system: each its own tmp_dir.
+    hosts = "".join(f"  n{i}: {{ssh: n{i}, arch: arm64, import: containerd, tmp_dir: {WORK}/node{i}/tmp}}\n"
+                    for i in range(1, NODES + 1))
     open(os.path.join(WORK, "goapp.yaml"), "w").write(
         f"defaults:\n  ssh_config: {ssh_config}\napps:\n{b.config()}hosts:\n{hosts}")
 
@@ -196,7 +198,7 @@ def measure(b, row, diag):
         # Diagnostic: the same without the nodes' import work, which here
         # competes with the sender for this machine's cores.
         discard_cfg = os.path.join(WORK, "goapp-discard.yaml")
-        hosts = "".join(f"  n{i}: {{ssh: n{i}, arch: arm64, import: {{command: [sh, -c, 'cat > /dev/null']}}, tmp_dir: /tmp}}\n" for i in range(1, NODES + 1))
+        hosts = "".join(f"  n{i}: {{ssh: n{i}, arch: arm64, import: {{command: [sh, -c, 'cat > /dev/null']}}, tmp_dir: {WORK}/node{i}/tmp}}\n" for i in range(1, NODES + 1))
         open(discard_cfg, "w").write(open(os.path.join(WORK, "goapp.yaml")).read().split("hosts:")[0] + "hosts:\n" + hosts)
         d1_t = median(timed(f"{XTASK} ship --config {discard_cfg} --host n1 bench-x", cwd=WORK)[0] for _ in range(RUNS))
         d3_t = median(timed(f"{XTASK} ship --config {discard_cfg} --host n1,n2,n3 bench-x", cwd=WORK)[0] for _ in range(RUNS))
