@@ -250,14 +250,34 @@ fn marked_containers(engine: &Engine, marks: &[&str]) -> Vec<String> {
         .flatten()
         .filter_map(|e| {
             let id = e.file_name().into_string().ok()?;
-            let json = std::fs::read(e.path().join("userdata/buildah.json")).ok()?;
-            let text = String::from_utf8_lossy(&json);
-            needles
+            let texts = records(&e.path().join("userdata"));
+            texts
                 .iter()
-                .any(|n| text.contains(n.as_str()))
+                .any(|t| needles.iter().any(|n| t.contains(n.as_str())))
                 .then_some(id)
         })
         .collect()
+}
+
+/// A working container's `buildah.json` and any `.tmp-buildah.json*` left
+/// beside it: buildah writes the record to a temp name, then renames it, so
+/// a build stopped in between leaves only the temp file (measured: a
+/// two-arch build interrupted as a step starts), which holds the mark and
+/// the build's arguments — a proxy password among them.
+fn records(userdata: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(userdata) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| is_record(&e.file_name().to_string_lossy()))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
+}
+
+fn is_record(name: &str) -> bool {
+    name == "buildah.json" || name.starts_with(".tmp-buildah.json")
 }
 
 /// Where the engine's store keeps its containers' records.
@@ -280,6 +300,17 @@ fn containers_dir(engine: &Engine) -> Option<PathBuf> {
 mod tests {
     use super::*;
     use crate::engine::BuildFront;
+
+    #[test]
+    fn a_record_left_half_written_is_read_too() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".tmp-buildah.json725585966"), "m1").unwrap();
+        std::fs::write(dir.path().join("buildah.json"), "m2").unwrap();
+        std::fs::write(dir.path().join("other.json"), "m3").unwrap();
+        let mut got = records(dir.path());
+        got.sort();
+        assert_eq!(got, ["m1", "m2"]);
+    }
 
     #[test]
     fn bundle_names() {
