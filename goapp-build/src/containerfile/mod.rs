@@ -129,107 +129,21 @@ impl Containerfile {
     /// Parses the text; errors name the line.
     pub fn parse(text: &str) -> Result<Containerfile> {
         let lines: Vec<&str> = text.lines().collect();
-        let mut directives = Vec::new();
-        let mut i = 0;
-        // Directives only at the very top, before any blank line, comment or instruction.
-        while i < lines.len() {
-            let l = lines[i].trim();
-            let Some(body) = l.strip_prefix('#') else {
-                break;
-            };
-            let Some((k, v)) = body.split_once('=') else {
-                break;
-            };
-            let k = k.trim().to_lowercase();
-            if k.is_empty() || k.contains(char::is_whitespace) {
-                break;
-            }
-            directives.push(Directive {
-                name: k,
-                value: v.trim().to_string(),
-                line: i + 1,
-            });
-            i += 1;
-        }
+        let directives = read_directives(&lines);
         let escape = directives
             .iter()
             .find(|d| d.name == "escape")
             .and_then(|d| d.value.chars().next())
             .unwrap_or('\\');
         let mut instructions = Vec::new();
+        let mut i = directives.len();
         while i < lines.len() {
-            let start = i;
             let first = lines[i].trim();
             if first.is_empty() || first.starts_with('#') {
                 i += 1;
                 continue;
             }
-            // Join continuation lines; comment lines inside a continuation are dropped.
-            let mut logical = String::new();
-            loop {
-                let l = lines[i];
-                let t = l.trim_end();
-                if let Some(cont) = t.strip_suffix(escape) {
-                    logical.push_str(cont);
-                    logical.push(' ');
-                    i += 1;
-                    while i < lines.len() && lines[i].trim_start().starts_with('#') {
-                        i += 1;
-                    }
-                    if i >= lines.len() {
-                        break;
-                    }
-                } else {
-                    logical.push_str(t);
-                    i += 1;
-                    break;
-                }
-            }
-            let logical = logical.trim().to_string();
-            let (kw, rest) = match logical.split_once(char::is_whitespace) {
-                Some((k, r)) => (k.to_uppercase(), r.trim_start().to_string()),
-                None => (logical.to_uppercase(), String::new()),
-            };
-            if !kw.chars().all(|c| c.is_ascii_alphabetic()) {
-                bail!("{}: '{kw}' is not an instruction", start + 1);
-            }
-            let (flags, args) = split_flags(&rest);
-            let mut heredocs = Vec::new();
-            if matches!(kw.as_str(), "RUN" | "COPY" | "ADD") {
-                for (delimiter, strip_tabs) in heredoc_starts(&args) {
-                    let mut body = String::new();
-                    loop {
-                        if i >= lines.len() {
-                            bail!("{}: heredoc <<{delimiter} is never closed: add a line `{delimiter}`", start + 1);
-                        }
-                        let l = lines[i];
-                        i += 1;
-                        let cmp = if strip_tabs {
-                            l.trim_start_matches('\t')
-                        } else {
-                            l
-                        };
-                        if cmp == delimiter {
-                            break;
-                        }
-                        body.push_str(cmp);
-                        body.push('\n');
-                    }
-                    heredocs.push(Heredoc {
-                        delimiter,
-                        strip_tabs,
-                        body,
-                    });
-                }
-            }
-            instructions.push(Instruction {
-                line: start + 1,
-                end_line: i,
-                keyword: kw,
-                flags,
-                args,
-                heredocs,
-            });
+            instructions.push(read_instruction(&lines, &mut i, escape)?);
         }
         Ok(Containerfile {
             directives,
@@ -288,6 +202,112 @@ impl Containerfile {
             }
         }
         base
+    }
+}
+
+/// The parser directives (`# escape=`, `# syntax=`): only at the very top,
+/// before any blank line, comment or instruction, one per line.
+fn read_directives(lines: &[&str]) -> Vec<Directive> {
+    let mut directives = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some((k, v)) = l.trim().strip_prefix('#').and_then(|b| b.split_once('=')) else {
+            break;
+        };
+        let k = k.trim().to_lowercase();
+        if k.is_empty() || k.contains(char::is_whitespace) {
+            break;
+        }
+        directives.push(Directive {
+            name: k,
+            value: v.trim().to_string(),
+            line: i + 1,
+        });
+    }
+    directives
+}
+
+/// The instruction starting at line `*i` (not blank, not a comment), with
+/// its continuation lines and heredoc bodies; `*i` moves past them.
+fn read_instruction(lines: &[&str], i: &mut usize, escape: char) -> Result<Instruction> {
+    let start = *i;
+    let logical = logical_line(lines, i, escape);
+    let (kw, rest) = match logical.split_once(char::is_whitespace) {
+        Some((k, r)) => (k.to_uppercase(), r.trim_start().to_string()),
+        None => (logical.to_uppercase(), String::new()),
+    };
+    if !kw.chars().all(|c| c.is_ascii_alphabetic()) {
+        bail!("{}: '{kw}' is not an instruction", start + 1);
+    }
+    let (flags, args) = split_flags(&rest);
+    let mut heredocs = Vec::new();
+    if matches!(kw.as_str(), "RUN" | "COPY" | "ADD") {
+        for (delimiter, strip_tabs) in heredoc_starts(&args) {
+            let body = heredoc_body(lines, i, &delimiter, strip_tabs, start)?;
+            heredocs.push(Heredoc {
+                delimiter,
+                strip_tabs,
+                body,
+            });
+        }
+    }
+    Ok(Instruction {
+        line: start + 1,
+        end_line: *i,
+        keyword: kw,
+        flags,
+        args,
+        heredocs,
+    })
+}
+
+/// Joins an instruction's continuation lines (ending in `escape`) into one,
+/// dropping comment lines inside the continuation, as BuildKit does.
+fn logical_line(lines: &[&str], i: &mut usize, escape: char) -> String {
+    let mut logical = String::new();
+    while *i < lines.len() {
+        let t = lines[*i].trim_end();
+        *i += 1;
+        let Some(cont) = t.strip_suffix(escape) else {
+            logical.push_str(t);
+            break;
+        };
+        logical.push_str(cont);
+        logical.push(' ');
+        while *i < lines.len() && lines[*i].trim_start().starts_with('#') {
+            *i += 1;
+        }
+    }
+    logical.trim().to_string()
+}
+
+/// A heredoc's body: the lines up to its `delimiter` line (tabs stripped
+/// for `<<-`); `*i` moves past the delimiter.
+fn heredoc_body(
+    lines: &[&str],
+    i: &mut usize,
+    delimiter: &str,
+    strip_tabs: bool,
+    start: usize,
+) -> Result<String> {
+    let mut body = String::new();
+    loop {
+        let Some(l) = lines.get(*i) else {
+            bail!(
+                "{}: heredoc <<{delimiter} is never closed: add a line `{delimiter}`",
+                start + 1
+            );
+        };
+        *i += 1;
+        let cmp = if strip_tabs {
+            l.trim_start_matches('\t')
+        } else {
+            l
+        };
+        if cmp == delimiter {
+            return Ok(body);
+        }
+        body.push_str(cmp);
+        body.push('\n');
     }
 }
 
