@@ -430,7 +430,12 @@ fn host_checks(t: &ShipTarget, shipped: &[Shipped]) -> Vec<Check> {
 fn image_check(t: &ShipTarget, p: &Probe, a: &Shipped, arch: Arch) -> Option<Check> {
     let reference = &a.per_arch.iter().find(|(x, _)| *x == arch)?.1;
     let name = format!("host {} {}", t.name, a.app);
-    let ship = format!("cargo xtask ship --host {} {}", t.name, a.app);
+    let ship = format!(
+        "{} ship --host {} {}",
+        crate::core::ui::program(),
+        t.name,
+        a.app
+    );
     let (Some(img), named) = (p.held(reference), p.held(&a.name)) else {
         // Not shipped yet is not a fault.
         return Some(Check::new(

@@ -68,8 +68,9 @@ pub fn run(cwd: &Path, env: &HostEnv, print: bool) -> Result<Written> {
     }
     if let Some(existing) = FILE_NAMES.iter().map(|n| root.join(n)).find(|p| p.exists()) {
         bail!(
-            "{} exists; init never overwrites a config: `cargo xtask init --print` shows what it would write",
-            existing.display()
+            "{} exists; init never overwrites a config: `{} init --print` shows what it would write",
+            existing.display(),
+            crate::core::ui::program()
         );
     }
     // create_new: a config made meanwhile by someone else is not replaced.

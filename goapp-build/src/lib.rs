@@ -58,7 +58,7 @@ pub use crate::containerfile::lint::{run as lint, LintOptions};
 pub use crate::core::arch::{parse_list as parse_arches, Arch};
 pub use crate::core::env::HostEnv;
 pub use crate::core::names::{ImageRef, ImageTemplate, TagTemplate};
-pub use crate::core::ui::Verbosity;
+pub use crate::core::ui::{set_invocation, Verbosity};
 pub use crate::doctor::{run as doctor, Check, Verdict};
 pub use crate::engine::caps::{from_version as capabilities, Capabilities};
 pub use crate::engine::store::LocalImage;

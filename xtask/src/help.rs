@@ -10,6 +10,7 @@ macro_rules! EXAMPLES_TEXT {
   cargo xtask ship --host pis api      build if needed, then put the image on each node of `pis`
   cargo xtask push --registry site     every architecture's image and the shared name, to a registry
   cargo xtask go-version               the Go version each build uses
+  cargo xtask lint api                 one app's Containerfile against the engine and good practice
   cargo xtask doctor                   check engines, emulation, ssh, proxy, hosts"
     };
 }
@@ -21,6 +22,7 @@ macro_rules! ENVIRONMENT {
   GOAPP_CACHE_DIR     caches and build logs (default ~/.cache/goapp-build)
   GOAPP_GO_REPO       where Go's release tags are listed (default https://go.googlesource.com/go)
   GOAPP_GO_CACHE_TTL  seconds a Go tag list is trusted (default 86400)
+  GOAPP_PROG          the program's name in usage lines and hints (launchers set it)
   TARGET_ARCH         architectures when --arch is not given (amd64,arm64)
   MAIN_PKG_PATH       the main package passed to the build (default ./)
   GOPRIVATE           passed to the build (else the config's `goprivate:`)

@@ -8,6 +8,7 @@ use goapp_build::{
     Arch, Common, EngineKind, HostEnv, ImageTemplate, JsonDocument, LintOptions, Policy,
     PushOptions, Request, Session, ShipOptions, Verbosity, Verdict,
 };
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -239,6 +240,11 @@ impl std::fmt::Display for Reported {
 impl std::error::Error for Reported {}
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask go-version                  this directory's app (at a monorepo's root: `APP VERSION` per app)
+  cargo xtask go-version api              one app: the bare version, e.g. 1.25.4
+  cargo xtask go-version --all --json | jq -r '.go_versions[].go_version'
+  cargo xtask go-version --go-version 1.24  the newest 1.24.x")]
 struct GoVersionCmd {
     /// The app (default: the app of the current directory, else the
     /// config's default apps, one line each).
@@ -322,6 +328,11 @@ impl ShipCmd {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask push --registry site        this directory's app (at a monorepo's root: every app) to `registries: site`
+  cargo xtask push api --registry 127.0.0.1:5000 --insecure
+  cargo xtask push --all --registry site --arch amd64,arm64 --dry-run
+  cargo xtask push --registry site --json | jq -r '.pushed[] | .remote'")]
 struct PushCmd {
     /// A registry under `registries:` in the config, or HOST[:PORT]. Each
     /// architecture's image goes as HOST[:PORT]/REPO:TAG-<arch>, the
@@ -393,9 +404,19 @@ fn failed_hosts(report: &goapp_build::ShipReport) -> String {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask lint                        the Containerfiles of this directory's app (at a monorepo's root: every app)
+  cargo xtask lint api worker --strict    two apps; warnings fail too
+  cargo xtask lint --arch amd64,arm64 --engine docker path/to/Containerfile")]
 struct LintCmd {
-    /// Containerfiles; default: the one of the current app.
-    files: Vec<PathBuf>,
+    /// Apps from the config, or Containerfiles (a path that exists as a
+    /// file or holds a '/'; a directory means its Containerfile). Default:
+    /// the apps a build here would build.
+    #[arg(value_name = "APP|FILE")]
+    targets: Vec<String>,
+    /// Every app in the config.
+    #[arg(long, conflicts_with = "targets")]
+    all: bool,
     /// Architectures the build targets (default: the configured or the host's).
     #[arg(long, value_name = "LIST")]
     arch: Option<String>,
@@ -413,11 +434,37 @@ struct LintCmd {
     no_cross_compile: bool,
 }
 
+/// Splits `lint`'s arguments into files and app names: a path that exists
+/// as a file, or holds a '/', is a file (a directory stands for its
+/// Containerfile or Dockerfile); anything else names an app.
+fn files_and_apps(targets: Vec<String>) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut apps = Vec::new();
+    for t in targets {
+        let p = PathBuf::from(&t);
+        if p.is_dir() {
+            let own = ["Containerfile", "Dockerfile"]
+                .iter()
+                .map(|f| p.join(f))
+                .find(|f| f.is_file());
+            files.push(own.unwrap_or_else(|| p.join("Containerfile")));
+        } else if p.is_file() || t.contains('/') {
+            files.push(p);
+        } else {
+            apps.push(t);
+        }
+    }
+    (files, apps)
+}
+
 impl LintCmd {
     fn run(self, s: &Session) -> Result<()> {
+        let (files, apps) = files_and_apps(self.targets);
         let o = LintOptions {
             arch: arch_list(self.arch.as_deref())?,
-            files: self.files,
+            apps,
+            all: self.all,
+            files,
             engine: self.engine,
             strict: self.strict,
             no_shims: self.no_shims,
@@ -435,6 +482,10 @@ impl LintCmd {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask doctor                      every check, one line each; each failure ends with its fix
+  cargo xtask doctor --config ci/goapp.yaml
+  cargo xtask doctor -q || echo 'fix the FAIL lines first'")]
 struct DoctorCmd {}
 
 impl DoctorCmd {
@@ -449,6 +500,9 @@ impl DoctorCmd {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask init                        at the repository's root: writes goapp.yaml
+  cargo xtask init --print                shows what it would write")]
 struct InitCmd {
     /// Print the file instead of writing it.
     #[arg(long)]
@@ -502,22 +556,10 @@ impl CompletionsCmd {
 /// Runs the command line; the exit code is 0 on success, 1 on error, 2 on
 /// a usage error.
 pub fn main() -> ExitCode {
-    let name = bin_name();
-    let mut command = Cli::command()
-        .after_help(help::SHORT.replace("cargo xtask", &name))
-        .after_long_help(help::LONG.replace("cargo xtask", &name));
-    // The tasks' own examples name the command as the user started it too.
-    for task in ["image", "ship"] {
-        command = command.mut_subcommand(task, |c| {
-            let text = c
-                .get_after_help()
-                .map(|h| h.to_string())
-                .unwrap_or_default();
-            c.after_help(text.replace("cargo xtask", &name))
-        });
-    }
-    let cli = match command
-        .bin_name(name)
+    let name = program_name(&std::env::args_os().next().unwrap_or_default(), |k| {
+        std::env::var_os(k)
+    });
+    let cli = match command(&name)
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m))
     {
@@ -531,6 +573,7 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    goapp_build::set_invocation(&name, &cli.task.words());
     let json = match &cli.task {
         Task::Image(c) if c.json => Some("image"),
         Task::Ship(c) if c.json => Some("ship"),
@@ -570,18 +613,76 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// How the user started us, for usage lines: `goapp` when installed under
-/// that name, else `cargo xtask`.
-fn bin_name() -> String {
-    let arg0 = std::env::args_os().next().unwrap_or_default();
-    let name = std::path::Path::new(&arg0)
+/// How the user runs us, for usage lines, examples, `--version` and hints,
+/// so that what we print works as written: `GOAPP_PROG` when a launcher
+/// sets it (`scripts/goapp`); `cargo xtask` for the `xtask` binary, and for
+/// any binary that cargo started (`cargo run` sets `CARGO`: the monorepo's
+/// alias runs the binary `goapp` that way); else the binary's own name
+/// (`goapp`, installed).
+fn program_name(argv0: &std::ffi::OsStr, env: impl Fn(&str) -> Option<OsString>) -> String {
+    if let Some(p) = env("GOAPP_PROG").filter(|p| !p.is_empty()) {
+        return p.to_string_lossy().into_owned();
+    }
+    let file = std::path::Path::new(argv0)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if name == "goapp" {
-        name
-    } else {
-        "cargo xtask".into()
+    if file.is_empty() || file == "xtask" || env("CARGO").is_some() {
+        return "cargo xtask".into();
+    }
+    file
+}
+
+/// The command line's definition, named `name`: usage lines, `--version`,
+/// examples and completions all say it.
+fn command(name: &str) -> clap::Command {
+    let mut command = Cli::command()
+        .display_name(name)
+        .bin_name(name)
+        .after_help(help::SHORT.replace("cargo xtask", name))
+        .after_long_help(help::LONG.replace("cargo xtask", name));
+    let tasks: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for task in tasks {
+        command = command.mut_subcommand(task.as_str(), |c| {
+            let text = c
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let c = c
+                .display_name(format!("{name} {task}"))
+                .after_help(text.replace("cargo xtask", name));
+            // clap's usage for a missing required option lists the apps
+            // given as if they were required too: say it ourselves.
+            match task.as_str() {
+                "ship" => {
+                    c.override_usage(format!("{name} ship --host <HOSTS> [OPTIONS] [APPS]..."))
+                }
+                "push" => c.override_usage(format!(
+                    "{name} push --registry <REGISTRY> [OPTIONS] [APPS]..."
+                )),
+                _ => c,
+            }
+        });
+    }
+    command
+}
+
+impl Task {
+    /// The task's words before the app names, for hints (`ship --host pis`).
+    fn words(&self) -> Vec<&str> {
+        match self {
+            Task::Image(_) => vec!["image"],
+            Task::GoVersion(_) => vec!["go-version"],
+            Task::Ship(c) => vec!["ship", "--host", &c.host],
+            Task::Push(c) => vec!["push", "--registry", &c.registry],
+            Task::Lint(_) => vec!["lint"],
+            Task::Doctor(_) => vec!["doctor"],
+            Task::Init(_) => vec!["init"],
+            Task::Completions(_) => vec!["completions"],
+        }
     }
 }
 

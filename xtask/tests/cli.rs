@@ -790,6 +790,31 @@ fn a_config_with_apps_never_invents_one_from_a_directory() {
         error_line(&err),
         format!("error: no app named, and {} says `default_apps: none`: name one of api, worker (`cargo xtask image api`, `make image APP=api`), or all of them with --all", ws.path().join("goapp.yaml").display())
     );
+    // Every task's hint names that task, as run.
+    let (code, _, err) = ws.run_in(".", &["go-version", "--go-version", "1.21.5"]);
+    assert_eq!(code, 1);
+    assert!(
+        error_line(&err).contains(
+            "name one of api, worker (`cargo xtask go-version api`, `make go-version APP=api`)"
+        ),
+        "{err}"
+    );
+    let cfg = ws.path().join("goapp.yaml");
+    let yaml = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{yaml}hosts:\n  pi: {{host: 127.0.0.1, port: 1}}\ngroups:\n  pis: [pi]\n"),
+    )
+    .unwrap();
+    let bin = path_dir(ws.path(), true);
+    let _ = std::os::unix::fs::symlink(which("ssh").unwrap(), bin.join("ssh"));
+    let (code, _, err) = ws.run_in(".", &["ship", "--host", "pis", "--dry-run"]);
+    assert_eq!(code, 1);
+    assert!(
+        error_line(&err)
+            .contains("(`cargo xtask ship --host pis api`, `make ship HOST=pis APP=api`)"),
+        "{err}"
+    );
     let (code, out, err) = ws.run_in(".", &[&dry[..], &["--all"]].concat());
     assert_eq!(code, 0, "{err}");
     assert_eq!(planned_images(&out), ["api:1-amd64", "worker:1-amd64"]);
@@ -944,4 +969,135 @@ fn json_is_one_document_on_stdout_even_when_it_fails() {
         "{out}"
     );
     assert!(error_line(&err).starts_with("error: no app named 'nope'"));
+}
+
+/// `lint` takes app names like every other task; files stay accepted (a
+/// path that exists as a file or holds a '/', a directory for its
+/// Containerfile).
+#[test]
+fn lint_takes_app_names_and_files() {
+    let ws = monorepo("");
+    std::fs::write(
+        ws.path().join("services/worker/Containerfile"),
+        "FROM golang:1.21\n",
+    )
+    .unwrap();
+    let api = ws.path().join("services/api/Containerfile");
+    let worker = ws.path().join("services/worker/Containerfile");
+    let ok_line = |out: &str, f: &Path| {
+        out.lines()
+            .any(|l| l.starts_with(&format!("{}: ok (", f.display())))
+    };
+    let (code, out, err) = ws.run_in(".", &["lint", "api"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(ok_line(&out, &api), "{out}");
+    assert!(!out.contains("worker"), "only api: {out}");
+    let (code, out, err) = ws.run_in(".", &["lint", "worker", "--strict"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("services/worker/Containerfile:1: warning:"),
+        "{out}"
+    );
+    // Files: a relative path, a path with a '/', a directory.
+    let (code, out, err) = ws.run_in("services/api", &["lint", "Containerfile"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Containerfile: ok ("), "{out}");
+    let (code, out, err) = ws.run_in(
+        ".",
+        &["lint", "services/api", "./services/worker/Containerfile"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        ok_line(&out, Path::new("services/api/Containerfile")),
+        "{out}"
+    );
+    assert!(
+        out.contains("./services/worker/Containerfile:1: warning:"),
+        "{out}"
+    );
+    let _ = worker;
+    // A name that is neither says which apps there are.
+    let (code, _, err) = ws.run_in(".", &["lint", "nope"]);
+    assert_eq!(code, 1);
+    assert!(
+        error_line(&err).starts_with("error: no app named 'nope'"),
+        "{err}"
+    );
+}
+
+/// The program's name follows how it was started: `goapp` installed,
+/// `cargo xtask` through cargo, a launcher's `GOAPP_PROG`; usage lines,
+/// `--version`, examples and hints say it. A missing `--host` does not
+/// make the apps look required.
+#[test]
+fn the_name_follows_how_it_was_started() {
+    let ws = Ws::new(CONFIG);
+    let installed = ws.path().join("inst");
+    std::fs::create_dir_all(&installed).unwrap();
+    std::fs::copy(BIN, installed.join("goapp")).unwrap();
+    let run = |bin: &Path, args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(bin)
+            .args(args)
+            .current_dir(ws.path())
+            .env_clear()
+            .env("PATH", path_dir(ws.path(), true))
+            .env("HOME", ws.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let goapp = installed.join("goapp");
+    assert_eq!(run(&goapp, &["--version"], &[]).1, "goapp 0.1.0\n");
+    assert_eq!(
+        run(Path::new(BIN), &["--version"], &[]).1,
+        "cargo xtask 0.1.0\n"
+    );
+    // The monorepo's alias runs the binary `goapp` through cargo.
+    let (_, help) = run(&goapp, &["image", "--help"], &[("CARGO", "/usr/bin/cargo")]);
+    assert!(help.contains("Usage: cargo xtask image "), "{help}");
+    assert!(help.contains("\n  cargo xtask image api worker"), "{help}");
+    let (_, help) = run(
+        &goapp,
+        &["lint", "--help"],
+        &[("GOAPP_PROG", "tools/goapp-build/scripts/goapp")],
+    );
+    assert!(
+        help.contains("Usage: tools/goapp-build/scripts/goapp lint "),
+        "{help}"
+    );
+    // Every task has examples, naming the program as started.
+    for task in [
+        "image",
+        "ship",
+        "push",
+        "go-version",
+        "lint",
+        "doctor",
+        "init",
+        "completions",
+    ] {
+        let (code, help) = run(&goapp, &[task, "--help"], &[]);
+        assert_eq!(code, 0, "{help}");
+        assert!(
+            help.contains(&format!("\n  goapp {task}"))
+                || task == "completions" && help.contains("goapp completions bash"),
+            "{task}: no example:\n{help}"
+        );
+        assert!(!help.contains("cargo xtask"), "{task}:\n{help}");
+    }
+    let (code, err) = run(&goapp, &["ship", "svc"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("Usage: goapp ship --host <HOSTS> [OPTIONS] [APPS]..."),
+        "{err}"
+    );
+    // Hints too.
+    std::fs::write(ws.path().join("goapp.yaml"), "apps: {}\n").unwrap();
+    let (_, err) = run(&goapp, &["image", "--all"], &[]);
+    assert!(err.contains("(`goapp init` writes a config"), "{err}");
 }

@@ -464,8 +464,8 @@ pub fn select(config: Option<&Config>, pick: Pick, cwd: &Path) -> Result<Vec<App
         }
         (Pick::All, Some(c)) => c.all_apps(),
         (Pick::All, None) => match config {
-            Some(c) => bail!("--all: {} lists no apps: add them under `apps:` (`cargo xtask init` writes a config for this repository)", c.path.display()),
-            None => bail!("--all needs a goapp.yaml listing the apps: none found from {} upwards (`cargo xtask init` writes one)", cwd.display()),
+            Some(c) => bail!("--all: {} lists no apps: add them under `apps:` (`{} init` writes a config for this repository)", c.path.display(), crate::core::ui::program()),
+            None => bail!("--all needs a goapp.yaml listing the apps: none found from {} upwards (`{} init` writes one)", cwd.display(), crate::core::ui::program()),
         },
         (Pick::Here, Some(c)) => c.apps_here(cwd, false),
         (Pick::HereTagged, Some(c)) => c.apps_here(cwd, true),
@@ -502,9 +502,10 @@ impl Config {
                 return Ok(vec![adhoc_app(&normalize(cwd), &self.file.defaults)]);
             }
             bail!(
-                "{} has a {f} but is not an app in {}: add it under `apps:` (`cargo xtask init` prints an entry), build it as it is with --tag REPO:TAG, or name one of {}",
+                "{} has a {f} but is not an app in {}: add it under `apps:` (`{} init --print` prints an entry), build it as it is with --tag REPO:TAG, or name one of {}",
                 cwd.display(),
                 self.path.display(),
+                crate::core::ui::program(),
                 names()
             );
         }
@@ -514,9 +515,10 @@ impl Config {
             DefaultApps::Ask => {
                 let first = self.file.apps.keys().next().cloned().unwrap_or_default();
                 bail!(
-                    "no app named, and {} says `default_apps: none`: name one of {} (`cargo xtask image {first}`, `make image APP={first}`), or all of them with --all",
+                    "no app named, and {} says `default_apps: none`: name one of {} ({}), or all of them with --all",
                     self.path.display(),
-                    names()
+                    names(),
+                    crate::core::ui::example(&first)
                 )
             }
         }

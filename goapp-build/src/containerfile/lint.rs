@@ -14,7 +14,11 @@ use std::path::PathBuf;
 /// Options of `lint`.
 #[derive(Clone, Debug, Default)]
 pub struct LintOptions {
-    /// Files; empty: the Containerfile of the current app.
+    /// Apps whose Containerfiles to check, as `image` takes them.
+    pub apps: Vec<String>,
+    /// `--all`: every configured app.
+    pub all: bool,
+    /// Files; with neither apps nor files: the apps a build here would build.
     pub files: Vec<PathBuf>,
     /// `--arch`.
     pub arch: Option<Vec<Arch>>,
@@ -40,29 +44,24 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
         .map(|c| c.app_containing(&s.cwd))
         .transpose()?
         .flatten();
-    let apps = match here {
-        Some(app) if !o.files.is_empty() => vec![app],
-        None if !o.files.is_empty() => {
-            let defaults = s.config.as_ref().map(|c| c.file.defaults.clone());
-            vec![crate::config::adhoc_app(
-                &s.cwd,
-                &defaults.unwrap_or_default(),
-            )]
-        }
-        _ => s.apps(&[], false)?,
-    };
     let arch_flag = o.arch.as_deref();
-    let targets: Vec<(PathBuf, Vec<Arch>)> = if o.files.is_empty() {
-        apps.iter()
-            .map(|a| Ok((a.containerfile.clone(), s.arches(arch_flag, a)?)))
-            .collect::<Result<_>>()?
-    } else {
-        let arches = s.arches(arch_flag, &apps[0])?;
-        o.files
-            .iter()
-            .map(|f| (f.clone(), arches.clone()))
-            .collect()
-    };
+    let mut targets: Vec<(PathBuf, Vec<Arch>)> = Vec::new();
+    if !o.files.is_empty() {
+        let app = match here {
+            Some(app) => app,
+            None => {
+                let defaults = s.config.as_ref().map(|c| c.file.defaults.clone());
+                crate::config::adhoc_app(&s.cwd, &defaults.unwrap_or_default())
+            }
+        };
+        let arches = s.arches(arch_flag, &app)?;
+        targets.extend(o.files.iter().map(|f| (f.clone(), arches.clone())));
+    }
+    if !o.apps.is_empty() || o.all || o.files.is_empty() {
+        for a in s.apps(&o.apps, o.all)? {
+            targets.push((a.containerfile.clone(), s.arches(arch_flag, &a)?));
+        }
+    }
     let host = s.host_arch()?;
     let caps = match s.engine(o.engine) {
         Ok(e) => caps::detect(&e, &s.env.cache_dir()),

@@ -26,6 +26,55 @@ pub enum Verbosity {
 
 static LEVEL: AtomicU8 = AtomicU8::new(1);
 static SAID: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+static INVOKED: std::sync::OnceLock<Invocation> = std::sync::OnceLock::new();
+
+/// How the user started this run, so that a hint names a command that
+/// works as written: the program (`cargo xtask`, `goapp`, a launcher's path)
+/// and the task's words before the app names (`ship --host pis`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// `cargo xtask`, `goapp`, …
+    pub program: String,
+    /// `image`, `go-version`, `ship --host pis`, …
+    pub task: Vec<String>,
+}
+
+/// Records how this run was started (once, at start-up; later calls are ignored).
+pub fn set_invocation(program: &str, task: &[&str]) {
+    let _ = INVOKED.set(Invocation {
+        program: program.to_string(),
+        task: task.iter().map(|w| w.to_string()).collect(),
+    });
+}
+
+/// The program as the user runs it: `cargo xtask` unless told otherwise.
+pub fn program() -> &'static str {
+    INVOKED.get().map_or("cargo xtask", |i| i.program.as_str())
+}
+
+/// The command that runs this run's task for `app`, as hints show it:
+/// `` `cargo xtask go-version api` `` and, for the tasks the Makefile
+/// wrapper has, `` `make go-version APP=api` ``. Without a recorded
+/// invocation (a team's own xtask): `image`.
+pub fn example(app: &str) -> String {
+    let default = Invocation {
+        program: "cargo xtask".into(),
+        task: vec!["image".into()],
+    };
+    let inv = INVOKED.get().unwrap_or(&default);
+    example_of(inv, app)
+}
+
+fn example_of(inv: &Invocation, app: &str) -> String {
+    let words: Vec<&str> = inv.task.iter().map(String::as_str).collect();
+    let own = format!("`{} {} {app}`", inv.program, words.join(" "));
+    let make = match words.as_slice() {
+        [t @ ("image" | "go-version" | "lint")] => format!("`make {t} APP={app}`"),
+        ["ship", "--host", hosts] => format!("`make ship HOST={hosts} APP={app}`"),
+        _ => return own,
+    };
+    format!("{own}, {make}")
+}
 
 /// Sets the verbosity for the rest of the run.
 pub fn set_verbosity(v: Verbosity) {
@@ -132,6 +181,26 @@ mod tests {
                 "api, worker: no ssh agent",
                 "worker: secret 'goenv' not wired"
             ]
+        );
+    }
+
+    #[test]
+    fn examples_name_the_task_being_run() {
+        let inv = |p: &str, t: &[&str]| Invocation {
+            program: p.into(),
+            task: t.iter().map(|w| w.to_string()).collect(),
+        };
+        assert_eq!(
+            example_of(&inv("cargo xtask", &["go-version"]), "api"),
+            "`cargo xtask go-version api`, `make go-version APP=api`"
+        );
+        assert_eq!(
+            example_of(&inv("goapp", &["ship", "--host", "pis"]), "api"),
+            "`goapp ship --host pis api`, `make ship HOST=pis APP=api`"
+        );
+        assert_eq!(
+            example_of(&inv("goapp", &["push", "--registry", "site"]), "api"),
+            "`goapp push --registry site api`"
         );
     }
 

@@ -120,7 +120,7 @@ pub fn run(s: &Session, o: &PushOptions, out: &mut dyn Write) -> Result<PushRepo
     let mut builds = builder.build(None, policy)?;
     builds.make_indexes(!o.dry_run);
     if let Some(stale) = builds.results.iter().find(|b| b.status == Status::Stale) {
-        bail!("the image {} is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build", stale.image);
+        bail!("the image {} is missing or older than its inputs: build it with `{} image`, or drop --no-build", stale.image, crate::core::ui::program());
     }
     let steps = plan::plan(builder.engine(), &r, &builds.results, true);
     let mut report = PushReport {

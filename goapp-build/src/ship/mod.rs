@@ -411,7 +411,7 @@ fn reach_and_build<'t>(
 fn report_builds(o: &ShipOptions, builds: &Builds, out: &mut dyn Write) -> Result<()> {
     if o.no_build {
         if let Some(r) = builds.results.iter().find(|r| r.status == Status::Stale) {
-            bail!("the image {} is missing or older than its inputs: build it with `cargo xtask image`, or drop --no-build", r.image);
+            bail!("the image {} is missing or older than its inputs: build it with `{} image`, or drop --no-build", r.image, crate::core::ui::program());
         }
     }
     if !o.dry_run {
