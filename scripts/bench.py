@@ -45,6 +45,7 @@ def main():
     rows, diag = [], {"load_start": load()}
 
     def row(name, shell, tool, unit="s", target=None):
+        diag["load_peak"] = max(float(diag.get("load_peak", 0)), float(load()))
         ratio = tool / shell if shell else float("nan")
         rows.append((name, shell, tool, ratio, unit, target))
         fmt = (lambda v: f"{v:.2f} s") if unit == "s" else (lambda v: f"{v / 1e6:.3f} MB")
@@ -83,7 +84,8 @@ def write_markdown(rows, d, ship):
         f"Measured {datetime.date.today().isoformat()} with `scripts/bench.sh {RUNS}` (medians of {RUNS} runs; no-op and overhead: of 10).",
         f"Machine: {os.cpu_count()} × {cpu}, {mem} GiB, {platform.system()} {platform.release()}; "
         f"podman {sh('podman --version').split()[-1]}, Go {GOVER} (Debian). The machine is shared with other",
-        f"work (load average {d['load_start']} at the start, {d['load_end']} at the end): single figures move by tens of percent;",
+        f"work (load average {d['load_start']} at the start, {d['load_end']} at the end, up to {d.get('load_peak', 0):.2f} as figures were taken):",
+        "single figures move by tens of percent;",
         "both sides of a ratio ran interleaved, in the same conditions.",
         "",
         "## Builds: the same Containerfile on both sides",
