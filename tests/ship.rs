@@ -212,6 +212,32 @@ fn ships_the_right_arch_to_containerd_and_podman_then_skips() {
     }
     assert!(!stdout.contains(": sent "), "{stdout}");
 
+    // --json of a skip: the names the node holds, pinned where the store pins.
+    let (ok, stdout, stderr) = w.ship(&["--host", "ctd,pod", "joke", "--json"]);
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    for (host, arch, pinned) in [("ctd", "arm64", true), ("pod", "amd64", false)] {
+        let h = v["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == host)
+            .unwrap_or_else(|| panic!("{host} in {stdout}"));
+        assert_eq!(h["status"], "skipped", "{stdout}");
+        let names: Vec<&str> = h["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        let (one, own) = (
+            format!("localhost/{}:1.0", w.repo),
+            format!("localhost/{}:1.0-{arch}", w.repo),
+        );
+        assert_eq!(names, [own.as_str(), one.as_str()], "{stdout}");
+        assert_eq!(h["pinned"], pinned, "{stdout}");
+    }
+
     // --dry-run probes but changes nothing; --force sends anyway.
     let (ok, stdout, _) = w.ship(&["--host", "pod", "joke", "--dry-run", "--force"]);
     assert!(ok);

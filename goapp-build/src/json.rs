@@ -146,10 +146,11 @@ pub struct Host {
     pub compression: Option<String>,
     /// Blobs left out because the node held them.
     pub reused_blobs: usize,
-    /// The names the image has on the node now (sent, retagged):
-    /// `REPO:TAG-<arch>` and `REPO:TAG`.
+    /// The names the image has on the node now (sent, pulled, retagged,
+    /// skipped): `REPO:TAG-<arch>` and `REPO:TAG`.
     pub names: Vec<String>,
-    /// Pinned against the kubelet's image garbage collection (containerd, k3s).
+    /// Pinned against the kubelet's image garbage collection (containerd,
+    /// k3s; false where the store has no pins: docker, podman).
     pub pinned: bool,
     /// `k3s-dir`: the archive written for k3s to import.
     pub file: Option<String>,
@@ -287,10 +288,17 @@ impl Host {
                 h.compression = Some(compression.clone());
                 h.reused_blobs = *reused;
             }
-            HostResult::Skipped { image, id } => {
+            HostResult::Skipped {
+                image,
+                id,
+                names,
+                pinned,
+            } => {
                 h.status = "skipped";
                 h.image = Some(image.clone());
                 h.id = Some(id.clone());
+                h.names = names.clone();
+                h.pinned = *pinned;
             }
             HostResult::Pulled {
                 image,
@@ -451,6 +459,8 @@ mod tests {
                     HostResult::Skipped {
                         image: "localhost/a:1-arm64".into(),
                         id: "sha256:ab".into(),
+                        names: vec!["localhost/a:1-arm64".into(), "localhost/a:1".into()],
+                        pinned: true,
                     },
                 ),
                 (
@@ -474,6 +484,8 @@ mod tests {
         assert_eq!(h[0]["pinned"], true);
         assert_eq!(h[1]["status"], "skipped");
         assert_eq!(h[1]["id"], "sha256:ab");
+        assert_eq!(h[1]["names"][0], "localhost/a:1-arm64");
+        assert_eq!(h[1]["pinned"], true);
         assert_eq!(h[2]["reason"], "cannot reach pi3 over ssh");
     }
 }

@@ -12,6 +12,10 @@ pub(crate) enum Need {
     Nothing {
         /// The image id.
         id: String,
+        /// The names that hold it.
+        names: Vec<String>,
+        /// Pinned (the store pins: containerd, k3s).
+        pinned: bool,
     },
     /// One name holds the image: give it the other, and pin both.
     Names {
@@ -54,7 +58,11 @@ pub(crate) fn need(node: &Node, r: &BuildResult, force: bool) -> Result<Need, St
         .filter_map(|n| holds(n).map(|pinned| (*n, pinned)))
         .collect();
     if found.len() == names.len() && found.iter().all(|(_, pinned)| *pinned) {
-        return Ok(Need::Nothing { id: id.to_string() });
+        return Ok(Need::Nothing {
+            id: id.to_string(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            pinned: !pins.is_empty(),
+        });
     }
     match found.first() {
         Some((src, _)) if t.store().is_some() => Ok(Need::Names {

@@ -708,6 +708,8 @@ mod tests {
                 HostResult::Skipped {
                     image: g.reference.clone(),
                     id: "sha256:x".into(),
+                    names: vec![],
+                    pinned: false,
                 },
             )]
         });

@@ -71,6 +71,10 @@ pub enum HostResult {
         image: String,
         /// The image id the node already holds.
         id: String,
+        /// The names it has there.
+        names: Vec<String>,
+        /// Pinned there.
+        pinned: bool,
     },
     /// Pulled by the node from a registry (pushed there once by this run).
     Pulled {
@@ -160,7 +164,7 @@ impl HostResult {
                     human(*bytes)
                 )
             }
-            HostResult::Skipped { image, id } => format!(
+            HostResult::Skipped { image, id, .. } => format!(
                 "{host}: {image} is already there (same id {}); nothing sent (--force sends anyway)",
                 short(id)
             ),
@@ -531,6 +535,8 @@ mod tests {
                     HostResult::Skipped {
                         image: "x".into(),
                         id: "y".into(),
+                        names: vec![],
+                        pinned: false,
                     },
                 ),
                 (

@@ -302,11 +302,13 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
             let host = node.target.name.clone();
             match need(node, r, f.force) {
                 Err(why) => plan.settled.push((host, HostResult::failed(why))),
-                Ok(Need::Nothing { id }) => plan.settled.push((
+                Ok(Need::Nothing { id, names, pinned }) => plan.settled.push((
                     host,
                     HostResult::Skipped {
                         image: r.reference.clone(),
                         id,
+                        names,
+                        pinned,
                     },
                 )),
                 Ok(Need::Names { id, src, dsts }) => {
@@ -647,7 +649,9 @@ mod tests {
                 "pi".to_string(),
                 HostResult::Skipped {
                     image: "localhost/joke:1-arm64".into(),
-                    id: ID.into()
+                    id: ID.into(),
+                    names: vec!["localhost/joke:1-arm64".into(), "localhost/joke:1".into()],
+                    pinned: true,
                 }
             )]
         );
