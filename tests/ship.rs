@@ -311,6 +311,31 @@ fn ship_progress_on_a_terminal_then_one_summary_line_per_node() {
         let summary = format!("{host}: sent localhost/");
         assert_eq!(screen.matches(&summary).count(), 1, "{screen}");
     }
+    // The total the slow node's line ends on is what was sent (an OCI
+    // archive's gzip layers: far less than the image's size in the store).
+    let totals: Vec<f64> = screen
+        .split("ctd\x1b[0m")
+        .filter_map(|frame| mib(frame.split("/~").nth(1)?))
+        .collect();
+    let last = *totals.last().expect("a total on ctd's line");
+    let at = screen.find("ctd: sent localhost/").unwrap();
+    let sent = screen[at..].split(" (").nth(1).and_then(mib).unwrap();
+    assert!(
+        (last - sent).abs() <= 0.06,
+        "ctd's line ended on ~{last} MiB, {sent} MiB were sent:\n{screen}"
+    );
+}
+
+/// `1.78 MiB…` → 1.78, `640.00 KiB` → 0.625.
+fn mib(text: &str) -> Option<f64> {
+    let mut words = text.split_whitespace();
+    let n: f64 = words.next()?.parse().ok()?;
+    match words.next()?.trim_end_matches(',') {
+        "MiB" => Some(n),
+        "KiB" => Some(n / 1024.0),
+        "B" => Some(n / 1024.0 / 1024.0),
+        _ => None,
+    }
 }
 
 #[test]

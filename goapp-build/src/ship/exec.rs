@@ -264,6 +264,7 @@ fn pump(save: &Cmd, lanes: &mut [LaneRun]) -> Result<(), ProcessError> {
             }
         }
     }
+    lanes.iter().for_each(|l| l.meter.read_all());
     child.finish(&text(stderr)).map(|_| ())
 }
 
@@ -315,7 +316,7 @@ impl LaneRun {
         multi: Option<&MultiProgress>,
         size: Option<u64>,
     ) -> LaneRun {
-        let meter = Arc::new(Meter::default());
+        let meter = Arc::new(Meter::new(lane.compress.is_some()));
         let mut txs = Vec::new();
         let uploads = lane
             .members
@@ -485,6 +486,7 @@ impl Fanout {
     }
 
     fn finish(self) -> (String, u64) {
+        self.meter.written_all();
         (crate::core::hex(&self.hasher.finalize()), self.total)
     }
 }
@@ -504,6 +506,9 @@ fn upload(cmd: &Cmd, rx: Receiver<Arc<Vec<u8>>>, line: &NodeLine) -> Result<u64,
         }
         written += chunk.len() as u64;
         line.received(written);
+    }
+    if write_error.is_none() {
+        line.received_all(written);
     }
     drop(stdin); // EOF: the remote `cat` finishes
     let status = child.wait()?;
