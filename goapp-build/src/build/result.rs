@@ -192,7 +192,7 @@ impl Builds {
             .map(|i| i.image.as_str())
             .collect();
         if !unheld.is_empty() {
-            writeln!(out, "note: docker's image store cannot hold a manifest list, so {} exist(s) only where `ship` (on each node, its own architecture's image) and `push` (in the registry, the list) put them", unheld.join(", "))?;
+            writeln!(out, "{}", docker_note(&unheld))?;
         }
         if let Some(t) = self.elapsed {
             writeln!(
@@ -264,9 +264,32 @@ impl Builds {
     }
 }
 
+/// The note for names docker 20.10 cannot hold as a manifest list.
+fn docker_note(names: &[&str]) -> String {
+    let (names, verb, them) = match names {
+        [one] => (format!("`{one}`"), "exists", "it"),
+        many => (
+            many.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "exist",
+            "them",
+        ),
+    };
+    format!("note: docker's image store cannot hold a manifest list, so {names} {verb} only where `ship` puts {them} (on each node, as that node's architecture's image) and where `push` puts {them} (in the registry, as the list)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_docker_note_agrees_with_how_many_names_it_has() {
+        assert_eq!(docker_note(&["joke:1"]), "note: docker's image store cannot hold a manifest list, so `joke:1` exists only where `ship` puts it (on each node, as that node's architecture's image) and where `push` puts it (in the registry, as the list)");
+        assert!(docker_note(&["a:1", "b:1"])
+            .contains("so `a:1`, `b:1` exist only where `ship` puts them"));
+    }
     use crate::engine::{BuildFront, EngineKind};
     use crate::process::error::Failure;
 

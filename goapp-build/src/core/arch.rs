@@ -83,9 +83,14 @@ impl Arch {
     }
 }
 
-/// "amd64, arm64, …" for messages.
+/// "amd64, arm64, …" for messages: the architectures a build can target
+/// (not `arm64be`, which only names a probed machine).
 pub fn list_names() -> String {
-    ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+    ALL.iter()
+        .filter(|a| **a != Arch::Arm64be)
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for Arch {
@@ -99,15 +104,25 @@ impl FromStr for Arch {
     fn from_str(s: &str) -> Result<Arch> {
         let s = s.trim();
         let s = s.strip_prefix("linux/").unwrap_or(s);
-        if let Some(a) = ALL.iter().copied().find(|a| a.name() == s) {
+        if let Some(a) = ALL
+            .iter()
+            .copied()
+            .find(|a| a.name() == s && *a != Arch::Arm64be)
+        {
             return Ok(a);
         }
         if s == "arm/v7" {
             return Ok(Arch::Arm);
         }
-        Arch::from_uname(s).ok_or_else(|| {
-            anyhow::anyhow!("unknown architecture '{s}': use one of {}", list_names())
-        })
+        let named = (s == Arch::Arm64be.name()).then_some(Arch::Arm64be);
+        match named.or_else(|| Arch::from_uname(s)) {
+            // A node may be one (its probe says so), but nothing builds for it.
+            Some(Arch::Arm64be) => bail!(
+                "architecture '{s}' (big-endian 64-bit ARM) cannot be built: Go has no port for it; use arm64 for 64-bit ARM"
+            ),
+            Some(a) => Ok(a),
+            None => bail!("unknown architecture '{s}': use one of {}", list_names()),
+        }
     }
 }
 
@@ -166,5 +181,10 @@ mod tests {
             "{err}"
         );
         assert!(parse_list(" , ").is_err());
+        assert!(!err.contains("arm64be"), "{err}");
+        for be in ["arm64be", "aarch64_be", "linux/arm64be"] {
+            let err = be.parse::<Arch>().unwrap_err().to_string();
+            assert!(err.contains("Go has no port for it; use arm64"), "{err}");
+        }
     }
 }
