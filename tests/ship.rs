@@ -434,9 +434,13 @@ fn a_failing_import_shows_its_stderr_and_other_hosts_are_still_done() {
         "{stdout}\n{stderr}"
     );
     assert!(stdout.contains("(exit status: 4)"), "{stdout}");
+    let void = stdout
+        .lines()
+        .find(|l| l.starts_with("void: FAILED: cannot reach void over ssh ("))
+        .unwrap_or_else(|| panic!("{stdout}"));
     assert!(
-        stdout.contains("void: FAILED: cannot reach void over ssh"),
-        "{stdout}"
+        void.contains(" — fix: check that 127.0.0.1 is up") && !void.contains("BatchMode"),
+        "one short sentence with the fix:\n{void}"
     );
     assert!(stdout.contains("pod: sent"), "{stdout}");
     assert!(

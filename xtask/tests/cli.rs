@@ -645,14 +645,36 @@ fn ship_dry_run_says_why_a_host_failed() {
     ];
     let (code, out, err) = run_bounded(&ws, &args, &[]);
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(
-        out.contains("# dead: FAILED: cannot reach dead over ssh:"),
-        "{out}"
+    // Short: where, what failed, the fix; not ssh's 1000-character command.
+    let failed = out
+        .lines()
+        .find(|l| l.starts_with("# dead: FAILED: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let user = failed
+        .split("over ssh (")
+        .nth(1)
+        .and_then(|r| r.split('@').next())
+        .unwrap_or_else(|| panic!("{failed}"));
+    assert_eq!(
+        failed,
+        format!("# dead: FAILED: cannot reach dead over ssh ({user}@127.0.0.1 port 1): ssh: connect to host 127.0.0.1 port 1: Connection refused — fix: start sshd on 127.0.0.1, or set `port:` for dead to the port it listens on")
     );
-    assert!(out.contains("Connection refused"), "{out}");
+    assert!(!out.contains("BatchMode"), "{out}");
     assert_eq!(
         error_line(&err),
-        "error: shipping failed on 1 of 1 host(s): dead: cannot reach dead over ssh (exit status: 255): ssh: connect to host 127.0.0.1 port 1: Connection refused"
+        format!(
+            "error: shipping failed on 1 of 1 host(s): dead: {}",
+            &failed[16..]
+        )
+    );
+    // -v: the whole command as well.
+    let verbose: Vec<&str> = args.iter().copied().chain(["-v"]).collect();
+    let (code, out, err) = run_bounded(&ws, &verbose, &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains(failed), "{out}");
+    assert!(
+        out.contains("-o BatchMode=yes") && out.contains("(exit status: 255)"),
+        "{out}"
     );
 }
 

@@ -315,7 +315,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     };
     let plan = plan::plan(&nodes, &builds.results, &facts);
     let mut unreachable = reached.unreachable;
-    probe::explain_host_keys(&targets, &mut unreachable, s.env.home().as_deref());
+    probe::explain_unreachable(&targets, &mut unreachable, s.env.home().as_deref());
     let mut report = ShipReport {
         hosts: unreachable,
         builds: None,

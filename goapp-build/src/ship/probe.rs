@@ -133,10 +133,11 @@ pub(crate) fn probe_all<R: Send>(
     })
 }
 
-/// Replaces the reason of each host that ssh refused for an unknown host
-/// key with the one sentence that fixes it (its host, port and known_hosts
-/// file as ssh resolves them, read with `ssh -G`).
-pub(crate) fn explain_host_keys(
+/// Replaces the reason of each host that ssh could not reach with one
+/// sentence: where (user, host, port as ssh resolves them, read with
+/// `ssh -G`), what failed, and the fix (for an unknown host key, the exact
+/// `ssh-keyscan`). The full ssh command line follows only with `-v`.
+pub(crate) fn explain_unreachable(
     targets: &[ShipTarget],
     failed: &mut [(String, crate::ship::HostResult)],
     home: Option<&Path>,
@@ -151,16 +152,25 @@ pub(crate) fn explain_host_keys(
         let Some(t) = targets.iter().find(|t| &t.name == name) else {
             continue;
         };
-        if crate::ship::remote::host_key_refused(e) {
-            let resolved = t
-                .resolve()
-                .run_timeout(Some(Duration::from_secs(10)))
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            // The sentence says it all: ssh's command line would bury it.
-            *r = crate::ship::HostResult::failed(crate::ship::remote::host_key_fix(
-                name, &resolved, home,
-            ));
+        if !crate::ship::remote::ssh_failed(e) {
+            continue;
         }
+        let resolved = t
+            .resolve()
+            .run_timeout(Some(Duration::from_secs(10)))
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        // The sentence says it all: ssh's command line would bury it, so
+        // that comes only with -v.
+        let mut reason = if crate::ship::remote::host_key_refused(e) {
+            crate::ship::remote::host_key_fix(name, &resolved, home)
+        } else {
+            let by_hand = t.by_hand().to_string();
+            crate::ship::remote::unreachable_reason(name, e, &resolved, &by_hand)
+        };
+        if crate::core::ui::verbose() {
+            reason = format!("{reason}\n{e}");
+        }
+        *r = crate::ship::HostResult::failed(reason);
     }
 }

@@ -133,6 +133,65 @@ pub fn host_key_fix(name: &str, resolved: &str, home: Option<&std::path::Path>) 
     )
 }
 
+/// Whether the probe failed in ssh itself (it exits 255, or never
+/// answered), not in the script it ran.
+pub fn ssh_failed(e: &ProcessError) -> bool {
+    use crate::process::error::Failure;
+    matches!(e.failure, Failure::Timeout(_) | Failure::Spawn(_)) || e.code() == Some(255)
+}
+
+/// The short reason for a node ssh could not reach: which destination
+/// (user, host, port as ssh resolved them from `resolved`, `ssh -G`'s
+/// output), what failed in ssh's own words, and the fix for that cause;
+/// `by_hand` is the command that shows it all. The full command line is
+/// for `-v` (the caller adds it).
+pub fn unreachable_reason(name: &str, e: &ProcessError, resolved: &str, by_hand: &str) -> String {
+    use crate::process::error::Failure;
+    let get = |key: &str| {
+        resolved
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ').map(str::trim))
+    };
+    let host = get("hostname").unwrap_or(name);
+    let port = get("port").unwrap_or("22");
+    let dest = match get("user") {
+        Some(u) => format!("{u}@{host} port {port}"),
+        None => format!("{host} port {port}"),
+    };
+    let said = match &e.failure {
+        Failure::Timeout(limit) => format!("no answer within {}s", limit.as_secs()),
+        Failure::Spawn(why) => format!("ssh could not start: {why}"),
+        _ => e
+            .stderr_tail
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("ssh exited with status 255 and said nothing")
+            .to_string(),
+    };
+    let fix = if said.contains("Connection refused") {
+        format!("start sshd on {host}, or set `port:` for {name} to the port it listens on")
+    } else if said.contains("Permission denied") {
+        format!(
+            "let your key in (`ssh-copy-id -p {port} {}`), or set `user:`/`identity:` for {name}",
+            quote(&format!("{}@{host}", get("user").unwrap_or("USER")))
+        )
+    } else if said.contains("Could not resolve hostname") {
+        format!("check the name, or set `host:` for {name} to its address")
+    } else if said.contains("timed out")
+        || said.contains("No route")
+        || said.starts_with("no answer")
+    {
+        format!("check that {host} is up and port {port} is open to you (a slow link: raise `connect_timeout:` for {name})")
+    } else if said.starts_with("ssh could not start") {
+        "install OpenSSH's client (`apt-get install openssh-client`)".to_string()
+    } else {
+        format!("run `{by_hand}` to see what ssh says")
+    };
+    format!("cannot reach {name} over ssh ({dest}): {said} — fix: {fix}")
+}
+
 /// What the import script says on stderr once the archive's checksum
 /// matched and the import starts (the progress line's next phase).
 pub const VERIFIED: &str = "goapp: verified; importing";
@@ -764,6 +823,38 @@ pub fn image_id_of(v: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_node_is_one_short_sentence_with_the_fix() {
+        use crate::process::error::Failure;
+        let long = format!("sh -c '{}'", "x".repeat(900));
+        let mut e = ProcessError::new(
+            format!("ssh -p 1 -- 127.0.0.1 {long}"),
+            Failure::Io("exit status: 255".into()),
+        );
+        e.stderr_tail = "ssh: connect to host 127.0.0.1 port 1: Connection refused\n".into();
+        let resolved = "user ops\nhostname 127.0.0.1\nport 1\n";
+        let r = unreachable_reason("dead", &e, resolved, "ssh -p 1 dead true");
+        assert_eq!(r, "cannot reach dead over ssh (ops@127.0.0.1 port 1): ssh: connect to host 127.0.0.1 port 1: Connection refused — fix: start sshd on 127.0.0.1, or set `port:` for dead to the port it listens on");
+        e.stderr_tail = "ops@pi.lan: Permission denied (publickey).".into();
+        let r = unreachable_reason(
+            "pi",
+            &e,
+            "user ops\nhostname pi.lan\nport 22\n",
+            "ssh pi true",
+        );
+        assert!(r.ends_with("fix: let your key in (`ssh-copy-id -p 22 ops@pi.lan`), or set `user:`/`identity:` for pi"), "{r}");
+        let t = ProcessError::new("ssh x", Failure::Timeout(std::time::Duration::from_secs(5)));
+        let r = unreachable_reason("pi", &t, "", "ssh pi true");
+        assert_eq!(r, "cannot reach pi over ssh (pi port 22): no answer within 5s — fix: check that pi is up and port 22 is open to you (a slow link: raise `connect_timeout:` for pi)");
+        e.stderr_tail = "kex_exchange_identification: read: Connection reset by peer".into();
+        let r = unreachable_reason("pi", &e, "", "ssh pi true");
+        assert!(
+            r.ends_with("fix: run `ssh pi true` to see what ssh says"),
+            "{r}"
+        );
+        assert!(r.len() < 200, "{r}");
+    }
 
     #[test]
     fn an_unknown_host_key_gets_the_exact_keyscan() {
