@@ -133,4 +133,26 @@ fn all_checks_pass_then_each_fault_is_named_with_its_fix() {
     assert!(!ok);
     let line = stdout.lines().find(|l| l.contains("arch arm64")).unwrap();
     assert!(line.starts_with("FAIL") && line.contains("qemu-aarch64 is not registered") && line.contains("fix: apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-aarch64"), "{line}");
+
+    // A host configured as arm64 that is an x86_64 machine: refused while
+    // it has no arm64 emulator, fine (under emulation) once it has one.
+    let yaml = std::fs::read_to_string(t.path().join("goapp.yaml")).unwrap();
+    std::fs::write(
+        t.path().join("goapp.yaml"),
+        format!(
+            "{yaml}  arm: {{ssh: node, arch: arm64, import: containerd, connect_timeout: 5}}\n"
+        ),
+    )
+    .unwrap();
+    let (ok, stdout, _) = doctor(t.path(), &agent, &[("PATH", &path)]);
+    assert!(!ok);
+    let line = stdout.lines().find(|l| l.contains("host arm:")).unwrap();
+    assert_eq!(line, "FAIL  host arm: arm is configured with `arch: arm64`, but the node reports 'x86_64' (amd64) and has no emulator for arm64 registered: images built for arm64 would not run there; fix `arch:` for arm in the config, or remove it (the node's own answer is then used)");
+    drop(_restore);
+    let (_, stdout, _) = doctor(t.path(), &agent, &[("PATH", &path)]);
+    let line = stdout.lines().find(|l| l.contains("host arm:")).unwrap();
+    assert!(
+        line.starts_with("ok    host arm: reachable, x86_64 (arm64, under emulation)"),
+        "{line}"
+    );
 }

@@ -397,8 +397,18 @@ fn host_checks(t: &ShipTarget, shipped: &[Shipped]) -> Vec<Check> {
             vec![Check::new(Verdict::Fail, name, format!("not reachable over ssh ({dest}): {cause} — fix: make `{}` work (the key, the user, the port)", t.by_hand()))]
         }
         Ok(p) if p.importer => {
+            if let Some(why) = crate::ship::contradiction(t, &p) {
+                return vec![Check::new(Verdict::Fail, name, why)];
+            }
             let arch = t.host.arch.or_else(|| Arch::from_uname(&p.machine));
-            let shown = arch.map(|a| a.to_string()).unwrap_or("?".into());
+            let native = Arch::from_uname(&p.machine);
+            let shown = match arch {
+                Some(a) if native.is_some_and(|n| !a.runs_on(n)) => {
+                    format!("{a}, under emulation")
+                }
+                Some(a) => a.to_string(),
+                None => "?".into(),
+            };
             let zstd = if p.zstd { ", zstd" } else { "" };
             let mut out = vec![Check::new(
                 Verdict::Ok,

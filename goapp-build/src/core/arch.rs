@@ -77,6 +77,32 @@ impl Arch {
         })
     }
 
+    /// The name binfmt_misc gives this architecture's emulator
+    /// (`/proc/sys/fs/binfmt_misc/qemu-<name>`).
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86_64",
+            Arch::Arm64 => "aarch64",
+            Arch::Arm64be => "aarch64_be",
+            Arch::Arm => "arm",
+            Arch::I386 => "i386",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390x => "s390x",
+            Arch::Riscv64 => "riscv64",
+        }
+    }
+
+    /// Whether an image of this architecture runs on a machine `uname -m`
+    /// calls `machine`: the same, or its 32-bit sibling (a Raspberry Pi OS
+    /// 32-bit userland on a 64-bit kernel says aarch64; x86-64 runs 386).
+    pub fn runs_on(self, machine: Arch) -> bool {
+        self == machine
+            || matches!(
+                (self, machine),
+                (Arch::Arm, Arch::Arm64) | (Arch::I386, Arch::Amd64)
+            )
+    }
+
     /// The architecture an image config records (`"arm64"`, or `"arm"` + `"v7"`).
     pub fn from_image_arch(arch: &str) -> Option<Arch> {
         ALL.iter().copied().find(|a| a.name() == arch)

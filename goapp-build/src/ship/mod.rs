@@ -22,6 +22,7 @@ use crate::ship::plan::{Facts, TransferPlan};
 use crate::ship::remote::ShipTarget;
 use anyhow::{anyhow, bail, Result};
 use indicatif::MultiProgress;
+pub(crate) use plan::contradiction;
 use std::io::Write;
 
 /// Options of `cargo xtask ship`.

@@ -266,6 +266,10 @@ pub(crate) fn nodes(
             failed.push((name, HostResult::failed(t.missing_importer())));
             continue;
         }
+        if let Some(why) = forced.is_none().then(|| contradiction(t, &p)).flatten() {
+            failed.push((name, HostResult::failed(why)));
+            continue;
+        }
         match forced
             .or(t.host.arch)
             .or_else(|| Arch::from_uname(&p.machine))
@@ -285,6 +289,20 @@ pub(crate) fn nodes(
         }
     }
     (live, failed)
+}
+
+/// Why a host's configured `arch:` cannot be right for the machine its
+/// probe found, if it cannot: an image of it would not run there.
+pub(crate) fn contradiction(t: &ShipTarget, p: &Probe) -> Option<String> {
+    let (configured, machine) = (t.host.arch?, Arch::from_uname(&p.machine)?);
+    let emulated = p.emulates.contains(configured.qemu_name());
+    (!configured.runs_on(machine) && !emulated).then(|| {
+        format!(
+            "{name} is configured with `arch: {configured}`, but the node reports '{m}' ({machine}) and has no emulator for {configured} registered: images built for {configured} would not run there; fix `arch:` for {name} in the config, or remove it (the node's own answer is then used)",
+            name = t.name,
+            m = p.machine.trim(),
+        )
+    })
 }
 
 /// Plans the transfer of `builds` to `nodes`: each node gets the images of
@@ -559,6 +577,7 @@ mod tests {
                     labels: [PIN_CRI, PIN_K3S].iter().map(|l| l.to_string()).collect(),
                 })
                 .collect(),
+            emulates: Default::default(),
         }
     }
 
@@ -1051,18 +1070,36 @@ mod tests {
                 "pi: FAILED: cannot reach pi over ssh: process didn't exit successfully: `ssh -- pi 'sh -c …'` (exit status: 255)",
                 "box: FAILED: `docker` is not installed on box: install it there or change `import:` for this host",
                 "odd: FAILED: odd reports an unknown machine 'sparc64': set `arch:` for it in the config",
+                "arm: FAILED: arm is configured with `arch: arm64`, but the node reports 'x86_64' (amd64) and has no emulator for arm64 registered: images built for arm64 would not run there; fix `arch:` for arm in the config, or remove it (the node's own answer is then used)",
             ]
         );
         assert!(
             matches!(&failed[0].1, HostResult::Failed { process: Some(e), .. } if e.code() == Some(255))
         );
-        // The configured arch wins over what the machine says; --arch over both.
-        assert_eq!(
-            live.iter()
-                .map(|n| (n.target.name.as_str(), n.arch))
-                .collect::<Vec<_>>(),
-            [("arm", Arch::Arm64)]
+        assert!(live.is_empty());
+        // A configured arch that contradicts the machine fails with the fix;
+        // a 32-bit userland on a 64-bit kernel is no contradiction.
+        let (_, failed) = nodes(
+            &targets[3..],
+            vec![Ok(probe("x86_64", false, &[], &[]))],
+            None,
         );
+        assert_eq!(
+            failed[0].1.planned("arm"),
+            "arm: FAILED: arm is configured with `arch: arm64`, but the node reports 'x86_64' (amd64) and has no emulator for arm64 registered: images built for arm64 would not run there; fix `arch:` for arm in the config, or remove it (the node's own answer is then used)"
+        );
+        // Nor is a machine with the arch's emulator registered (qemu-user).
+        let mut qemu = probe("x86_64", false, &[], &[]);
+        qemu.emulates.insert("aarch64".into());
+        let (live, _) = nodes(&targets[3..], vec![Ok(qemu)], None);
+        assert_eq!(live[0].arch, Arch::Arm64);
+        let pi32 = [target("pi", "{ssh: pi, import: podman, arch: arm}")];
+        let (live, _) = nodes(&pi32, vec![Ok(probe("aarch64", false, &[], &[]))], None);
+        assert_eq!(live[0].arch, Arch::Arm);
+        // The configured arch wins over an unknown machine; --arch over both.
+        let odd = [target("odd", "{ssh: odd, import: podman, arch: riscv64}")];
+        let (live, _) = nodes(&odd, vec![Ok(probe("sparc64", false, &[], &[]))], None);
+        assert_eq!(live[0].arch, Arch::Riscv64);
         let (live, _) = nodes(
             &targets[3..],
             vec![Ok(probe("x86_64", false, &[], &[]))],

@@ -561,6 +561,9 @@ impl ShipTarget {
         // printf, never echo: dash's echo interprets backslashes.
         let mut s = String::from("printf 'arch=%s\\n' \"$(uname -m)\"; ");
         s += "if command -v zstd >/dev/null 2>&1; then printf 'zstd=yes\\n'; fi; ";
+        // Emulators registered with the kernel: a configured arch the
+        // machine cannot run natively still runs under one.
+        s += "for f in /proc/sys/fs/binfmt_misc/qemu-*; do if grep -qx enabled \"$f\" 2>/dev/null; then printf 'emulates=%s\\n' \"${f##*/qemu-}\"; fi; done; ";
         s += &format!(
             "if {}; then printf 'importer=yes\\n'; fi; ",
             self.importer_test()
@@ -749,6 +752,8 @@ pub struct Probe {
     pub blobs: std::collections::BTreeSet<String>,
     /// The images asked about that exist.
     pub images: Vec<Held>,
+    /// Emulators registered in binfmt_misc and enabled (`aarch64`, `arm`, …).
+    pub emulates: std::collections::BTreeSet<String>,
 }
 
 /// An image a node holds under a name.
@@ -775,6 +780,8 @@ pub fn parse_probe(out: &str) -> Probe {
     for line in out.lines() {
         if let Some(m) = line.strip_prefix("arch=") {
             p.machine = m.trim().to_string();
+        } else if let Some(m) = line.strip_prefix("emulates=") {
+            p.emulates.insert(m.trim().to_string());
         } else if line == "zstd=yes" {
             p.zstd = true;
         } else if line == "importer=yes" {
@@ -1129,9 +1136,10 @@ goapp /var/lib/rancher/k3s/agent/images .goapp-42-beef.part goapp+joke+arm64+374
     #[test]
     fn probe_output_and_ids() {
         let manifest = r#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7","size":832},"layers":[]}"#;
-        let out = format!("arch=aarch64\nzstd=yes\nimporter=yes\nimage localhost/joke:1-arm64 {manifest} io.cri-containerd.pinned=pinned,other=x\nimage x:1 a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7\nimage y:1 garbage\nimage z:1 {manifest} -\nblob sha256:ab\n");
+        let out = format!("arch=aarch64\nemulates=x86_64\nzstd=yes\nimporter=yes\nimage localhost/joke:1-arm64 {manifest} io.cri-containerd.pinned=pinned,other=x\nimage x:1 a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7\nimage y:1 garbage\nimage z:1 {manifest} -\nblob sha256:ab\n");
         let p = parse_probe(&out);
         assert_eq!(p.machine, "aarch64");
+        assert_eq!(p.emulates.iter().collect::<Vec<_>>(), ["x86_64"]);
         assert!(p.zstd && p.importer);
         assert!(p.blobs.contains("sha256:ab"));
         let id =
