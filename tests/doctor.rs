@@ -43,7 +43,7 @@ fn setup(base: &Path) -> std::path::PathBuf {
     std::fs::write(
         base.join("goapp.yaml"),
         format!(
-            "defaults:\n  ssh_config: ssh_config\napps:\n  joke:\n    context: {}\n    tag: '1'\n    arch: [amd64, arm64]\nhosts:\n  node: {{ssh: node, arch: amd64, import: containerd, connect_timeout: 5}}\n",
+            "defaults:\n  ssh_config: ssh_config\napps:\n  joke:\n    context: {0}\n    tag: '1'\n    arch: [amd64, arm64]\n  tmpl:\n    context: {0}\n    tag: '1-{{git:8}}-{{inputs:8}}'\n    arch: [amd64]\nhosts:\n  node: {{ssh: node, arch: amd64, import: containerd, connect_timeout: 5}}\n",
             root().join("example/joke").display()
         ),
     )
@@ -93,6 +93,36 @@ fn all_checks_pass_then_each_fault_is_named_with_its_fix() {
     ] {
         assert!(stdout.contains(check), "missing `{check}`:\n{stdout}");
     }
+    // A templated tag: rendered from the sources now, said, and looked for.
+    let line = stdout.lines().find(|l| l.contains("tag tmpl:")).unwrap();
+    let tag = line
+        .split("` is `")
+        .nth(1)
+        .and_then(|r| r.split('`').next())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        line.starts_with("ok    tag tmpl: `1-{git:8}-{inputs:8}` is `1-")
+            && line.ends_with(
+                "for the sources as they are now; the hosts below are checked for that image"
+            ),
+        "{line}"
+    );
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=8", "HEAD"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let commit = String::from_utf8_lossy(&commit.stdout).trim().to_string();
+    assert!(
+        tag.starts_with(&format!("1-{commit}-")),
+        "{tag} names the commit {commit}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "host node tmpl: localhost/tmpl:{tag}-amd64 is not there yet"
+        )),
+        "{stdout}"
+    );
 
     // The docker daemon unreachable.
     let (ok, stdout, stderr) = doctor(

@@ -301,8 +301,8 @@ fn hosts(s: &Session) -> Vec<Check> {
             control: None,
         })
         .collect();
-    let shipped = shipped_images(s);
-    std::thread::scope(|scope| {
+    let (shipped, mut checks) = shipped_images(s);
+    checks.extend(std::thread::scope(|scope| {
         let hs: Vec<_> = targets
             .iter()
             .map(|t| (t, scope.spawn(|| host_checks(t, &shipped))))
@@ -314,8 +314,9 @@ fn hosts(s: &Session) -> Vec<Check> {
                     vec![Check::new(Verdict::Fail, format!("host {}", t.name), why)]
                 })
             })
-            .collect()
-    })
+            .collect::<Vec<_>>()
+    }));
+    checks
 }
 
 /// An app whose images `ship` puts on nodes, named as the local engine
@@ -326,20 +327,30 @@ struct Shipped {
     name: String,
 }
 
-/// Every configured app with a fixed tag (a template's tag depends on the
-/// sources, so there is no one name to look for).
-fn shipped_images(s: &Session) -> Vec<Shipped> {
+/// Every configured app's images, named as `image` would name them now. A
+/// tag template (`0.1.0-{git}`, `{inputs}`) is rendered from the sources
+/// as they are, and said so in a check of its own: the hosts are then
+/// checked for that name; one that cannot be rendered is said with why.
+fn shipped_images(s: &Session) -> (Vec<Shipped>, Vec<Check>) {
     let (Some(c), Ok(engine)) = (&s.config, s.engine(None)) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    c.file
+    let mut checks = Vec::new();
+    let shipped = c
+        .file
         .apps
         .keys()
         .filter_map(|name| {
             let app = c.app(name).ok()?;
             let tag = app.tag.as_deref()?;
-            TagTemplate::parse(tag).ok().filter(|t| t.is_literal())?;
-            let image = ImageRef::new(&app.repository, tag).ok()?;
+            let template = TagTemplate::parse(tag).ok()?;
+            let image = if template.is_literal() {
+                ImageRef::new(&app.repository, tag).ok()?
+            } else {
+                let (check, image) = rendered(s, name, tag);
+                checks.push(check);
+                image?
+            };
             let arches = app
                 .arch
                 .clone()
@@ -353,7 +364,36 @@ fn shipped_images(s: &Session) -> Vec<Shipped> {
                 name: engine.qualify(&image.to_string()),
             })
         })
-        .collect()
+        .collect();
+    (shipped, checks)
+}
+
+/// An app's templated tag rendered as a build would render it now (the
+/// commit, `-dirty`, the sources hash), and the check that says so.
+fn rendered(s: &Session, app: &str, tag: &str) -> (Check, Option<ImageRef>) {
+    let request = crate::build::Request {
+        apps: vec![app.to_string()],
+        ..Default::default()
+    };
+    let name = format!("tag {app}");
+    match crate::build::Builder::new(s, request) {
+        Ok(b) => {
+            let image = b.image_of(app);
+            let detail = match &image {
+                Some(i) => format!("`{tag}` is `{}` for the sources as they are now; the hosts below are checked for that image", i.tag),
+                None => format!("`{tag}` could not be rendered"),
+            };
+            (Check::new(Verdict::Ok, name, detail), image)
+        }
+        Err(e) => (
+            Check::new(
+                Verdict::Warn,
+                name,
+                format!("`{tag}` cannot be rendered now, so no host is checked for it: {e:#}"),
+            ),
+            None,
+        ),
+    }
 }
 
 /// The host's line, then for each app whether its image is there under

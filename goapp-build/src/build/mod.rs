@@ -140,6 +140,14 @@ impl<'s> Builder<'s> {
         })
     }
 
+    /// The image name (rendered, without an architecture) of a selected app.
+    pub fn image_of(&self, app: &str) -> Option<ImageRef> {
+        self.apps
+            .iter()
+            .find(|n| n.app.name == app)
+            .map(|n| n.image.clone())
+    }
+
     /// The engine that builds and holds the images.
     pub fn engine(&self) -> &Engine {
         &self.engine
