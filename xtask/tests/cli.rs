@@ -328,10 +328,16 @@ fn outside_any_app_the_current_directory_needs_a_tag() {
 #[test]
 fn dry_run_golden_with_proxy() {
     let ws = Ws::new(CONFIG);
-    // The secrets it mounts are worth a warning when missing; others are not.
+    // The secrets it mounts are worth a warning when missing (it has
+    // modules to fetch); others are not.
     std::fs::write(
         ws.path().join("svc/Containerfile"),
         "FROM scratch\nRUN --mount=type=secret,id=goenv,target=/g --mount=type=secret,id=netrc,target=/n true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ws.path().join("svc/go.mod"),
+        "module svc\n\ngo 1.21\n\nrequire corp.example/lib v1.0.0\n",
     )
     .unwrap();
     let bin = path_dir(ws.path(), true);
@@ -735,11 +741,22 @@ fn at_a_monorepo_root_every_app_is_built_and_inside_one_only_it() {
     assert_eq!(planned_images(&out), ["api:1-amd64", "worker:1-amd64"]);
     // Nothing is mounted, so nothing is missing: not a word on stderr.
     assert_eq!(err, "");
-    // Both mount a missing goenv and an ssh agent: one line each, naming both.
+    // Both mount a missing goenv and an ssh agent, but require no module
+    // (stdlib only): nothing to fetch, nothing to say.
     for svc in ["api", "worker"] {
         std::fs::write(
             ws.path().join("services").join(svc).join("Containerfile"),
             "FROM scratch\nRUN --mount=type=secret,id=goenv,target=/g --mount=type=ssh true\n",
+        )
+        .unwrap();
+    }
+    let (code, _, err) = ws.run_in(".", &dry);
+    assert_eq!((code, err.as_str()), (0, ""));
+    // With modules to fetch: one line each, naming both.
+    for svc in ["api", "worker"] {
+        std::fs::write(
+            ws.path().join("services").join(svc).join("go.mod"),
+            format!("module {svc}\n\ngo 1.21\n\nrequire (\n\tcorp.example/lib v1.0.0\n)\n"),
         )
         .unwrap();
     }

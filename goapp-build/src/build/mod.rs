@@ -364,7 +364,9 @@ fn gather(
         .unwrap_or_else(|| app.main_package.clone());
     let (context_digest, shim_args) =
         shimfile::digest_with_keys(&app.context, &prepared, Some(&s.env.cache_dir()))?;
+    let gomod = crate::core::fs::read_text_if_exists(&app.context.join("go.mod"), "go.mod")?;
     Ok(BuildInputs {
+        requires_modules: gomod.is_none_or(|t| crate::go::version::go_mod_requires(&t)),
         context: app.context.clone(),
         uses: prepared.uses,
         notes: prepared.notes,

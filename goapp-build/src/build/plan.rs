@@ -56,6 +56,10 @@ pub struct BuildInputs {
     /// What the Containerfile mounts: only those secrets and the agent are
     /// worth a warning when missing, and only the agent needs unlocking.
     pub uses: Uses,
+    /// The app's go.mod requires modules (or there is no go.mod to tell):
+    /// only then are a missing goenv/netrc or ssh agent worth a warning,
+    /// since a stdlib-only build fetches nothing.
+    pub requires_modules: bool,
     /// What preflight has to say (shims applied, lints), for when a build runs.
     pub notes: Vec<String>,
 }
@@ -223,7 +227,7 @@ fn secret_args(i: &BuildInputs, warnings: &mut Vec<String>) -> Vec<String> {
         if s.exists {
             args.push("--secret".into());
             args.push(format!("id={},src={}", s.id, s.path.display()));
-        } else if i.uses.secret(&s.id) {
+        } else if i.uses.secret(&s.id) && i.requires_modules {
             warnings.push(format!(
                 "secret '{}' not wired: {}; the Containerfile mounts it",
                 s.id,
@@ -239,7 +243,7 @@ fn secret_args(i: &BuildInputs, warnings: &mut Vec<String>) -> Vec<String> {
 fn ssh_args(i: &BuildInputs, plan: &mut BuildPlan) -> Vec<String> {
     let sock = match &i.agent {
         AgentSocket::Present(sock) => sock,
-        _ if !i.uses.ssh => return Vec::new(),
+        _ if !i.uses.ssh || !i.requires_modules => return Vec::new(),
         AgentSocket::Unset => {
             plan.warnings.push("no ssh agent (SSH_AUTH_SOCK is not set), and the Containerfile mounts one (--mount=type=ssh): private modules over ssh cannot be fetched; start one with `eval $(ssh-agent) && ssh-add`".into());
             return Vec::new();
@@ -368,6 +372,7 @@ mod tests {
     fn inputs() -> BuildInputs {
         BuildInputs {
             context: "/src/joke".into(),
+            requires_modules: true,
             containerfile: "/src/joke/Containerfile".into(),
             repository: "joke".into(),
             tag: "0.0.3".into(),
@@ -503,6 +508,29 @@ docker build --progress=plain --platform linux/arm64 --build-arg TAG_GOVER=1.25.
             .iter()
             .any(|w| w.starts_with("the proxy URL carries credentials")));
         assert_eq!(plan.unlock, None);
+    }
+
+    #[test]
+    fn a_stdlib_only_app_gets_no_module_fetching_warnings() {
+        let mut i = inputs();
+        i.secrets.push(SecretFile {
+            id: "netrc".into(),
+            path: "/home/u/.netrc".into(),
+            exists: false,
+            other: false,
+            origin: "~/.netrc".into(),
+        });
+        i.agent = AgentSocket::Unset;
+        assert_eq!(
+            plan_build(&i).warnings.len(),
+            2,
+            "{:?}",
+            plan_build(&i).warnings
+        );
+        i.requires_modules = false;
+        let plan = plan_build(&i);
+        assert_eq!(plan.warnings, Vec::<String>::new());
+        assert!(!plan.builds[0].cmd.to_string().contains("--ssh"));
     }
 
     #[test]

@@ -184,6 +184,31 @@ impl GoMod {
     }
 }
 
+/// Whether a go.mod requires any module, so that a build has modules to
+/// fetch (and the secrets and agent that fetching may need matter). A
+/// stdlib-only program requires none.
+pub fn go_mod_requires(text: &str) -> bool {
+    let mut in_block = false;
+    for raw in text.lines() {
+        let line = raw.split("//").next().unwrap_or("").trim();
+        if in_block {
+            match line {
+                ")" => in_block = false,
+                "" => {}
+                _ => return true,
+            }
+        } else if let Some(rest) = line.strip_prefix("require") {
+            match rest.trim() {
+                "(" => in_block = true,
+                "()" | "( )" => {}
+                r if !r.is_empty() && rest.starts_with([' ', '\t']) => return true,
+                _ => {}
+            }
+        }
+    }
+    false
+}
+
 /// Parses the directives of a go.mod that decide the Go version. `path` is
 /// only for messages (`go.mod:3: …`).
 pub fn parse_go_mod(text: &str, path: &Path) -> Result<GoMod> {
@@ -443,5 +468,20 @@ b3\trefs/tags/weekly.2011-01-01
         )
         .unwrap();
         assert!(check_config(&ok).is_ok());
+    }
+
+    #[test]
+    fn a_go_mod_requires_modules_only_when_it_names_one() {
+        assert!(!go_mod_requires("module example.com/joke\n\ngo 1.19\n"));
+        assert!(!go_mod_requires(
+            "module m\nrequire (\n)\n// require x v1\n"
+        ));
+        assert!(!go_mod_requires("module m\nrequired_by_nothing x\n"));
+        assert!(go_mod_requires(
+            "module m\nrequire golang.org/x/sys v0.1.0\n"
+        ));
+        assert!(go_mod_requires(
+            "module m\nrequire (\n\n\tgithub.com/a/b v1.2.3 // indirect\n)\n"
+        ));
     }
 }
