@@ -293,3 +293,100 @@ fn podman_keys_bind_mounts_by_text_and_declared_args_by_value() {
     assert_eq!(new_key[1], "two", "the mounted step reran");
     assert_ne!(new_key[2], first[2], "the step after it reran");
 }
+
+/// An app whose Containerfile has its own ignore file
+/// (`Containerfile.dockerignore`: a secret and a note), copies the whole
+/// context into the image, and reads the note through a bind mount of the
+/// context. Both engines build it through a shimmed copy (heredoc).
+fn ignore_app(dir: &Path) -> PathBuf {
+    let app = published_app(dir);
+    let gover = go_version();
+    std::fs::write(
+        app.join("Containerfile"),
+        format!(
+            "FROM docker.io/library/golang:{gover}-bookworm AS build
+ENV CGO_ENABLED=0
+WORKDIR /src
+RUN --mount=target=/m (cat /m/note.txt 2>/dev/null || echo none) > /note
+RUN --mount=type=cache,target=/root/.cache/go-build --mount=target=. <<EOF
+go build -o /out/hello .
+EOF
+FROM docker.io/library/golang:{gover}-bookworm
+COPY . /ctx
+COPY --from=build /note /note
+COPY --from=build /out/hello /hello
+ENTRYPOINT [\"/hello\"]
+"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("Containerfile.dockerignore"),
+        "secret.env\nnote.txt\n",
+    )
+    .unwrap();
+    app
+}
+
+/// The ignore file the engine uses is the one the tool hashed, also for the
+/// shimmed copy: the secret it lists is never in the image. What a bind
+/// mount shows is keyed as the engine shows it: podman (every release)
+/// shows ignored files in a bind of the context, so a changed note rebuilds
+/// with the new note; BuildKit does not, so the same change is no change.
+fn per_file_ignore_is_honoured(engine_flag: &str, program: &'static str) {
+    require_engine(program);
+    let t = tempfile::tempdir().unwrap();
+    let app = ignore_app(t.path());
+    let cache = t.path().join("cache");
+    let tag = format!("goapp-it/{}:1", unique(&format!("ign-{engine_flag}-")));
+    let image = format!("{tag}-amd64");
+    let _guard = ImageGuard {
+        program,
+        images: vec![image.clone()],
+    };
+    let in_image = |what: &[&str]| {
+        let mut args = vec!["run", "--rm", "--entrypoint", what[0], &image];
+        args.extend(&what[1..]);
+        engine(program, &args)
+    };
+    let podman = engine_flag == "podman";
+    for (round, note) in ["n1".to_string(), unique("n2-")].iter().enumerate() {
+        std::fs::write(app.join("note.txt"), format!("{note}\n")).unwrap();
+        std::fs::write(app.join("secret.env"), format!("TOKEN={note}\n")).unwrap();
+        let (stdout, stderr) = build(&app, &cache, engine_flag, "amd64", &tag, &[]);
+        let built = stdout.contains(&format!("{image}  built in"));
+        assert!(
+            !built || stderr.contains("through its shimmed copy"),
+            "{stdout}\n{stderr}"
+        );
+        let listed = in_image(&["ls", "-a", "/ctx"]);
+        assert!(listed.contains("main.go"), "{listed}");
+        assert!(
+            !listed.contains("secret.env"),
+            "the secret leaked:\n{listed}"
+        );
+        assert!(!listed.contains("note.txt"), "{listed}");
+        let seen = in_image(&["cat", "/note"]);
+        match (podman, round) {
+            (true, _) => {
+                assert!(built, "{stdout}");
+                assert_eq!(seen.trim(), note, "podman's bind shows the note");
+            }
+            (false, 0) => assert!(built && seen.trim() == "none", "{stdout}{seen}"),
+            (false, _) => {
+                assert!(stdout.contains(&format!("{image}  up to date")), "{stdout}");
+                assert_eq!(seen.trim(), "none", "BuildKit's bind hides the note");
+            }
+        }
+    }
+}
+
+#[test]
+fn per_file_ignore_is_honoured_on_podman() {
+    per_file_ignore_is_honoured("podman", "podman");
+}
+
+#[test]
+fn per_file_ignore_is_honoured_on_docker() {
+    per_file_ignore_is_honoured("docker", DOCKER);
+}

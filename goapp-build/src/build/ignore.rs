@@ -3,7 +3,20 @@
 //! segments, a pattern also excludes everything under a matching directory,
 //! `!` re-includes, and the last matching pattern wins.
 
-use std::path::Path;
+use crate::engine::caps::IgnoreFiles;
+use std::path::{Path, PathBuf};
+
+/// The ignore file an engine reads for a build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IgnoreFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// What it says.
+    pub text: String,
+    /// It belongs to the Containerfile (`<Containerfile>.dockerignore`
+    /// beside it), so a shimmed copy elsewhere needs one beside it too.
+    pub per_file: bool,
+}
 
 /// One parsed pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,16 +54,27 @@ impl IgnoreRules {
         IgnoreRules { patterns }
     }
 
-    /// Reads `.containerignore`, else `.dockerignore`, from `context`
-    /// (podman reads both, preferring the first; docker reads the second).
-    /// A FIFO or directory by that name is an error, not a hang.
-    pub fn for_context(
+    /// The rules the engine applies to a build of `containerfile` in
+    /// `context`: the first ignore file of `files` that exists (see
+    /// [`IgnoreFiles`]), and which one it was. A FIFO or directory by that
+    /// name is an error, not a hang.
+    pub fn for_build(
         context: &Path,
-    ) -> anyhow::Result<(IgnoreRules, Option<std::path::PathBuf>)> {
-        for name in [".containerignore", ".dockerignore"] {
-            let p = context.join(name);
-            if let Some(text) = crate::core::fs::read_text_if_exists(&p, name)? {
-                return Ok((IgnoreRules::parse(&text), Some(p)));
+        containerfile: &Path,
+        files: IgnoreFiles,
+    ) -> anyhow::Result<(IgnoreRules, Option<IgnoreFile>)> {
+        for (path, per_file) in files.candidates(context, containerfile) {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if let Some(text) = crate::core::fs::read_text_if_exists(&path, &name)? {
+                let rules = IgnoreRules::parse(&text);
+                return Ok((
+                    rules,
+                    Some(IgnoreFile {
+                        path,
+                        text,
+                        per_file,
+                    }),
+                ));
             }
         }
         Ok((IgnoreRules::default(), None))
@@ -145,6 +169,41 @@ mod tests {
         assert!(r.excluded("docs/readme.md"));
         assert!(!r.excluded("main.go"));
         assert!(r.has_negations());
+    }
+
+    #[test]
+    fn each_engine_reads_its_own_ignore_file() {
+        let d = tempfile::tempdir().unwrap();
+        let cf = d.path().join("Containerfile");
+        let w = |name: &str, pattern: &str| std::fs::write(d.path().join(name), pattern).unwrap();
+        let pick = |files| {
+            let (rules, file) = IgnoreRules::for_build(d.path(), &cf, files).unwrap();
+            let name = file.map(|f| f.path.file_name().unwrap().to_string_lossy().to_string());
+            (name, ["a", "b", "c", "d"].map(|p| rules.excluded(p)))
+        };
+        let podman = IgnoreFiles::Buildah;
+        let docker = IgnoreFiles::BuildKit;
+        assert_eq!(pick(docker), (None, [false; 4]));
+        w(".dockerignore", "a\n");
+        w(".containerignore", "b\n");
+        assert_eq!(
+            pick(docker).0.as_deref(),
+            Some(".dockerignore"),
+            "docker never reads .containerignore"
+        );
+        assert_eq!(pick(podman).0.as_deref(), Some(".containerignore"));
+        w("Containerfile.containerignore", "c\n");
+        assert_eq!(
+            pick(podman).0.as_deref(),
+            Some("Containerfile.containerignore")
+        );
+        assert_eq!(pick(docker).0.as_deref(), Some(".dockerignore"));
+        w("Containerfile.dockerignore", "d\n");
+        for files in [podman, docker] {
+            let (name, excluded) = pick(files);
+            assert_eq!(name.as_deref(), Some("Containerfile.dockerignore"));
+            assert_eq!(excluded, [false, false, false, true]);
+        }
     }
 
     #[test]

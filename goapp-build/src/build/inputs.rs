@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -57,10 +57,10 @@ impl StatCache {
         c
     }
 
-    fn lookup(&self, rel: &str, stat: &str, mtime_ns: u128) -> Option<String> {
+    fn lookup(&self, rel: &str, stat: &str, changed_ns: u128) -> Option<String> {
         // A file changed within the same clock tick as the cache write could
-        // keep its mtime: such entries are never trusted (git's "racy" rule).
-        if mtime_ns + 2_000_000_000 >= self.written {
+        // keep its stat: such entries are never trusted (git's "racy" rule).
+        if changed_ns + 2_000_000_000 >= self.written {
             return None;
         }
         self.entries
@@ -99,16 +99,32 @@ fn hash_entry(h: &mut Sha256, rel: &str, record: &[u8]) {
     h.update([0]);
 }
 
-/// One walk of a context, calling `sink(relative path, record)` for each
-/// entry in sorted order; the record says its type, mode, length and digest.
+/// How the engine shows the context to a build.
+#[derive(Clone, Debug, Default)]
+pub struct EngineView {
+    /// What `COPY` sees: the rules of the ignore file the engine reads.
+    pub rules: IgnoreRules,
+    /// A bind mount shows the host directory itself: ignored files too, and
+    /// a symlinked `source=` resolved by the host (see
+    /// [`crate::engine::caps::Capabilities::bind_host_dir`]).
+    pub bind_host_dir: bool,
+}
+
+/// What the walk hands on for each entry: its path, its record (type,
+/// mode, length, digest) and whether the ignore rules exclude it.
+type Sink<'s> = dyn FnMut(&str, &[u8], bool) + 's;
+
+/// One walk of a tree, in sorted order. Excluded entries are skipped unless
+/// a `raw` path (a bind source that shows them) is at, above or under them.
 struct Walker<'a> {
     rules: &'a IgnoreRules,
+    raw: &'a [String],
     buf: Vec<u8>,
     cache: &'a mut StatCache,
 }
 
 impl Walker<'_> {
-    fn walk(&mut self, dir: &Path, rel: &str, sink: &mut dyn FnMut(&str, &[u8])) -> Result<()> {
+    fn walk(&mut self, dir: &Path, rel: &str, sink: &mut Sink) -> Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .collect::<std::io::Result<_>>()
@@ -121,55 +137,78 @@ impl Walker<'_> {
             } else {
                 format!("{rel}/{}", name.to_string_lossy())
             };
-            let ty = e.file_type()?;
+            let meta = e
+                .metadata()
+                .with_context(|| format!("reading {}", e.path().display()))?;
             let excluded = self.rules.excluded(&path_rel);
-            if ty.is_dir() {
-                // An excluded directory can only contribute if a `!` pattern re-includes inside it.
-                if !excluded || self.rules.has_negations() {
-                    self.walk(&e.path(), &path_rel, sink)?;
-                }
+            let needed = self
+                .raw
+                .iter()
+                .any(|p| under(&path_rel, p).is_some() || under(p, &path_rel).is_some());
+            // An excluded directory can only contribute if a `!` pattern re-includes inside it.
+            let descend = meta.is_dir() && self.rules.has_negations();
+            if excluded && !needed && !descend {
                 continue;
             }
-            if excluded {
-                continue;
-            }
-            let record = self.record(&e, ty, &path_rel)?;
-            sink(&path_rel, &record);
+            self.visit(&e.path(), &meta, &path_rel, excluded, sink)?;
         }
         Ok(())
     }
 
-    fn record(
+    /// Records one entry, then what is under it.
+    fn visit(
         &mut self,
-        e: &std::fs::DirEntry,
-        ty: std::fs::FileType,
-        path_rel: &str,
-    ) -> Result<Vec<u8>> {
+        path: &Path,
+        meta: &std::fs::Metadata,
+        rel: &str,
+        excluded: bool,
+        sink: &mut Sink,
+    ) -> Result<()> {
+        let record = self.record(path, meta, rel)?;
+        sink(rel, &record, excluded);
+        if meta.is_dir() {
+            self.walk(path, rel, sink)?;
+        }
+        Ok(())
+    }
+
+    /// What `COPY` reproduces of an entry: its type and mode bits, a
+    /// symlink's target, a file's length and content digest (from the stat
+    /// cache when the file's stat, ctime included, is unchanged).
+    fn record(&mut self, path: &Path, meta: &std::fs::Metadata, rel: &str) -> Result<Vec<u8>> {
+        let ty = meta.file_type();
         let mut r = Vec::new();
         if ty.is_symlink() {
-            let target = std::fs::read_link(e.path())?;
+            let target = std::fs::read_link(path)?;
             r.push(b'L');
             r.extend_from_slice(target.to_string_lossy().as_bytes());
-        } else if ty.is_file() {
-            let meta = e.metadata()?;
-            r.push(if meta.permissions().mode() & 0o111 != 0 {
-                b'X'
-            } else {
-                b'F'
-            });
-            r.extend_from_slice(&meta.len().to_le_bytes());
-            let mtime_ns =
-                (meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128).max(0) as u128;
-            let stat = format!("{} {} {} {}", meta.len(), mtime_ns, meta.ino(), meta.mode());
-            let digest = match self.cache.lookup(path_rel, &stat, mtime_ns) {
-                Some(d) => d,
-                None => file_digest(&e.path(), &mut self.buf)?,
-            };
-            r.extend_from_slice(digest.as_bytes());
-            self.cache
-                .fresh
-                .insert(path_rel.to_string(), (stat, digest));
+            return Ok(r);
         }
+        r.push(match () {
+            _ if ty.is_dir() => b'D',
+            _ if ty.is_file() => b'F',
+            _ => b'O',
+        });
+        r.extend_from_slice(&meta.mode().to_le_bytes());
+        if !ty.is_file() {
+            return Ok(r);
+        }
+        r.extend_from_slice(&meta.len().to_le_bytes());
+        let ns = |s: i64, n: i64| (s as i128 * 1_000_000_000 + n as i128).max(0) as u128;
+        let mtime_ns = ns(meta.mtime(), meta.mtime_nsec());
+        let ctime_ns = ns(meta.ctime(), meta.ctime_nsec());
+        let stat = format!(
+            "{} {mtime_ns} {} {} {ctime_ns}",
+            meta.len(),
+            meta.ino(),
+            meta.mode()
+        );
+        let digest = match self.cache.lookup(rel, &stat, mtime_ns.max(ctime_ns)) {
+            Some(d) => d,
+            None => file_digest(path, &mut self.buf)?,
+        };
+        r.extend_from_slice(digest.as_bytes());
+        self.cache.fresh.insert(rel.to_string(), (stat, digest));
         Ok(r)
     }
 }
@@ -180,70 +219,202 @@ pub struct ContextDigests {
     /// The hash of the Containerfile text and the whole context.
     pub inputs: String,
     /// `sha256:<hex>` of each requested path under the context (what a
-    /// `RUN --mount=type=bind,source=<path>` shows), by path; `""` is all of it.
+    /// `RUN --mount=type=bind,source=<path>` shows), by path as written;
+    /// `""` is all of it.
     pub parts: BTreeMap<String, String>,
 }
 
-/// Hashes the Containerfile `text` and the context (ignore file honoured,
-/// stat cache in `cache_dir`) in one walk, with a digest of each path in
-/// `parts` (`""`: the whole context) on the way. A path the ignore file
-/// excludes is still mounted by the engine: it is digested in full.
+/// Where a bind mount's `source=` lands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Located {
+    /// A path under the context (`""`: the context).
+    Inside(String),
+    /// Out of the context, through a symlink the host follows.
+    Outside(PathBuf),
+}
+
+/// One bind source to digest.
+struct Part {
+    written: String,
+    at: Located,
+    /// Digested without the ignore rules (the engine shows every file).
+    raw: bool,
+}
+
+/// Hashes the Containerfile `text` and the context (as `view` says the
+/// engine shows it; stat cache in `cache_dir`) in one walk, with a digest
+/// of each bind source in `parts` (`""`: the whole context) on the way.
+/// A source that names an excluded path, or any source on an engine whose
+/// binds show the host directory, is digested with every file.
 pub fn digest_context(
     context: &Path,
     text: &[u8],
     parts: &[String],
     cache_dir: Option<&Path>,
+    view: &EngineView,
 ) -> Result<ContextDigests> {
-    let (rules, _) = IgnoreRules::for_context(context)?;
+    let rules = &view.rules;
     let mut cache = StatCache::load(cache_dir, context);
     let mut whole = Sha256::new();
-    whole.update(b"goapp-inputs-v1\0");
+    whole.update(b"goapp-inputs-v2\0");
     whole.update((text.len() as u64).to_le_bytes());
     whole.update(text);
-    let (raw, filtered): (Vec<&String>, Vec<&String>) = parts
+    let parts: Vec<Part> = parts
         .iter()
-        .partition(|p| !p.is_empty() && rules.excluded(p));
-    let mut subs: Vec<(&String, Sha256)> = filtered.iter().map(|p| (*p, Sha256::new())).collect();
+        .map(|p| {
+            let at = locate(context, p, view.bind_host_dir);
+            let raw = view.bind_host_dir
+                || matches!(&at, Located::Inside(r) if !r.is_empty() && rules.excluded(r));
+            Part {
+                written: p.clone(),
+                at,
+                raw,
+            }
+        })
+        .collect();
+    let raw: Vec<String> = parts
+        .iter()
+        .filter(|p| p.raw)
+        .filter_map(|p| match &p.at {
+            Located::Inside(r) => Some(r.clone()),
+            Located::Outside(_) => None,
+        })
+        .collect();
+    let mut subs: Vec<Sha256> = parts.iter().map(|_| Sha256::new()).collect();
     let mut walker = Walker {
-        rules: &rules,
+        rules,
+        raw: &raw,
         buf: vec![0u8; 256 * 1024],
         cache: &mut cache,
     };
-    walker.walk(context, "", &mut |rel, record| {
-        hash_entry(&mut whole, rel, record);
-        for (p, h) in subs.iter_mut() {
-            if let Some(inner) = under(rel, p) {
-                hash_entry(h, inner, record);
+    walker.walk(context, "", &mut |rel, record, excluded| {
+        if !excluded {
+            hash_entry(&mut whole, rel, record);
+        }
+        for (p, h) in parts.iter().zip(subs.iter_mut()) {
+            match &p.at {
+                Located::Inside(at) if p.raw || !excluded => {
+                    if let Some(inner) = under(rel, at) {
+                        hash_entry(h, inner, record);
+                    }
+                }
+                _ => {}
             }
         }
     })?;
-    let none = IgnoreRules::default();
-    let mut out: BTreeMap<String, String> = subs
-        .into_iter()
-        .map(|(p, h)| (p.clone(), format!("sha256:{}", hex(&h.finalize()))))
-        .collect();
-    for p in raw {
-        let mut h = Sha256::new();
-        let mut w = Walker {
-            rules: &none,
-            buf: vec![0u8; 256 * 1024],
-            cache: &mut cache,
-        };
-        let dir = context.join(p);
-        if dir.is_dir() {
-            w.walk(&dir, p, &mut |rel, record| {
-                hash_entry(&mut h, under(rel, p).unwrap_or(rel), record)
-            })?;
-        } else if let Ok(bytes) = crate::core::fs::read_bytes(&dir, "the mounted file") {
-            hash_entry(&mut h, "", &Sha256::digest(&bytes));
+    for (p, h) in parts.iter().zip(subs.iter_mut()) {
+        if let Located::Outside(path) = &p.at {
+            walker.outside(path, h)?;
         }
-        out.insert(p.clone(), format!("sha256:{}", hex(&h.finalize())));
     }
     cache.save();
+    let out = parts
+        .iter()
+        .zip(subs)
+        .map(|(p, h)| (p.written.clone(), format!("sha256:{}", hex(&h.finalize()))))
+        .collect();
     Ok(ContextDigests {
         inputs: hex(&whole.finalize()),
         parts: out,
     })
+}
+
+impl Walker<'_> {
+    /// Digests a bind source out of the context, with every file.
+    fn outside(&mut self, path: &Path, h: &mut Sha256) -> Result<()> {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Ok(());
+        };
+        let none = IgnoreRules::default();
+        let mut w = Walker {
+            rules: &none,
+            raw: &[],
+            buf: std::mem::take(&mut self.buf),
+            cache: self.cache,
+        };
+        let top = path.to_string_lossy().to_string();
+        w.visit(path, &meta, &top, false, &mut |rel, record, _| {
+            hash_entry(h, under(rel, &top).unwrap_or(rel), record)
+        })?;
+        self.buf = w.buf;
+        Ok(())
+    }
+}
+
+/// Where the bind source `sub` lands. buildah bind-mounts
+/// `<context>/<sub>` from the host, whose kernel follows every symlink
+/// (even out of the context); BuildKit resolves symlinks inside the context.
+fn locate(context: &Path, sub: &str, host: bool) -> Located {
+    let lexical = clean(sub);
+    if !host {
+        return Located::Inside(resolve_inside(context, &lexical));
+    }
+    let real = std::fs::canonicalize(context.join(&lexical));
+    let root = std::fs::canonicalize(context);
+    match (real, root) {
+        (Ok(real), Ok(root)) => match real.strip_prefix(&root) {
+            Ok(rel) => Located::Inside(rel.to_string_lossy().to_string()),
+            Err(_) => Located::Outside(real),
+        },
+        _ => Located::Inside(lexical),
+    }
+}
+
+/// `sub` as a plain relative path: `.` and empty segments dropped, `..`
+/// resolved without leaving the root (as the engines clean `source=`).
+fn clean(sub: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for seg in sub.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    out.join("/")
+}
+
+/// `sub` with its symlinks followed, every one resolved inside `root` (an
+/// absolute target starts again at the root, `..` stops there), as
+/// BuildKit resolves a mount source in the context it was sent.
+fn resolve_inside(root: &Path, sub: &str) -> String {
+    let mut done: Vec<String> = Vec::new();
+    let mut todo: std::collections::VecDeque<String> = sub
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let mut hops = 0;
+    while let Some(seg) = todo.pop_front() {
+        if seg == "." {
+            continue;
+        }
+        if seg == ".." {
+            done.pop();
+            continue;
+        }
+        let here = root.join(done.join("/")).join(&seg);
+        let link = std::fs::symlink_metadata(&here)
+            .ok()
+            .filter(|m| m.file_type().is_symlink())
+            .and_then(|_| std::fs::read_link(&here).ok());
+        match link {
+            Some(target) if hops < 40 => {
+                hops += 1;
+                let target = target.to_string_lossy().to_string();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                for s in target.split('/').rev().filter(|s| !s.is_empty()) {
+                    todo.push_front(s.to_string());
+                }
+            }
+            _ => done.push(seg),
+        }
+    }
+    done.join("/")
 }
 
 /// `rel` relative to `prefix` when it is at or under it (`""` is everything).
@@ -283,7 +454,16 @@ pub fn inputs_hash(
     cache_dir: Option<&Path>,
 ) -> Result<String> {
     let cf = crate::core::fs::read_bytes(containerfile, "the Containerfile")?;
-    let d = digest_context(context, &cf, &[], cache_dir)?;
+    let (rules, _) = IgnoreRules::for_build(
+        context,
+        containerfile,
+        crate::engine::caps::IgnoreFiles::Buildah,
+    )?;
+    let view = EngineView {
+        rules,
+        bind_host_dir: false,
+    };
+    let d = digest_context(context, &cf, &[], cache_dir, &view)?;
     if facts.is_empty() {
         return Ok(d.inputs);
     }
@@ -302,6 +482,141 @@ pub use crate::core::hex;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The view of podman (`host`: binds show the host directory) or docker.
+    fn view_of(context: &Path, host: bool) -> EngineView {
+        let files = if host {
+            crate::engine::caps::IgnoreFiles::Buildah
+        } else {
+            crate::engine::caps::IgnoreFiles::BuildKit
+        };
+        let cf = context.join("Containerfile");
+        let (rules, _) = IgnoreRules::for_build(context, &cf, files).unwrap();
+        EngineView {
+            rules,
+            bind_host_dir: host,
+        }
+    }
+
+    fn old(path: &Path) -> std::time::SystemTime {
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        t
+    }
+
+    #[test]
+    fn an_edit_that_keeps_size_mtime_and_inode_is_seen_by_its_ctime() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let cf = d.path().join("Containerfile");
+        std::fs::write(&cf, "FROM scratch\n").unwrap();
+        let src = d.path().join("main.go");
+        std::fs::write(&src, "package main\n").unwrap();
+        let then = old(&src);
+        let hash = || inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap();
+        let before = hash();
+        assert_eq!(hash(), before, "warm, from the cache");
+        // In place (same inode), same length, then the mtime put back (`touch -r`).
+        let mut f = std::fs::File::options().write(true).open(&src).unwrap();
+        std::io::Write::write_all(&mut f, b"package xxxx\n").unwrap();
+        f.set_modified(then).unwrap();
+        drop(f);
+        assert_ne!(hash(), before);
+    }
+
+    #[test]
+    fn modes_and_empty_directories_are_inputs() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let cf = d.path().join("Containerfile");
+        std::fs::write(&cf, "FROM scratch\n").unwrap();
+        let f = d.path().join("run.sh");
+        std::fs::write(&f, "echo\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let hash = || inputs_hash(d.path(), &cf, &[], None).unwrap();
+        let mut seen = vec![hash()];
+        let mut changed = |what: &str| {
+            let h = hash();
+            assert!(!seen.contains(&h), "{what} did not change the hash");
+            seen.push(h);
+        };
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        changed("chmod 600");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        changed("chmod 755");
+        let empty = d.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        changed("mkdir of an empty directory");
+        std::fs::set_permissions(&empty, std::fs::Permissions::from_mode(0o700)).unwrap();
+        changed("chmod of a directory");
+        std::os::unix::fs::symlink("run.sh", d.path().join("link")).unwrap();
+        changed("a symlink");
+    }
+
+    #[test]
+    fn a_symlinked_source_is_digested_where_it_leads() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |p: &str, t: &str| {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, t).unwrap();
+        };
+        w("services/app/main.go", "package main\n");
+        std::os::unix::fs::symlink("services/app", d.path().join("app")).unwrap();
+        std::os::unix::fs::symlink("/services/app", d.path().join("abs")).unwrap();
+        std::os::unix::fs::symlink("../x/y", d.path().join("escape")).unwrap();
+        let parts = vec!["app".to_string(), "./abs/".to_string()];
+        for host in [true, false] {
+            let view = view_of(d.path(), host);
+            let digest = || digest_context(d.path(), b"", &parts, None, &view).unwrap();
+            let a = digest();
+            w("services/app/main.go", &format!("package main // {host}\n"));
+            let b = digest();
+            assert_ne!(a.parts["app"], b.parts["app"], "host={host}");
+            if !host {
+                // BuildKit resolves an absolute link inside the context.
+                assert_ne!(a.parts["./abs/"], b.parts["./abs/"]);
+                assert_eq!(b.parts["./abs/"], b.parts["app"]);
+            }
+        }
+        assert_eq!(
+            resolve_inside(d.path(), "escape/z"),
+            "x/y/z",
+            "`..` stops at the root"
+        );
+        assert_eq!(clean("./a/../../b/"), "b");
+    }
+
+    #[test]
+    fn binds_that_show_ignored_files_are_digested_with_them() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |p: &str, t: &str| {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, t).unwrap();
+        };
+        w(".containerignore", "**/*~\n");
+        w(".dockerignore", "**/*~\n");
+        w("static/index.html~", "v1");
+        w("static/home.html", "home");
+        let parts = vec![String::new(), "static".to_string()];
+        for host in [true, false] {
+            let view = view_of(d.path(), host);
+            let digest = || digest_context(d.path(), b"", &parts, None, &view).unwrap();
+            let a = digest();
+            w("static/index.html~", &format!("v2 {host}"));
+            let b = digest();
+            assert_eq!(a.inputs, b.inputs, "COPY does not see it (host={host})");
+            for p in &parts {
+                assert_eq!(a.parts[p] != b.parts[p], host, "{p:?}, host={host}");
+            }
+        }
+    }
 
     #[test]
     fn ignored_files_do_not_change_the_hash_and_others_do() {
@@ -380,7 +695,7 @@ mod tests {
             std::fs::create_dir_all(f.parent().unwrap()).unwrap();
             std::fs::write(f, t).unwrap();
         };
-        w(".containerignore", "*.log\nvendor\n");
+        w(".dockerignore", "*.log\nvendor\n");
         w("go.mod", "module x\n");
         w("cmd/app/main.go", "package main\n");
         w("docs/a.md", "a\n");
@@ -391,7 +706,8 @@ mod tests {
             "cmd/app".to_string(),
             "vendor".to_string(),
         ];
-        let digest = || digest_context(d.path(), b"FROM scratch\n", &parts, None).unwrap();
+        let view = view_of(d.path(), false);
+        let digest = || digest_context(d.path(), b"FROM scratch\n", &parts, None, &view).unwrap();
         let a = digest();
         assert_eq!(a.parts.len(), 4);
         assert!(a
@@ -421,7 +737,7 @@ mod tests {
             v.parts[""], c.parts[""],
             "the context as the engine sees it is unchanged"
         );
-        let other = digest_context(d.path(), b"FROM scratch # 2\n", &parts, None).unwrap();
+        let other = digest_context(d.path(), b"FROM scratch # 2\n", &parts, None, &view).unwrap();
         assert_ne!(other.inputs, v.inputs, "the Containerfile text is an input");
         assert_eq!(other.parts, v.parts);
     }

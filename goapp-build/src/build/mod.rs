@@ -21,6 +21,8 @@ pub(crate) mod shimfile;
 
 pub use result::{BuildResult, Builds, Status};
 
+use crate::build::ignore::IgnoreRules;
+use crate::build::inputs::EngineView;
 use crate::build::plan::{plan_build, BuildInputs, BuildPlan};
 use crate::build::proxy::ProxyEnv;
 use crate::build::shimfile::Prepared;
@@ -130,7 +132,7 @@ impl<'s> Builder<'s> {
         let named = apps
             .into_iter()
             .zip(written)
-            .map(|(app, t)| name(s, &request, app, &t))
+            .map(|(app, t)| name(s, &request, &engine, app, &t))
             .collect::<Result<Vec<_>>>()?;
         Ok(Builder {
             session: s,
@@ -222,7 +224,13 @@ impl<'s> Builder<'s> {
 /// Names an app's images: renders its tag (the commit, the sources hash)
 /// and merges its build args. The Go version is resolved here only when
 /// the tag needs the sources hash; the plan reuses it.
-fn name(s: &Session, request: &Request, app: App, t: &ImageTemplate) -> Result<Named> {
+fn name(
+    s: &Session,
+    request: &Request,
+    engine: &Engine,
+    app: App,
+    t: &ImageTemplate,
+) -> Result<Named> {
     let build_args = naming::build_args(&app, &request.build_args)?;
     let mut go = None;
     let image = naming::render(t, &app, || {
@@ -235,6 +243,7 @@ fn name(s: &Session, request: &Request, app: App, t: &ImageTemplate) -> Result<N
             &resolved.version,
             &build_args,
             Some(&cache),
+            crate::engine::caps::detect(engine, &cache).ignore_files,
         );
         go = Some(resolved);
         hash
@@ -338,6 +347,7 @@ fn gather(
     let prepared = preflight(
         s,
         engine,
+        &app.context,
         &containerfile,
         &arches,
         host,
@@ -368,6 +378,7 @@ fn gather(
     Ok(BuildInputs {
         requires_modules: gomod.is_none_or(|t| crate::go::version::go_mod_requires(&t)),
         context: app.context.clone(),
+        ignore_file: prepared.ignore_file,
         uses: prepared.uses,
         notes: prepared.notes,
         containerfile: prepared.file,
@@ -407,6 +418,7 @@ pub(crate) struct Checks {
 pub(crate) fn preflight(
     s: &Session,
     engine: &Engine,
+    context: &Path,
     path: &Path,
     arches: &[Arch],
     host: Arch,
@@ -431,27 +443,15 @@ pub(crate) fn preflight(
         cross_compile,
     };
     let outcome = crate::containerfile::preflight::check(&text, &file, &cx);
-    let blocking = outcome.blocking(strict);
-    if !blocking.is_empty() {
-        let lines: Vec<String> = blocking.iter().map(|f| f.to_string()).collect();
-        let what = if strict
-            && blocking
-                .iter()
-                .all(|f| f.severity == crate::containerfile::preflight::Severity::Warning)
-        {
-            "--strict stops on lint warnings"
-        } else {
-            "the engine cannot build this file as it is"
-        };
-        bail!(
-            "{} stopped before the engine started ({what}):\n{}",
-            path.display(),
-            lines.join("\n")
-        );
-    }
+    stop_on_blocking(&outcome, strict, path)?;
     // Said only when a build runs: an up-to-date image needs no reminder.
     let mut notes: Vec<String> = outcome.findings.iter().map(|f| f.to_string()).collect();
     let uses = crate::containerfile::mounts::Uses::of(&file);
+    let (view, ignore) = engine_view(context, path, &caps, &mut notes)?;
+    let ignore_file = ignore
+        .as_ref()
+        .filter(|_| caps.ignore_files.explicit())
+        .map(|i| i.path.clone());
     let Some(shimmed) = outcome.shimmed else {
         return Ok(Prepared {
             file: path.to_path_buf(),
@@ -459,9 +459,20 @@ pub(crate) fn preflight(
             bind_keys: outcome.bind_keys,
             notes,
             uses,
+            view,
+            ignore_file,
         });
     };
-    let shim = shimfile::materialize(&s.env.cache_dir().join("shims"), &shimmed)?;
+    // BuildKit reads a Containerfile's own ignore file only beside it.
+    // (podman is told the file by name instead.)
+    let own_ignore = ignore
+        .filter(|i| i.per_file && !caps.ignore_files.explicit())
+        .map(|i| i.text);
+    let shim = shimfile::materialize(
+        &s.env.cache_dir().join("shims"),
+        &shimmed,
+        own_ignore.as_deref(),
+    )?;
     notes.push(format!(
         "goapp: building {} through its shimmed copy {}",
         path.display(),
@@ -473,5 +484,83 @@ pub(crate) fn preflight(
         bind_keys: outcome.bind_keys,
         notes,
         uses,
+        view,
+        ignore_file,
     })
+}
+
+/// Stops with every blocking finding, and why they block.
+fn stop_on_blocking(
+    outcome: &crate::containerfile::preflight::Outcome,
+    strict: bool,
+    path: &Path,
+) -> Result<()> {
+    let blocking = outcome.blocking(strict);
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = blocking.iter().map(|f| f.to_string()).collect();
+    let what = if strict
+        && blocking
+            .iter()
+            .all(|f| f.severity == crate::containerfile::preflight::Severity::Warning)
+    {
+        "--strict stops on lint warnings"
+    } else {
+        "the engine cannot build this file as it is"
+    };
+    bail!(
+        "{} stopped before the engine started ({what}):\n{}",
+        path.display(),
+        lines.join("\n")
+    );
+}
+
+/// How the engine will show `context` to a build of `path`: the ignore file
+/// it reads (see [`crate::engine::caps::IgnoreFiles`]) and what its bind
+/// mounts show. Warns of a `.containerignore` that docker will not read.
+fn engine_view(
+    context: &Path,
+    path: &Path,
+    caps: &crate::engine::caps::Capabilities,
+    notes: &mut Vec<String>,
+) -> Result<(EngineView, Option<crate::build::ignore::IgnoreFile>)> {
+    let (rules, ignore) = IgnoreRules::for_build(context, path, caps.ignore_files)?;
+    let unread = context.join(".containerignore");
+    if !caps.ignore_files.explicit() && ignore.is_none() && unread.exists() {
+        notes.push(format!(
+            "goapp: warning: docker reads no .containerignore, so {} does not keep what it lists out of the image: copy it to .dockerignore",
+            unread.display()
+        ));
+    }
+    let view = EngineView {
+        rules,
+        bind_host_dir: caps.bind_host_dir,
+    };
+    Ok((view, ignore))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::caps::from_version;
+    use crate::engine::BuildFront;
+
+    #[test]
+    fn a_containerignore_docker_will_not_read_is_warned_of() {
+        let d = tempfile::tempdir().unwrap();
+        let cf = d.path().join("Containerfile");
+        std::fs::write(d.path().join(".containerignore"), "secret.env\n").unwrap();
+        let docker = from_version(EngineKind::Docker, BuildFront::DockerBuildKit, "20.10.24");
+        let podman = from_version(EngineKind::Podman, BuildFront::Podman, "4.3.1");
+        let warned = |caps| {
+            let mut notes = Vec::new();
+            let (view, _) = engine_view(d.path(), &cf, caps, &mut notes).unwrap();
+            (view.rules.excluded("secret.env"), notes.len())
+        };
+        assert_eq!(warned(&podman), (true, 0));
+        assert_eq!(warned(&docker), (false, 1));
+        std::fs::write(d.path().join(".dockerignore"), "secret.env\n").unwrap();
+        assert_eq!(warned(&docker), (true, 0));
+    }
 }

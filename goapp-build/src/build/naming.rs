@@ -4,9 +4,12 @@
 //! the build args (`--build-arg` over the config's), checked as the config
 //! checks them.
 
+use crate::build::ignore::IgnoreRules;
+use crate::build::inputs::EngineView;
 use crate::config::check::check_build_arg;
 use crate::config::App;
 use crate::core::names::{ImageRef, ImageTemplate, TagFacts, TagTemplate};
+use crate::engine::caps::IgnoreFiles;
 use crate::go::version::GoVersion;
 use crate::process::command::Cmd;
 use anyhow::{bail, Context, Result};
@@ -67,17 +70,24 @@ pub(crate) fn git_facts(dir: &Path) -> Result<(String, bool)> {
 }
 
 /// The hash of what the user controls about an app's image, the same for
-/// every architecture and engine: the context as the engine sees it, the
-/// Containerfile as written, the Go version and every build argument.
+/// every architecture (and engine, unless they read different ignore
+/// files): the context as the engine's `COPY` sees it, the Containerfile as
+/// written, the Go version and every build argument.
 pub(crate) fn sources_hash(
     app: &App,
     containerfile: &Path,
     go: &GoVersion,
     args: &BTreeMap<String, String>,
     cache_dir: Option<&Path>,
+    files: IgnoreFiles,
 ) -> Result<String> {
     let text = crate::core::fs::read_bytes(containerfile, "the Containerfile")?;
-    let d = crate::build::inputs::digest_context(&app.context, &text, &[], cache_dir)?;
+    let (rules, _) = IgnoreRules::for_build(&app.context, containerfile, files)?;
+    let view = EngineView {
+        rules,
+        bind_host_dir: false,
+    };
+    let d = crate::build::inputs::digest_context(&app.context, &text, &[], cache_dir, &view)?;
     let mut h = Sha256::new();
     h.update(d.inputs.as_bytes());
     let facts = [
@@ -187,7 +197,9 @@ mod tests {
         let go = GoVersion::parse("1.25.4").unwrap();
         let cf = d.path().join("Containerfile");
         let none = BTreeMap::new();
-        let h = |args: &BTreeMap<String, String>| sources_hash(&a, &cf, &go, args, None).unwrap();
+        let h = |args: &BTreeMap<String, String>| {
+            sources_hash(&a, &cf, &go, args, None, IgnoreFiles::BuildKit).unwrap()
+        };
         let first = h(&none);
         assert_eq!(first, h(&none));
         let with: BTreeMap<String, String> = [("X".to_string(), "1".to_string())].into();

@@ -18,6 +18,9 @@ use std::path::PathBuf;
 pub struct BuildInputs {
     /// The build context.
     pub context: PathBuf,
+    /// The ignore file to name with `--ignorefile` (podman): the one whose
+    /// rules the context digest applied.
+    pub ignore_file: Option<PathBuf>,
     /// The Containerfile to use (already chosen for proxy or not).
     pub containerfile: PathBuf,
     /// Image repository.
@@ -307,6 +310,9 @@ fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redacto
             cmd = cmd.env(*k, v.as_str());
         }
     }
+    if let Some(f) = &i.ignore_file {
+        cmd = cmd.arg("--ignorefile").arg(f.display().to_string());
+    }
     let cmd = cmd
         .arg("--label")
         .arg(format!("{}={inputs}", crate::build::inputs::LABEL))
@@ -323,8 +329,8 @@ fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redacto
     }
 }
 
-/// `--build-arg NAME=value` for each shim arg. Their values follow from the
-/// context and the shimmed file, which the inputs hash already covers.
+/// `--build-arg NAME=value` for each shim arg. The context digest already
+/// covers their values (see [`crate::build::shimfile::digest_with_keys`]).
 fn shim_build_args(args: &[ShimArg], inputs: &str) -> Vec<String> {
     args.iter()
         .flat_map(|a| {
@@ -398,6 +404,7 @@ mod tests {
             ssh_key: SshKey::Found("/home/u/.ssh/id_ecdsa.pub".into()),
             build_args: BTreeMap::new(),
             context_digest: "ctx".into(),
+            ignore_file: None,
             shim_args: Vec::new(),
             no_cache: false,
             uses: Uses {
@@ -581,6 +588,21 @@ docker build --progress=plain --platform linux/arm64 --build-arg TAG_GOVER=1.25.
         let line = b.cmd.to_string();
         assert!(
             line.contains(&format!("--ssh default=/run/user/1000/agent.sock --build-arg GOAPP_BIND_9=sha256:abc --build-arg GOAPP_BIND_12={} --label", b.inputs)),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn the_ignore_file_hashed_is_the_one_named_to_podman() {
+        let mut i = inputs();
+        assert!(!plan_build(&i).builds[0]
+            .cmd
+            .to_string()
+            .contains("--ignorefile"));
+        i.ignore_file = Some("/src/joke/Containerfile.dockerignore".into());
+        let line = plan_build(&i).builds[0].cmd.to_string();
+        assert!(
+            line.contains(" --ignorefile /src/joke/Containerfile.dockerignore --label "),
             "{line}"
         );
     }

@@ -4,7 +4,7 @@
 //! what its name promises; anything else (a truncated write, an edit) is
 //! replaced, atomically.
 
-use crate::build::inputs::{digest_context, hex};
+use crate::build::inputs::{digest_context, hex, EngineView};
 use crate::build::plan::{ShimArg, ShimValue};
 use crate::containerfile::bindkey::{BindKey, BindSource};
 use anyhow::{Context, Result};
@@ -13,26 +13,72 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Writes `text` under `dir` unless an intact copy is there; returns its path.
-pub fn materialize(dir: &Path, text: &str) -> Result<PathBuf> {
-    let digest = hex(&Sha256::digest(text.as_bytes()));
+/// Writes `text` under `dir` unless an intact copy is there; returns its
+/// path. `ignore`: the text of the original's own ignore file
+/// (`<Containerfile>.dockerignore`), which both engines read only beside the
+/// file they build: the shim gets a copy beside it (both read
+/// `<file>.dockerignore` first), and its name covers that text too.
+pub fn materialize(dir: &Path, text: &str, ignore: Option<&str>) -> Result<PathBuf> {
+    let mut h = Sha256::new();
+    h.update(text.as_bytes());
+    if let Some(ignore) = ignore {
+        h.update(b"\0<file>.dockerignore\0");
+        h.update(ignore.as_bytes());
+    }
+    let digest = hex(&h.finalize());
     let path = dir.join(format!("{}.Containerfile", &digest[..16]));
-    match crate::core::fs::read_bytes(&path, "the cached shim") {
-        Ok(bytes) if bytes == text.as_bytes() => return Ok(path),
+    let sibling = |ext: &str| {
+        let mut p = path.clone().into_os_string();
+        p.push(ext);
+        PathBuf::from(p)
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The ignore file first: a shim is only found whole once both are right.
+    match ignore {
+        Some(ignore) => write_verified(dir, &sibling(".dockerignore"), ignore)?,
+        None => {
+            for ext in [".dockerignore", ".containerignore"] {
+                remove_stray(&sibling(ext))?;
+            }
+        }
+    }
+    write_verified(dir, &path, text)?;
+    Ok(path)
+}
+
+/// Writes `text` to `path` (atomically) unless it already holds exactly that.
+fn write_verified(dir: &Path, path: &Path, text: &str) -> Result<()> {
+    match crate::core::fs::read_bytes(path, "the cached shim") {
+        Ok(bytes) if bytes == text.as_bytes() => return Ok(()),
         Ok(_) => eprintln!(
             "goapp: the cached shim {} does not hold what its name says (damaged or edited): writing it again",
             path.display()
         ),
         Err(_) => {}
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("writing a shimmed Containerfile in {}", dir.display()))?;
     tmp.write_all(text.as_bytes())?;
     tmp.as_file().sync_all()?;
-    tmp.persist(&path)
+    tmp.persist(path)
         .with_context(|| format!("saving the shimmed Containerfile {}", path.display()))?;
-    Ok(path)
+    Ok(())
+}
+
+/// An ignore file beside a shim that should have none (a damaged cache)
+/// would change what the engine sends: removed.
+fn remove_stray(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            eprintln!(
+                "goapp: removed {}, which the cached shim beside it does not call for",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
 }
 
 /// The Containerfile a build uses, after preflight.
@@ -48,11 +94,15 @@ pub struct Prepared {
     pub notes: Vec<String>,
     /// The secrets and agent it mounts.
     pub uses: crate::containerfile::mounts::Uses,
+    /// How the engine shows the context to it.
+    pub view: EngineView,
+    /// The ignore file to name to the engine (podman's `--ignorefile`).
+    pub ignore_file: Option<PathBuf>,
 }
 
 /// Hashes the context with the file to build (one walk, stat-cached) and
 /// sets each bind-mount key from the content it stands for. Returns the
-/// inputs digest and the build args.
+/// inputs digest (covering what the binds show) and the build args.
 pub fn digest_with_keys(
     context: &Path,
     p: &Prepared,
@@ -69,7 +119,7 @@ pub fn digest_with_keys(
         .collect();
     parts.sort();
     parts.dedup();
-    let d = digest_context(context, p.text.as_bytes(), &parts, cache_dir)?;
+    let d = digest_context(context, p.text.as_bytes(), &parts, cache_dir, &p.view)?;
     let args = p
         .bind_keys
         .iter()
@@ -77,8 +127,25 @@ pub fn digest_with_keys(
             name: k.arg.clone(),
             value: key_value(k, &d.parts),
         })
-        .collect();
-    Ok((d.inputs, args))
+        .collect::<Vec<_>>();
+    // A bind can show what `COPY` does not (ignored files on podman, a
+    // symlink's target out of the context): its digest is an input too.
+    let mut h = Sha256::new();
+    h.update(d.inputs.as_bytes());
+    for a in &args {
+        if let ShimValue::Fixed(v) = &a.value {
+            h.update([0]);
+            h.update(a.name.as_bytes());
+            h.update(b"=");
+            h.update(v.as_bytes());
+        }
+    }
+    let inputs = if args.is_empty() {
+        d.inputs
+    } else {
+        hex(&h.finalize())
+    };
+    Ok((inputs, args))
 }
 
 /// One digest for everything a step mounts.
@@ -109,17 +176,17 @@ mod tests {
     fn a_damaged_entry_is_written_again() {
         let d = tempfile::tempdir().unwrap();
         let text = "FROM scratch\nCOPY a /a\n";
-        let p = materialize(d.path(), text).unwrap();
+        let p = materialize(d.path(), text, None).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
         std::fs::write(&p, "FROM scr").unwrap();
-        assert_eq!(materialize(d.path(), text).unwrap(), p);
+        assert_eq!(materialize(d.path(), text, None).unwrap(), p);
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
             text,
             "truncated: rewritten"
         );
         std::fs::write(&p, "FROM scratch\nCOPY b /a\n").unwrap();
-        materialize(d.path(), text).unwrap();
+        materialize(d.path(), text, None).unwrap();
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
             text,
@@ -127,5 +194,26 @@ mod tests {
         );
         let leftovers = std::fs::read_dir(d.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary files left behind");
+    }
+
+    #[test]
+    fn the_originals_own_ignore_file_goes_beside_the_shim() {
+        let d = tempfile::tempdir().unwrap();
+        let text = "FROM scratch\nCOPY . /\n";
+        let plain = materialize(d.path(), text, None).unwrap();
+        let with = materialize(d.path(), text, Some("secret.env\n")).unwrap();
+        assert_ne!(plain, with, "the ignore file is part of the shim's name");
+        let beside = |p: &Path| std::fs::read_to_string(format!("{}.dockerignore", p.display()));
+        assert_eq!(beside(&with).unwrap(), "secret.env\n");
+        assert!(beside(&plain).is_err());
+        std::fs::write(format!("{}.dockerignore", with.display()), "").unwrap();
+        materialize(d.path(), text, Some("secret.env\n")).unwrap();
+        assert_eq!(beside(&with).unwrap(), "secret.env\n", "emptied: rewritten");
+        std::fs::write(format!("{}.containerignore", plain.display()), "x").unwrap();
+        materialize(d.path(), text, None).unwrap();
+        assert!(
+            std::fs::metadata(format!("{}.containerignore", plain.display())).is_err(),
+            "a stray ignore file beside a shim is removed"
+        );
     }
 }

@@ -36,6 +36,64 @@ pub struct Capabilities {
     /// Which `RUN --mount=type=bind` layers the engine's cache keys by the
     /// mounted content (the rest it keys by the instruction text alone).
     pub bind_keying: BindKeying,
+    /// Which ignore files decide what `COPY` sees of the context.
+    pub ignore_files: IgnoreFiles,
+    /// A `RUN --mount=type=bind` of the context is a bind of the host
+    /// directory itself: it shows the files the ignore file excludes, and
+    /// the host resolves a symlinked `source=` (even out of the context).
+    /// buildah does this in every release (buildah #6450, open in 2025;
+    /// seen on podman 4.3.1); BuildKit mounts the filtered context it was
+    /// sent and resolves `source=` inside it.
+    pub bind_host_dir: bool,
+}
+
+/// The ignore files an engine reads, in the order it prefers them.
+///
+/// Measured on this machine (podman 4.3.1, docker 20.10.24 with BuildKit),
+/// and in the sources. Current buildah (`ContainerIgnoreFile`, buildah PR
+/// #4239) reads `<Containerfile>.dockerignore`, then
+/// `<Containerfile>.containerignore`, then the context's `.containerignore`,
+/// then its `.dockerignore`; podman 4.3.1 reads no per-file ignore at all,
+/// and no release reads one beside a shimmed copy kept elsewhere. So on
+/// podman the tool picks the file in current buildah's order and passes it
+/// with `--ignorefile` (podman ≥ 2): every version then uses the file the
+/// tool hashed. BuildKit reads `<Dockerfile>.dockerignore` beside the
+/// Dockerfile, else the context's `.dockerignore`; never `.containerignore`
+/// (moby/buildkit #3108); a shimmed copy gets the original's per-file
+/// ignore file beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IgnoreFiles {
+    /// podman/buildah: the file chosen is passed with `--ignorefile`.
+    Buildah,
+    /// docker with BuildKit (its own or buildx).
+    BuildKit,
+}
+
+impl IgnoreFiles {
+    /// The files to try for a build of `containerfile` in `context`, first
+    /// found wins; `true` marks one that belongs to the Containerfile.
+    pub fn candidates(self, context: &Path, containerfile: &Path) -> Vec<(PathBuf, bool)> {
+        let beside = |ext: &str| {
+            let mut name = containerfile.as_os_str().to_owned();
+            name.push(ext);
+            (PathBuf::from(name), true)
+        };
+        let root = |name: &str| (context.join(name), false);
+        match self {
+            IgnoreFiles::Buildah => vec![
+                beside(".dockerignore"),
+                beside(".containerignore"),
+                root(".containerignore"),
+                root(".dockerignore"),
+            ],
+            IgnoreFiles::BuildKit => vec![beside(".dockerignore"), root(".dockerignore")],
+        }
+    }
+
+    /// The engine is told which ignore file to use (podman's `--ignorefile`).
+    pub fn explicit(self) -> bool {
+        self == IgnoreFiles::Buildah
+    }
 }
 
 /// Which bind mounts an engine's layer cache keys by their content. Where it
@@ -106,6 +164,8 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
                 typeless: false,
                 stage_fresh: v >= (4, 4),
             },
+            ignore_files: IgnoreFiles::Buildah,
+            bind_host_dir: true,
         },
         EngineKind::Docker => Capabilities {
             kind,
@@ -118,6 +178,8 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             manifest: front == BuildFront::DockerBuildx,
             relative_mount_target: true,
             bind_keying: BindKeying::ALL,
+            ignore_files: IgnoreFiles::BuildKit,
+            bind_host_dir: false,
         },
     }
 }
