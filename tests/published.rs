@@ -181,52 +181,75 @@ fn without_cross_compiling_arm64_builds_under_emulation() {
     );
 }
 
-/// Not provably safe (cgo on): the builder stage is left where it is, and
-/// the lint says why.
+/// Not provably safe (cgo on, in the file or by `--build-arg`; a machine
+/// probe in the `go build` step): the builder stage is left where it is,
+/// and the lint says why.
 #[test]
 fn a_cgo_build_is_not_cross_compiled() {
     require_engine("podman");
-    let t = tempfile::tempdir().unwrap();
-    let app = published_app(t.path());
-    let cf = app.join("Containerfile");
-    let text = std::fs::read_to_string(&cf).unwrap();
-    std::fs::write(
-        &cf,
-        text.replace("ARG CGO_ENABLED=\"0\"", "ARG CGO_ENABLED=\"1\""),
-    )
-    .unwrap();
-    let mut c = xtask(&app, &t.path().join("cache"));
-    c.args([
-        "image",
-        "--dry-run",
-        "--arch",
-        "amd64,arm64",
-        "--tag",
-        "x:1",
-    ]);
-    let (ok, stdout, stderr) = run(c);
-    assert!(ok, "{stderr}");
-    assert!(!stderr.contains("builder stage moved"), "{stderr}");
-    assert!(
-        stderr.contains(
-            "Containerfile:8: warning: this builder stage is not on `--platform=$BUILDPLATFORM`"
+    let cases: [(&str, &str, &[&str], &str); 3] = [
+        (
+            "ARG CGO_ENABLED=\"0\"",
+            "ARG CGO_ENABLED=\"1\"",
+            &[],
+            "cgo is not provably off for the `go build` at line 14",
         ),
-        "{stderr}"
-    );
-    assert!(stderr.contains("(not cross-compiled automatically: cgo is not provably off for the `go build` at line 14"), "{stderr}");
-    let shim = stdout
-        .split(" -f ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
-    let shimmed = std::fs::read_to_string(shim).unwrap();
-    assert!(
-        shimmed.contains("\nFROM docker.io/library/golang:1.19-bookworm AS build\n"),
-        "{shimmed}"
-    );
-    assert!(!shimmed.contains("GOARCH"), "{shimmed}");
+        (
+            "",
+            "",
+            &["--build-arg", "CGO_ENABLED=1"],
+            "cgo is not provably off for the `go build` at line 14 (--build-arg CGO_ENABLED=1)",
+        ),
+        (
+            "go build -trimpath",
+            "go build -ldflags \"-X main.machine=$(uname -m)\" -trimpath",
+            &[],
+            "line 14 depends on the machine's architecture",
+        ),
+    ];
+    for (from, to, extra, why) in cases {
+        let t = tempfile::tempdir().unwrap();
+        let app = published_app(t.path());
+        let cf = app.join("Containerfile");
+        let text = std::fs::read_to_string(&cf).unwrap();
+        std::fs::write(&cf, text.replace(from, to)).unwrap();
+        let mut c = xtask(&app, &t.path().join("cache"));
+        c.args([
+            "image",
+            "--dry-run",
+            "--arch",
+            "amd64,arm64",
+            "--tag",
+            "x:1",
+        ])
+        .args(extra);
+        let (ok, stdout, stderr) = run(c);
+        assert!(ok, "{stderr}");
+        assert!(!stderr.contains("builder stage moved"), "{stderr}");
+        assert!(
+            stderr.contains(
+                "Containerfile:8: warning: this builder stage is not on `--platform=$BUILDPLATFORM`"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("(not cross-compiled automatically: {why}")),
+            "{stderr}"
+        );
+        let shim = stdout
+            .split(" -f ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        let shimmed = std::fs::read_to_string(shim).unwrap();
+        assert!(
+            shimmed.contains("\nFROM docker.io/library/golang:1.19-bookworm AS build\n"),
+            "{shimmed}"
+        );
+        assert!(!shimmed.contains("GOARCH"), "{shimmed}");
+    }
 }
 
 /// The engine fact the bind-mount shim rests on, checked on the real engine:
@@ -389,4 +412,94 @@ fn per_file_ignore_is_honoured_on_podman() {
 #[test]
 fn per_file_ignore_is_honoured_on_docker() {
     per_file_ignore_is_honoured("docker", DOCKER);
+}
+
+/// podman 4.3 mounts a stale copy of a cached stage (`from=<stage>`): the
+/// tool stops and names two fixes; the one it can carry out (`--no-cache`)
+/// builds, and each build shows the stage's current content.
+#[test]
+fn a_stage_bind_stops_with_a_fix_that_works() {
+    require_engine("podman");
+    let t = tempfile::tempdir().unwrap();
+    let app = t.path().join("stagebind");
+    std::fs::create_dir_all(&app).unwrap();
+    let gover = go_version();
+    std::fs::write(
+        app.join("Containerfile"),
+        format!(
+            "FROM docker.io/library/golang:{gover}-bookworm AS gen\nCOPY msg /msg\nFROM docker.io/library/golang:{gover}-bookworm\nRUN --mount=type=bind,from=gen,target=/g cp /g/msg /out\n"
+        ),
+    )
+    .unwrap();
+    let cache = t.path().join("cache");
+    let tag = format!("goapp-it/{}:1", unique("stagebind-"));
+    let image = format!("{tag}-amd64");
+    let _guard = ImageGuard {
+        program: "podman",
+        images: vec![image.clone()],
+    };
+    std::fs::write(app.join("msg"), "one\n").unwrap();
+    let mut c = xtask(&app, &cache);
+    c.args([
+        "image", "--engine", "podman", "--arch", "amd64", "--tag", &tag,
+    ]);
+    let (ok, _, stderr) = run(c);
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "Containerfile:4: error: `--mount=…,from=gen` on podman 4.3.1 mounts a stale copy"
+        ) && stderr.contains("or pass --no-cache"),
+        "{stderr}"
+    );
+    for msg in ["one", &unique("two-")] {
+        std::fs::write(app.join("msg"), format!("{msg}\n")).unwrap();
+        build(&app, &cache, "podman", "amd64", &tag, &["--no-cache"]);
+        let out = engine("podman", &["run", "--rm", &image, "cat", "/out"]);
+        assert_eq!(out.trim(), msg);
+    }
+}
+
+/// The cross-compile shim is the same whatever the architectures: adding
+/// arm64 to a list rebuilds nothing for amd64, and both images run.
+#[test]
+fn adding_an_architecture_rebuilds_no_other() {
+    require_engine("podman");
+    let t = tempfile::tempdir().unwrap();
+    let app = published_app(t.path());
+    let cache = t.path().join("cache");
+    let tag = format!("goapp-it/{}:1", unique("addarch-"));
+    let images = [format!("{tag}-amd64"), format!("{tag}-arm64")];
+    let _guard = ImageGuard {
+        program: "podman",
+        images: images.to_vec(),
+    };
+    let greeting = unique("hi-");
+    set_greeting(&app, &greeting);
+    let (stdout, stderr) = build(&app, &cache, "podman", "amd64", &tag, &[]);
+    assert!(
+        stdout.contains(&format!("{}  built in", images[0])),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("builds natively with GOOS/GOARCH"),
+        "{stderr}"
+    );
+    let (stdout, _) = build(&app, &cache, "podman", "amd64,arm64", &tag, &[]);
+    assert!(
+        stdout.contains(&format!("{}  up to date", images[0])),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{}  built in", images[1])),
+        "{stdout}"
+    );
+    for (image, arch) in images.iter().zip(["amd64", "arm64"]) {
+        let printed = engine("podman", &["run", "--rm", image]);
+        assert_eq!(printed.trim(), format!("{greeting} from linux/{arch}"));
+    }
+    let (stdout, _) = build(&app, &cache, "podman", "arm64", &tag, &[]);
+    assert!(
+        stdout.contains(&format!("{}  up to date", images[1])),
+        "{stdout}"
+    );
 }

@@ -355,6 +355,8 @@ fn gather(
             strict: o.strict,
             shims: !o.no_shims,
             cross_compile: app.cross_compile && !o.no_cross_compile,
+            no_cache: o.no_cache,
+            cgo_build_arg: named.build_args.get("CGO_ENABLED").map(String::as_str),
         },
     )?;
     let mut secret_files: Vec<_> = secrets::goenv(&s.env).into_iter().collect();
@@ -403,13 +405,17 @@ fn gather(
 
 /// How strictly preflight checks, and which shims it may apply.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Checks {
+pub(crate) struct Checks<'a> {
     /// Lint warnings stop the build.
     pub strict: bool,
     /// Shims may rewrite the file.
     pub shims: bool,
     /// The cross-compilation shim may move builder stages.
     pub cross_compile: bool,
+    /// The engine rebuilds every step (`--no-cache`).
+    pub no_cache: bool,
+    /// `--build-arg CGO_ENABLED=…` (over the config's), when given.
+    pub cgo_build_arg: Option<&'a str>,
 }
 
 /// Checks the Containerfile against the engine and established practice;
@@ -428,6 +434,8 @@ pub(crate) fn preflight(
         strict,
         shims,
         cross_compile,
+        no_cache,
+        cgo_build_arg,
     } = checks;
     let text = crate::core::fs::read_text(path, "the Containerfile")?;
     let file = crate::containerfile::Containerfile::parse(&text).map_err(|e| {
@@ -441,6 +449,8 @@ pub(crate) fn preflight(
         host,
         shims,
         cross_compile,
+        no_cache,
+        cgo_build_arg,
     };
     let outcome = crate::containerfile::preflight::check(&text, &file, &cx);
     stop_on_blocking(&outcome, strict, path)?;

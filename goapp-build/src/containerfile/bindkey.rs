@@ -62,7 +62,7 @@ pub fn plan(file: &Containerfile, keying: BindKeying, shims: bool, engine: &str)
                 match classify(&m, &stages[..k], keying) {
                     Class::Keyed => {}
                     Class::Unkeyed(u) => unkeyed.push(u),
-                    Class::StaleStage(stage) => out.findings.push((ins.line, Severity::Error, format!("`--mount=…,from={stage}` on {engine} mounts a stale copy of stage `{stage}` whenever that stage comes from the cache (buildah #4375, fixed in podman 4.4): copy what the step needs with `COPY --from={stage} …` before it, or build with --no-cache"))),
+                    Class::StaleStage(stage) => out.findings.push((ins.line, Severity::Error, format!("`--mount=…,from={stage}` on {engine} mounts a stale copy of stage `{stage}` whenever that stage comes from the cache (buildah #4375, fixed in podman 4.4): copy what the step needs with `COPY --from={stage} …` before it, or pass --no-cache (every step is then rebuilt, so no stage comes from the cache)"))),
                 }
             }
             if unkeyed.is_empty() {

@@ -40,8 +40,14 @@ pub fn assignments(ins: &Instruction) -> Vec<(String, Option<String>)> {
 }
 
 /// `CGO_ENABLED`'s value in the environment of the instruction at index
-/// `at` (into [`Containerfile::instructions`]), if the file decides it.
-pub fn env_value(file: &Containerfile, stages: &[Stage], at: usize) -> Option<String> {
+/// `at` (into [`Containerfile::instructions`]), if the file decides it. A
+/// `--build-arg CGO_ENABLED=…` (`build_arg`) sets a declared `ARG`.
+pub fn env_value(
+    file: &Containerfile,
+    stages: &[Stage],
+    at: usize,
+    build_arg: Option<&str>,
+) -> Option<String> {
     let k = stages.iter().rposition(|s| s.from <= at)?;
     let st = &stages[k];
     // ENV is inherited from a parent stage; ARG is not.
@@ -51,7 +57,12 @@ pub fn env_value(file: &Containerfile, stages: &[Stage], at: usize) -> Option<St
         for (_, value) in assignments_of(ins, "CGO_ENABLED") {
             match ins.keyword.as_str() {
                 "ENV" => env = value,
-                _ => arg = value.or_else(|| global_default(file, "CGO_ENABLED")),
+                _ => {
+                    arg = build_arg
+                        .map(str::to_string)
+                        .or(value)
+                        .or_else(|| global_default(file, "CGO_ENABLED"))
+                }
             }
         }
     }
@@ -119,13 +130,14 @@ pub fn inline_values(text: &str) -> Vec<String> {
     out
 }
 
-/// Whether cgo is provably off for the `RUN` at index `at`.
-pub fn off_for(file: &Containerfile, stages: &[Stage], at: usize) -> bool {
+/// Whether cgo is provably off for the `RUN` at index `at`, built with
+/// `--build-arg CGO_ENABLED=<build_arg>` when given.
+pub fn off_for(file: &Containerfile, stages: &[Stage], at: usize, build_arg: Option<&str>) -> bool {
     let inline = inline_values(&run_text(&file.instructions[at]));
     if !inline.is_empty() {
         return inline.iter().all(|v| v == "0");
     }
-    env_value(file, stages, at).as_deref() == Some("0")
+    env_value(file, stages, at, build_arg).as_deref() == Some("0")
 }
 
 #[cfg(test)]
@@ -139,7 +151,33 @@ mod tests {
             .iter()
             .rposition(|i| i.keyword == "RUN")
             .unwrap();
-        off_for(&c, &c.stages(), at)
+        off_for(&c, &c.stages(), at, None)
+    }
+
+    #[test]
+    fn a_build_arg_sets_a_declared_arg_and_not_an_env() {
+        let c = |text: &str| Containerfile::parse(text).unwrap();
+        let on = |text: &str, arg| {
+            let c = c(text);
+            let at = c.instructions.len() - 1;
+            !off_for(&c, &c.stages(), at, arg)
+        };
+        let published = "FROM g\nARG CGO_ENABLED=\"0\"\nRUN go build .\n";
+        assert!(!on(published, None));
+        assert!(on(published, Some("1")), "--build-arg CGO_ENABLED=1");
+        assert!(!on(published, Some("0")));
+        assert!(!on("FROM g\nARG CGO_ENABLED\nRUN go build .\n", Some("0")));
+        assert!(
+            !on("FROM g\nENV CGO_ENABLED=0\nRUN go build .\n", Some("1")),
+            "an undeclared build arg is not in the environment"
+        );
+        assert!(
+            on(
+                "ARG CGO_ENABLED=0\nFROM g\nARG CGO_ENABLED\nRUN go build .\n",
+                Some("1")
+            ),
+            "over a global default"
+        );
     }
 
     #[test]

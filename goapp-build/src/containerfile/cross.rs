@@ -16,8 +16,10 @@
 //! Provably means: later stages only `COPY --from` it, and only the outputs
 //! of its `go build -o` (or architecture-independent data such as CA
 //! certificates and time zones); cgo is off for every `go build` (`ENV`,
-//! `ARG` or the command itself); no step before depends on the machine's
-//! architecture and no step after the first `go build` does anything else;
+//! `ARG` or the command itself, and no `--build-arg CGO_ENABLED` says
+//! otherwise); no step asks which machine it runs on (the `go build` steps
+//! included), none before the first `go build` picks files by the target,
+//! and no step after the first `go build` does anything else;
 //! nothing in it already picks GOOS/GOARCH. Otherwise the file is left alone
 //! and the lint says why.
 
@@ -25,7 +27,6 @@ use crate::containerfile::cgo;
 use crate::containerfile::mountflags::{join, workdir};
 use crate::containerfile::preflight::{on_buildplatform, Context};
 use crate::containerfile::{parse_json_array, Containerfile, Instruction, Stage};
-use crate::core::arch::Arch;
 
 /// Files a builder stage may hand on that do not depend on its architecture.
 const ARCH_FREE: [&str; 6] = [
@@ -51,12 +52,12 @@ pub struct CrossShim {
 }
 
 /// Decides, stage by stage. `enabled` is false with `--no-cross-compile`,
-/// `cross_compile: false` or `--no-shims`.
+/// `cross_compile: false` or `--no-shims`. The decision and the text do not
+/// depend on the architectures asked for (a native build through the shim
+/// makes the same binary): each image's inputs stay the same when the list
+/// changes, so adding arm64 does not rebuild amd64.
 pub fn plan(file: &Containerfile, cx: &Context, enabled: bool) -> CrossShim {
     let mut out = CrossShim::default();
-    if !cx.arches.iter().any(|a| *a != cx.host) {
-        return out;
-    }
     let stages = file.stages();
     for k in 0..stages.len().saturating_sub(1) {
         let st = &stages[k];
@@ -68,9 +69,9 @@ pub fn plan(file: &Containerfile, cx: &Context, enabled: bool) -> CrossShim {
             out.not_crossed.push((k, "cross-compiling is turned off (`cross_compile: false`, --no-cross-compile or --no-shims)".into()));
             continue;
         }
-        match check_stage(file, &stages, k) {
+        match check_stage(file, &stages, k, cx.cgo_build_arg) {
             Ok(first_build) => {
-                apply(file, st, first_build, cx.arches, &mut out);
+                apply(file, st, first_build, &mut out);
                 out.crossed.push((k, file.instructions[first_build].line));
             }
             Err(why) => out.not_crossed.push((k, why)),
@@ -79,24 +80,16 @@ pub fn plan(file: &Containerfile, cx: &Context, enabled: bool) -> CrossShim {
     out
 }
 
-fn apply(
-    file: &Containerfile,
-    st: &Stage,
-    first_build: usize,
-    arches: &[Arch],
-    out: &mut CrossShim,
-) {
+fn apply(file: &Containerfile, st: &Stage, first_build: usize, out: &mut CrossShim) {
     let from = &file.instructions[st.from];
     out.replace.push((
         from.line,
         from.end_line,
         format!("FROM --platform=$BUILDPLATFORM {}", from.args.trim()),
     ));
-    let goarm = if arches.contains(&Arch::Arm) {
-        " GOARM=7"
-    } else {
-        ""
-    };
+    // GOARM only counts for GOARCH=arm (arm/v7, the one arm we build); set
+    // always, so the text is the same whatever the architectures.
+    let goarm = " GOARM=7";
     let line = file.instructions[first_build].line;
     out.inserts.push((line, "ARG TARGETOS".into()));
     out.inserts.push((line, "ARG TARGETARCH".into()));
@@ -107,7 +100,12 @@ fn apply(
 }
 
 /// `Ok(index of the first go build)` when stage `k` can be cross-compiled.
-fn check_stage(file: &Containerfile, stages: &[Stage], k: usize) -> Result<usize, String> {
+fn check_stage(
+    file: &Containerfile,
+    stages: &[Stage],
+    k: usize,
+    cgo_build_arg: Option<&str>,
+) -> Result<usize, String> {
     let st = &stages[k];
     if st.platform.is_some() {
         return Err("its `--platform` is set explicitly".into());
@@ -130,8 +128,15 @@ fn check_stage(file: &Containerfile, stages: &[Stage], k: usize) -> Result<usize
         if text.contains("go install") {
             return Err(format!("line {} runs `go install`, which puts a cross-compiled binary under $GOPATH/bin/<os>_<arch>/ instead", ins.line));
         }
-        if !cgo::off_for(file, stages, i) {
-            return Err(format!("cgo is not provably off for the `go build` at line {} (add `ENV CGO_ENABLED=0` or `ARG CGO_ENABLED=0`)", ins.line));
+        if !cgo::off_for(file, stages, i, cgo_build_arg) {
+            let why = match cgo_build_arg {
+                Some(v) if v != "0" => format!("--build-arg CGO_ENABLED={v}"),
+                _ => "add `ENV CGO_ENABLED=0` or `ARG CGO_ENABLED=0`".into(),
+            };
+            return Err(format!(
+                "cgo is not provably off for the `go build` at line {} ({why})",
+                ins.line
+            ));
         }
         let dir = workdir(file, stages, i);
         for o in build_outputs(&text) {
@@ -180,8 +185,28 @@ fn picks_no_arch(file: &Containerfile, st: &Stage) -> Result<(), String> {
     Ok(())
 }
 
-/// Steps before the first `go build` must not ask which machine they run on
-/// (they now run on the build machine); steps after it must be `go build`s.
+/// What asks which machine a step runs on: moved to the build platform, it
+/// would answer the build machine's architecture, not the target's.
+const MACHINE_PROBES: [&str; 13] = [
+    "uname",
+    "dpkg --print-architecture",
+    "dpkg-architecture",
+    "arch)",
+    "$(arch",
+    "`arch",
+    "lscpu",
+    "/proc/cpuinfo",
+    "getconf LONG_BIT",
+    "HOSTTYPE",
+    "MACHTYPE",
+    "go env GOARCH",
+    "go env GOHOSTARCH",
+];
+
+/// No step may ask which machine it runs on (every step now runs on the
+/// build machine); steps before the first `go build` must not pick files by
+/// the target either (a tool for the target would not run there); steps
+/// after it must be `go build`s.
 fn steps_are_arch_free(file: &Containerfile, st: &Stage, first: usize) -> Result<(), String> {
     for (i, ins) in file.instructions[st.from + 1..st.end].iter().enumerate() {
         let at = st.from + 1 + i;
@@ -192,15 +217,9 @@ fn steps_are_arch_free(file: &Containerfile, st: &Stage, first: usize) -> Result
         if at > first && !cgo::builds_go(&text) {
             return Err(format!("line {} runs after `go build` and is not a `go build`: it would run with the target's GOARCH on the build machine", ins.line));
         }
-        let sniffs = [
-            "uname",
-            "dpkg --print-architecture",
-            "arch)",
-            "TARGETARCH",
-            "TARGETPLATFORM",
-            "go env GOARCH",
-        ];
-        if at < first && sniffs.iter().any(|s| text.contains(s)) {
+        let by_target = ["TARGETARCH", "TARGETPLATFORM"];
+        let probes = MACHINE_PROBES.iter().any(|s| text.contains(s));
+        if probes || (at < first && by_target.iter().any(|s| text.contains(s))) {
             return Err(format!(
                 "line {} depends on the machine's architecture",
                 ins.line
@@ -308,6 +327,7 @@ fn copy_sources(ins: &Instruction) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::arch::Arch;
     use crate::engine::caps::from_version;
     use crate::engine::{BuildFront, EngineKind};
     use std::path::Path;
@@ -321,6 +341,8 @@ mod tests {
             host: Arch::Amd64,
             shims: true,
             cross_compile: true,
+            no_cache: false,
+            cgo_build_arg: None,
         };
         plan(&Containerfile::parse(text).unwrap(), &cx, true)
     }
@@ -363,18 +385,28 @@ ENTRYPOINT [\"/hello\"]\n";
             [
                 "ARG TARGETOS",
                 "ARG TARGETARCH",
-                "ENV GOOS=$TARGETOS GOARCH=$TARGETARCH"
+                "ENV GOOS=$TARGETOS GOARCH=$TARGETARCH GOARM=7"
             ]
         );
-        let arm = cross(PUBLISHED, &[Arch::Arm]);
-        assert_eq!(
-            arm.inserts[2].1,
-            "ENV GOOS=$TARGETOS GOARCH=$TARGETARCH GOARM=7"
-        );
-        assert!(
-            cross(PUBLISHED, &[Arch::Amd64]).crossed.is_empty(),
-            "nothing foreign: nothing to do"
-        );
+    }
+
+    /// The shim is the same whatever the architectures: a native image's
+    /// key does not change when a foreign one is added.
+    #[test]
+    fn the_shim_does_not_depend_on_the_architectures() {
+        let both = cross(PUBLISHED, &BOTH);
+        for arches in [
+            &[Arch::Amd64][..],
+            &[Arch::Arm],
+            &[Arch::Amd64, Arch::Arm64, Arch::Arm],
+        ] {
+            let s = cross(PUBLISHED, arches);
+            assert_eq!(
+                (&s.crossed, &s.replace, &s.inserts),
+                (&both.crossed, &both.replace, &both.inserts),
+                "{arches:?}"
+            );
+        }
     }
 
     fn why(text: &str) -> String {
@@ -414,6 +446,21 @@ ENTRYPOINT [\"/hello\"]\n";
                     "AS build\nRUN apt-get install -y foo-$(uname -m)",
                 ),
                 "depends on the machine's architecture",
+            ),
+            (
+                p.replace(
+                    "go build -trimpath",
+                    "go build -ldflags \"-X main.arch=$(uname -m)\" -trimpath",
+                ),
+                "line 5 depends on the machine's architecture",
+            ),
+            (
+                p.replace("RUN --mount=type=bind,target=. go", "RUN --mount=type=bind,target=. [ \"$(dpkg --print-architecture)\" = arm64 ] && go"),
+                "line 5 depends on the machine's architecture",
+            ),
+            (
+                p.replace("RUN --mount=type=bind,target=. go", "RUN --mount=type=bind,target=. echo $(go env GOARCH) > /out/arch && go"),
+                "line 5 depends on the machine's architecture",
             ),
             (
                 p.replace("FROM scratch", "RUN /out/hello --self-test\nFROM scratch"),
@@ -473,6 +520,33 @@ ENTRYPOINT [\"/hello\"]\n";
         assert_eq!(
             build_outputs("set -e\ngo build -o /a ./a && go build -o \"/b\" ./b\n"),
             ["/a", "/b"]
+        );
+    }
+
+    #[test]
+    fn a_cgo_build_arg_keeps_the_stage_where_it_is() {
+        let caps = from_version(EngineKind::Podman, BuildFront::Podman, "4.3.1");
+        let file = Containerfile::parse(PUBLISHED).unwrap();
+        let plan_with = |arg| {
+            let cx = Context {
+                path: Path::new("Containerfile"),
+                caps: &caps,
+                arches: &BOTH,
+                host: Arch::Amd64,
+                shims: true,
+                cross_compile: true,
+                no_cache: false,
+                cgo_build_arg: arg,
+            };
+            plan(&file, &cx, true)
+        };
+        assert_eq!(plan_with(Some("0")).crossed, vec![(0, 5)]);
+        let on = plan_with(Some("1"));
+        assert!(on.crossed.is_empty() && on.replace.is_empty() && on.inserts.is_empty());
+        assert!(
+            on.not_crossed[0].1.contains("(--build-arg CGO_ENABLED=1)"),
+            "{:?}",
+            on.not_crossed
         );
     }
 }

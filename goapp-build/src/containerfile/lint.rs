@@ -90,6 +90,8 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
             host,
             shims: !o.no_shims,
             cross_compile: !o.no_cross_compile,
+            no_cache: false,
+            cgo_build_arg: None,
         };
         let outcome = preflight::check(&text, &file, &cx);
         for f in &outcome.findings {

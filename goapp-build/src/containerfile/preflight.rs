@@ -94,6 +94,10 @@ pub struct Context<'a> {
     pub shims: bool,
     /// Whether the cross-compilation shim may move builder stages.
     pub cross_compile: bool,
+    /// `--no-cache`: every step is rebuilt, so no stage comes from the cache.
+    pub no_cache: bool,
+    /// `--build-arg CGO_ENABLED=…` (over the config's), when given.
+    pub cgo_build_arg: Option<&'a str>,
 }
 
 /// Edits a shim makes to the file's lines (1-based).
@@ -143,7 +147,10 @@ pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     let crossed = cross_compile(file, &stages, cx, &mut edits, &mut sink);
     let stages_crossed: Vec<usize> = crossed.crossed.iter().map(|(k, _)| *k).collect();
     emulation(&stages, &stages_crossed, file, cx, &mut sink);
-    let binds = bindkey::plan(file, cx.caps.bind_keying, cx.shims, &engine);
+    let mut keying = cx.caps.bind_keying;
+    // Rebuilt from scratch, a stage's bind mount shows its current content.
+    keying.stage_fresh |= cx.no_cache;
+    let binds = bindkey::plan(file, keying, cx.shims, &engine);
     for (line, severity, message) in binds.findings {
         sink.add(line, severity, message);
     }
@@ -201,9 +208,15 @@ fn cross_compile(
         .filter(|a| **a != cx.host)
         .map(|a| a.to_string())
         .collect();
+    // Applied for native builds too (the same file whatever the list, so
+    // adding an architecture rebuilds no other): said where it saves QEMU.
+    let what = match foreign.as_slice() {
+        [] => "builds natively with GOOS/GOARCH".to_string(),
+        f => format!("cross-compiles for {} with GOOS/GOARCH", f.join(", ")),
+    };
     for (k, build_line) in &shim.crossed {
         let from = file.instructions[stages[*k].from].line;
-        sink.add(from, Severity::Note, format!("shim: builder stage moved to the build platform (`FROM --platform=$BUILDPLATFORM`); `go build` at line {build_line} cross-compiles for {} with GOOS/GOARCH from the target platform, declared right before it (cgo is off, later stages copy only its binary): no emulation; `cross_compile: false` or --no-cross-compile turns this off", foreign.join(", ")));
+        sink.add(from, Severity::Note, format!("shim: builder stage moved to the build platform (`FROM --platform=$BUILDPLATFORM`); `go build` at line {build_line} {what} from the target platform, declared right before it (cgo is off, later stages copy only its binary): no emulation; `cross_compile: false` or --no-cross-compile turns this off"));
     }
     edits.replace.extend(shim.replace.iter().cloned());
     edits.insert.extend(shim.inserts.iter().cloned());
@@ -382,6 +395,8 @@ pub(crate) mod tests {
                 host: Arch::Amd64,
                 shims,
                 cross_compile: true,
+                no_cache: false,
+                cgo_build_arg: None,
             },
         )
     }
@@ -404,6 +419,31 @@ pub(crate) mod tests {
 
     /// The example app's Containerfile, which must be clean.
     const GOOD: &str = include_str!("../../../example/joke/Containerfile");
+
+    /// podman < 4.4 mounts a stale `from=<stage>`: the error's fix works.
+    #[test]
+    fn a_stage_bind_builds_with_no_cache() {
+        let text = "FROM busybox AS gen\nRUN date > /t\nFROM busybox\nRUN --mount=type=bind,from=gen,target=/g cp /g/t /t\n";
+        let file = Containerfile::parse(text).unwrap();
+        let caps = podman43();
+        let errors = |no_cache| {
+            let cx = Context {
+                path: Path::new("Containerfile"),
+                caps: &caps,
+                arches: &[Arch::Amd64],
+                host: Arch::Amd64,
+                shims: true,
+                cross_compile: true,
+                no_cache,
+                cgo_build_arg: None,
+            };
+            messages(&check(text, &file, &cx), Severity::Error)
+        };
+        let stopped = errors(false);
+        assert_eq!(stopped.len(), 1, "{stopped:?}");
+        assert!(stopped[0].contains("or pass --no-cache"), "{stopped:?}");
+        assert_eq!(errors(true), Vec::<String>::new());
+    }
 
     #[test]
     fn the_example_containerfile_is_clean() {
