@@ -421,8 +421,7 @@ fn per_file_ignore_is_honoured_on_docker() {
 fn a_stage_bind_stops_with_a_fix_that_works() {
     require_engine("podman");
     let t = tempfile::tempdir().unwrap();
-    let app = t.path().join("stagebind");
-    std::fs::create_dir_all(&app).unwrap();
+    let app = published_app(t.path());
     let gover = go_version();
     std::fs::write(
         app.join("Containerfile"),
