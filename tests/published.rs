@@ -502,3 +502,87 @@ fn adding_an_architecture_rebuilds_no_other() {
         "{stdout}"
     );
 }
+
+/// The images a build starts from are inputs: a base (`FROM`) or a
+/// `from=<image>` bind source rebuilt under the same name rebuilds the app,
+/// whose image then holds the new content; nothing changed, nothing built.
+fn rebuilt_bases_rebuild(engine_flag: &str, program: &'static str) {
+    require_engine(program);
+    let t = tempfile::tempdir().unwrap();
+    let app = published_app(t.path());
+    let id = unique(&format!("bases-{engine_flag}-"));
+    let (base, tools) = (
+        format!("goapp-it/{id}-base:1"),
+        format!("goapp-it/{id}-tools:1"),
+    );
+    let tag = format!("goapp-it/{id}:1");
+    let image = format!("{tag}-amd64");
+    let _guard = ImageGuard {
+        program,
+        images: vec![image.clone(), base.clone(), tools.clone()],
+    };
+    let gover = go_version();
+    let make = |name: &str, file: &str, value: &str| {
+        let dir = t.path().join(name.replace(['/', ':'], "_"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("Containerfile"),
+            format!("FROM docker.io/library/golang:{gover}-bookworm\nRUN echo {value} > {file}\n"),
+        )
+        .unwrap();
+        // Twice at most: the store is shared, and podman 4.3 can lose a
+        // race with another run removing its layers ("layer not known").
+        let ok = (0..2).any(|_| {
+            Command::new(program)
+                .args(["build", "-t", name, "-f"])
+                .arg(dir.join("Containerfile"))
+                .arg(&dir)
+                .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+                .env("DOCKER_BUILDKIT", "1")
+                .status()
+                .unwrap()
+                .success()
+        });
+        assert!(ok, "building {name} with {program} failed (output above)");
+    };
+    std::fs::write(
+        app.join("Containerfile"),
+        format!(
+            "FROM {base}\nRUN --mount=type=bind,from={tools},source=/t,target=/mt cp /mt /tool\n"
+        ),
+    )
+    .unwrap();
+    let cache = t.path().join("cache");
+    let (t2, b2) = (unique("t2-"), unique("b2-"));
+    let rounds = [
+        ("b1", "t1"),
+        ("b1", t2.as_str()),
+        (b2.as_str(), t2.as_str()),
+    ];
+    let mut last = ("", "");
+    for (b, tl) in rounds {
+        if b != last.0 {
+            make(&base, "/b", b);
+        }
+        if tl != last.1 {
+            make(&tools, "/t", tl);
+        }
+        last = (b, tl);
+        let (stdout, _) = build(&app, &cache, engine_flag, "amd64", &tag, &[]);
+        assert!(stdout.contains(&format!("{image}  built in")), "{stdout}");
+        let seen = engine(program, &["run", "--rm", &image, "cat", "/b", "/tool"]);
+        assert_eq!(seen.split_whitespace().collect::<Vec<_>>(), [b, tl]);
+    }
+    let (stdout, _) = build(&app, &cache, engine_flag, "amd64", &tag, &[]);
+    assert!(stdout.contains(&format!("{image}  up to date")), "{stdout}");
+}
+
+#[test]
+fn rebuilt_bases_rebuild_on_podman() {
+    rebuilt_bases_rebuild("podman", "podman");
+}
+
+#[test]
+fn rebuilt_bases_rebuild_on_docker() {
+    rebuilt_bases_rebuild("docker", DOCKER);
+}

@@ -446,6 +446,31 @@ fn file_digest(path: &Path, buf: &mut [u8]) -> Result<String> {
 /// `facts` (build args, platform, engine) in order. Secrets are named by id
 /// only; their contents never enter the hash, so never a label. (Builds
 /// hash through `shimfile::digest_with_keys`; the tests pin this one.)
+/// `inputs` joined with the ids of the images the build starts from
+/// (`(name, id)`, `None` when not in the store). Without any id, `inputs`.
+pub fn with_bases<'a>(
+    inputs: &str,
+    bases: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(inputs.as_bytes());
+    let mut any = false;
+    for (name, id) in bases {
+        if let Some(id) = id {
+            any = true;
+            h.update([0]);
+            h.update(name.as_bytes());
+            h.update(b"@");
+            h.update(id.as_bytes());
+        }
+    }
+    if any {
+        hex(&h.finalize())
+    } else {
+        inputs.to_string()
+    }
+}
+
 #[cfg(test)]
 pub fn inputs_hash(
     context: &Path,
@@ -507,6 +532,17 @@ mod tests {
             .set_modified(t)
             .unwrap();
         t
+    }
+
+    #[test]
+    fn base_ids_join_the_inputs() {
+        let none = with_bases("abc", [("golang:1", None)].into_iter());
+        assert_eq!(none, "abc", "nothing local: the inputs alone");
+        let one = with_bases("abc", [("golang:1", Some("sha256:1"))].into_iter());
+        let other = with_bases("abc", [("golang:1", Some("sha256:2"))].into_iter());
+        assert_ne!(one, "abc");
+        assert_ne!(one, other, "a rebuilt base is another input");
+        assert_eq!(one.len(), 64);
     }
 
     #[test]

@@ -377,6 +377,7 @@ fn gather(
     let (context_digest, shim_args) =
         shimfile::digest_with_keys(&app.context, &prepared, Some(&s.env.cache_dir()))?;
     let gomod = crate::core::fs::read_text_if_exists(&app.context.join("go.mod"), "go.mod")?;
+    let bases = bases(&prepared.text, go, &named.build_args);
     Ok(BuildInputs {
         requires_modules: gomod.is_none_or(|t| crate::go::version::go_mod_requires(&t)),
         context: app.context.clone(),
@@ -399,8 +400,20 @@ fn gather(
         build_args: named.build_args.clone(),
         context_digest,
         shim_args,
+        bases,
         no_cache: o.no_cache,
     })
+}
+
+/// The images the file to build builds on, with the build args the plan
+/// passes that can name them (`TAG_GOVER`, the config's and `--build-arg`s).
+fn bases(text: &str, go: &ResolvedGo, build_args: &BTreeMap<String, String>) -> Vec<String> {
+    let Ok(file) = crate::containerfile::Containerfile::parse(text) else {
+        return Vec::new();
+    };
+    let mut args = build_args.clone();
+    args.insert("TAG_GOVER".into(), go.version.to_string());
+    crate::containerfile::images::external(&file, &args)
 }
 
 /// How strictly preflight checks, and which shims it may apply.

@@ -54,6 +54,9 @@ pub struct BuildInputs {
     pub context_digest: String,
     /// Build args a shim declared (bind-mount content keys).
     pub shim_args: Vec<ShimArg>,
+    /// The images the Containerfile builds on (bases, `from=` sources):
+    /// their local ids join the inputs when the store is read.
+    pub bases: Vec<String>,
     /// Have the engine rebuild every step (not an input of the image).
     pub no_cache: bool,
     /// What the Containerfile mounts: only those secrets and the agent are
@@ -147,6 +150,8 @@ pub struct BuildPlan {
     pub unlock: Option<UnlockStep>,
     /// One build per architecture; they run concurrently.
     pub builds: Vec<ArchBuild>,
+    /// The images the Containerfile builds on (see [`BuildInputs::bases`]).
+    pub bases: Vec<String>,
 }
 
 /// Plans the builds.
@@ -157,6 +162,7 @@ pub fn plan_build(i: &BuildInputs) -> BuildPlan {
         errors: Vec::new(),
         unlock: None,
         builds: Vec::new(),
+        bases: i.bases.clone(),
     };
     let mut common = build_args(i);
     common.extend(proxy_args(i, &mut plan.warnings));
@@ -406,6 +412,7 @@ mod tests {
             context_digest: "ctx".into(),
             ignore_file: None,
             shim_args: Vec::new(),
+            bases: Vec::new(),
             no_cache: false,
             uses: Uses {
                 secrets: vec!["goenv".into(), "netrc".into()],

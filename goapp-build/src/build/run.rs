@@ -14,6 +14,7 @@ use crate::process::interrupt;
 use crate::process::runner::{self, Job};
 use crate::session::Session;
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Turns plans into results under `policy`, building what it asks for.
@@ -54,7 +55,7 @@ pub(super) fn execute(
         return Ok(builds);
     }
     leftovers::sweep_ended_runs(engine);
-    read_store(engine, &mut builds.results, |_| true);
+    read_store_and_bases(engine, plans, &mut builds.results);
     for r in &mut builds.results {
         let current = r.local.as_ref().and_then(|l| l.label.as_deref()) == Some(&r.inputs);
         r.status = status(policy, current);
@@ -101,6 +102,47 @@ fn say_before_building(plans: &[(App, BuildPlan)], results: &[BuildResult], all:
     }
     for n in running.iter().flat_map(|(_, p)| &p.notes) {
         ui::note(n);
+    }
+}
+
+/// Fills in what the store holds for every result and, in the same engine
+/// query, the ids of the images each app builds on: they join its inputs
+/// (and the label its build will carry), so a base rebuilt under the same
+/// name makes the app rebuild. A base not in the store (to be pulled) counts
+/// as no id.
+fn read_store_and_bases(engine: &Engine, plans: &[(App, BuildPlan)], results: &mut [BuildResult]) {
+    let mut bases: Vec<&str> = plans
+        .iter()
+        .flat_map(|(_, p)| p.bases.iter().map(String::as_str))
+        .collect();
+    bases.sort();
+    bases.dedup();
+    let mut names: Vec<&str> = results.iter().map(|r| r.image.as_str()).collect();
+    names.extend(&bases);
+    let mut found = engine.inspect_all(&names, LABEL);
+    let ids: BTreeMap<&str, Option<String>> = bases
+        .iter()
+        .copied()
+        .zip(
+            found
+                .split_off(results.len())
+                .into_iter()
+                .map(|l| l.map(|l| l.id)),
+        )
+        .collect();
+    for (r, local) in results.iter_mut().zip(found) {
+        r.local = local;
+        let Some((_, plan)) = plans.iter().find(|(a, _)| a.name == r.app) else {
+            continue;
+        };
+        let used = plan
+            .bases
+            .iter()
+            .map(|b| (b.as_str(), ids[b.as_str()].as_deref()));
+        let keyed = crate::build::inputs::with_bases(&r.inputs, used);
+        // The label, and the bind keys a shim set to the inputs hash.
+        r.command = r.command.clone().replace_value(&r.inputs, &keyed);
+        r.inputs = keyed;
     }
 }
 

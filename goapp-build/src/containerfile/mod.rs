@@ -7,6 +7,7 @@ pub mod bindkey;
 pub mod cgo;
 pub mod cross;
 pub mod heredoc;
+pub mod images;
 pub mod lint;
 pub mod mountflags;
 pub mod mounts;

@@ -92,8 +92,9 @@ impl Engine {
             EngineKind::Podman => "{{.Digest}}",
             EngineKind::Docker => "{{if .RepoDigests}}{{index .RepoDigests 0}}{{else}}-{{end}}",
         };
+        // `with`: docker's `index` fails on an image without labels (a base).
         format!(
-            "{{{{.Id}}}} {{{{.Architecture}}}} {digest} {{{{index .Config.Labels \"{label}\"}}}}"
+            "{{{{.Id}}}} {{{{.Architecture}}}} {digest} {{{{with .Config.Labels}}}}{{{{index . \"{label}\"}}}}{{{{end}}}}"
         )
     }
 }
