@@ -7,6 +7,7 @@
 use crate::build::inputs::{digest_context, hex, EngineView};
 use crate::build::plan::{ShimArg, ShimValue};
 use crate::containerfile::bindkey::{BindKey, BindSource};
+use crate::containerfile::mounts::MountKind;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -117,6 +118,14 @@ pub fn digest_with_keys(
             BindSource::Inputs => None,
         })
         .collect();
+    // What a bind of the context shows is an input where it is not what
+    // `COPY` sees (podman: ignored files too), keyed by the engine or not.
+    let shown = if p.view.bind_host_dir {
+        context_binds(&p.text)
+    } else {
+        Vec::new()
+    };
+    parts.extend(shown.iter().cloned());
     parts.sort();
     parts.dedup();
     let d = digest_context(context, p.text.as_bytes(), &parts, cache_dir, &p.view)?;
@@ -128,24 +137,39 @@ pub fn digest_with_keys(
             value: key_value(k, &d.parts),
         })
         .collect::<Vec<_>>();
-    // A bind can show what `COPY` does not (ignored files on podman, a
-    // symlink's target out of the context): its digest is an input too.
     let mut h = Sha256::new();
     h.update(d.inputs.as_bytes());
-    for a in &args {
-        if let ShimValue::Fixed(v) = &a.value {
-            h.update([0]);
-            h.update(a.name.as_bytes());
-            h.update(b"=");
-            h.update(v.as_bytes());
-        }
+    for b in &shown {
+        h.update([0]);
+        h.update(b.as_bytes());
+        h.update(b"=");
+        h.update(d.parts[b].as_bytes());
     }
-    let inputs = if args.is_empty() {
+    let inputs = if shown.is_empty() {
         d.inputs
     } else {
         hex(&h.finalize())
     };
     Ok((inputs, args))
+}
+
+/// Every bind mount of the build context in `text` (`""`: all of it), by
+/// `source=` as the bind keys name it.
+fn context_binds(text: &str) -> Vec<String> {
+    let Ok(file) = crate::containerfile::Containerfile::parse(text) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = file
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "RUN")
+        .flat_map(|i| i.typed_mounts())
+        .filter(|m| m.kind == MountKind::Bind && m.from.is_none())
+        .map(|m| m.context_subpath().unwrap_or_default())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// One digest for everything a step mounts.
@@ -215,5 +239,33 @@ mod tests {
             std::fs::metadata(format!("{}.containerignore", plain.display())).is_err(),
             "a stray ignore file beside a shim is removed"
         );
+    }
+
+    /// podman ≥ 5.3 keys an explicit `type=bind` itself (no shim arg), but
+    /// the bind still shows ignored files: their change is a change.
+    #[test]
+    fn what_a_keyed_bind_shows_is_an_input() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("note.txt"), "1").unwrap();
+        std::fs::write(d.path().join("main.go"), "package main").unwrap();
+        let prepared = |host| Prepared {
+            file: d.path().join("Containerfile"),
+            text: "FROM g\nRUN --mount=type=bind,target=/m cat /m/note.txt\n".into(),
+            bind_keys: Vec::new(),
+            notes: Vec::new(),
+            uses: Default::default(),
+            view: EngineView {
+                rules: crate::build::ignore::IgnoreRules::parse("note.txt\n"),
+                bind_host_dir: host,
+            },
+            ignore_file: None,
+        };
+        for host in [true, false] {
+            let p = prepared(host);
+            let (a, _) = digest_with_keys(d.path(), &p, None).unwrap();
+            std::fs::write(d.path().join("note.txt"), format!("2 {host}")).unwrap();
+            let (b, _) = digest_with_keys(d.path(), &p, None).unwrap();
+            assert_eq!(a != b, host, "host={host}");
+        }
     }
 }
