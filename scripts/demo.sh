@@ -12,5 +12,7 @@ cd example/joke
 cargo xtask go-version
 cargo xtask image
 for arch in amd64 arm64; do
-  podman run --rm "localhost/joke:0.0.3-$arch"
+  # --arch: the image's own platform, so podman runs the arm64 one under
+  # emulation without warning that it is not the host's.
+  podman run --rm --arch "$arch" "localhost/joke:0.0.3-$arch"
 done
