@@ -338,6 +338,62 @@ fn mib(text: &str) -> Option<f64> {
     }
 }
 
+/// Tags that follow the code pile up on a node, each pinned: beyond
+/// `keep_pinned` the oldest this tool pinned are unpinned (marked ones only;
+/// a pin someone else set stays), so the kubelet may collect them.
+#[test]
+fn pins_beyond_keep_pinned_are_lifted_oldest_first() {
+    let w = World::new("");
+    let b = w.base.path().display().to_string();
+    let yaml = std::fs::read_to_string(w.base.path().join("goapp.yaml")).unwrap();
+    std::fs::write(
+        w.base.path().join("goapp.yaml"),
+        format!("{yaml}  two: {{ssh: ctd, arch: arm64, import: containerd, tmp_dir: {b}/ctd/tmp, connect_timeout: 5, keep_pinned: 2}}\n"),
+    )
+    .unwrap();
+    let _guard = ImageGuard {
+        program: "podman",
+        images: (1..=3).map(|i| format!("{}:k{i}-arm64", w.repo)).collect(),
+    };
+    let node = w.node("ctd");
+    // Someone's own pin on an image of the same repository: never ours to
+    // lift (`ctr images tag` copies labels, our mark among them: cleared).
+    let theirs = format!("localhost/{}:theirs", w.repo);
+    for i in 1..=3 {
+        let tag = format!("{}:k{i}", w.repo);
+        let arg = format!("V={i}");
+        let (ok, out, err) = w.ship(&["--host", "two", "joke", "--tag", &tag, "--build-arg", &arg]);
+        assert!(ok, "{out}\n{err}");
+        if i == 1 {
+            let (ok, out) = node.ssh(
+                w.base.path(),
+                &format!("ctr -n k8s.io images tag localhost/{tag}-arm64 {theirs} && ctr -n k8s.io images label {theirs} io.cri-containerd.pinned=pinned dev.goapp.pinned="),
+            );
+            assert!(ok, "{out}");
+        }
+    }
+    let listed = node.containerd_images(w.base.path());
+    let labels = |name: &str| {
+        listed
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, l)| l.clone())
+            .unwrap_or_else(|| panic!("{name} not on the node: {listed:?}"))
+    };
+    for i in 1..=3 {
+        for name in [
+            format!("localhost/{}:k{i}-arm64", w.repo),
+            format!("localhost/{}:k{i}", w.repo),
+        ] {
+            let l = labels(&name);
+            let pinned = l.contains("io.cri-containerd.pinned=pinned");
+            assert_eq!(pinned, i > 1, "{name}: {l}");
+            assert_eq!(l.contains("dev.goapp.pinned="), i > 1, "{name}: {l}");
+        }
+    }
+    assert!(labels(&theirs).contains("io.cri-containerd.pinned=pinned"));
+}
+
 #[test]
 fn a_cut_connection_leaves_nothing_and_a_rerun_succeeds() {
     let w = World::new("");

@@ -312,6 +312,14 @@ mod tests {
     }
 
     #[test]
+    fn keep_pinned_is_a_count_from_one() {
+        assert_eq!(
+            load_err("hosts:\n  pi: {ssh: pi, keep_pinned: 0}\n"),
+            "T/goapp.yaml:2:30: hosts.pi.keep_pinned: 0 is out of range: keep_pinned (images) is a whole number from 1 to 1000"
+        );
+    }
+
+    #[test]
     fn duplicate_keys_are_errors_at_the_repetition() {
         assert_eq!(
             load_err(

@@ -66,7 +66,16 @@ pub struct HostConfig {
     /// A registry under `registries:`: `ship` pushes there once and the node
     /// pulls with its own runtime.
     pub pull_from: Option<String>,
+    /// containerd and k3s nodes: how many of an app's images `ship` keeps
+    /// pinned (the newest it shipped; default [`KEEP_PINNED`]), 1–1000.
+    /// Older ones it pinned are unpinned, so the kubelet may collect them.
+    #[serde(default, deserialize_with = "keep_pinned")]
+    pub keep_pinned: Option<u32>,
 }
+
+/// How many of an app's images stay pinned on a node unless `keep_pinned:`
+/// says otherwise: the running one and two to roll back to.
+pub const KEEP_PINNED: u32 = 3;
 
 /// Where k3s looks for image archives to import (its default data dir).
 pub const K3S_IMAGES_DIR: &str = "/var/lib/rancher/k3s/agent/images";
@@ -257,6 +266,10 @@ fn port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
 fn connect_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let max = MAX_CONNECT_TIMEOUT as u64;
     Ok(ranged(d, 1, max, "connect_timeout (seconds)")?.map(|v| v as u32))
+}
+
+fn keep_pinned<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Ok(ranged(d, 1, 1000, "keep_pinned (images)")?.map(|v| v as u32))
 }
 
 /// `compression:` values as ship runs them: gzip takes levels 1–9, zstd

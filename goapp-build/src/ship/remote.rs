@@ -2,7 +2,7 @@
 //! POSIX-sh scripts that probe the node, receive an archive, check it and
 //! import it. Every value is quoted; the remote shell re-parses everything.
 
-use crate::config::hosts::{HostConfig, ImportKind, Store, K3S_IMAGES_DIR};
+use crate::config::hosts::{HostConfig, ImportKind, Store, K3S_IMAGES_DIR, KEEP_PINNED};
 use crate::core::arch::Arch;
 use crate::process::command::{quote, Cmd};
 use crate::process::error::ProcessError;
@@ -204,6 +204,27 @@ pub const K8S_NAMESPACE: &str = "k8s.io";
 
 /// The label containerd's CRI plugin reads: the kubelet never collects the image.
 pub const PIN_CRI: &str = "io.cri-containerd.pinned=pinned";
+
+/// Our mark on what we pinned, with the time (Unix seconds): only images
+/// that carry it are ever unpinned, the oldest first.
+pub const PIN_MARK: &str = "dev.goapp.pinned";
+
+/// `ctr images ls` → `TIME DIGEST REF` for the names under the prefixes
+/// `p` (space-separated `REPO:`) that carry
+/// [`PIN_MARK`] (labels are the last column, comma-separated).
+const AWK_MARKED: &str = r#"NR > 1 { m = 0; np = split(p, ps, " "); for (j = 1; j <= np; j++) if (index($1, ps[j]) == 1) m = 1; if (!m) next; n = split($NF, l, ","); for (i = 1; i <= n; i++) if (index(l[i], "dev.goapp.pinned=") == 1) print substr(l[i], 18), $3, $1 }"#;
+
+/// Sorted newest first: the names of every image beyond the first `keep`
+/// (by digest).
+const AWK_BEYOND: &str = r#"{ if (!($2 in seen)) { seen[$2] = 1; k++ } if (k > keep) print $3 }"#;
+
+/// `reg:5000/team/api` of `reg:5000/team/api:1.0`.
+fn repository_of(image: &str) -> &str {
+    match image.rfind(':') {
+        Some(i) if !image[i..].contains('/') => &image[..i],
+        _ => image,
+    }
+}
 
 /// The label k3s sets next to it on images it imports itself.
 pub const PIN_K3S: &str = "io.cattle.k3s.pinned=pinned";
@@ -508,10 +529,15 @@ impl ShipTarget {
                     quote(src),
                     names()
                 )];
+                // Our mark, with the time: what `unpin_older` goes by.
                 for n in std::iter::once(&src).chain(dsts) {
-                    steps.push(format!("{ctr} images label {} {pins} >/dev/null", quote(n)));
+                    steps.push(format!(
+                        "{ctr} images label {} {pins} {PIN_MARK}=\"$now\" >/dev/null",
+                        quote(n)
+                    ));
                 }
-                steps.join(" && ")
+                steps.push(self.unpin_older(store, std::iter::once(&src).chain(dsts)));
+                format!("now=$(date +%s) && {}", steps.join(" && "))
             }
             Store::Podman => format!("{}podman tag {} {}", self.sudo(), quote(src), names()),
             Store::Docker => dsts
@@ -520,6 +546,29 @@ impl ShipTarget {
                 .collect::<Vec<_>>()
                 .join(" && "),
         })
+    }
+
+    /// Unpins the images of the names' repositories that this tool pinned
+    /// (they carry [`PIN_MARK`]) beyond the newest `keep_pinned`, counted
+    /// by content (an image's two names are one); the rest is left to the
+    /// kubelet's garbage collection. Images pinned by anyone else are not
+    /// touched.
+    fn unpin_older<'a>(&self, store: Store, names: impl Iterator<Item = &'a &'a str>) -> String {
+        let ctr = self.ctr(store);
+        let mut repos: Vec<String> = names.map(|n| format!("{}:", repository_of(n))).collect();
+        repos.dedup();
+        let repo = repos.join(" ");
+        let keep = self.host.keep_pinned.unwrap_or(KEEP_PINNED);
+        let clear: String = self
+            .pin_labels()
+            .iter()
+            .chain([&PIN_MARK])
+            .map(|l| format!(" {}=", l.split('=').next().unwrap_or(l)))
+            .collect();
+        format!(
+            "{{ {ctr} images ls 2>/dev/null | awk -v p={} '{AWK_MARKED}' | sort -k1,1nr | awk -v keep={keep} '{AWK_BEYOND}' | while read -r ref; do {ctr} images label \"$ref\"{clear} >/dev/null || exit 1; done; }}",
+            quote(&repo)
+        )
     }
 
     /// Pulls `remote` (`HOST/REPO:TAG-<arch>`) with the node's own runtime,
@@ -958,22 +1007,68 @@ mod tests {
         );
     }
 
+    /// The unpin step as the node runs it, for the golden tests above it.
+    fn unpin(ctr: &str, prefixes: &str, keep: u32, clear: &str) -> String {
+        format!("{{ {ctr} images ls 2>/dev/null | awk -v p={} '{AWK_MARKED}' | sort -k1,1nr | awk -v keep={keep} '{AWK_BEYOND}' | while read -r ref; do {ctr} images label \"$ref\"{clear} >/dev/null || exit 1; done; }}", quote(prefixes))
+    }
+
+    /// The awk programs on `ctr images ls` output: what is ours, newest
+    /// first, the names beyond `keep` images.
+    #[test]
+    fn unpinning_picks_our_older_images_beyond_keep() {
+        let ls = "REF TYPE DIGEST SIZE PLATFORMS LABELS\n\
+localhost/joke:1 application/vnd.oci.image.manifest.v1+json sha256:a1 1.7 MiB linux/arm64 dev.goapp.pinned=100,io.cri-containerd.pinned=pinned\n\
+localhost/joke:1-arm64 application/vnd.oci.image.manifest.v1+json sha256:a1 1.7 MiB linux/arm64 dev.goapp.pinned=100,io.cri-containerd.pinned=pinned\n\
+localhost/joke:2-arm64 application/vnd.oci.image.manifest.v1+json sha256:a2 1.7 MiB linux/arm64 dev.goapp.pinned=200,io.cri-containerd.pinned=pinned\n\
+localhost/joke:3-arm64 application/vnd.oci.image.manifest.v1+json sha256:a3 1.7 MiB linux/arm64 io.cri-containerd.pinned=pinned,dev.goapp.pinned=300\n\
+localhost/joke:mine application/vnd.oci.image.manifest.v1+json sha256:a0 1.7 MiB linux/arm64 io.cri-containerd.pinned=pinned\n\
+localhost/jokes:9 application/vnd.oci.image.manifest.v1+json sha256:b9 1.7 MiB linux/arm64 dev.goapp.pinned=50\n\
+localhost/other:1 application/vnd.oci.image.manifest.v1+json sha256:c1 1.7 MiB linux/arm64 dev.goapp.pinned=10\n";
+        let script = format!("awk -v p='localhost/joke:' '{AWK_MARKED}' | sort -k1,1nr | awk -v keep=2 '{AWK_BEYOND}'");
+        let out = Cmd::new("sh")
+            .args(["-c", &format!("printf '%s' \"$1\" | {script}"), "sh", ls])
+            .run()
+            .unwrap();
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        // joke:1 (both names: one image) is the oldest of three of ours;
+        // the user's own pin, other apps and `jokes` are not ours to touch.
+        assert_eq!(names, ["localhost/joke:1", "localhost/joke:1-arm64"]);
+        assert_eq!(repository_of("reg:5000/team/api:1.0"), "reg:5000/team/api");
+        assert_eq!(repository_of("reg:5000/api"), "reg:5000/api");
+    }
+
     #[test]
     fn names_and_pins_per_store() {
         let words =
             |yaml: &str| target(yaml).name_words("localhost/joke:1-arm64", &["localhost/joke:1"]);
         assert_eq!(
             words("{ssh: pi, import: containerd}").unwrap(),
-            "ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
-ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && \
-ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/dev/null"
+            format!("now=$(date +%s) && ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
+{}", unpin("ctr -n k8s.io", "localhost/joke:", 3, " io.cri-containerd.pinned= dev.goapp.pinned="))
         );
         let k3s = words("{ssh: pi, sudo: true}").unwrap();
         assert!(
-            k3s.starts_with("sudo -n k3s ctr -n k8s.io images tag --force "),
+            k3s.starts_with("now=$(date +%s) && sudo -n k3s ctr -n k8s.io images tag --force "),
             "{k3s}"
         );
-        assert!(k3s.ends_with("images label localhost/joke:1 io.cri-containerd.pinned=pinned io.cattle.k3s.pinned=pinned >/dev/null"), "{k3s}");
+        assert!(k3s.contains("images label localhost/joke:1 io.cri-containerd.pinned=pinned io.cattle.k3s.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && "), "{k3s}");
+        assert!(
+            k3s.ends_with(&unpin(
+                "sudo -n k3s ctr -n k8s.io",
+                "localhost/joke:",
+                3,
+                " io.cri-containerd.pinned= io.cattle.k3s.pinned= dev.goapp.pinned="
+            )),
+            "{k3s}"
+        );
+        let kept = words("{ssh: pi, import: containerd, keep_pinned: 1}").unwrap();
+        assert!(kept.contains("awk -v keep=1 "), "{kept}");
         assert_eq!(
             words("{ssh: pi, import: docker}").unwrap(),
             "docker tag localhost/joke:1-arm64 localhost/joke:1"
@@ -1001,10 +1096,11 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/de
             s,
             "f=/var/tmp/goapp-x.part; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
 if [ \"$(sha256sum < \"$f\" | cut -c1-64)\" != \"$1\" ]; then printf '%s\\n' \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; printf '%s\\n' \"goapp: verified; importing\" >&2; \
-zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 - && \
+zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 - && now=$(date +%s) && \
 ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
-ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && \
-ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/dev/null"
+ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
+".to_string() + &unpin("ctr -n k8s.io", "localhost/joke:", 3, " io.cri-containerd.pinned= dev.goapp.pinned=")
         );
         // Over ssh the digest is the script's $1, bound when it is known.
         let import = t.import(
@@ -1028,11 +1124,12 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/de
         };
         assert_eq!(
             pull("{ssh: pi, import: containerd}", true).unwrap(),
-            "ctr -n k8s.io images pull --plain-http --platform linux/arm64 reg:5000/joke:1-arm64 >/dev/null && \
+            "ctr -n k8s.io images pull --plain-http --platform linux/arm64 reg:5000/joke:1-arm64 >/dev/null && now=$(date +%s) && \
 ctr -n k8s.io images tag --force reg:5000/joke:1-arm64 localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
-ctr -n k8s.io images label reg:5000/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && \
-ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned >/dev/null && \
-ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned >/dev/null"
+ctr -n k8s.io images label reg:5000/joke:1-arm64 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
+ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
+".to_string() + &unpin("ctr -n k8s.io", "reg:5000/joke: localhost/joke:", 3, " io.cri-containerd.pinned= dev.goapp.pinned=")
         );
         assert!(pull("{ssh: pi, sudo: true}", false)
             .unwrap()
