@@ -1135,6 +1135,12 @@ fn the_name_follows_how_it_was_started() {
         err.contains("Usage: goapp ship --host <HOSTS> [OPTIONS] [APPS]..."),
         "{err}"
     );
+    let (code, help) = run(&goapp, &["push", "--help"], &[]);
+    assert_eq!(code, 0, "{help}");
+    assert!(
+        help.contains("Usage: goapp push --registry <REGISTRY> [OPTIONS] [APPS]..."),
+        "{help}"
+    );
     // Hints too.
     std::fs::write(ws.path().join("goapp.yaml"), "apps: {}\n").unwrap();
     let (_, err) = run(&goapp, &["image", "--all"], &[]);
