@@ -586,3 +586,88 @@ fn rebuilt_bases_rebuild_on_podman() {
 fn rebuilt_bases_rebuild_on_docker() {
     rebuilt_bases_rebuild("docker", DOCKER);
 }
+
+/// What decides the image beyond file contents: a bind `source=` that is a
+/// symlink (followed to what it names), an edit that keeps the size and the
+/// mtime (seen by its ctime), a file's mode. Each change rebuilds, and the
+/// image shows it.
+fn stat_and_symlink_changes(engine_flag: &str, program: &'static str) {
+    require_engine(program);
+    let t = tempfile::tempdir().unwrap();
+    let app = published_app(t.path());
+    let gover = go_version();
+    std::fs::write(
+        app.join("Containerfile"),
+        format!(
+            "FROM docker.io/library/golang:{gover}-bookworm AS build\n\
+RUN --mount=type=bind,source=app,target=/a cat /a/msg > /msg\n\
+FROM docker.io/library/golang:{gover}-bookworm\n\
+COPY run.sh /run.sh\n\
+COPY --from=build /msg /msg\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(app.join("services/app")).unwrap();
+    std::os::unix::fs::symlink("services/app", app.join("app")).unwrap();
+    let msg = app.join("services/app/msg");
+    let run_sh = app.join("run.sh");
+    std::fs::write(&run_sh, "echo hi\n").unwrap();
+    let cache = t.path().join("cache");
+    let tag = format!("goapp-it/{}:1", unique(&format!("stat-{engine_flag}-")));
+    let image = format!("{tag}-amd64");
+    let _guard = ImageGuard {
+        program,
+        images: vec![image.clone()],
+    };
+    let mode = |m: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&run_sh, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    // Same length every time; the mtime put back after each edit.
+    let base = unique("m-");
+    let (m1, m2) = (format!("{base}a"), format!("{base}b"));
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    let write_msg = |text: &str| {
+        let f = std::fs::File::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&msg)
+            .unwrap();
+        std::io::Write::write_all(&mut &f, text.as_bytes()).unwrap();
+        f.set_modified(then).unwrap();
+    };
+    for (text, m) in [(&m1, 0o644), (&m2, 0o644), (&m2, 0o755)] {
+        write_msg(text);
+        mode(m);
+        let (stdout, _) = build(&app, &cache, engine_flag, "amd64", &tag, &[]);
+        assert!(stdout.contains(&format!("{image}  built in")), "{stdout}");
+        let seen = engine(
+            program,
+            &[
+                "run",
+                "--rm",
+                &image,
+                "sh",
+                "-c",
+                "cat /msg; echo; stat -c %a /run.sh",
+            ],
+        );
+        assert_eq!(
+            seen.split_whitespace().collect::<Vec<_>>(),
+            [text.as_str(), &format!("{m:o}")]
+        );
+    }
+    let (stdout, _) = build(&app, &cache, engine_flag, "amd64", &tag, &[]);
+    assert!(stdout.contains(&format!("{image}  up to date")), "{stdout}");
+}
+
+#[test]
+fn stat_and_symlink_changes_rebuild_on_podman() {
+    stat_and_symlink_changes("podman", "podman");
+}
+
+#[test]
+fn stat_and_symlink_changes_rebuild_on_docker() {
+    stat_and_symlink_changes("docker", DOCKER);
+}

@@ -57,6 +57,30 @@ impl StatCache {
         c
     }
 
+    /// A file whose content changed while its size and mtime stayed (an
+    /// in-place rewrite, `touch -r`) gets its mtime set to now: docker's
+    /// context transfer (BuildKit's fsutil) compares only those, and would
+    /// build with the old content (measured on docker 20.10).
+    fn stat_kept(&self, rel: &str, stat: &str, digest: &str, path: &Path) {
+        let Some((old_stat, old_digest)) = self.entries.get(rel) else {
+            return;
+        };
+        fn size_mtime(s: &str) -> Vec<&str> {
+            s.split(' ').take(2).collect()
+        }
+        if old_digest == digest || size_mtime(old_stat) != size_mtime(stat) {
+            return;
+        }
+        let touched = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(SystemTime::now()));
+        match touched {
+            Ok(()) => eprintln!("goapp: {} changed but kept its size and modification time, which docker's context transfer takes for unchanged: its modification time is now set to now", path.display()),
+            Err(e) => eprintln!("goapp: warning: {} changed but kept its size and modification time, so docker would build with its old content, and it cannot be touched ({e}): touch it", path.display()),
+        }
+    }
+
     fn lookup(&self, rel: &str, stat: &str, changed_ns: u128) -> Option<String> {
         // A file changed within the same clock tick as the cache write could
         // keep its stat: such entries are never trusted (git's "racy" rule).
@@ -205,7 +229,11 @@ impl Walker<'_> {
         );
         let digest = match self.cache.lookup(rel, &stat, mtime_ns.max(ctime_ns)) {
             Some(d) => d,
-            None => file_digest(path, &mut self.buf)?,
+            None => {
+                let d = file_digest(path, &mut self.buf)?;
+                self.cache.stat_kept(rel, &stat, &d, path);
+                d
+            }
         };
         r.extend_from_slice(digest.as_bytes());
         self.cache.fresh.insert(rel.to_string(), (stat, digest));
@@ -563,6 +591,8 @@ mod tests {
         f.set_modified(then).unwrap();
         drop(f);
         assert_ne!(hash(), before);
+        let now = std::fs::metadata(&src).unwrap().modified().unwrap();
+        assert!(now > then, "touched, for docker's context transfer");
     }
 
     #[test]
