@@ -671,3 +671,20 @@ fn stat_and_symlink_changes_rebuild_on_podman() {
 fn stat_and_symlink_changes_rebuild_on_docker() {
     stat_and_symlink_changes("docker", DOCKER);
 }
+
+/// `--build-arg CGO_ENABLED=1` over the file's `ARG CGO_ENABLED="0"`: not
+/// provably safe to cross-compile, so arm64 builds as written, under QEMU.
+#[test]
+fn a_cgo_build_arg_builds_under_emulation() {
+    let logs = new_code_every_time(
+        "podman",
+        "podman",
+        &["arm64"],
+        &["--build-arg", "CGO_ENABLED=1"],
+    );
+    assert_eq!(
+        toolchain(&logs[0]),
+        "linux/arm64",
+        "the arm64 toolchain under emulation"
+    );
+}
