@@ -170,7 +170,7 @@ fn all_checks_pass_then_each_fault_is_named_with_its_fix() {
     std::fs::write(
         t.path().join("goapp.yaml"),
         format!(
-            "{yaml}  arm: {{ssh: node, arch: arm64, import: containerd, connect_timeout: 5}}\n"
+            "{yaml}  arm: {{ssh: node, arch: arm64, import: containerd, connect_timeout: 5}}\n  dead: {{host: 127.0.0.1, port: 1, import: containerd, connect_timeout: 5}}\n"
         ),
     )
     .unwrap();
@@ -178,6 +178,14 @@ fn all_checks_pass_then_each_fault_is_named_with_its_fix() {
     assert!(!ok);
     let line = stdout.lines().find(|l| l.contains("host arm:")).unwrap();
     assert_eq!(line, "FAIL  host arm: arm is configured with `arch: arm64`, but the node reports 'x86_64' (amd64) and has no emulator for arm64 registered: images built for arm64 would not run there; fix `arch:` for arm in the config, or remove it (the node's own answer is then used)");
+    // A node that cannot be reached: where, what ssh said, the fix, in
+    // the words `ship` uses.
+    let line = stdout.lines().find(|l| l.contains("host dead:")).unwrap();
+    assert!(
+        line.starts_with("FAIL  host dead: cannot reach dead over ssh (")
+            && line.ends_with("@127.0.0.1 port 1): ssh: connect to host 127.0.0.1 port 1: Connection refused — fix: start sshd on 127.0.0.1, or set `port:` for dead to the port it listens on"),
+        "{line}"
+    );
     drop(_restore);
     let (_, stdout, _) = doctor(t.path(), &agent, &[("PATH", &path)]);
     let line = stdout.lines().find(|l| l.contains("host arm:")).unwrap();

@@ -416,26 +416,7 @@ fn host_checks(t: &ShipTarget, shipped: &[Shipped]) -> Vec<Check> {
         })
         .collect();
     match t.probe(&refs) {
-        Err(e) => {
-            let cause = e
-                .last_line()
-                .map(str::to_string)
-                .unwrap_or_else(|| e.to_string());
-            if crate::ship::remote::host_key_refused(&e) {
-                let resolved = t
-                    .resolve()
-                    .run_timeout(Some(std::time::Duration::from_secs(10)))
-                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                    .unwrap_or_default();
-                let fix = crate::ship::remote::host_key_fix(&t.name, &resolved, None);
-                return vec![Check::new(
-                    Verdict::Fail,
-                    name,
-                    format!("not reachable over ssh: {fix}"),
-                )];
-            }
-            vec![Check::new(Verdict::Fail, name, format!("not reachable over ssh ({dest}): {cause} — fix: make `{}` work (the key, the user, the port)", t.by_hand()))]
-        }
+        Err(e) => vec![Check::new(Verdict::Fail, name, unreachable(t, &dest, &e))],
         Ok(p) if p.importer => {
             if let Some(why) = crate::ship::contradiction(t, &p) {
                 return vec![Check::new(Verdict::Fail, name, why)];
@@ -473,6 +454,33 @@ fn host_checks(t: &ShipTarget, shipped: &[Shipped]) -> Vec<Check> {
             ),
         )],
     }
+}
+
+/// Why a node cannot be reached, in the words `ship` uses: where (user,
+/// host, port as ssh resolves them), what ssh said, the fix for that cause.
+fn unreachable(t: &ShipTarget, dest: &str, e: &ProcessError) -> String {
+    let resolved = || {
+        t.resolve()
+            .run_timeout(Some(std::time::Duration::from_secs(10)))
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    if crate::ship::remote::host_key_refused(e) {
+        let fix = crate::ship::remote::host_key_fix(&t.name, &resolved(), None);
+        return format!("not reachable over ssh: {fix}");
+    }
+    if crate::ship::remote::ssh_failed(e) {
+        let by_hand = t.by_hand().to_string();
+        return crate::ship::remote::unreachable_reason(&t.name, e, &resolved(), &by_hand);
+    }
+    let cause = e
+        .last_line()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.to_string());
+    format!(
+        "not reachable over ssh ({dest}): {cause} — fix: make `{}` work (the key, the user, the port)",
+        t.by_hand()
+    )
 }
 
 /// Whether the node holds an app's image for its architecture under both
