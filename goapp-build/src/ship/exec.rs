@@ -30,6 +30,10 @@ const SESSION_LIMIT: Duration = Duration::from_secs(600);
 /// Bytes read from `save` per step.
 const CHUNK: usize = 256 * 1024;
 
+/// Chunks (of at most [`CHUNK`] bytes) buffered per node: at most 32 MiB
+/// held for the slowest node, however large the image.
+const READ_AHEAD: usize = 128;
+
 /// Runs every group of the plan at once, and the retags beside them; one
 /// result per member and retag.
 pub(crate) fn execute(
@@ -322,7 +326,10 @@ impl LaneRun {
             .members
             .iter()
             .map(|m| {
-                let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(32);
+                // Up to READ_AHEAD chunks wait for a slow node: `save` of a Go
+                // service's image (a few MiB) is then read whole at once, so
+                // the progress total is the archive's own size from the start.
+                let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(READ_AHEAD);
                 txs.push(Some(tx));
                 let what = format!("{reference} ({})", lane.compression.describe());
                 let line = Arc::new(NodeLine::new(multi, &m.host, what, size, meter.clone()));
