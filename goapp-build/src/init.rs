@@ -42,7 +42,7 @@ const SKIP: [&str; 5] = [
 
 /// The repository's root for `cwd`: the nearest directory up with a `.git`,
 /// else `cwd`.
-pub fn repo_root(cwd: &Path) -> PathBuf {
+pub(crate) fn repo_root(cwd: &Path) -> PathBuf {
     cwd.ancestors()
         .find(|d| d.join(".git").exists())
         .unwrap_or(cwd)
@@ -86,7 +86,7 @@ pub fn run(cwd: &Path, env: &HostEnv, print: bool) -> Result<Written> {
 /// Every directory under `root` with a go.mod and a Containerfile or
 /// Dockerfile, in path order. Hidden directories, dependencies and trees
 /// with a config of their own (a tool such as this one) are not searched.
-pub fn discover(root: &Path) -> Vec<Found> {
+pub(crate) fn discover(root: &Path) -> Vec<Found> {
     let mut dirs = Vec::new();
     walk(root, root, &mut dirs);
     dirs.sort();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// The format's version: bumped when a field changes meaning or goes away
 /// (new fields may appear without a bump).
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// The document of a run: which command, whether it succeeded, and what it did.
 #[derive(Serialize, Debug, Default)]

@@ -34,6 +34,9 @@
 //! against real ones. `docs/ARCHITECTURE.md` draws the whole picture.
 
 #![warn(missing_docs)]
+// Items are `pub(crate)` unless the facade below re-exports them (or an
+// API type reaches them), so the library's real surface is what `pub` says.
+#![warn(unreachable_pub)]
 
 mod build;
 mod config;

@@ -12,7 +12,7 @@ const STEP_LINES: usize = 20;
 
 /// The step that failed and what it printed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FailedStep {
+pub(crate) struct FailedStep {
     /// `STEP 4/6: RUN go build -o /out/app ./` (podman) or
     /// `[builder 4/6] RUN go build -o /out/app ./` (docker).
     pub title: String,
@@ -22,7 +22,7 @@ pub struct FailedStep {
 
 /// Reads the failing step from a build log: podman's `STEP n/m:` before its
 /// `Error: building at STEP`, or BuildKit's `#n [...]` step with `#n ERROR`.
-pub fn failing_step(log: &str) -> Option<FailedStep> {
+pub(crate) fn failing_step(log: &str) -> Option<FailedStep> {
     let lines: Vec<&str> = log.lines().collect();
     podman_step(&lines).or_else(|| buildkit_step(&lines))
 }
@@ -92,7 +92,7 @@ fn last(mut v: Vec<String>) -> Vec<String> {
 /// `path:line` whose path (as written, or without leading directories the
 /// build put it under, such as `WORKDIR /src`) is a file of `context`
 /// becomes `context/path:line` relative to `root`.
-pub fn map_paths(line: &str, context: &Path, root: &Path) -> String {
+pub(crate) fn map_paths(line: &str, context: &Path, root: &Path) -> String {
     let shown = context.strip_prefix(root).unwrap_or(context);
     let mut out = String::new();
     for (i, word) in line.split(' ').enumerate() {
@@ -154,7 +154,7 @@ pub struct Shown {
 
 /// The failures of `results`, identical ones (same step, same output once
 /// paths are mapped) merged, in the order they were planned.
-pub fn explain(
+pub(crate) fn explain(
     results: &[&BuildResult],
     context_of: impl Fn(&str) -> Option<std::path::PathBuf>,
     root: &Path,

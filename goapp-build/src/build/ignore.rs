@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// The ignore file an engine reads for a build.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IgnoreFile {
+pub(crate) struct IgnoreFile {
     /// Where it is.
     pub path: PathBuf,
     /// What it says.
@@ -27,13 +27,13 @@ struct Pattern {
 
 /// The patterns of an ignore file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IgnoreRules {
+pub(crate) struct IgnoreRules {
     patterns: Vec<Pattern>,
 }
 
 impl IgnoreRules {
     /// Parses ignore-file text.
-    pub fn parse(text: &str) -> IgnoreRules {
+    pub(crate) fn parse(text: &str) -> IgnoreRules {
         let patterns = text
             .lines()
             .map(str::trim)
@@ -58,7 +58,7 @@ impl IgnoreRules {
     /// `context`: the first ignore file of `files` that exists (see
     /// [`IgnoreFiles`]), and which one it was. A FIFO or directory by that
     /// name is an error, not a hang.
-    pub fn for_build(
+    pub(crate) fn for_build(
         context: &Path,
         containerfile: &Path,
         files: IgnoreFiles,
@@ -82,12 +82,12 @@ impl IgnoreRules {
 
     /// True when any pattern re-includes something (then excluded
     /// directories must still be walked).
-    pub fn has_negations(&self) -> bool {
+    pub(crate) fn has_negations(&self) -> bool {
         self.patterns.iter().any(|p| p.negate)
     }
 
     /// Whether the slash-separated relative path is excluded from the context.
-    pub fn excluded(&self, rel: &str) -> bool {
+    pub(crate) fn excluded(&self, rel: &str) -> bool {
         let segs: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
         let mut excluded = false;
         for p in &self.patterns {

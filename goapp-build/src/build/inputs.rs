@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The image label holding the inputs hash.
-pub const LABEL: &str = "dev.goapp.inputs";
+pub(crate) const LABEL: &str = "dev.goapp.inputs";
 
 /// Remembered file digests, keyed by path and stat facts, so that a warm run
 /// reads no file contents: it walks the tree and compares `stat`s.
 #[derive(Debug, Default)]
-pub struct StatCache {
+pub(crate) struct StatCache {
     file: Option<PathBuf>,
     /// When the loaded cache was written (ns since the epoch).
     written: u128,
@@ -29,7 +29,7 @@ pub struct StatCache {
 
 impl StatCache {
     /// A cache for `context`, kept under `dir` (no file: nothing is kept).
-    pub fn load(dir: Option<&Path>, context: &Path) -> StatCache {
+    pub(crate) fn load(dir: Option<&Path>, context: &Path) -> StatCache {
         let Some(dir) = dir else {
             return StatCache::default();
         };
@@ -94,7 +94,7 @@ impl StatCache {
     }
 
     /// Saves what this walk saw (atomically; a failure only costs speed).
-    pub fn save(&self) {
+    pub(crate) fn save(&self) {
         let Some(file) = &self.file else { return };
         let Some(dir) = file.parent() else { return };
         if std::fs::create_dir_all(dir).is_err() {
@@ -125,7 +125,7 @@ fn hash_entry(h: &mut Sha256, rel: &str, record: &[u8]) {
 
 /// How the engine shows the context to a build.
 #[derive(Clone, Debug, Default)]
-pub struct EngineView {
+pub(crate) struct EngineView {
     /// What `COPY` sees: the rules of the ignore file the engine reads.
     pub rules: IgnoreRules,
     /// A bind mount shows the host directory itself: ignored files too, and
@@ -243,7 +243,7 @@ impl Walker<'_> {
 
 /// What one walk of a build context gives.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContextDigests {
+pub(crate) struct ContextDigests {
     /// The hash of the Containerfile text and the whole context.
     pub inputs: String,
     /// `sha256:<hex>` of each requested path under the context (what a
@@ -274,7 +274,7 @@ struct Part {
 /// of each bind source in `parts` (`""`: the whole context) on the way.
 /// A source that names an excluded path, or any source on an engine whose
 /// binds show the host directory, is digested with every file.
-pub fn digest_context(
+pub(crate) fn digest_context(
     context: &Path,
     text: &[u8],
     parts: &[String],
@@ -476,7 +476,7 @@ fn file_digest(path: &Path, buf: &mut [u8]) -> Result<String> {
 /// hash through `shimfile::digest_with_keys`; the tests pin this one.)
 /// `inputs` joined with the ids of the images the build starts from
 /// (`(name, id)`, `None` when not in the store). Without any id, `inputs`.
-pub fn with_bases<'a>(
+pub(crate) fn with_bases<'a>(
     inputs: &str,
     bases: impl Iterator<Item = (&'a str, Option<&'a str>)>,
 ) -> String {
@@ -500,7 +500,7 @@ pub fn with_bases<'a>(
 }
 
 #[cfg(test)]
-pub fn inputs_hash(
+pub(crate) fn inputs_hash(
     context: &Path,
     containerfile: &Path,
     facts: &[String],
@@ -530,7 +530,7 @@ pub fn inputs_hash(
 }
 
 /// Lowercase hex of a digest (sha2 0.11 has no `{:x}`).
-pub use crate::core::hex;
+pub(crate) use crate::core::hex;
 
 #[cfg(test)]
 mod tests {

@@ -7,9 +7,9 @@
 //! the commands ([`plan::plan_build`], pure), then compare with the local store
 //! and run what is stale ([`run`]).
 
-pub mod failure;
+pub(crate) mod failure;
 pub(crate) mod ignore;
-pub mod index;
+pub(crate) mod index;
 pub(crate) mod inputs;
 mod naming;
 pub(crate) mod plan;

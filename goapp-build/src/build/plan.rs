@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 /// Everything a build plan depends on, gathered beforehand.
 #[derive(Clone, Debug)]
-pub struct BuildInputs {
+pub(crate) struct BuildInputs {
     /// The build context.
     pub context: PathBuf,
     /// The ignore file to name with `--ignorefile` (podman): the one whose
@@ -72,7 +72,7 @@ pub struct BuildInputs {
 
 /// A build arg a shim declared in the shimmed Containerfile.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShimArg {
+pub(crate) struct ShimArg {
     /// Its name (`GOAPP_BIND_14`).
     pub name: String,
     /// Its value.
@@ -81,7 +81,7 @@ pub struct ShimArg {
 
 /// The value of a [`ShimArg`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ShimValue {
+pub(crate) enum ShimValue {
     /// Known before planning (the digest of mounted context content).
     Fixed(String),
     /// The image's inputs hash: the step reruns whenever anything the image
@@ -92,7 +92,7 @@ pub enum ShimValue {
 
 /// One architecture's build.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ArchBuild {
+pub(crate) struct ArchBuild {
     /// The architecture.
     pub arch: Arch,
     /// The image it produces, `repository:tag-<arch>`.
@@ -109,7 +109,7 @@ pub struct ArchBuild {
 /// The check that the ssh key is unlocked before the build starts: buildah
 /// gives the agent about 2 s, so a passphrase prompt during the build fails.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnlockStep {
+pub(crate) struct UnlockStep {
     /// `ssh-add -T KEY.pub`: succeeds when the agent can use the key.
     pub check: Cmd,
     /// `ssh-add KEY`: asks for the passphrase on a terminal.
@@ -120,7 +120,7 @@ pub struct UnlockStep {
 
 impl UnlockStep {
     /// The check and unlock commands for `public`'s key in the agent at `sock`.
-    pub fn new(sock: &std::path::Path, public: &std::path::Path) -> UnlockStep {
+    pub(crate) fn new(sock: &std::path::Path, public: &std::path::Path) -> UnlockStep {
         let private_key = private_of(public);
         let sock = sock.display().to_string();
         UnlockStep {
@@ -138,7 +138,7 @@ impl UnlockStep {
 
 /// What `image` will do for one app.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BuildPlan {
+pub(crate) struct BuildPlan {
     /// Things the user should know when a build runs (a secret or the agent
     /// the Containerfile mounts is missing).
     pub warnings: Vec<String>,
@@ -155,7 +155,7 @@ pub struct BuildPlan {
 }
 
 /// Plans the builds.
-pub fn plan_build(i: &BuildInputs) -> BuildPlan {
+pub(crate) fn plan_build(i: &BuildInputs) -> BuildPlan {
     let mut plan = BuildPlan {
         warnings: Vec::new(),
         notes: i.notes.clone(),
@@ -350,14 +350,14 @@ fn shim_build_args(args: &[ShimArg], inputs: &str) -> Vec<String> {
 }
 
 /// An architecture's image: `repository:tag-<arch>`, as build.sh named them.
-pub fn image_name(repository: &str, tag: &str, arch: Arch) -> String {
+pub(crate) fn image_name(repository: &str, tag: &str, arch: Arch) -> String {
     format!("{repository}:{tag}-{arch}")
 }
 
 impl BuildPlan {
     /// Every command, one per line (the goldens below read this).
     #[cfg(test)]
-    pub fn dry_run_lines(&self) -> Vec<String> {
+    pub(crate) fn dry_run_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         if let Some(u) = &self.unlock {
             lines.push(format!(
@@ -371,7 +371,7 @@ impl BuildPlan {
 }
 
 /// How a user can rerun an unlock by hand.
-pub fn unlock_hint(u: &UnlockStep) -> String {
+pub(crate) fn unlock_hint(u: &UnlockStep) -> String {
     format!("ssh-add {}", quote_path(&u.private_key))
 }
 

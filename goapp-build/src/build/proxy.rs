@@ -5,7 +5,7 @@ use crate::core::env::HostEnv;
 use crate::core::redact::Redactor;
 
 /// The six variables, in the order they are passed.
-pub const VARS: [&str; 6] = [
+pub(crate) const VARS: [&str; 6] = [
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "NO_PROXY",
@@ -16,7 +16,7 @@ pub const VARS: [&str; 6] = [
 
 /// Normalized proxy settings: all six variables with a value (possibly empty).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProxyEnv {
+pub(crate) struct ProxyEnv {
     /// `(name, value)` for each of [`VARS`], in that order.
     pub values: Vec<(&'static str, String)>,
 }
@@ -27,7 +27,7 @@ impl ProxyEnv {
     /// lowercase-only case it missed: `HTTP_PROXY` falls back to `http_proxy`;
     /// `HTTPS_PROXY` to `https_proxy`, then to `HTTP_PROXY`; `NO_PROXY` to
     /// `no_proxy`, then empty; each lowercase one to its uppercase value.
-    pub fn from_env(env: &HostEnv) -> Option<ProxyEnv> {
+    pub(crate) fn from_env(env: &HostEnv) -> Option<ProxyEnv> {
         let get = |k: &str| env.var(k).map(str::to_string);
         let http = get("HTTP_PROXY").or_else(|| get("http_proxy"));
         let https = get("HTTPS_PROXY")
@@ -57,14 +57,14 @@ impl ProxyEnv {
     }
 
     /// True when a proxy URL carries `user:password@`.
-    pub fn has_credentials(&self) -> bool {
+    pub(crate) fn has_credentials(&self) -> bool {
         self.values
             .iter()
             .any(|(_, v)| crate::core::redact::userinfo(v).is_some())
     }
 
     /// A redactor that scrubs these credentials from any text.
-    pub fn redactor(&self) -> Redactor {
+    pub(crate) fn redactor(&self) -> Redactor {
         let mut r = Redactor::default();
         for (_, v) in &self.values {
             r.add_url_credentials(v);

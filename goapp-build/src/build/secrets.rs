@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// A file the build may mount as a secret (`--secret id=ID,src=PATH`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SecretFile {
+pub(crate) struct SecretFile {
     /// The id the Containerfile mounts (`goenv`, `netrc`, `certs`).
     pub id: String,
     /// Where it comes from.
@@ -23,7 +23,7 @@ pub struct SecretFile {
 
 impl SecretFile {
     /// A secret whose existence is read from the file system now.
-    pub fn probe(id: &str, path: PathBuf, origin: &str) -> SecretFile {
+    pub(crate) fn probe(id: &str, path: PathBuf, origin: &str) -> SecretFile {
         let exists = path.is_file();
         SecretFile {
             id: id.to_string(),
@@ -35,7 +35,7 @@ impl SecretFile {
     }
 
     /// Why it is not wired, for the warning.
-    pub fn why_missing(&self) -> String {
+    pub(crate) fn why_missing(&self) -> String {
         let what = if self.other {
             "is not a regular file"
         } else {
@@ -54,7 +54,7 @@ fn turned_off(value: &str) -> bool {
 /// `go env GOENV` without needing Go on the host: `$GOENV`, else
 /// `$XDG_CONFIG_HOME/go/env`, else `~/.config/go/env`. `None` for
 /// `GOENV=off` and `GOENV=/dev/null`: no file, on purpose.
-pub fn goenv(env: &HostEnv) -> Option<SecretFile> {
+pub(crate) fn goenv(env: &HostEnv) -> Option<SecretFile> {
     if let Some(p) = env.var("GOENV") {
         return (!turned_off(p)).then(|| SecretFile::probe("goenv", PathBuf::from(p), "GOENV"));
     }
@@ -70,7 +70,7 @@ pub fn goenv(env: &HostEnv) -> Option<SecretFile> {
 }
 
 /// The netrc for private module hosts behind the proxy: `$NETRC` or `~/.netrc`.
-pub fn netrc(env: &HostEnv) -> Option<SecretFile> {
+pub(crate) fn netrc(env: &HostEnv) -> Option<SecretFile> {
     match env.var("NETRC") {
         Some(p) if turned_off(p) => None,
         Some(p) => Some(SecretFile::probe("netrc", PathBuf::from(p), "NETRC")),
@@ -84,7 +84,7 @@ pub fn netrc(env: &HostEnv) -> Option<SecretFile> {
 
 /// The CA bundle (a proxy that intercepts TLS has its own CA in it):
 /// `$SSL_CERT_FILE` or Debian's bundle.
-pub fn certs(env: &HostEnv) -> SecretFile {
+pub(crate) fn certs(env: &HostEnv) -> SecretFile {
     match env.var("SSL_CERT_FILE") {
         Some(p) => SecretFile::probe("certs", PathBuf::from(p), "SSL_CERT_FILE"),
         None => SecretFile::probe(
@@ -96,7 +96,7 @@ pub fn certs(env: &HostEnv) -> SecretFile {
 }
 
 /// The ssh agent's socket, when `SSH_AUTH_SOCK` names one that exists.
-pub fn agent_socket(env: &HostEnv) -> AgentSocket {
+pub(crate) fn agent_socket(env: &HostEnv) -> AgentSocket {
     match env.var("SSH_AUTH_SOCK") {
         None => AgentSocket::Unset,
         Some(p) if Path::new(p).exists() => AgentSocket::Present(PathBuf::from(p)),
@@ -106,7 +106,7 @@ pub fn agent_socket(env: &HostEnv) -> AgentSocket {
 
 /// What `SSH_AUTH_SOCK` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AgentSocket {
+pub(crate) enum AgentSocket {
     /// Not set.
     Unset,
     /// Set, and the socket exists.
@@ -117,7 +117,7 @@ pub enum AgentSocket {
 
 /// The public key whose private half must be unlocked in the agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SshKey {
+pub(crate) enum SshKey {
     /// Configured explicitly (`ssh_key:`); it must exist.
     Configured {
         /// The `.pub` file.
@@ -132,14 +132,14 @@ pub enum SshKey {
 }
 
 /// Keys tried when none is configured, in build.sh's order of preference.
-pub const DEFAULT_KEYS: [&str; 3] = [
+pub(crate) const DEFAULT_KEYS: [&str; 3] = [
     "~/.ssh/id_ecdsa.pub",
     "~/.ssh/id_ed25519.pub",
     "~/.ssh/id_rsa.pub",
 ];
 
 /// Chooses the key to check.
-pub fn ssh_key(env: &HostEnv, configured: Option<&str>) -> SshKey {
+pub(crate) fn ssh_key(env: &HostEnv, configured: Option<&str>) -> SshKey {
     if let Some(c) = configured {
         let mut public = env.expand_tilde(c);
         if public.extension().is_none_or(|e| e != "pub") {
@@ -157,7 +157,7 @@ pub fn ssh_key(env: &HostEnv, configured: Option<&str>) -> SshKey {
 }
 
 /// The private key of a public key path (`id_ecdsa.pub` → `id_ecdsa`).
-pub fn private_of(public: &Path) -> PathBuf {
+pub(crate) fn private_of(public: &Path) -> PathBuf {
     match public.to_str().and_then(|s| s.strip_suffix(".pub")) {
         Some(p) => PathBuf::from(p),
         None => public.to_path_buf(),

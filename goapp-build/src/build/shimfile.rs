@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 /// (`<Containerfile>.dockerignore`), which both engines read only beside the
 /// file they build: the shim gets a copy beside it (both read
 /// `<file>.dockerignore` first), and its name covers that text too.
-pub fn materialize(dir: &Path, text: &str, ignore: Option<&str>) -> Result<PathBuf> {
+pub(crate) fn materialize(dir: &Path, text: &str, ignore: Option<&str>) -> Result<PathBuf> {
     let mut h = Sha256::new();
     h.update(text.as_bytes());
     if let Some(ignore) = ignore {
@@ -84,7 +84,7 @@ fn remove_stray(path: &Path) -> Result<()> {
 
 /// The Containerfile a build uses, after preflight.
 #[derive(Clone, Debug)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     /// The file given to the engine (the original, or the shimmed copy).
     pub file: PathBuf,
     /// Its text: what the inputs hash covers.
@@ -104,7 +104,7 @@ pub struct Prepared {
 /// Hashes the context with the file to build (one walk, stat-cached) and
 /// sets each bind-mount key from the content it stands for. Returns the
 /// inputs digest (covering what the binds show) and the build args.
-pub fn digest_with_keys(
+pub(crate) fn digest_with_keys(
     context: &Path,
     p: &Prepared,
     cache_dir: Option<&Path>,

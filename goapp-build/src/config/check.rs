@@ -36,7 +36,7 @@ pub(crate) const PROXY_VARS: [&str; 6] = [
 ];
 
 /// Every problem in `c`. `env` expands `~/`.
-pub fn problems(c: &Config, env: &HostEnv) -> Vec<Problem> {
+pub(crate) fn problems(c: &Config, env: &HostEnv) -> Vec<Problem> {
     let mut out = defaults(&c.file.defaults, &c.dir, env);
     out.extend(default_apps(c));
     for (name, app) in &c.file.apps {

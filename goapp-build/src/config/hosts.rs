@@ -16,7 +16,7 @@ use std::path::Path;
 /// as whole seconds (up to 2^31-1) and computes milliseconds in an `int`, so
 /// above 2147483 it overflows; 0 means no timeout at all. An hour is far
 /// beyond any real link and still fails a dead node in bounded time.
-pub const MAX_CONNECT_TIMEOUT: u32 = 3600;
+pub(crate) const MAX_CONNECT_TIMEOUT: u32 = 3600;
 
 /// The `hosts:` and `groups:` sections of goapp.yaml.
 #[derive(Clone, Debug, Default)]
@@ -75,10 +75,10 @@ pub struct HostConfig {
 
 /// How many of an app's images stay pinned on a node unless `keep_pinned:`
 /// says otherwise: the running one and two to roll back to.
-pub const KEEP_PINNED: u32 = 3;
+pub(crate) const KEEP_PINNED: u32 = 3;
 
 /// Where k3s looks for image archives to import (its default data dir).
-pub const K3S_IMAGES_DIR: &str = "/var/lib/rancher/k3s/agent/images";
+pub(crate) const K3S_IMAGES_DIR: &str = "/var/lib/rancher/k3s/agent/images";
 
 /// Where a node keeps its images: what the probe reads, and where `ship`
 /// sets the image's names and pins it.
@@ -274,7 +274,7 @@ fn keep_pinned<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error>
 
 /// `compression:` values as ship runs them: gzip takes levels 1–9, zstd
 /// 1–19 (its `--ultra` levels are not offered).
-pub fn check_compression(c: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_compression(c: &str) -> std::result::Result<(), String> {
     let level_ok = |kind: &str, max: u8| {
         c == kind
             || c.strip_prefix(kind)

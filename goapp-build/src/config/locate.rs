@@ -75,7 +75,7 @@ pub enum At {
 
 /// A 1-based line and column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pos {
+pub(crate) struct Pos {
     /// Line, from 1.
     pub line: usize,
     /// Column, from 1.
@@ -88,7 +88,7 @@ enum Goal<'p> {
 }
 
 /// The position of the node at `path` (its key or its value), if it exists.
-pub fn find(text: &str, path: &KeyPath, at: At) -> Option<Pos> {
+pub(crate) fn find(text: &str, path: &KeyPath, at: At) -> Option<Pos> {
     let (pos, hit) = walk(text, &Goal::Node(path, at));
     hit.and(pos)
 }
@@ -96,7 +96,7 @@ pub fn find(text: &str, path: &KeyPath, at: At) -> Option<Pos> {
 /// The first key that repeats a key of the same mapping: its path and the
 /// position of the repetition. `None` also when the text does not parse
 /// (the typed parse reports that).
-pub fn duplicate_key(text: &str) -> Option<(KeyPath, Pos)> {
+pub(crate) fn duplicate_key(text: &str) -> Option<(KeyPath, Pos)> {
     let (pos, hit) = walk(text, &Goal::Duplicates);
     Some((hit?, pos?))
 }

@@ -3,9 +3,9 @@
 //! when the file is loaded; every error names `file:line:column` and the key
 //! path (`hosts.pi2.port`), semantic ones included.
 
-pub mod check;
-pub mod hosts;
-pub mod locate;
+pub(crate) mod check;
+pub(crate) mod hosts;
+pub(crate) mod locate;
 
 use crate::config::hosts::HostsConfig;
 use crate::config::locate::{At, KeyPath, Seg};
@@ -174,7 +174,7 @@ pub struct Config {
 }
 
 /// Names a config file may have in each directory walked up through.
-pub const FILE_NAMES: [&str; 2] = ["goapp.yaml", "config/goapp.yaml"];
+pub(crate) const FILE_NAMES: [&str; 2] = ["goapp.yaml", "config/goapp.yaml"];
 
 /// Something wrong with a value, found after parsing: where, and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -301,7 +301,7 @@ impl Config {
 
 /// Parses YAML text; errors read `path:line:column: key.path: message`.
 /// Duplicate keys are errors (serde's maps would keep the last silently).
-pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
+pub(crate) fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
     if let Some((key, pos)) = locate::duplicate_key(text) {
         let (name, parent) = match key.0.split_last() {
             Some((Seg::Key(k), [])) => (k.clone(), "at the top level".to_string()),
@@ -400,7 +400,7 @@ impl Config {
 
 /// An app made of a bare directory, as build.sh worked: its `Containerfile`,
 /// defaults from the config when there is one.
-pub fn adhoc_app(dir: &Path, defaults: &Defaults) -> App {
+pub(crate) fn adhoc_app(dir: &Path, defaults: &Defaults) -> App {
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -424,7 +424,7 @@ pub fn adhoc_app(dir: &Path, defaults: &Defaults) -> App {
 /// Which apps a command names: some by name, every configured one
 /// (`--all`), or none (the current directory decides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pick<'a> {
+pub(crate) enum Pick<'a> {
     /// These, by name.
     Named(&'a [String]),
     /// `--all`.
@@ -438,7 +438,7 @@ pub enum Pick<'a> {
 
 impl<'a> Pick<'a> {
     /// From the command line's app names and `--all`.
-    pub fn of(names: &'a [String], all: bool, tagged: bool) -> Pick<'a> {
+    pub(crate) fn of(names: &'a [String], all: bool, tagged: bool) -> Pick<'a> {
         match (all, names.is_empty(), tagged) {
             (true, _, _) => Pick::All,
             (false, false, _) => Pick::Named(names),
@@ -453,7 +453,7 @@ impl<'a> Pick<'a> {
 /// `default_apps:` says (every app unless the config says otherwise). Only
 /// without a config that lists apps is `cwd` itself an app, as build.sh did:
 /// a config in force never has an app invented from a directory's name.
-pub fn select(config: Option<&Config>, pick: Pick, cwd: &Path) -> Result<Vec<App>> {
+pub(crate) fn select(config: Option<&Config>, pick: Pick, cwd: &Path) -> Result<Vec<App>> {
     let with_apps = config.filter(|c| !c.file.apps.is_empty());
     match (pick, with_apps) {
         (Pick::Named(names), _) => {
@@ -569,7 +569,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 /// Removes `.` and `..` components without touching the file system.
-pub fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {

@@ -12,7 +12,7 @@ use crate::engine::caps::BindKeying;
 
 /// What a generated build arg must be set to for one `RUN`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BindKey {
+pub(crate) struct BindKey {
     /// The `ARG` name (`GOAPP_BIND_<line>`).
     pub arg: String,
     /// The `RUN`'s line.
@@ -23,7 +23,7 @@ pub struct BindKey {
 
 /// One mounted source whose content decides the step.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BindSource {
+pub(crate) enum BindSource {
     /// The build context, or the path under it (ignore files honoured).
     Context(Option<String>),
     /// Another stage or an image: not known before the build, so the step is
@@ -33,7 +33,7 @@ pub enum BindSource {
 
 /// What the shim decided for a file.
 #[derive(Debug, Default)]
-pub struct BindShim {
+pub(crate) struct BindShim {
     /// `(line, text)`: text to insert before that line.
     pub inserts: Vec<(usize, String)>,
     /// The build args to set.
@@ -49,7 +49,12 @@ struct Unkeyed {
 }
 
 /// Finds the `RUN`s whose bind mounts `keying` does not cover.
-pub fn plan(file: &Containerfile, keying: BindKeying, shims: bool, engine: &str) -> BindShim {
+pub(crate) fn plan(
+    file: &Containerfile,
+    keying: BindKeying,
+    shims: bool,
+    engine: &str,
+) -> BindShim {
     let mut out = BindShim::default();
     let stages = file.stages();
     for (k, st) in stages.iter().enumerate() {

@@ -8,12 +8,12 @@
 use crate::containerfile::{Containerfile, Instruction, Stage};
 
 /// Words that run the Go compiler.
-pub fn builds_go(text: &str) -> bool {
+pub(crate) fn builds_go(text: &str) -> bool {
     text.contains("go build") || text.contains("go install")
 }
 
 /// The whole text a `RUN` executes (arguments and heredoc bodies).
-pub fn run_text(ins: &Instruction) -> String {
+pub(crate) fn run_text(ins: &Instruction) -> String {
     let mut t = ins.args.clone();
     for h in &ins.heredocs {
         t.push('\n');
@@ -24,7 +24,7 @@ pub fn run_text(ins: &Instruction) -> String {
 
 /// `KEY=value` pairs of an `ENV` or `ARG` line, quotes removed. `ENV KEY value`
 /// (the legacy form) is one pair; an `ARG KEY` without default is `(KEY, None)`.
-pub fn assignments(ins: &Instruction) -> Vec<(String, Option<String>)> {
+pub(crate) fn assignments(ins: &Instruction) -> Vec<(String, Option<String>)> {
     let words = shlex::split(&ins.args)
         .unwrap_or_else(|| ins.args.split_whitespace().map(str::to_string).collect());
     if ins.keyword == "ENV" && words.len() >= 2 && !words[0].contains('=') {
@@ -42,7 +42,7 @@ pub fn assignments(ins: &Instruction) -> Vec<(String, Option<String>)> {
 /// `CGO_ENABLED`'s value in the environment of the instruction at index
 /// `at` (into [`Containerfile::instructions`]), if the file decides it. A
 /// `--build-arg CGO_ENABLED=…` (`build_arg`) sets a declared `ARG`.
-pub fn env_value(
+pub(crate) fn env_value(
     file: &Containerfile,
     stages: &[Stage],
     at: usize,
@@ -110,7 +110,7 @@ fn global_default(file: &Containerfile, name: &str) -> Option<String> {
 
 /// The values a step's own command gives `CGO_ENABLED` (`CGO_ENABLED=0 go
 /// build`, `export CGO_ENABLED=0`, `env CGO_ENABLED="0" …`).
-pub fn inline_values(text: &str) -> Vec<String> {
+pub(crate) fn inline_values(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find("CGO_ENABLED=") {
@@ -132,7 +132,12 @@ pub fn inline_values(text: &str) -> Vec<String> {
 
 /// Whether cgo is provably off for the `RUN` at index `at`, built with
 /// `--build-arg CGO_ENABLED=<build_arg>` when given.
-pub fn off_for(file: &Containerfile, stages: &[Stage], at: usize, build_arg: Option<&str>) -> bool {
+pub(crate) fn off_for(
+    file: &Containerfile,
+    stages: &[Stage],
+    at: usize,
+    build_arg: Option<&str>,
+) -> bool {
     let inline = inline_values(&run_text(&file.instructions[at]));
     if !inline.is_empty() {
         return inline.iter().all(|v| v == "0");

@@ -40,7 +40,7 @@ const ARCH_FREE: [&str; 6] = [
 
 /// What the shim does to a file.
 #[derive(Debug, Default)]
-pub struct CrossShim {
+pub(crate) struct CrossShim {
     /// `(first line, last line, text)` replacements (the `FROM` lines).
     pub replace: Vec<(usize, usize, String)>,
     /// `(line, text)` inserted before a line.
@@ -56,7 +56,7 @@ pub struct CrossShim {
 /// depend on the architectures asked for (a native build through the shim
 /// makes the same binary): each image's inputs stay the same when the list
 /// changes, so adding arm64 does not rebuild amd64.
-pub fn plan(file: &Containerfile, cx: &Context, enabled: bool) -> CrossShim {
+pub(crate) fn plan(file: &Containerfile, cx: &Context, enabled: bool) -> CrossShim {
     let mut out = CrossShim::default();
     let stages = file.stages();
     for k in 0..stages.len().saturating_sub(1) {
@@ -230,7 +230,7 @@ fn steps_are_arch_free(file: &Containerfile, st: &Stage, first: usize) -> Result
 }
 
 /// The `-o` paths of the `go build` commands in a step.
-pub fn build_outputs(text: &str) -> Vec<String> {
+pub(crate) fn build_outputs(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (i, _) in text.match_indices("go build") {
         let cmd = &text[i..];

@@ -4,7 +4,7 @@
 use crate::containerfile::{json_string, parse_json_array, Containerfile, Instruction, Stage};
 
 /// The shell a stage's shell-form RUN uses (`SHELL […]`, else `/bin/sh -c`).
-pub fn stage_shell(file: &Containerfile, stages: &[Stage], at: usize) -> Vec<String> {
+pub(crate) fn stage_shell(file: &Containerfile, stages: &[Stage], at: usize) -> Vec<String> {
     let st = stages.iter().rev().find(|s| s.from <= at);
     let start = st.map(|s| s.from).unwrap_or(0);
     file.instructions[start..at]
@@ -18,7 +18,7 @@ pub fn stage_shell(file: &Containerfile, stages: &[Stage], at: usize) -> Vec<Str
 /// `RUN [flags] <<EOF … EOF` as exec form with the same shell. A lone
 /// heredoc is the script itself (a `#!` script is run by its interpreter);
 /// a command with heredocs is handed to the shell, which does heredocs.
-pub fn rewrite_heredoc_run(ins: &Instruction, shell: &[String]) -> String {
+pub(crate) fn rewrite_heredoc_run(ins: &Instruction, shell: &[String]) -> String {
     let flags: String = ins
         .flags
         .iter()

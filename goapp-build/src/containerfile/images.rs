@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 /// `ARG`s substituted (`args`, the build args passed, over their defaults).
 /// Stage references, `scratch` and names still holding a variable are left
 /// out.
-pub fn external(file: &Containerfile, args: &BTreeMap<String, String>) -> Vec<String> {
+pub(crate) fn external(file: &Containerfile, args: &BTreeMap<String, String>) -> Vec<String> {
     let stages = file.stages();
     let mut out = Vec::new();
     for (k, st) in stages.iter().enumerate() {

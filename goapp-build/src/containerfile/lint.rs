@@ -140,6 +140,6 @@ fn check_one(
 }
 
 /// `podman 4.3.1`.
-pub fn describe(c: &Capabilities) -> String {
+pub(crate) fn describe(c: &Capabilities) -> String {
     format!("{} {}", c.kind, c.version)
 }

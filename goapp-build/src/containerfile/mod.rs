@@ -3,22 +3,22 @@
 //! heredocs, `FROM … AS` with `--platform`, instruction flags such as
 //! `RUN --mount=…`, and the exec or shell form of `ENTRYPOINT`/`CMD`.
 
-pub mod bindkey;
-pub mod cgo;
-pub mod cross;
-pub mod heredoc;
-pub mod images;
-pub mod lint;
-pub mod mountflags;
-pub mod mounts;
-pub mod practice;
-pub mod preflight;
+pub(crate) mod bindkey;
+pub(crate) mod cgo;
+pub(crate) mod cross;
+pub(crate) mod heredoc;
+pub(crate) mod images;
+pub(crate) mod lint;
+pub(crate) mod mountflags;
+pub(crate) mod mounts;
+pub(crate) mod practice;
+pub(crate) mod preflight;
 
 use anyhow::{bail, Result};
 
 /// A parser directive (`# syntax=…`, `# escape=…`) from the top of the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Directive {
+pub(crate) struct Directive {
     /// Lowercased name.
     pub name: String,
     /// The value.
@@ -29,7 +29,7 @@ pub struct Directive {
 
 /// A heredoc attached to an instruction (`RUN <<EOF … EOF`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Heredoc {
+pub(crate) struct Heredoc {
     /// The delimiter word.
     pub delimiter: String,
     /// `<<-`: leading tabs are stripped.
@@ -40,7 +40,7 @@ pub struct Heredoc {
 
 /// One instruction.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Instruction {
+pub(crate) struct Instruction {
     /// 1-based line where it starts.
     pub line: usize,
     /// 1-based last line (continuations and heredoc bodies included).
@@ -57,7 +57,7 @@ pub struct Instruction {
 
 impl Instruction {
     /// The value of the first flag `name` (without dashes).
-    pub fn flag(&self, name: &str) -> Option<&str> {
+    pub(crate) fn flag(&self, name: &str) -> Option<&str> {
         self.flags
             .iter()
             .find(|(n, _)| n == name)
@@ -65,7 +65,7 @@ impl Instruction {
     }
 
     /// The `--mount` flags, parsed into `key=value` maps.
-    pub fn mounts(&self) -> Vec<Vec<(String, String)>> {
+    pub(crate) fn mounts(&self) -> Vec<Vec<(String, String)>> {
         self.flags
             .iter()
             .filter(|(n, _)| n == "mount")
@@ -74,13 +74,13 @@ impl Instruction {
     }
 
     /// True for the JSON (exec) form: `["/app", "-x"]`.
-    pub fn is_exec_form(&self) -> bool {
+    pub(crate) fn is_exec_form(&self) -> bool {
         let a = self.args.trim();
         a.starts_with('[') && a.ends_with(']') && parse_json_array(a).is_some()
     }
 
     /// Whether the arguments or heredocs mention `$NAME` / `${NAME…}`.
-    pub fn uses_var(&self, name: &str) -> bool {
+    pub(crate) fn uses_var(&self, name: &str) -> bool {
         mentions_var(&self.args, name)
             || self.heredocs.iter().any(|h| mentions_var(&h.body, name))
             || self.flags.iter().any(|(_, v)| mentions_var(v, name))
@@ -88,7 +88,7 @@ impl Instruction {
 }
 
 /// Whether `text` refers to the variable `name`.
-pub fn mentions_var(text: &str, name: &str) -> bool {
+pub(crate) fn mentions_var(text: &str, name: &str) -> bool {
     let mut rest = text;
     while let Some(i) = rest.find('$') {
         rest = &rest[i + 1..];
@@ -104,7 +104,7 @@ pub fn mentions_var(text: &str, name: &str) -> bool {
 
 /// A build stage: a `FROM` and what follows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stage {
+pub(crate) struct Stage {
     /// Index of its `FROM` in [`Containerfile::instructions`].
     pub from: usize,
     /// Index one past its last instruction.
@@ -119,7 +119,7 @@ pub struct Stage {
 
 /// A parsed Containerfile.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Containerfile {
+pub(crate) struct Containerfile {
     /// Parser directives.
     pub directives: Vec<Directive>,
     /// Instructions in order.
@@ -128,7 +128,7 @@ pub struct Containerfile {
 
 impl Containerfile {
     /// Parses the text; errors name the line.
-    pub fn parse(text: &str) -> Result<Containerfile> {
+    pub(crate) fn parse(text: &str) -> Result<Containerfile> {
         let lines: Vec<&str> = text.lines().collect();
         let directives = read_directives(&lines);
         let escape = directives
@@ -153,7 +153,7 @@ impl Containerfile {
     }
 
     /// The stages, in order.
-    pub fn stages(&self) -> Vec<Stage> {
+    pub(crate) fn stages(&self) -> Vec<Stage> {
         let froms: Vec<usize> = self
             .instructions
             .iter()
@@ -183,7 +183,7 @@ impl Containerfile {
     }
 
     /// The `ARG`s before the first `FROM` with their defaults (usable in `FROM`).
-    pub fn global_args(&self) -> Vec<(String, Option<String>)> {
+    pub(crate) fn global_args(&self) -> Vec<(String, Option<String>)> {
         self.instructions
             .iter()
             .take_while(|i| i.keyword != "FROM")
@@ -193,7 +193,7 @@ impl Containerfile {
     }
 
     /// The base image of a stage with global `ARG` defaults substituted.
-    pub fn resolved_base(&self, stage: &Stage) -> String {
+    pub(crate) fn resolved_base(&self, stage: &Stage) -> String {
         let mut base = stage.base.clone();
         for (name, default) in self.global_args() {
             if let Some(v) = default {
@@ -372,7 +372,7 @@ fn heredoc_starts(args: &str) -> Vec<(String, bool)> {
 
 /// A JSON array of strings, as exec-form instructions use. Returns `None`
 /// for anything else.
-pub fn parse_json_array(s: &str) -> Option<Vec<String>> {
+pub(crate) fn parse_json_array(s: &str) -> Option<Vec<String>> {
     let s = s.trim().strip_prefix('[')?.strip_suffix(']')?;
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
@@ -411,7 +411,7 @@ pub fn parse_json_array(s: &str) -> Option<Vec<String>> {
 }
 
 /// A JSON string literal.
-pub fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

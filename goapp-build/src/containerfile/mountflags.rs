@@ -16,7 +16,7 @@ use crate::containerfile::{Containerfile, Stage};
 
 /// What to rewrite.
 #[derive(Clone, Copy, Debug)]
-pub struct Rewrites {
+pub(crate) struct Rewrites {
     /// Write out `type=bind` where `type=` is left out.
     pub explicit_type: bool,
     /// Make relative targets absolute.
@@ -25,7 +25,7 @@ pub struct Rewrites {
 
 /// The file with its mount flags rewritten (when any were), and what was
 /// done or why it could not be.
-pub fn normalize(
+pub(crate) fn normalize(
     text: &str,
     file: &Containerfile,
     want: Rewrites,

@@ -5,7 +5,7 @@ use crate::containerfile::Instruction;
 
 /// What a mount is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MountKind {
+pub(crate) enum MountKind {
     /// A read-only (or `rw`, discarded) view of the context, a stage or an image.
     Bind,
     /// A persistent cache directory.
@@ -22,7 +22,7 @@ pub enum MountKind {
 
 /// One `--mount` flag.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mount {
+pub(crate) struct Mount {
     /// Its kind (`bind` when `type=` is left out).
     pub kind: MountKind,
     /// Whether `type=` was written (buildah keys only explicit `type=bind`).
@@ -40,7 +40,7 @@ pub struct Mount {
 
 impl Instruction {
     /// The `--mount` flags, typed.
-    pub fn typed_mounts(&self) -> Vec<Mount> {
+    pub(crate) fn typed_mounts(&self) -> Vec<Mount> {
         self.mounts()
             .iter()
             .map(|kv| Mount::from_options(kv))
@@ -49,7 +49,7 @@ impl Instruction {
 }
 
 /// The `key=value` options of one `--mount` value, keys lowercased.
-pub fn options(value: &str) -> Vec<(String, String)> {
+pub(crate) fn options(value: &str) -> Vec<(String, String)> {
     value
         .split(',')
         .map(|kv| match kv.split_once('=') {
@@ -61,7 +61,7 @@ pub fn options(value: &str) -> Vec<(String, String)> {
 
 impl Mount {
     /// Reads the `key=value` options of one `--mount`.
-    pub fn from_options(kv: &[(String, String)]) -> Mount {
+    pub(crate) fn from_options(kv: &[(String, String)]) -> Mount {
         let get = |keys: &[&str]| {
             kv.iter()
                 .find(|(k, _)| keys.contains(&k.as_str()))
@@ -94,7 +94,7 @@ impl Mount {
     /// For a bind from the build context: the mounted path relative to the
     /// context (`None`: all of it). A path the tool cannot pin down (a
     /// variable, `..`) counts as the whole context, which covers it.
-    pub fn context_subpath(&self) -> Option<String> {
+    pub(crate) fn context_subpath(&self) -> Option<String> {
         let raw = self.source.as_deref()?.trim();
         if raw.contains('$') || raw.split('/').any(|s| s == "..") {
             return None;
@@ -110,7 +110,7 @@ impl Mount {
 /// What a Containerfile asks the build for: secrets by id, the ssh agent.
 /// Only those are worth a warning when they are missing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Uses {
+pub(crate) struct Uses {
     /// The ids of `--mount=type=secret` (`goenv`, `netrc`, `certs`, …).
     pub secrets: Vec<String>,
     /// Whether any step mounts the ssh agent (`--mount=type=ssh`).
@@ -119,7 +119,7 @@ pub struct Uses {
 
 impl Uses {
     /// What every `RUN --mount` of `file` asks for.
-    pub fn of(file: &crate::containerfile::Containerfile) -> Uses {
+    pub(crate) fn of(file: &crate::containerfile::Containerfile) -> Uses {
         let mut u = Uses::default();
         for m in file.instructions.iter().flat_map(|i| i.typed_mounts()) {
             match (&m.kind, m.id) {
@@ -132,7 +132,7 @@ impl Uses {
     }
 
     /// Whether the secret `id` is mounted.
-    pub fn secret(&self, id: &str) -> bool {
+    pub(crate) fn secret(&self, id: &str) -> bool {
         self.secrets.iter().any(|s| s == id)
     }
 }

@@ -33,10 +33,10 @@ const BASE_DIRS: [&str; 20] = [
 ];
 
 /// Why a builder stage was not cross-compiled, by stage index (for the lint).
-pub type NotCrossed<'a> = &'a [(usize, String)];
+pub(crate) type NotCrossed<'a> = &'a [(usize, String)];
 
 /// What the lints need besides the file.
-pub struct Lint<'a> {
+pub(crate) struct Lint<'a> {
     pub(crate) file: &'a Containerfile,
     pub(crate) stages: &'a [Stage],
     pub(crate) cx: &'a Context<'a>,
@@ -47,7 +47,7 @@ pub struct Lint<'a> {
 }
 
 /// Runs every lint, reporting through `find`.
-pub fn lints(l: &Lint, find: &mut impl FnMut(usize, Severity, String)) {
+pub(crate) fn lints(l: &Lint, find: &mut impl FnMut(usize, Severity, String)) {
     let final_base = l
         .stages
         .last()
@@ -256,7 +256,7 @@ fn qualified(image: &str) -> bool {
 }
 
 /// The base image of a stage, following `FROM <earlier stage>`.
-pub fn base_of(file: &Containerfile, stages: &[Stage], st: &Stage) -> String {
+pub(crate) fn base_of(file: &Containerfile, stages: &[Stage], st: &Stage) -> String {
     let mut base = file.resolved_base(st).to_lowercase();
     for _ in 0..stages.len() {
         match stages

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// How serious a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
+pub(crate) enum Severity {
     /// Stops the build.
     Error,
     /// Established practice not followed (`--strict` stops on these).
@@ -27,7 +27,7 @@ pub enum Severity {
 
 /// One finding, printed as `path:line: severity: message`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// The Containerfile.
     pub path: PathBuf,
     /// 1-based line.
@@ -57,7 +57,7 @@ impl fmt::Display for Finding {
 
 /// What preflight decided.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Everything found, in line order.
     pub findings: Vec<Finding>,
     /// A rewritten Containerfile, when a shim changed the file.
@@ -69,7 +69,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// The errors (with `strict`, warnings count as errors).
-    pub fn blocking(&self, strict: bool) -> Vec<&Finding> {
+    pub(crate) fn blocking(&self, strict: bool) -> Vec<&Finding> {
         self.findings
             .iter()
             .filter(|f| {
@@ -81,7 +81,7 @@ impl Outcome {
 
 /// What the checks need to know.
 #[derive(Clone, Debug)]
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     /// The file, for messages.
     pub path: &'a Path,
     /// The engine's abilities.
@@ -127,7 +127,7 @@ impl Sink<'_> {
 }
 
 /// Runs the capability checks, shims and lints.
-pub fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
+pub(crate) fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     let mut sink = Sink {
         path: cx.path,
         findings: Vec::new(),
@@ -345,7 +345,7 @@ fn uses_secret_env(file: &Containerfile) -> bool {
 }
 
 /// Whether a stage runs on the build machine's platform.
-pub fn on_buildplatform(st: &Stage) -> bool {
+pub(crate) fn on_buildplatform(st: &Stage) -> bool {
     st.platform
         .as_deref()
         .is_some_and(|p| p.contains("BUILDPLATFORM"))

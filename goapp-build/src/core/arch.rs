@@ -27,7 +27,7 @@ pub enum Arch {
 }
 
 /// Every architecture, in the order they are listed in messages.
-pub const ALL: [Arch; 8] = [
+pub(crate) const ALL: [Arch; 8] = [
     Arch::Amd64,
     Arch::Arm64,
     Arch::Arm,
@@ -111,7 +111,7 @@ impl Arch {
 
 /// "amd64, arm64, …" for messages: the architectures a build can target
 /// (not `arm64be`, which only names a probed machine).
-pub fn list_names() -> String {
+pub(crate) fn list_names() -> String {
     ALL.iter()
         .filter(|a| **a != Arch::Arm64be)
         .map(|a| a.name())

@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 /// Deserializes a string and parses it with `T::from_str`; `expecting` says
 /// what was wanted when the value is not a string at all.
-pub fn parse_str<'de, D, T>(d: D, expecting: &'static str) -> Result<T, D::Error>
+pub(crate) fn parse_str<'de, D, T>(d: D, expecting: &'static str) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: FromStr,
@@ -39,7 +39,7 @@ where
 /// `arch: [amd64]`). Each element is read by `T`'s own `Deserialize`, inside
 /// the visitor, so an error keeps the bad element's position.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OneOrMany<T>(pub Vec<T>);
+pub(crate) struct OneOrMany<T>(pub Vec<T>);
 
 impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -70,7 +70,7 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for OneOrMany<T> {
 
 /// `#[serde(default, deserialize_with = "one_or_many")]` for an optional
 /// list that may be written as one value.
-pub fn one_or_many<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+pub(crate) fn one_or_many<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: serde::Deserialize<'de>,

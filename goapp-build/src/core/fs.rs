@@ -42,7 +42,7 @@ fn not_regular(what: &str, path: &Path, t: FileType) -> anyhow::Error {
 /// Opens `path` (following symlinks) for reading if it is a regular file.
 /// `what` names it in errors ("the config", "the Containerfile").
 /// `Ok(None)` when it does not exist.
-pub fn open_regular_if_exists(path: &Path, what: &str) -> Result<Option<File>> {
+pub(crate) fn open_regular_if_exists(path: &Path, what: &str) -> Result<Option<File>> {
     let opened = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -67,13 +67,13 @@ pub fn open_regular_if_exists(path: &Path, what: &str) -> Result<Option<File>> {
 }
 
 /// [`open_regular_if_exists`], with a missing file an error.
-pub fn open_regular(path: &Path, what: &str) -> Result<File> {
+pub(crate) fn open_regular(path: &Path, what: &str) -> Result<File> {
     open_regular_if_exists(path, what)?
         .ok_or_else(|| anyhow!("cannot read {what} {}: it does not exist", path.display()))
 }
 
 /// The whole text of a regular file; `Ok(None)` when it does not exist.
-pub fn read_text_if_exists(path: &Path, what: &str) -> Result<Option<String>> {
+pub(crate) fn read_text_if_exists(path: &Path, what: &str) -> Result<Option<String>> {
     let Some(mut f) = open_regular_if_exists(path, what)? else {
         return Ok(None);
     };
@@ -84,13 +84,13 @@ pub fn read_text_if_exists(path: &Path, what: &str) -> Result<Option<String>> {
 }
 
 /// The whole text of a regular file.
-pub fn read_text(path: &Path, what: &str) -> Result<String> {
+pub(crate) fn read_text(path: &Path, what: &str) -> Result<String> {
     read_text_if_exists(path, what)?
         .ok_or_else(|| anyhow!("cannot read {what} {}: it does not exist", path.display()))
 }
 
 /// The whole contents of a regular file.
-pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
     let mut f = open_regular(path, what)?;
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes)
@@ -100,7 +100,7 @@ pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
 
 /// Checks without reading that `path`, if it exists, is a regular file
 /// (for files another program reads: ssh's `-F` and `-i`).
-pub fn check_regular_if_exists(path: &Path, what: &str) -> Result<()> {
+pub(crate) fn check_regular_if_exists(path: &Path, what: &str) -> Result<()> {
     match std::fs::metadata(path) {
         Ok(m) if !m.is_file() => Err(not_regular(what, path, m.file_type())),
         _ => Ok(()),
@@ -110,7 +110,7 @@ pub fn check_regular_if_exists(path: &Path, what: &str) -> Result<()> {
 /// Creates a new file for writing, refusing to follow a symlink or to reuse
 /// an existing file (`O_CREAT|O_EXCL|O_NOFOLLOW`): a planted link cannot make
 /// us overwrite its target. Mode 0600: logs may hold a build's output.
-pub fn create_new_private(path: &Path) -> std::io::Result<File> {
+pub(crate) fn create_new_private(path: &Path) -> std::io::Result<File> {
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

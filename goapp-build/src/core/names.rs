@@ -54,7 +54,7 @@ impl fmt::Display for ImageRef {
 }
 
 /// App and host names: what is safe in file names, tags and shell words.
-pub fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name
@@ -69,7 +69,7 @@ pub fn check_name(name: &str) -> Result<()> {
 
 /// An image repository as the engines accept it (lowercase path components,
 /// an optional `host[:port]/` first).
-pub fn check_repository(repo: &str) -> Result<()> {
+pub(crate) fn check_repository(repo: &str) -> Result<()> {
     let ok = !repo.is_empty()
         && repo.split('/').enumerate().all(|(i, part)| {
             let allowed = |c: char| {
@@ -91,7 +91,7 @@ pub fn check_repository(repo: &str) -> Result<()> {
 }
 
 /// An image tag; the `-<arch>` suffix is added later, so leave room for it.
-pub fn check_tag(tag: &str) -> Result<()> {
+pub(crate) fn check_tag(tag: &str) -> Result<()> {
     let ok = !tag.is_empty()
         && tag.len() <= 120
         && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
@@ -135,7 +135,7 @@ pub struct TagFacts {
 }
 
 /// The placeholders, for messages.
-pub const TAG_PLACEHOLDERS: &str = "{git}, {git:N}, {inputs} or {inputs:N}";
+pub(crate) const TAG_PLACEHOLDERS: &str = "{git}, {git:N}, {inputs} or {inputs:N}";
 
 impl TagTemplate {
     /// Parses and checks a template; an error names the fix.
@@ -306,7 +306,7 @@ impl fmt::Display for ImageTemplate {
 
 /// A registry's address as engines and runtimes take it: `HOST[:PORT]`
 /// (a name, an IPv4 address or a bracketed IPv6 address), nothing more.
-pub fn check_registry(address: &str) -> Result<()> {
+pub(crate) fn check_registry(address: &str) -> Result<()> {
     let fix =
         "write HOST[:PORT], e.g. registry.lan:5000 (no scheme, no path; plain HTTP is `insecure`)";
     let (host, port) = match address.rsplit_once(':') {
@@ -338,7 +338,7 @@ pub fn check_registry(address: &str) -> Result<()> {
 
 /// An ssh destination, user or host: no option injection, no shell or
 /// whitespace characters (ssh and the remote shell would re-parse them).
-pub fn check_destination(v: &str) -> std::result::Result<(), &'static str> {
+pub(crate) fn check_destination(v: &str) -> std::result::Result<(), &'static str> {
     if v.is_empty() || v.starts_with('-') {
         return Err("must not be empty or start with '-'");
     }

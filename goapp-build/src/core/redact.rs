@@ -15,11 +15,11 @@
 use std::borrow::Cow;
 
 /// Known secrets shorter than this are only redacted inside URLs.
-pub const MIN_SECRET: usize = 3;
+pub(crate) const MIN_SECRET: usize = 3;
 
 /// `http://user:pass@proxy:3128` → `http://***@proxy:3128`. Values without
 /// credentials come back unchanged. Also handles scheme-less `user:pass@host`.
-pub fn redact_url(value: &str) -> Cow<'_, str> {
+pub(crate) fn redact_url(value: &str) -> Cow<'_, str> {
     match userinfo_span(value) {
         Some((start, end)) => Cow::Owned(format!("{}***{}", &value[..start], &value[end..])),
         None => Cow::Borrowed(value),
@@ -27,7 +27,7 @@ pub fn redact_url(value: &str) -> Cow<'_, str> {
 }
 
 /// The `user:password` part of a URL-ish value, if any.
-pub fn userinfo(value: &str) -> Option<&str> {
+pub(crate) fn userinfo(value: &str) -> Option<&str> {
     userinfo_span(value).map(|(s, e)| &value[s..e])
 }
 

@@ -32,7 +32,7 @@ static INVOKED: std::sync::OnceLock<Invocation> = std::sync::OnceLock::new();
 /// works as written: the program (`cargo xtask`, `goapp`, a launcher's path)
 /// and the task's words before the app names (`ship --host pis`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invocation {
+pub(crate) struct Invocation {
     /// `cargo xtask`, `goapp`, …
     pub program: String,
     /// `image`, `go-version`, `ship --host pis`, …
@@ -48,7 +48,7 @@ pub fn set_invocation(program: &str, task: &[&str]) {
 }
 
 /// The program as the user runs it: `cargo xtask` unless told otherwise.
-pub fn program() -> &'static str {
+pub(crate) fn program() -> &'static str {
     INVOKED.get().map_or("cargo xtask", |i| i.program.as_str())
 }
 
@@ -56,7 +56,7 @@ pub fn program() -> &'static str {
 /// `` `cargo xtask go-version api` `` and, for the tasks the Makefile
 /// wrapper has, `` `make go-version APP=api` ``. Without a recorded
 /// invocation (a team's own xtask): `image`.
-pub fn example(app: &str) -> String {
+pub(crate) fn example(app: &str) -> String {
     let default = Invocation {
         program: "cargo xtask".into(),
         task: vec!["image".into()],
@@ -77,12 +77,12 @@ fn example_of(inv: &Invocation, app: &str) -> String {
 }
 
 /// Sets the verbosity for the rest of the run.
-pub fn set_verbosity(v: Verbosity) {
+pub(crate) fn set_verbosity(v: Verbosity) {
     LEVEL.store(v as u8, Ordering::Relaxed);
 }
 
 /// The verbosity of this run.
-pub fn verbosity() -> Verbosity {
+pub(crate) fn verbosity() -> Verbosity {
     match LEVEL.load(Ordering::Relaxed) {
         0 => Verbosity::Quiet,
         1 => Verbosity::Normal,
@@ -91,46 +91,46 @@ pub fn verbosity() -> Verbosity {
 }
 
 /// Whether `-v` was given.
-pub fn verbose() -> bool {
+pub(crate) fn verbose() -> bool {
     verbosity() == Verbosity::Verbose
 }
 
 /// Whether `-q` was given.
-pub fn quiet() -> bool {
+pub(crate) fn quiet() -> bool {
     verbosity() == Verbosity::Quiet
 }
 
 /// `goapp: warning: …`, once per run whatever the number of callers (a
 /// warning that applies to three apps is one line naming them).
-pub fn warn(message: &str) {
+pub(crate) fn warn(message: &str) {
     if !quiet() && first_time(&format!("w{message}")) {
         eprintln!("goapp: warning: {message}");
     }
 }
 
 /// A line worth knowing when work runs (a shim applied, a lint); once per run.
-pub fn note(line: &str) {
+pub(crate) fn note(line: &str) {
     if !quiet() && first_time(&format!("n{line}")) {
         eprintln!("{line}");
     }
 }
 
 /// Progress said in plain lines (no terminal), hidden by `-q`.
-pub fn progress(line: &str) {
+pub(crate) fn progress(line: &str) {
     if !quiet() {
         eprintln!("{line}");
     }
 }
 
 /// With `-v`: what is found or decided (`goapp: config: …`).
-pub fn detail(line: &str) {
+pub(crate) fn detail(line: &str) {
     if verbose() {
         eprintln!("goapp: {line}");
     }
 }
 
 /// With `-v`: a command line, as it is about to run.
-pub fn command(shown: &str) {
+pub(crate) fn command(shown: &str) {
     if verbose() {
         eprintln!("+ {shown}");
     }
@@ -145,7 +145,7 @@ fn first_time(key: &str) -> bool {
 /// Groups messages that several apps share: `(app, message)` pairs become one
 /// message per distinct text, prefixed with the apps it applies to
 /// (`api, worker: secret 'goenv' not wired: …`), in first-seen order.
-pub fn per_app(pairs: &[(String, String)]) -> Vec<String> {
+pub(crate) fn per_app(pairs: &[(String, String)]) -> Vec<String> {
     let mut grouped: Vec<(String, Vec<&str>)> = Vec::new();
     for (app, message) in pairs {
         match grouped.iter_mut().find(|(m, _)| m == message) {

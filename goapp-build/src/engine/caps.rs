@@ -135,7 +135,7 @@ impl BindKeying {
 }
 
 /// `(major, minor)` from a version string such as `4.3.1` or `20.10.24+dfsg1`.
-pub fn major_minor(v: &str) -> (u32, u32) {
+pub(crate) fn major_minor(v: &str) -> (u32, u32) {
     let mut parts = v
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
@@ -185,7 +185,7 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
 }
 
 /// Reads the engine's version (cached) and returns its capabilities.
-pub fn detect(engine: &Engine, cache_dir: &Path) -> Capabilities {
+pub(crate) fn detect(engine: &Engine, cache_dir: &Path) -> Capabilities {
     let version = cached_version(engine, cache_dir).unwrap_or_else(|| "0".into());
     from_version(engine.kind, engine.front, &version)
 }
@@ -265,7 +265,7 @@ fn read_version(engine: &Engine) -> Option<String> {
 }
 
 /// Whether `arch` can run here: natively, or through a registered emulator.
-pub fn can_run(arch: Arch, host: Arch) -> Emulation {
+pub(crate) fn can_run(arch: Arch, host: Arch) -> Emulation {
     if arch == host {
         return Emulation::Native;
     }
@@ -281,7 +281,7 @@ pub fn can_run(arch: Arch, host: Arch) -> Emulation {
 
 /// How an architecture runs here.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Emulation {
+pub(crate) enum Emulation {
     /// The host's own.
     Native,
     /// Through qemu-user-static via binfmt_misc.
@@ -291,7 +291,7 @@ pub enum Emulation {
 }
 
 /// qemu's name for an architecture.
-pub fn qemu_name(arch: Arch) -> Option<&'static str> {
+pub(crate) fn qemu_name(arch: Arch) -> Option<&'static str> {
     Some(match arch {
         Arch::Amd64 => "x86_64",
         Arch::Arm64 => "aarch64",
@@ -305,7 +305,7 @@ pub fn qemu_name(arch: Arch) -> Option<&'static str> {
 }
 
 /// The command that registers emulation for `arch`, for messages.
-pub fn emulation_fix(arch: Arch) -> String {
+pub(crate) fn emulation_fix(arch: Arch) -> String {
     let name = qemu_name(arch).unwrap_or("?");
     format!(
         "apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-{name}"
@@ -314,7 +314,7 @@ pub fn emulation_fix(arch: Arch) -> String {
 
 /// Whether an engine answers `info` (for podman: its storage and runtime
 /// work; for docker: the daemon is reachable). Used by `doctor`.
-pub fn engine_alive(engine: &Engine) -> Result<(), ProcessError> {
+pub(crate) fn engine_alive(engine: &Engine) -> Result<(), ProcessError> {
     let args: &[&str] = match engine.kind {
         EngineKind::Podman => &["info", "--format", "{{.Host.Arch}}"],
         EngineKind::Docker => &["info", "--format", "{{.Architecture}}"],

@@ -1,8 +1,8 @@
 //! Container engines: which one to use, which binary, and how it builds.
 
-pub mod caps;
+pub(crate) mod caps;
 pub(crate) mod leftovers;
-pub mod store;
+pub(crate) mod store;
 
 use crate::process::command::Cmd;
 use anyhow::{bail, Result};
@@ -103,7 +103,7 @@ impl Engine {
 
 /// Finds the engine to use. `requested` is `--engine` or the config's; with
 /// none, podman if installed, else docker. The error says what to install.
-pub fn detect(requested: Option<EngineKind>) -> Result<Engine> {
+pub(crate) fn detect(requested: Option<EngineKind>) -> Result<Engine> {
     let podman = find_all("podman");
     let docker = find_all("docker");
     match requested {
@@ -189,14 +189,14 @@ fn client_major(docker: &Path) -> Option<u32> {
 
 /// `Docker version 20.10.24+dfsg1, build 297e128` → `20.10.24+dfsg1`;
 /// `podman version 4.3.1` → `4.3.1`.
-pub fn parse_version(version_line: &str) -> Option<String> {
+pub(crate) fn parse_version(version_line: &str) -> Option<String> {
     let v = version_line.split("version").nth(1)?.trim_start();
     let v = v.split([',', ' ', '\n']).next()?;
     (!v.is_empty()).then(|| v.to_string())
 }
 
 /// `Docker version 20.10.24+dfsg1, build 297e128` → 20.
-pub fn parse_client_major(version_line: &str) -> Option<u32> {
+pub(crate) fn parse_client_major(version_line: &str) -> Option<u32> {
     parse_version(version_line)?.split('.').next()?.parse().ok()
 }
 

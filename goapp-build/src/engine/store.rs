@@ -125,7 +125,7 @@ fn parse_inspect(line: &str) -> Option<LocalImage> {
 }
 
 /// `name` qualified with `unqualified_domain` unless it names a registry.
-pub fn full_ref(name: &str, unqualified_domain: &str) -> String {
+pub(crate) fn full_ref(name: &str, unqualified_domain: &str) -> String {
     let first = name.split('/').next().unwrap_or("");
     let has_domain =
         name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The official Go repository.
-pub const OFFICIAL_REPO: &str = "https://go.googlesource.com/go";
+pub(crate) const OFFICIAL_REPO: &str = "https://go.googlesource.com/go";
 
 /// How long fetched tags are trusted before asking again.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// How long `git ls-remote` may take before we give up on the network.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the tags came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,7 +199,7 @@ fn first_line(e: &anyhow::Error) -> String {
 }
 
 /// Runs `git ls-remote --tags REPO 'go*'` and parses it.
-pub fn fetch(repo: &str) -> Result<Vec<GoVersion>> {
+pub(crate) fn fetch(repo: &str) -> Result<Vec<GoVersion>> {
     if repo.starts_with('-') {
         bail!("'{repo}' is not a repository URL");
     }
@@ -226,7 +226,7 @@ pub fn fetch(repo: &str) -> Result<Vec<GoVersion>> {
 }
 
 /// The cache directory under goapp-build's cache.
-pub fn cache_dir(base: &Path) -> PathBuf {
+pub(crate) fn cache_dir(base: &Path) -> PathBuf {
     base.join("go-tags")
 }
 

@@ -125,7 +125,7 @@ impl fmt::Display for GoVersion {
 /// Every Go version named by `git ls-remote --tags` output, sorted, without
 /// repeats. Peeled lines (`refs/tags/go1.21.0^{}`) name the same tag again and
 /// non-release tags are not versions; both are ignored.
-pub fn parse_ls_remote(output: &str) -> Vec<GoVersion> {
+pub(crate) fn parse_ls_remote(output: &str) -> Vec<GoVersion> {
     let mut out: Vec<GoVersion> = output
         .lines()
         .filter_map(|line| line.split_whitespace().nth(1))
@@ -140,7 +140,7 @@ pub fn parse_ls_remote(output: &str) -> Vec<GoVersion> {
 
 /// The newest version of the release line `line` among `known`: stable
 /// releases only unless `prerelease` is set. The error says what exists.
-pub fn newest_in_line(
+pub(crate) fn newest_in_line(
     known: &[GoVersion],
     line: (u32, u32),
     prerelease: bool,
@@ -166,7 +166,7 @@ pub fn newest_in_line(
 
 /// What go.mod asks for: the `go` directive and, if present, `toolchain`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GoMod {
+pub(crate) struct GoMod {
     /// `go 1.21` or `go 1.21.3`.
     pub go: GoVersion,
     /// `toolchain go1.22.1`; `None` when absent or `default`.
@@ -176,7 +176,7 @@ pub struct GoMod {
 impl GoMod {
     /// The version whose release line the build should use: `toolchain` when
     /// it names a newer one than `go`.
-    pub fn wanted(&self) -> GoVersion {
+    pub(crate) fn wanted(&self) -> GoVersion {
         match self.toolchain {
             Some(t) if t > self.go => t,
             _ => self.go,
@@ -187,7 +187,7 @@ impl GoMod {
 /// Whether a go.mod requires any module, so that a build has modules to
 /// fetch (and the secrets and agent that fetching may need matter). A
 /// stdlib-only program requires none.
-pub fn go_mod_requires(text: &str) -> bool {
+pub(crate) fn go_mod_requires(text: &str) -> bool {
     let mut in_block = false;
     for raw in text.lines() {
         let line = raw.split("//").next().unwrap_or("").trim();
@@ -211,7 +211,7 @@ pub fn go_mod_requires(text: &str) -> bool {
 
 /// Parses the directives of a go.mod that decide the Go version. `path` is
 /// only for messages (`go.mod:3: …`).
-pub fn parse_go_mod(text: &str, path: &Path) -> Result<GoMod> {
+pub(crate) fn parse_go_mod(text: &str, path: &Path) -> Result<GoMod> {
     let mut go = None;
     let mut toolchain = None;
     for (i, raw) in text.lines().enumerate() {
@@ -252,7 +252,7 @@ pub fn parse_go_mod(text: &str, path: &Path) -> Result<GoMod> {
 /// A requested version: exact (`1.25.4`, `1.21rc2`: used as is) or a release
 /// line (`1.21`: resolved to its newest patch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Request {
+pub(crate) enum Request {
     /// Use exactly this version; no network.
     Exact(GoVersion),
     /// The newest patch of this line.
@@ -261,7 +261,7 @@ pub enum Request {
 
 impl Request {
     /// Parses what a user wrote after `--go-version` or in a `ver` file.
-    pub fn parse(s: &str, origin: &str) -> Result<Request> {
+    pub(crate) fn parse(s: &str, origin: &str) -> Result<Request> {
         match GoVersion::parse(s) {
             Some(v) if v.patch.is_none() && v.pre.is_none() => Ok(Request::Line(v.major, v.minor)),
             Some(v) => Ok(Request::Exact(v)),
@@ -273,7 +273,7 @@ impl Request {
 /// Checks the config's `go_version:` values (defaults and apps) when the
 /// config is loaded; the config layer sits below this one and cannot parse
 /// Go versions itself.
-pub fn check_config(config: &crate::config::Config) -> Result<()> {
+pub(crate) fn check_config(config: &crate::config::Config) -> Result<()> {
     use crate::config::{locate::KeyPath, Problem};
     let f = &config.file;
     let values = std::iter::once((

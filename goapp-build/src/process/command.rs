@@ -155,7 +155,7 @@ impl Cmd {
 }
 
 /// Quotes one word for a POSIX shell, leaving plain words alone.
-pub fn quote(word: &str) -> String {
+pub(crate) fn quote(word: &str) -> String {
     // shlex also quotes `=` and `,`, which are safe in any but the first word;
     // leaving them bare keeps `--build-arg K=V` lines readable.
     let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
@@ -169,7 +169,7 @@ pub fn quote(word: &str) -> String {
 }
 
 /// Quotes a path for a POSIX shell.
-pub fn quote_path(p: &Path) -> String {
+pub(crate) fn quote_path(p: &Path) -> String {
     quote(&p.to_string_lossy())
 }
 

@@ -102,10 +102,10 @@ impl fmt::Display for ProcessError {
 impl std::error::Error for ProcessError {}
 
 /// How many lines of a failed command's output an error shows.
-pub const TAIL_LINES: usize = 20;
+pub(crate) const TAIL_LINES: usize = 20;
 
 /// The last `n` non-empty lines of `text`.
-pub fn tail_lines(text: &str, n: usize) -> String {
+pub(crate) fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -283,7 +283,7 @@ impl Drop for Running {
 
 /// Reads a stream to its end on a thread of its own, so a child writing a
 /// lot on both stdout and stderr never blocks on a full pipe.
-pub fn drain<R: Read + Send + 'static>(stream: Option<R>) -> JoinHandle<Vec<u8>> {
+pub(crate) fn drain<R: Read + Send + 'static>(stream: Option<R>) -> JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut buf = Vec::new();
         if let Some(mut s) = stream {

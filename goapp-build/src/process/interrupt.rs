@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 /// How a child is stopped on an interrupt (and when).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// An engine build: stopped first, with SIGINT, so the engine can end its
     /// own work; what it leaves is removed by the [`Stage::Engine`] hooks.
     Engine,
@@ -51,7 +51,7 @@ impl Stop {
 
 /// When a clean-up hook runs, in this order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// After the engine builds stopped: remove what the engine left.
     Engine,
     /// After the other children stopped, over the still-open ssh masters:
@@ -88,7 +88,7 @@ static DOING: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A clean-up: returns what it did, in a few words each ("removed 3 …").
-pub type HookFn = Box<dyn FnOnce() -> Vec<String> + Send>;
+pub(crate) type HookFn = Box<dyn FnOnce() -> Vec<String> + Send>;
 
 /// One run of a tool built on this library: Ctrl-C, SIGTERM and SIGHUP
 /// stop its children in order and clean up, and its children get a private
@@ -145,7 +145,7 @@ impl Drop for Run {
 
 /// Installs the handlers (once per process). Until this is called children
 /// stay in our process group and signals have their default effect.
-pub fn install() -> std::io::Result<()> {
+pub(crate) fn install() -> std::io::Result<()> {
     static DONE: Mutex<bool> = Mutex::new(false);
     let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
     if *done {
@@ -185,7 +185,7 @@ pub fn install() -> std::io::Result<()> {
 }
 
 /// Whether [`install`] ran: children then get process groups of their own.
-pub fn installed() -> bool {
+pub(crate) fn installed() -> bool {
     WAKE.load(SeqCst) >= 0
 }
 
@@ -214,18 +214,18 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 /// True once a signal arrived.
-pub fn stopping() -> bool {
+pub(crate) fn stopping() -> bool {
     RECEIVED.load(SeqCst) > 0
 }
 
 /// True once a signal arrived, on any thread but the clean-up's.
-pub fn stopping_elsewhere() -> bool {
+pub(crate) fn stopping_elsewhere() -> bool {
     stopping() && !CLEANING.with(|c| c.get())
 }
 
 /// On any thread but the clean-up's: once an interrupt is being handled,
 /// waits for the process to exit instead of going on.
-pub fn hold_if_stopping() {
+pub(crate) fn hold_if_stopping() {
     if stopping_elsewhere() {
         loop {
             std::thread::park();
@@ -237,10 +237,10 @@ pub fn hold_if_stopping() {
 /// until [`Adopted`] is dropped: drop it after the child has exited and
 /// before it is reaped, so its pid (and group id) cannot have been reused.
 #[derive(Debug)]
-pub struct Adopted(usize);
+pub(crate) struct Adopted(usize);
 
 /// Records a child whose process group is `pid`.
-pub fn adopt(pid: u32, stop: Stop) -> Option<Adopted> {
+pub(crate) fn adopt(pid: u32, stop: Stop) -> Option<Adopted> {
     let value = stop.code() << 32 | u64::from(pid);
     (0..SLOTS)
         .find(|&i| {
@@ -260,10 +260,10 @@ impl Drop for Adopted {
 /// A registered clean-up; dropping it unregisters it (the work it would
 /// undo finished normally).
 #[derive(Debug)]
-pub struct Hook(u64);
+pub(crate) struct Hook(u64);
 
 /// Registers `f` to run at `stage` if the run is interrupted.
-pub fn on_interrupt(stage: Stage, f: impl FnOnce() -> Vec<String> + Send + 'static) -> Hook {
+pub(crate) fn on_interrupt(stage: Stage, f: impl FnOnce() -> Vec<String> + Send + 'static) -> Hook {
     let id = NEXT_ID.fetch_add(1, SeqCst);
     lock(&HOOKS).push((id, stage, Some(Box::new(f))));
     Hook(id)
@@ -277,10 +277,10 @@ impl Drop for Hook {
 
 /// What the run is doing, for the interrupt's line, while this lives.
 #[derive(Debug)]
-pub struct Doing(u64);
+pub(crate) struct Doing(u64);
 
 /// Says what the run is doing ("building joke:1-amd64") until dropped.
-pub fn doing(what: impl Into<String>) -> Doing {
+pub(crate) fn doing(what: impl Into<String>) -> Doing {
     let id = NEXT_ID.fetch_add(1, SeqCst);
     lock(&DOING).push((id, what.into()));
     Doing(id)
@@ -386,12 +386,12 @@ fn stop_children(stop: Stop, sig: i32, grace: Duration) -> usize {
 }
 
 /// Whether our child `pid` has ended (without reaping it: its owner does).
-pub fn has_exited(pid: i32) -> bool {
+pub(crate) fn has_exited(pid: i32) -> bool {
     wait_unreaped(pid, false)
 }
 
 /// Waits until our child `pid` has ended, leaving it to be reaped.
-pub fn wait_exited(pid: i32) {
+pub(crate) fn wait_exited(pid: i32) {
     wait_unreaped(pid, true);
 }
 

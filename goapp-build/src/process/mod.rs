@@ -4,9 +4,9 @@
 //! with progress and logs, and what happens on Ctrl-C ([`interrupt`]) with
 //! the run's private directories ([`rundir`]).
 
-pub mod command;
-pub mod error;
-pub mod exec;
-pub mod interrupt;
-pub mod rundir;
-pub mod runner;
+pub(crate) mod command;
+pub(crate) mod error;
+pub(crate) mod exec;
+pub(crate) mod interrupt;
+pub(crate) mod rundir;
+pub(crate) mod runner;

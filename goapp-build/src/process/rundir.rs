@@ -23,7 +23,7 @@ use std::sync::{Mutex, OnceLock};
 
 /// Where run directories go: `$TMPDIR`, else `/var/tmp` (podman's own choice
 /// for large temporary files: `/tmp` is often a small tmpfs).
-pub fn base() -> PathBuf {
+pub(crate) fn base() -> PathBuf {
     match std::env::var_os("TMPDIR").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d),
         None if Path::new("/var/tmp").is_dir() => PathBuf::from("/var/tmp"),
@@ -37,13 +37,13 @@ static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// Children get a private `TMPDIR` from now on (the run directory is made
 /// when the first child starts).
-pub fn activate() {
+pub(crate) fn activate() {
     let _ = ACTIVE.set(());
 }
 
 /// The run directory, made on first use; `None` when not activated or it
 /// cannot be made (children then keep the caller's `TMPDIR`).
-pub fn dir() -> Option<&'static Path> {
+pub(crate) fn dir() -> Option<&'static Path> {
     ACTIVE.get()?;
     PATH.get_or_init(|| {
         let made = tempfile::Builder::new()
@@ -69,7 +69,7 @@ pub fn dir() -> Option<&'static Path> {
 }
 
 /// Removes the run directory (the end of the run).
-pub fn remove() {
+pub(crate) fn remove() {
     let taken = DIR.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(path) = taken {
         remove_tree(&path);
@@ -79,7 +79,7 @@ pub fn remove() {
 /// Removes `dir` and what it holds without crossing into another file
 /// system (a mount the engine left inside is left alone, not emptied) or
 /// following a link (buildah's cache is linked from here).
-pub fn remove_tree(dir: &Path) {
+pub(crate) fn remove_tree(dir: &Path) {
     let Ok(top) = dir.symlink_metadata() else {
         return;
     };
@@ -135,7 +135,7 @@ fn count_files(dir: &Path) -> usize {
 }
 
 /// This run's mark: `goapp-run-<pid>-<start time in clock ticks>`.
-pub fn mark() -> &'static str {
+pub(crate) fn mark() -> &'static str {
     static MARK: OnceLock<String> = OnceLock::new();
     MARK.get_or_init(|| {
         let pid = std::process::id();
@@ -153,7 +153,7 @@ fn start_time(pid: u32) -> Option<u64> {
 }
 
 /// Whether the run with `mark` is still alive.
-pub fn is_alive(mark: &str) -> bool {
+pub(crate) fn is_alive(mark: &str) -> bool {
     let Some((pid, start)) = parse_mark(mark) else {
         return true; // not ours to judge
     };
@@ -168,7 +168,7 @@ fn parse_mark(mark: &str) -> Option<(u32, u64)> {
 
 /// A run directory whose run has ended without removing it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeadRun {
+pub(crate) struct DeadRun {
     /// The directory.
     pub dir: PathBuf,
     /// Its run's mark.
@@ -176,7 +176,7 @@ pub struct DeadRun {
 }
 
 /// The run directories of ended runs (ours only: same owner).
-pub fn dead_runs() -> Vec<DeadRun> {
+pub(crate) fn dead_runs() -> Vec<DeadRun> {
     let Ok(entries) = std::fs::read_dir(base()) else {
         return Vec::new();
     };
@@ -199,19 +199,19 @@ pub fn dead_runs() -> Vec<DeadRun> {
 
 /// The longest socket path ssh can bind: `sun_path` holds 108 bytes with its
 /// NUL, and ssh binds `<ControlPath>.<16 random characters>` first.
-pub const SOCKET_PATH_MAX: usize = 107 - 17;
+pub(crate) const SOCKET_PATH_MAX: usize = 107 - 17;
 
 /// A private directory for ssh control sockets, removed when dropped and on
 /// an interrupt.
 #[derive(Debug)]
-pub struct SocketDir {
+pub(crate) struct SocketDir {
     dir: tempfile::TempDir,
     _hook: Hook,
 }
 
 impl SocketDir {
     /// The directory.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 }
@@ -226,7 +226,7 @@ impl Drop for SocketDir {
 /// Makes the socket directory in the first candidate (`$XDG_RUNTIME_DIR`,
 /// `$TMPDIR`, `/tmp`) that is a plain path (ssh expands `${…}` in
 /// `ControlPath` and has no escape for it) with room for `longest_name`.
-pub fn socket_dir(longest_name: &str) -> Result<SocketDir> {
+pub(crate) fn socket_dir(longest_name: &str) -> Result<SocketDir> {
     let candidates: Vec<PathBuf> = ["XDG_RUNTIME_DIR", "TMPDIR"]
         .iter()
         .filter_map(|v| std::env::var_os(v).filter(|v| !v.is_empty()))

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One process to run with a label (`joke/arm64`) and a log file.
 #[derive(Clone, Debug)]
-pub struct Job {
+pub(crate) struct Job {
     /// Shown in front of its progress line.
     pub label: String,
     /// The command.
@@ -30,7 +30,7 @@ pub struct Job {
 
 /// How a job ended.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// How long it ran.
     pub elapsed: Duration,
     /// Its log.
@@ -40,7 +40,7 @@ pub struct Outcome {
 }
 
 /// Runs the jobs concurrently and waits for all of them.
-pub fn run_all(jobs: Vec<Job>, progress: bool) -> Vec<Outcome> {
+pub(crate) fn run_all(jobs: Vec<Job>, progress: bool) -> Vec<Outcome> {
     let multi = progress.then(MultiProgress::new);
     let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {elapsed:>4} {wide_msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
@@ -194,13 +194,13 @@ fn merged_lines(
 
 /// How many logs of each app and architecture are kept (older ones are
 /// removed when a new one is created).
-pub const KEEP_LOGS: usize = 10;
+pub(crate) const KEEP_LOGS: usize = 10;
 
 /// The log file of one job in this run:
 /// `<dir>/<app>-<what>-<UTC time>-<pid>.log`. Each run writes its own file,
 /// so two runs of the same app at once never share one; `<app>-<what>.log`
 /// is a symlink to the newest (see [`open_log`]).
-pub fn log_path(dir: &Path, app: &str, what: &str) -> PathBuf {
+pub(crate) fn log_path(dir: &Path, app: &str, what: &str) -> PathBuf {
     dir.join(format!("{app}-{what}-{}.log", run_id()))
 }
 
@@ -238,7 +238,7 @@ fn utc_stamp(secs: u64) -> String {
 /// best effort, points `<app>-<what>.log` at it (replacing the link
 /// atomically, never writing through it) and removes all but the newest
 /// [`KEEP_LOGS`] logs of that app and architecture.
-pub fn open_log(path: &Path) -> anyhow::Result<File> {
+pub(crate) fn open_log(path: &Path) -> anyhow::Result<File> {
     use anyhow::Context;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)

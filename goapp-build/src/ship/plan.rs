@@ -156,7 +156,7 @@ pub(crate) struct Member {
 
 impl Group {
     /// Every member of every lane, in order.
-    pub fn members(&self) -> impl Iterator<Item = &Member> {
+    pub(super) fn members(&self) -> impl Iterator<Item = &Member> {
         self.lanes.iter().flat_map(|l| l.members.iter())
     }
 
@@ -201,7 +201,7 @@ impl Group {
 impl TransferPlan {
     /// The plan as `--dry-run` prints it: every command a line that pastes
     /// into a POSIX shell, everything else a `#` comment.
-    pub fn lines(&self) -> Vec<String> {
+    pub(super) fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (host, r) in &self.settled {
             out.extend(comment(&r.planned(host)));

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 /// A node to ship to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShipTarget {
+pub(crate) struct ShipTarget {
     /// Its name in the config.
     pub name: String,
     /// Its settings.
@@ -24,7 +24,7 @@ pub struct ShipTarget {
 
 /// How the archive is compressed on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Compression {
+pub(crate) enum Compression {
     /// As it is: for archives whose layers are compressed already, or links
     /// faster than the compressor.
     None,
@@ -36,7 +36,7 @@ pub enum Compression {
 
 impl Compression {
     /// The local compressor, reading stdin, writing stdout (`None`: no process).
-    pub fn compress(self) -> Option<Cmd> {
+    pub(crate) fn compress(self) -> Option<Cmd> {
         match self {
             Compression::None => None,
             Compression::Gzip(l) => {
@@ -52,7 +52,7 @@ impl Compression {
     }
 
     /// The remote decompressor's words.
-    pub fn decompress(self) -> &'static str {
+    pub(crate) fn decompress(self) -> &'static str {
         match self {
             Compression::None => "cat",
             Compression::Gzip(_) => "gzip -dc",
@@ -61,7 +61,7 @@ impl Compression {
     }
 
     /// The file suffix.
-    pub fn suffix(self) -> &'static str {
+    pub(crate) fn suffix(self) -> &'static str {
         match self {
             Compression::None => "tar",
             Compression::Gzip(_) => "tar.gz",
@@ -70,7 +70,7 @@ impl Compression {
     }
 
     /// For messages.
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Compression::None => "uncompressed".into(),
             Compression::Gzip(l) => format!("gzip -{l}"),
@@ -81,7 +81,7 @@ impl Compression {
 
 /// The archive format a node gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ArchiveFormat {
+pub(crate) enum ArchiveFormat {
     /// `podman save --format oci-archive`: blobs by digest, so the ones a
     /// containerd node holds can be left out; layers already gzip-compressed.
     Oci,
@@ -91,7 +91,7 @@ pub enum ArchiveFormat {
 
 impl ArchiveFormat {
     /// As the engines call it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ArchiveFormat::Oci => "oci-archive",
             ArchiveFormat::Docker => "docker-archive",
@@ -100,14 +100,14 @@ impl ArchiveFormat {
 }
 
 /// Whether ssh refused the node because its host key is unknown (or changed).
-pub fn host_key_refused(e: &ProcessError) -> bool {
+pub(crate) fn host_key_refused(e: &ProcessError) -> bool {
     e.stderr_tail.contains("Host key verification failed")
 }
 
 /// The one sentence for a node whose host key ssh does not know: the exact
 /// `ssh-keyscan` that adds it (port and file included), or the config key.
 /// `resolved` is `ssh -G`'s output (`hostname`, `port`, `userknownhostsfile`).
-pub fn host_key_fix(name: &str, resolved: &str, home: Option<&std::path::Path>) -> String {
+pub(crate) fn host_key_fix(name: &str, resolved: &str, home: Option<&std::path::Path>) -> String {
     let get = |key: &str| {
         resolved
             .lines()
@@ -135,7 +135,7 @@ pub fn host_key_fix(name: &str, resolved: &str, home: Option<&std::path::Path>) 
 
 /// Whether the probe failed in ssh itself (it exits 255, or never
 /// answered), not in the script it ran.
-pub fn ssh_failed(e: &ProcessError) -> bool {
+pub(crate) fn ssh_failed(e: &ProcessError) -> bool {
     use crate::process::error::Failure;
     matches!(e.failure, Failure::Timeout(_) | Failure::Spawn(_)) || e.code() == Some(255)
 }
@@ -145,7 +145,12 @@ pub fn ssh_failed(e: &ProcessError) -> bool {
 /// output), what failed in ssh's own words, and the fix for that cause;
 /// `by_hand` is the command that shows it all. The full command line is
 /// for `-v` (the caller adds it).
-pub fn unreachable_reason(name: &str, e: &ProcessError, resolved: &str, by_hand: &str) -> String {
+pub(crate) fn unreachable_reason(
+    name: &str,
+    e: &ProcessError,
+    resolved: &str,
+    by_hand: &str,
+) -> String {
     use crate::process::error::Failure;
     let get = |key: &str| {
         resolved
@@ -194,20 +199,20 @@ pub fn unreachable_reason(name: &str, e: &ProcessError, resolved: &str, by_hand:
 
 /// What the import script says on stderr once the archive's checksum
 /// matched and the import starts (the progress line's next phase).
-pub const VERIFIED: &str = "goapp: verified; importing";
+pub(crate) const VERIFIED: &str = "goapp: verified; importing";
 
 /// The variable a plan's import commands take the stream's digest from.
-pub const SHA_VAR: &str = "sha";
+pub(crate) const SHA_VAR: &str = "sha";
 
 /// The namespace Kubernetes' images live in.
-pub const K8S_NAMESPACE: &str = "k8s.io";
+pub(crate) const K8S_NAMESPACE: &str = "k8s.io";
 
 /// The label containerd's CRI plugin reads: the kubelet never collects the image.
-pub const PIN_CRI: &str = "io.cri-containerd.pinned=pinned";
+pub(crate) const PIN_CRI: &str = "io.cri-containerd.pinned=pinned";
 
 /// Our mark on what we pinned, with the time (Unix seconds): only images
 /// that carry it are ever unpinned, the oldest first.
-pub const PIN_MARK: &str = "dev.goapp.pinned";
+pub(crate) const PIN_MARK: &str = "dev.goapp.pinned";
 
 /// `ctr images ls` → `TIME DIGEST REF` for the names under the prefixes
 /// `p` (space-separated `REPO:`) that carry
@@ -227,11 +232,11 @@ fn repository_of(image: &str) -> &str {
 }
 
 /// The label k3s sets next to it on images it imports itself.
-pub const PIN_K3S: &str = "io.cattle.k3s.pinned=pinned";
+pub(crate) const PIN_K3S: &str = "io.cattle.k3s.pinned=pinned";
 
 /// An image's two names on a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageNames {
+pub(crate) struct ImageNames {
     /// The architecture's image as the archive names it: `localhost/joke:1-arm64`.
     pub reference: String,
     /// The name every architecture shares: `localhost/joke:1`.
@@ -241,7 +246,7 @@ pub struct ImageNames {
 /// What one import delivers: the image, its format and architecture, and
 /// what names the `k3s-dir` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// The image's names.
     pub image: ImageNames,
     /// Its repository (`joke`), for the `k3s-dir` file name.
@@ -259,7 +264,7 @@ pub struct Delivery {
 /// The `k3s-dir` archive of an image: `goapp+<repo>+<arch>+<id12>.tar`. A
 /// new name per image content, because k3s re-imports a file whose name it
 /// has seen only when its size changes, and a new build can keep the size.
-pub fn k3s_file(repository: &str, arch: Arch, id: &str) -> String {
+pub(crate) fn k3s_file(repository: &str, arch: Arch, id: &str) -> String {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     format!(
         "{}{}.tar",
@@ -293,7 +298,7 @@ fn parent_dir(dir: &str) -> &str {
 impl ShipTarget {
     /// `ssh … DEST 'sh -c …'`: batch mode (never a password prompt), bounded
     /// connection time, keep-alives that notice a dead link.
-    pub fn ssh(&self, script: &str) -> Cmd {
+    pub(crate) fn ssh(&self, script: &str) -> Cmd {
         self.session().arg(format!("sh -c {}", quote(script)))
     }
 
@@ -311,7 +316,7 @@ impl ShipTarget {
 
     /// `ssh -M -N`: a master connection that later sessions share, so each
     /// node pays for one key exchange per run instead of one per step.
-    pub fn master(&self, socket: &std::path::Path) -> Cmd {
+    pub(crate) fn master(&self, socket: &std::path::Path) -> Cmd {
         self.ssh_base()
             .args(["-M", "-N", "-o", "ControlPersist=no", "-o"])
             .arg(control_path(socket))
@@ -322,7 +327,7 @@ impl ShipTarget {
 
     /// `ssh -O exit`: asks the master on `socket` to close its connection
     /// (the node's session ends with it).
-    pub fn close_master(&self, socket: &std::path::Path) -> Cmd {
+    pub(crate) fn close_master(&self, socket: &std::path::Path) -> Cmd {
         self.ssh_base()
             .args(["-O", "exit", "-o"])
             .arg(control_path(socket))
@@ -370,7 +375,7 @@ impl ShipTarget {
     /// `ssh [-F …] [-p …] [-i …] [-l …] DEST true`: what a person runs to
     /// see for themselves why the node cannot be reached (no batch mode, so
     /// ssh may ask), with every setting the tool uses.
-    pub fn by_hand(&self) -> Cmd {
+    pub(crate) fn by_hand(&self) -> Cmd {
         let h = &self.host;
         let mut c = Cmd::new("ssh");
         if let Some(f) = &self.ssh_config {
@@ -393,7 +398,7 @@ impl ShipTarget {
 
     /// `ssh … -G DEST`: the settings ssh resolves for the node (host name,
     /// port, known_hosts files) from its config and ours.
-    pub fn resolve(&self) -> Cmd {
+    pub(crate) fn resolve(&self) -> Cmd {
         self.ssh_base().arg("-G").arg(self.dest())
     }
 
@@ -406,7 +411,7 @@ impl ShipTarget {
     }
 
     /// The remote directory for temporary archives.
-    pub fn tmp_dir(&self) -> &str {
+    pub(crate) fn tmp_dir(&self) -> &str {
         self.host.tmp_dir.as_deref().unwrap_or("/var/tmp")
     }
 
@@ -419,7 +424,7 @@ impl ShipTarget {
     }
 
     /// The store the node's images end up in, when known.
-    pub fn store(&self) -> Option<Store> {
+    pub(crate) fn store(&self) -> Option<Store> {
         self.host.import.store()
     }
 
@@ -434,7 +439,7 @@ impl ShipTarget {
     /// The labels that keep the kubelet's image garbage collection away
     /// from an image: containerd's CRI plugin honours the first; k3s sets
     /// both on what it imports itself (k3s #8781).
-    pub fn pin_labels(&self) -> &'static [&'static str] {
+    pub(crate) fn pin_labels(&self) -> &'static [&'static str] {
         match self.store() {
             Some(Store::K3s) => &[PIN_CRI, PIN_K3S],
             Some(Store::Containerd) => &[PIN_CRI],
@@ -443,7 +448,7 @@ impl ShipTarget {
     }
 
     /// k3s's agent images directory (`import: k3s-dir`).
-    pub fn images_dir(&self) -> &str {
+    pub(crate) fn images_dir(&self) -> &str {
         self.host
             .images_dir
             .as_deref()
@@ -453,7 +458,7 @@ impl ShipTarget {
 
     /// What must be on the node for it to import: a program, or for
     /// `k3s-dir` the k3s agent's directory.
-    pub fn importer(&self) -> String {
+    pub(crate) fn importer(&self) -> String {
         match &self.host.import {
             ImportKind::K3s => "k3s".into(),
             ImportKind::K3sDir => parent_dir(self.images_dir()).to_string(),
@@ -465,7 +470,7 @@ impl ShipTarget {
     }
 
     /// Why a node without [`ShipTarget::importer`] cannot take images, and the fix.
-    pub fn missing_importer(&self) -> String {
+    pub(crate) fn missing_importer(&self) -> String {
         let name = &self.name;
         match &self.host.import {
             ImportKind::K3sDir => format!("{} does not exist on {name}: is k3s installed there? (its agent makes it) — or set `images_dir:` to <k3s data-dir>/agent/images", self.importer()),
@@ -485,7 +490,12 @@ impl ShipTarget {
     /// foreign-arch image. A custom command learns what it reads from its
     /// environment. (`k3s-dir` writes a file instead: see
     /// [`ShipTarget::import_script`].)
-    pub fn import_words(&self, image: &ImageNames, format: ArchiveFormat, arch: Arch) -> String {
+    pub(crate) fn import_words(
+        &self,
+        image: &ImageNames,
+        format: ArchiveFormat,
+        arch: Arch,
+    ) -> String {
         let platform = quote(&arch.platform());
         match &self.host.import {
             ImportKind::K3s | ImportKind::K3sDir => format!(
@@ -517,7 +527,7 @@ impl ShipTarget {
     /// Gives the image `src` the names `dsts` too and pins all of them, in
     /// the node's store; `None` when the store is unknown (a custom
     /// importer without `store:`).
-    pub fn name_words(&self, src: &str, dsts: &[&str]) -> Option<String> {
+    pub(crate) fn name_words(&self, src: &str, dsts: &[&str]) -> Option<String> {
         let store = self.store()?;
         let names = || dsts.iter().map(|d| quote(d)).collect::<Vec<_>>().join(" ");
         Some(match store {
@@ -573,7 +583,7 @@ impl ShipTarget {
 
     /// Pulls `remote` (`HOST/REPO:TAG-<arch>`) with the node's own runtime,
     /// then gives it the image's names and pins it; `None` without a store.
-    pub fn pull_words(
+    pub(crate) fn pull_words(
         &self,
         remote: &str,
         image: &ImageNames,
@@ -606,7 +616,7 @@ impl ShipTarget {
     /// Reports the node's machine, zstd, the importer, and for each of
     /// `refs` the image id it holds (containerd: the manifest, whose config
     /// digest is the id) with its labels. Read-only.
-    pub fn probe_script(&self, refs: &[String]) -> String {
+    pub(crate) fn probe_script(&self, refs: &[String]) -> String {
         // printf, never echo: dash's echo interprets backslashes.
         let mut s = String::from("printf 'arch=%s\\n' \"$(uname -m)\"; ");
         s += "if command -v zstd >/dev/null 2>&1; then printf 'zstd=yes\\n'; fi; ";
@@ -648,7 +658,7 @@ impl ShipTarget {
 
     /// Receives the compressed archive into `tmp`, private to the user.
     /// Also sweeps archives that earlier, interrupted runs left behind.
-    pub fn upload_script(&self, tmp: &str) -> String {
+    pub(crate) fn upload_script(&self, tmp: &str) -> String {
         format!(
             "umask 077; find {dir} -maxdepth 1 -name 'goapp-*.part' -mmin +60 -exec rm -f {{}} + 2>/dev/null; cat > {tmp}",
             dir = quote(self.tmp_dir()),
@@ -663,7 +673,12 @@ impl ShipTarget {
     /// written under a temporary name into the images directory and renamed
     /// into place, so k3s never reads half a file; an older archive of the
     /// same repository and architecture is removed.
-    pub fn import_script(&self, tmp: &str, compression: Compression, d: &Delivery) -> String {
+    pub(crate) fn import_script(
+        &self,
+        tmp: &str,
+        compression: Compression,
+        d: &Delivery,
+    ) -> String {
         let check = format!(
             "f={tmp}; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
              if [ \"$(sha256sum < \"$f\" | cut -c1-64)\" != \"$1\" ]; then printf '%s\\n' \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; printf '%s\\n' \"goapp: verified; importing\" >&2; ",
@@ -701,7 +716,7 @@ impl ShipTarget {
     /// The import over ssh. The stream's sha256 is its last argument, the
     /// variable `sha`: bound once the stream has been sent, shown as
     /// `"$sha"` in a printed plan.
-    pub fn import(&self, tmp: &str, compression: Compression, d: &Delivery) -> Cmd {
+    pub(crate) fn import(&self, tmp: &str, compression: Compression, d: &Delivery) -> Cmd {
         let script = self.import_script(tmp, compression, d);
         self.session()
             .arg(format!("sh -c {} goapp", quote(&script)))
@@ -710,7 +725,7 @@ impl ShipTarget {
 
     /// Removes a partial upload after a failed or interrupted transfer;
     /// prints `removed` when there was one.
-    pub fn cleanup_script(tmp: &str) -> String {
+    pub(crate) fn cleanup_script(tmp: &str) -> String {
         let f = quote(tmp);
         format!("if [ -e {f} ]; then printf 'removed\\n'; fi; rm -f {f}")
     }
@@ -718,7 +733,7 @@ impl ShipTarget {
 
 impl ShipTarget {
     /// The archive format for this node, given the local engine.
-    pub fn format(&self, local: crate::engine::EngineKind) -> ArchiveFormat {
+    pub(crate) fn format(&self, local: crate::engine::EngineKind) -> ArchiveFormat {
         let containerd = matches!(self.store(), Some(Store::K3s | Store::Containerd));
         if containerd && local == crate::engine::EngineKind::Podman {
             ArchiveFormat::Oci
@@ -732,7 +747,7 @@ impl ShipTarget {
     /// second pass costs CPU on both ends and saves nothing), zstd -3 when
     /// both ends have zstd (cheap to decompress, even on a Raspberry Pi),
     /// else gzip -6 (gzip -1 for ARM nodes, whose CPU is the bottleneck).
-    pub fn compression(
+    pub(crate) fn compression(
         &self,
         format: ArchiveFormat,
         node_zstd: bool,
@@ -758,7 +773,7 @@ impl ShipTarget {
 /// `%` doubled (ssh expands `%` tokens), `\\` and `"` escaped. The directory
 /// is chosen free of `$` ([`crate::process::rundir::socket_dir`]): ssh
 /// expands `${VAR}` and has no escape for it.
-pub fn control_path(socket: &std::path::Path) -> String {
+pub(crate) fn control_path(socket: &std::path::Path) -> String {
     let p = socket.to_string_lossy();
     let escaped = p
         .replace('%', "%%")
@@ -778,7 +793,7 @@ fn level(setting: &str, default: u8) -> u8 {
 
 impl ShipTarget {
     /// Runs the probe for `refs` over ssh, bounded by the connection timeout.
-    pub fn probe(&self, refs: &[String]) -> Result<Probe, ProcessError> {
+    pub(crate) fn probe(&self, refs: &[String]) -> Result<Probe, ProcessError> {
         let limit =
             std::time::Duration::from_secs(u64::from(self.host.connect_timeout.unwrap_or(10)) + 20);
         let out = self
@@ -790,7 +805,7 @@ impl ShipTarget {
 
 /// What a probe found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Probe {
+pub(crate) struct Probe {
     /// `uname -m`.
     pub machine: String,
     /// zstd is installed.
@@ -807,7 +822,7 @@ pub struct Probe {
 
 /// An image a node holds under a name.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Held {
+pub(crate) struct Held {
     /// The name.
     pub reference: String,
     /// Its id, `sha256:…`.
@@ -818,13 +833,13 @@ pub struct Held {
 
 impl Probe {
     /// What the node holds under `reference`.
-    pub fn held(&self, reference: &str) -> Option<&Held> {
+    pub(crate) fn held(&self, reference: &str) -> Option<&Held> {
         self.images.iter().find(|h| h.reference == reference)
     }
 }
 
 /// Parses a probe's output.
-pub fn parse_probe(out: &str) -> Probe {
+pub(crate) fn parse_probe(out: &str) -> Probe {
     let mut p = Probe::default();
     for line in out.lines() {
         if let Some(m) = line.strip_prefix("arch=") {
@@ -861,7 +876,7 @@ pub fn parse_probe(out: &str) -> Probe {
 
 /// An image id from what a node printed: a podman id (hex), a docker id
 /// (`sha256:hex`), or a manifest whose config digest is the id.
-pub fn image_id_of(v: &str) -> Option<String> {
+pub(crate) fn image_id_of(v: &str) -> Option<String> {
     let hex = |s: &str| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit());
     if hex(v) {
         return Some(format!("sha256:{v}"));

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 /// Drops `blobs/sha256/<hex>` entries whose digest is in the set.
 #[derive(Debug)]
-pub struct TarFilter {
+pub(super) struct TarFilter {
     drop: BTreeSet<String>,
     state: State,
     header: Vec<u8>,
@@ -52,7 +52,7 @@ enum State {
 
 impl TarFilter {
     /// A filter dropping these digests (`sha256:<hex>`).
-    pub fn new(drop: BTreeSet<String>) -> TarFilter {
+    pub(super) fn new(drop: BTreeSet<String>) -> TarFilter {
         TarFilter {
             drop,
             state: State::Header,
@@ -67,14 +67,14 @@ impl TarFilter {
     }
 
     /// Also names the image `also` where the archive names it `name`.
-    pub fn adding_name(mut self, add: Option<(String, String)>) -> TarFilter {
+    pub(super) fn adding_name(mut self, add: Option<(String, String)>) -> TarFilter {
         self.add = add;
         self
     }
 
     /// The name that was to be added but was not (the archive had no index
     /// naming the image), once the archive has gone through.
-    pub fn name_missing(&self) -> Option<&str> {
+    pub(super) fn name_missing(&self) -> Option<&str> {
         match &self.add {
             Some((_, also)) if !self.added => Some(also),
             _ => None,
@@ -82,7 +82,7 @@ impl TarFilter {
     }
 
     /// Feeds bytes; `out` receives what is kept.
-    pub fn feed(
+    pub(super) fn feed(
         &mut self,
         mut input: &[u8],
         out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
@@ -263,7 +263,7 @@ impl TarFilter {
 /// `json` with the image `name` also called `also`: in an OCI index, a copy
 /// of its descriptor with the other ref name; in a docker archive's
 /// manifest, the tag added beside it. `None` when it does not name `name`.
-pub fn add_name(json: &str, name: &str, also: &str) -> Option<String> {
+pub(super) fn add_name(json: &str, name: &str, also: &str) -> Option<String> {
     let familiar = name
         .strip_prefix("docker.io/library/")
         .or_else(|| name.strip_prefix("docker.io/"))
