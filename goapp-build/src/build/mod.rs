@@ -359,21 +359,14 @@ fn gather(
             cgo_build_arg: named.build_args.get("CGO_ENABLED").map(String::as_str),
         },
     )?;
-    let mut secret_files: Vec<_> = secrets::goenv(&s.env).into_iter().collect();
-    if proxy.is_some() {
-        secret_files.extend(secrets::netrc(&s.env));
-        secret_files.push(secrets::certs(&s.env));
-    }
+    let secret_files = secret_files(s, proxy.is_some());
     let goprivate = app
         .goprivate
         .clone()
         .or_else(|| s.env.var("GOPRIVATE").map(str::to_string))
         .unwrap_or_default();
-    let main_package = s
-        .env
-        .var("MAIN_PKG_PATH")
-        .map(str::to_string)
-        .unwrap_or_else(|| app.main_package.clone());
+    let main_package = s.env.var("MAIN_PKG_PATH").map(str::to_string);
+    let main_package = main_package.unwrap_or_else(|| app.main_package.clone());
     let (context_digest, shim_args) =
         shimfile::digest_with_keys(&app.context, &prepared, Some(&s.env.cache_dir()))?;
     let gomod = crate::core::fs::read_text_if_exists(&app.context.join("go.mod"), "go.mod")?;
@@ -403,6 +396,17 @@ fn gather(
         bases,
         no_cache: o.no_cache,
     })
+}
+
+/// The secret files a build mounts: goenv, and behind a proxy the netrc and
+/// the CA certificates.
+fn secret_files(s: &Session, behind_proxy: bool) -> Vec<secrets::SecretFile> {
+    let mut files: Vec<_> = secrets::goenv(&s.env).into_iter().collect();
+    if behind_proxy {
+        files.extend(secrets::netrc(&s.env));
+        files.push(secrets::certs(&s.env));
+    }
+    files
 }
 
 /// The images the file to build builds on, with the build args the plan
@@ -443,13 +447,6 @@ pub(crate) fn preflight(
     host: Arch,
     checks: Checks,
 ) -> Result<Prepared> {
-    let Checks {
-        strict,
-        shims,
-        cross_compile,
-        no_cache,
-        cgo_build_arg,
-    } = checks;
     let text = crate::core::fs::read_text(path, "the Containerfile")?;
     let file = crate::containerfile::Containerfile::parse(&text).map_err(|e| {
         anyhow::anyhow!("{}:{e}", path.display()).context("the Containerfile cannot be parsed")
@@ -460,13 +457,13 @@ pub(crate) fn preflight(
         caps: &caps,
         arches,
         host,
-        shims,
-        cross_compile,
-        no_cache,
-        cgo_build_arg,
+        shims: checks.shims,
+        cross_compile: checks.cross_compile,
+        no_cache: checks.no_cache,
+        cgo_build_arg: checks.cgo_build_arg,
     };
     let outcome = crate::containerfile::preflight::check(&text, &file, &cx);
-    stop_on_blocking(&outcome, strict, path)?;
+    stop_on_blocking(&outcome, checks.strict, path)?;
     // Said only when a build runs: an up-to-date image needs no reminder.
     let mut notes: Vec<String> = outcome.findings.iter().map(|f| f.to_string()).collect();
     let uses = crate::containerfile::mounts::Uses::of(&file);
@@ -475,17 +472,35 @@ pub(crate) fn preflight(
         .as_ref()
         .filter(|_| caps.ignore_files.explicit())
         .map(|i| i.path.clone());
-    let Some(shimmed) = outcome.shimmed else {
-        return Ok(Prepared {
-            file: path.to_path_buf(),
-            text,
-            bind_keys: outcome.bind_keys,
-            notes,
-            uses,
-            view,
-            ignore_file,
-        });
+    let (file, text) = match outcome.shimmed {
+        None => (path.to_path_buf(), text),
+        Some(shimmed) => {
+            let shim = write_shim(s, path, &shimmed, ignore, &caps, &mut notes)?;
+            (shim, shimmed)
+        }
     };
+    Ok(Prepared {
+        file,
+        text,
+        bind_keys: outcome.bind_keys,
+        notes,
+        uses,
+        view,
+        ignore_file,
+    })
+}
+
+/// Writes the shimmed copy of `path` (with the original's own ignore file
+/// beside it where the engine reads it only there) and notes that it is
+/// what gets built.
+fn write_shim(
+    s: &Session,
+    path: &Path,
+    shimmed: &str,
+    ignore: Option<crate::build::ignore::IgnoreFile>,
+    caps: &crate::engine::caps::Capabilities,
+    notes: &mut Vec<String>,
+) -> Result<std::path::PathBuf> {
     // BuildKit reads a Containerfile's own ignore file only beside it.
     // (podman is told the file by name instead.)
     let own_ignore = ignore
@@ -493,7 +508,7 @@ pub(crate) fn preflight(
         .map(|i| i.text);
     let shim = shimfile::materialize(
         &s.env.cache_dir().join("shims"),
-        &shimmed,
+        shimmed,
         own_ignore.as_deref(),
     )?;
     notes.push(format!(
@@ -501,15 +516,7 @@ pub(crate) fn preflight(
         path.display(),
         shim.display()
     ));
-    Ok(Prepared {
-        file: shim,
-        text: shimmed,
-        bind_keys: outcome.bind_keys,
-        notes,
-        uses,
-        view,
-        ignore_file,
-    })
+    Ok(shim)
 }
 
 /// Stops with every blocking finding, and why they block.
