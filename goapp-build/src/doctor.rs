@@ -417,34 +417,7 @@ fn host_checks(t: &ShipTarget, shipped: &[Shipped]) -> Vec<Check> {
         .collect();
     match t.probe(&refs) {
         Err(e) => vec![Check::new(Verdict::Fail, name, unreachable(t, &dest, &e))],
-        Ok(p) if p.importer => {
-            if let Some(why) = crate::ship::contradiction(t, &p) {
-                return vec![Check::new(Verdict::Fail, name, why)];
-            }
-            let arch = t.host.arch.or_else(|| Arch::from_uname(&p.machine));
-            let native = Arch::from_uname(&p.machine);
-            let shown = match arch {
-                Some(a) if native.is_some_and(|n| !a.runs_on(n)) => {
-                    format!("{a}, under emulation")
-                }
-                Some(a) => a.to_string(),
-                None => "?".into(),
-            };
-            let zstd = if p.zstd { ", zstd" } else { "" };
-            let mut out = vec![Check::new(
-                Verdict::Ok,
-                name,
-                format!(
-                    "reachable, {} ({shown}), `{}` present{zstd}",
-                    p.machine,
-                    t.importer()
-                ),
-            )];
-            if let Some(arch) = arch.filter(|_| t.store().is_some()) {
-                out.extend(shipped.iter().filter_map(|a| image_check(t, &p, a, arch)));
-            }
-            out
-        }
+        Ok(p) if p.importer => reachable_checks(t, &p, shipped, name),
         Ok(_) => vec![Check::new(
             Verdict::Fail,
             name,
@@ -454,6 +427,35 @@ fn host_checks(t: &ShipTarget, shipped: &[Shipped]) -> Vec<Check> {
             ),
         )],
     }
+}
+
+/// A reachable node with its importer: does its arch contradict the
+/// config, and which of the shipped images does it hold (and pin)?
+fn reachable_checks(t: &ShipTarget, p: &Probe, shipped: &[Shipped], name: String) -> Vec<Check> {
+    if let Some(why) = crate::ship::contradiction(t, p) {
+        return vec![Check::new(Verdict::Fail, name, why)];
+    }
+    let native = Arch::from_uname(&p.machine);
+    let arch = t.host.arch.or(native);
+    let shown = match arch {
+        Some(a) if native.is_some_and(|n| !a.runs_on(n)) => format!("{a}, under emulation"),
+        Some(a) => a.to_string(),
+        None => "?".into(),
+    };
+    let zstd = if p.zstd { ", zstd" } else { "" };
+    let mut out = vec![Check::new(
+        Verdict::Ok,
+        name,
+        format!(
+            "reachable, {} ({shown}), `{}` present{zstd}",
+            p.machine,
+            t.importer()
+        ),
+    )];
+    if let Some(arch) = arch.filter(|_| t.store().is_some()) {
+        out.extend(shipped.iter().filter_map(|a| image_check(t, p, a, arch)));
+    }
+    out
 }
 
 /// Why a node cannot be reached, in the words `ship` uses: where (user,
