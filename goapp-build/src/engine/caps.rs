@@ -269,10 +269,7 @@ pub(crate) fn can_run(arch: Arch, host: Arch) -> Emulation {
     if arch == host {
         return Emulation::Native;
     }
-    let Some(name) = qemu_name(arch) else {
-        return Emulation::Missing(PathBuf::new());
-    };
-    let entry = Path::new("/proc/sys/fs/binfmt_misc").join(format!("qemu-{name}"));
+    let entry = Path::new("/proc/sys/fs/binfmt_misc").join(format!("qemu-{}", arch.qemu_name()));
     match crate::core::fs::read_text(&entry, "the binfmt_misc entry") {
         Ok(t) if t.lines().next() == Some("enabled") => Emulation::Registered,
         _ => Emulation::Missing(entry),
@@ -290,23 +287,9 @@ pub(crate) enum Emulation {
     Missing(PathBuf),
 }
 
-/// qemu's name for an architecture.
-pub(crate) fn qemu_name(arch: Arch) -> Option<&'static str> {
-    Some(match arch {
-        Arch::Amd64 => "x86_64",
-        Arch::Arm64 => "aarch64",
-        Arch::Arm64be => "aarch64_be",
-        Arch::Arm => "arm",
-        Arch::I386 => "i386",
-        Arch::Ppc64le => "ppc64le",
-        Arch::S390x => "s390x",
-        Arch::Riscv64 => "riscv64",
-    })
-}
-
 /// The command that registers emulation for `arch`, for messages.
 pub(crate) fn emulation_fix(arch: Arch) -> String {
-    let name = qemu_name(arch).unwrap_or("?");
+    let name = arch.qemu_name();
     format!(
         "apt-get install qemu-user-static binfmt-support && update-binfmts --enable qemu-{name}"
     )

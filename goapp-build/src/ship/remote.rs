@@ -104,15 +104,18 @@ pub(crate) fn host_key_refused(e: &ProcessError) -> bool {
     e.stderr_tail.contains("Host key verification failed")
 }
 
+/// The value of `key` in `ssh -G`'s output (`hostname`, `port`, …).
+fn ssh_g_value<'a>(resolved: &'a str, key: &str) -> Option<&'a str> {
+    resolved
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ').map(str::trim))
+}
+
 /// The one sentence for a node whose host key ssh does not know: the exact
 /// `ssh-keyscan` that adds it (port and file included), or the config key.
 /// `resolved` is `ssh -G`'s output (`hostname`, `port`, `userknownhostsfile`).
 pub(crate) fn host_key_fix(name: &str, resolved: &str, home: Option<&std::path::Path>) -> String {
-    let get = |key: &str| {
-        resolved
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ').map(str::trim))
-    };
+    let get = |key: &str| ssh_g_value(resolved, key);
     let host = get("hostname").unwrap_or(name);
     let port = get("port").unwrap_or("22");
     let file = get("userknownhostsfile")
@@ -152,11 +155,7 @@ pub(crate) fn unreachable_reason(
     by_hand: &str,
 ) -> String {
     use crate::process::error::Failure;
-    let get = |key: &str| {
-        resolved
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ').map(str::trim))
-    };
+    let get = |key: &str| ssh_g_value(resolved, key);
     let host = get("hostname").unwrap_or(name);
     let port = get("port").unwrap_or("22");
     let dest = match get("user") {
