@@ -109,11 +109,19 @@ fn say_before_building(plans: &[(App, BuildPlan)], results: &[BuildResult], all:
 /// query, the ids of the images each app builds on: they join its inputs
 /// (and the label its build will carry), so a base rebuilt under the same
 /// name makes the app rebuild. A base not in the store (to be pulled) counts
-/// as no id.
+/// as no id. On podman only local images (`localhost/…`) count: a pull for
+/// another architecture moves a registry name to that architecture's image
+/// (measured behaviour of `--platform` pulls), which would make every
+/// multi-architecture build look changed; BuildKit's pulls leave docker's
+/// image store alone.
 fn read_store_and_bases(engine: &Engine, plans: &[(App, BuildPlan)], results: &mut [BuildResult]) {
     let mut bases: Vec<&str> = plans
         .iter()
         .flat_map(|(_, p)| p.bases.iter().map(String::as_str))
+        .filter(|b| {
+            engine.kind == crate::engine::EngineKind::Docker
+                || engine.qualify(b).starts_with("localhost/")
+        })
         .collect();
     bases.sort();
     bases.dedup();
@@ -138,7 +146,7 @@ fn read_store_and_bases(engine: &Engine, plans: &[(App, BuildPlan)], results: &m
         let used = plan
             .bases
             .iter()
-            .map(|b| (b.as_str(), ids[b.as_str()].as_deref()));
+            .filter_map(|b| Some((b.as_str(), ids.get(b.as_str())?.as_deref())));
         let keyed = crate::build::inputs::with_bases(&r.inputs, used);
         // The label, and the bind keys a shim set to the inputs hash.
         r.command = r.command.clone().replace_value(&r.inputs, &keyed);
