@@ -109,11 +109,11 @@ fn say_before_building(plans: &[(App, BuildPlan)], results: &[BuildResult], all:
 /// query, the ids of the images each app builds on: they join its inputs
 /// (and the label its build will carry), so a base rebuilt under the same
 /// name makes the app rebuild. A base not in the store (to be pulled) counts
-/// as no id. On podman only local images (`localhost/…`) count: a pull for
-/// another architecture moves a registry name to that architecture's image
-/// (measured behaviour of `--platform` pulls), which would make every
-/// multi-architecture build look changed; BuildKit's pulls leave docker's
-/// image store alone.
+/// as no id. On podman only local images (`localhost/…`) count: a build's
+/// `--platform` pull of a registry name for another architecture can move
+/// the name to that architecture's image (not measured here: no registry is
+/// reachable), which would make every multi-architecture build look
+/// changed; BuildKit's pulls leave docker's image store alone.
 fn read_store_and_bases(engine: &Engine, plans: &[(App, BuildPlan)], results: &mut [BuildResult]) {
     let mut bases: Vec<&str> = plans
         .iter()
