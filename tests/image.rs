@@ -73,8 +73,17 @@ fn proxy_secrets_and_agent_are_wired_without_leaking() {
         images: vec![format!("{tag}-amd64")],
     };
     let mut c = xtask(dir.path(), cache.path());
+    // --no-cache: the step must run (the store is shared, and the same step
+    // of another run of this test would otherwise come from the cache).
     c.args([
-        "image", "--arch", "amd64", "--tag", &tag, "--engine", "podman",
+        "image",
+        "--arch",
+        "amd64",
+        "--tag",
+        &tag,
+        "--engine",
+        "podman",
+        "--no-cache",
     ])
     .env("HOME", dir.path())
     .env("HTTP_PROXY", "http://bob:Sup3rS3cret@proxy.invalid:3128")
