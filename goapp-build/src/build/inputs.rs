@@ -536,6 +536,13 @@ pub(crate) use crate::core::hex;
 mod tests {
     use super::*;
 
+    /// Writes `text` to `root/path`, making its directories.
+    fn write(root: &Path, path: &str, text: &str) {
+        let f = root.join(path);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+
     /// The view of podman (`host`: binds show the host directory) or docker.
     fn view_of(context: &Path, host: bool) -> EngineView {
         let files = if host {
@@ -627,11 +634,7 @@ mod tests {
     #[test]
     fn a_symlinked_source_is_digested_where_it_leads() {
         let d = tempfile::tempdir().unwrap();
-        let w = |p: &str, t: &str| {
-            let f = d.path().join(p);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(f, t).unwrap();
-        };
+        let w = |p: &str, t: &str| write(d.path(), p, t);
         w("services/app/main.go", "package main\n");
         std::os::unix::fs::symlink("services/app", d.path().join("app")).unwrap();
         std::os::unix::fs::symlink("/services/app", d.path().join("abs")).unwrap();
@@ -661,11 +664,7 @@ mod tests {
     #[test]
     fn binds_that_show_ignored_files_are_digested_with_them() {
         let d = tempfile::tempdir().unwrap();
-        let w = |p: &str, t: &str| {
-            let f = d.path().join(p);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(f, t).unwrap();
-        };
+        let w = |p: &str, t: &str| write(d.path(), p, t);
         w(".containerignore", "**/*~\n");
         w(".dockerignore", "**/*~\n");
         w("static/index.html~", "v1");
@@ -756,11 +755,7 @@ mod tests {
     #[test]
     fn part_digests_change_exactly_with_their_content() {
         let d = tempfile::tempdir().unwrap();
-        let w = |p: &str, t: &str| {
-            let f = d.path().join(p);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(f, t).unwrap();
-        };
+        let w = |p: &str, t: &str| write(d.path(), p, t);
         w(".dockerignore", "*.log\nvendor\n");
         w("go.mod", "module x\n");
         w("cmd/app/main.go", "package main\n");
