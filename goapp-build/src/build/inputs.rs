@@ -76,8 +76,8 @@ impl StatCache {
             .open(path)
             .and_then(|f| f.set_modified(SystemTime::now()));
         match touched {
-            Ok(()) => eprintln!("goapp: {} changed but kept its size and modification time, which docker's context transfer takes for unchanged: its modification time is now set to now", path.display()),
-            Err(e) => eprintln!("goapp: warning: {} changed but kept its size and modification time, so docker would build with its old content, and it cannot be touched ({e}): touch it", path.display()),
+            Ok(()) => crate::core::ui::note(&format!("goapp: {} changed but kept its size and modification time, which docker's context transfer takes for unchanged: its modification time is now set to now", path.display())),
+            Err(e) => crate::core::ui::warn(&format!("{} changed but kept its size and modification time, so docker would build with its old content, and it cannot be touched ({e}): touch it", path.display())),
         }
     }
 
