@@ -25,6 +25,8 @@ pub(crate) struct StatCache {
     written: u128,
     entries: HashMap<String, (String, String)>,
     fresh: HashMap<String, (String, String)>,
+    /// Files whose content changed while size and mtime stayed.
+    kept: Vec<PathBuf>,
 }
 
 impl StatCache {
@@ -57,27 +59,17 @@ impl StatCache {
         c
     }
 
-    /// A file whose content changed while its size and mtime stayed (an
-    /// in-place rewrite, `touch -r`) gets its mtime set to now: docker's
-    /// context transfer (BuildKit's fsutil) compares only those, and would
-    /// build with the old content (measured on docker 20.10).
-    fn stat_kept(&self, rel: &str, stat: &str, digest: &str, path: &Path) {
+    /// Notes a file whose content changed while its size and mtime stayed
+    /// (an in-place rewrite, `touch -r`): see [`ContextDigests::kept_stat`].
+    fn stat_kept(&mut self, rel: &str, stat: &str, digest: &str, path: &Path) {
         let Some((old_stat, old_digest)) = self.entries.get(rel) else {
             return;
         };
         fn size_mtime(s: &str) -> Vec<&str> {
             s.split(' ').take(2).collect()
         }
-        if old_digest == digest || size_mtime(old_stat) != size_mtime(stat) {
-            return;
-        }
-        let touched = std::fs::File::options()
-            .write(true)
-            .open(path)
-            .and_then(|f| f.set_modified(SystemTime::now()));
-        match touched {
-            Ok(()) => crate::core::ui::note(&format!("goapp: {} changed but kept its size and modification time, which docker's context transfer takes for unchanged: its modification time is now set to now", path.display())),
-            Err(e) => crate::core::ui::warn(&format!("{} changed but kept its size and modification time, so docker would build with its old content, and it cannot be touched ({e}): touch it", path.display())),
+        if old_digest != digest && size_mtime(old_stat) == size_mtime(stat) {
+            self.kept.push(path.to_path_buf());
         }
     }
 
@@ -250,6 +242,28 @@ pub(crate) struct ContextDigests {
     /// `RUN --mount=type=bind,source=<path>` shows), by path as written;
     /// `""` is all of it.
     pub parts: BTreeMap<String, String>,
+    /// Files whose content changed since the last walk while their size
+    /// and mtime stayed: docker's context transfer (BuildKit's fsutil)
+    /// compares only those and would build with the old content (measured
+    /// on docker 20.10), so a docker build touches them first
+    /// ([`touch_kept`]).
+    pub kept_stat: Vec<PathBuf>,
+}
+
+/// Sets the mtime of each of `files` to now, so that docker's context
+/// transfer sends their new content. The one change the tool makes to a
+/// user's files, and only right before a docker build that needs it.
+pub(crate) fn touch_kept(files: &[PathBuf]) {
+    for path in files {
+        let touched = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(SystemTime::now()));
+        match touched {
+            Ok(()) => crate::core::ui::note(&format!("goapp: {} changed but kept its size and modification time, which docker's context transfer takes for unchanged: its modification time is now set to now", path.display())),
+            Err(e) => crate::core::ui::warn(&format!("{} changed but kept its size and modification time, so docker would build with its old content, and it cannot be touched ({e}): touch it", path.display())),
+        }
+    }
 }
 
 /// Where a bind mount's `source=` lands.
@@ -344,6 +358,7 @@ pub(crate) fn digest_context(
     Ok(ContextDigests {
         inputs: hex(&whole.finalize()),
         parts: out,
+        kept_stat: std::mem::take(&mut cache.kept),
     })
 }
 
@@ -597,7 +612,16 @@ mod tests {
         std::io::Write::write_all(&mut f, b"package xxxx\n").unwrap();
         f.set_modified(then).unwrap();
         drop(f);
+        let view = EngineView::default();
+        let seen = digest_context(d.path(), b"", &[], Some(cache.path()), &view).unwrap();
+        assert_eq!(
+            seen.kept_stat,
+            std::slice::from_ref(&src),
+            "reported, not touched"
+        );
+        assert_eq!(std::fs::metadata(&src).unwrap().modified().unwrap(), then);
         assert_ne!(hash(), before);
+        touch_kept(&seen.kept_stat);
         let now = std::fs::metadata(&src).unwrap().modified().unwrap();
         assert!(now > then, "touched, for docker's context transfer");
     }

@@ -367,7 +367,7 @@ fn gather(
         .unwrap_or_default();
     let main_package = s.env.var("MAIN_PKG_PATH").map(str::to_string);
     let main_package = main_package.unwrap_or_else(|| app.main_package.clone());
-    let (context_digest, shim_args) =
+    let (context_digest, shim_args, kept_stat) =
         shimfile::digest_with_keys(&app.context, &prepared, Some(&s.env.cache_dir()))?;
     let gomod = crate::core::fs::read_text_if_exists(&app.context.join("go.mod"), "go.mod")?;
     let bases = bases(&prepared.text, go, &named.build_args);
@@ -392,6 +392,7 @@ fn gather(
         ssh_key: secrets::ssh_key(&s.env, s.ssh_key_setting().as_deref()),
         build_args: named.build_args.clone(),
         context_digest,
+        kept_stat,
         shim_args,
         bases,
         no_cache: o.no_cache,

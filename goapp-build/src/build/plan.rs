@@ -59,6 +59,9 @@ pub(crate) struct BuildInputs {
     pub bases: Vec<String>,
     /// Have the engine rebuild every step (not an input of the image).
     pub no_cache: bool,
+    /// Changed files that kept their size and mtime (see
+    /// [`crate::build::inputs::ContextDigests::kept_stat`]).
+    pub kept_stat: Vec<PathBuf>,
     /// What the Containerfile mounts: only those secrets and the agent are
     /// worth a warning when missing, and only the agent needs unlocking.
     pub uses: Uses,
@@ -152,6 +155,9 @@ pub(crate) struct BuildPlan {
     pub builds: Vec<ArchBuild>,
     /// The images the Containerfile builds on (see [`BuildInputs::bases`]).
     pub bases: Vec<String>,
+    /// Files to touch before the build runs: docker's context transfer
+    /// would send their old content (see [`BuildInputs::kept_stat`]).
+    pub touch: Vec<PathBuf>,
 }
 
 /// Plans the builds.
@@ -163,6 +169,10 @@ pub(crate) fn plan_build(i: &BuildInputs) -> BuildPlan {
         unlock: None,
         builds: Vec::new(),
         bases: i.bases.clone(),
+        touch: match i.engine.kind {
+            EngineKind::Docker => i.kept_stat.clone(),
+            EngineKind::Podman => Vec::new(),
+        },
     };
     let mut common = build_args(i);
     common.extend(proxy_args(i, &mut plan.warnings));
@@ -410,6 +420,7 @@ mod tests {
             ssh_key: SshKey::Found("/home/u/.ssh/id_ecdsa.pub".into()),
             build_args: BTreeMap::new(),
             context_digest: "ctx".into(),
+            kept_stat: Vec::new(),
             ignore_file: None,
             shim_args: Vec::new(),
             bases: Vec::new(),

@@ -65,6 +65,7 @@ pub(super) fn execute(
         if let Some(u) = &builds.unlock {
             ensure_unlocked(u, s.env.stdin_tty)?;
         }
+        touch_kept_for(plans, &builds.results);
         let started = Instant::now();
         run_planned(s, engine, &mut builds.results);
         builds.elapsed = Some(started.elapsed());
@@ -151,6 +152,19 @@ fn read_store_and_bases(engine: &Engine, plans: &[(App, BuildPlan)], results: &m
         // The label, and the bind keys a shim set to the inputs hash.
         r.command = r.command.clone().replace_value(&r.inputs, &keyed);
         r.inputs = keyed;
+    }
+}
+
+/// Touches what the plans of the apps about to be built say to
+/// ([`BuildPlan::touch`]).
+fn touch_kept_for(plans: &[(App, BuildPlan)], results: &[BuildResult]) {
+    for (app, plan) in plans {
+        let building = results
+            .iter()
+            .any(|r| r.app == app.name && r.status == Status::Planned);
+        if building {
+            crate::build::inputs::touch_kept(&plan.touch);
+        }
     }
 }
 

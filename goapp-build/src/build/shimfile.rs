@@ -103,12 +103,13 @@ pub(crate) struct Prepared {
 
 /// Hashes the context with the file to build (one walk, stat-cached) and
 /// sets each bind-mount key from the content it stands for. Returns the
-/// inputs digest (covering what the binds show) and the build args.
+/// inputs digest (covering what the binds show), the build args, and the
+/// files a docker build must touch first ([`crate::build::inputs::ContextDigests::kept_stat`]).
 pub(crate) fn digest_with_keys(
     context: &Path,
     p: &Prepared,
     cache_dir: Option<&Path>,
-) -> Result<(String, Vec<ShimArg>)> {
+) -> Result<(String, Vec<ShimArg>, Vec<PathBuf>)> {
     let mut parts: Vec<String> = p
         .bind_keys
         .iter()
@@ -150,7 +151,7 @@ pub(crate) fn digest_with_keys(
     } else {
         hex(&h.finalize())
     };
-    Ok((inputs, args))
+    Ok((inputs, args, d.kept_stat))
 }
 
 /// Every bind mount of the build context in `text` (`""`: all of it), by
@@ -262,9 +263,9 @@ mod tests {
         };
         for host in [true, false] {
             let p = prepared(host);
-            let (a, _) = digest_with_keys(d.path(), &p, None).unwrap();
+            let (a, _, _) = digest_with_keys(d.path(), &p, None).unwrap();
             std::fs::write(d.path().join("note.txt"), format!("2 {host}")).unwrap();
-            let (b, _) = digest_with_keys(d.path(), &p, None).unwrap();
+            let (b, _, _) = digest_with_keys(d.path(), &p, None).unwrap();
             assert_eq!(a != b, host, "host={host}");
         }
     }
