@@ -246,24 +246,8 @@ pub(crate) struct ContextDigests {
     /// and mtime stayed: docker's context transfer (BuildKit's fsutil)
     /// compares only those and would build with the old content (measured
     /// on docker 20.10), so a docker build touches them first
-    /// ([`touch_kept`]).
+    /// ([`crate::build::run::touch_kept`]).
     pub kept_stat: Vec<PathBuf>,
-}
-
-/// Sets the mtime of each of `files` to now, so that docker's context
-/// transfer sends their new content. The one change the tool makes to a
-/// user's files, and only right before a docker build that needs it.
-pub(crate) fn touch_kept(files: &[PathBuf]) {
-    for path in files {
-        let touched = std::fs::File::options()
-            .write(true)
-            .open(path)
-            .and_then(|f| f.set_modified(SystemTime::now()));
-        match touched {
-            Ok(()) => crate::core::ui::note(&format!("goapp: {} changed but kept its size and modification time, which docker's context transfer takes for unchanged: its modification time is now set to now", path.display())),
-            Err(e) => crate::core::ui::warn(&format!("{} changed but kept its size and modification time, so docker would build with its old content, and it cannot be touched ({e}): touch it", path.display())),
-        }
-    }
 }
 
 /// Where a bind mount's `source=` lands.
@@ -621,7 +605,7 @@ mod tests {
         );
         assert_eq!(std::fs::metadata(&src).unwrap().modified().unwrap(), then);
         assert_ne!(hash(), before);
-        touch_kept(&seen.kept_stat);
+        crate::build::run::touch_kept(&seen.kept_stat);
         let now = std::fs::metadata(&src).unwrap().modified().unwrap();
         assert!(now > then, "touched, for docker's context transfer");
     }
@@ -737,13 +721,7 @@ mod tests {
         let src = d.path().join("main.go");
         std::fs::write(&src, "package main\n").unwrap();
         // Old enough to be trusted from the cache.
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        std::fs::File::options()
-            .write(true)
-            .open(&src)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        let then = old(&src);
         let cold = inputs_hash(d.path(), &cf, &[], None).unwrap();
         assert_eq!(
             inputs_hash(d.path(), &cf, &[], Some(cache.path())).unwrap(),
@@ -761,7 +739,7 @@ mod tests {
             .write(true)
             .open(&tmp)
             .unwrap()
-            .set_modified(old)
+            .set_modified(then)
             .unwrap();
         std::fs::rename(&tmp, &src).unwrap();
         assert_ne!(

@@ -15,7 +15,8 @@ use crate::process::runner::{self, Job};
 use crate::session::Session;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Turns plans into results under `policy`, building what it asks for.
 pub(super) fn execute(
@@ -163,7 +164,23 @@ fn touch_kept_for(plans: &[(App, BuildPlan)], results: &[BuildResult]) {
             .iter()
             .any(|r| r.app == app.name && r.status == Status::Planned);
         if building {
-            crate::build::inputs::touch_kept(&plan.touch);
+            touch_kept(&plan.touch);
+        }
+    }
+}
+
+/// Sets the mtime of each of `files` to now, so that docker's context
+/// transfer sends their new content. The one change the tool makes to a
+/// user's files, and only right before a docker build that needs it.
+pub(crate) fn touch_kept(files: &[PathBuf]) {
+    for path in files {
+        let touched = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(SystemTime::now()));
+        match touched {
+            Ok(()) => crate::core::ui::note(&format!("goapp: {} changed but kept its size and modification time, which docker's context transfer takes for unchanged: its modification time is now set to now", path.display())),
+            Err(e) => crate::core::ui::warn(&format!("{} changed but kept its size and modification time, so docker would build with its old content, and it cannot be touched ({e}): touch it", path.display())),
         }
     }
 }
