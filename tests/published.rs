@@ -253,7 +253,7 @@ fn a_cgo_build_is_not_cross_compiled() {
 }
 
 /// The engine fact the bind-mount shim rests on, checked on the real engine:
-/// podman before 5.3 answers `Using cache` for a bind-mounted step whose
+/// podman before 5.4 answers `Using cache` for a bind-mounted step whose
 /// source changed, and a declared build arg set to the content's digest
 /// reruns exactly that step and the ones after it.
 #[test]

@@ -114,9 +114,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Option<String>)>) {
         return;
     }
     if here("go.mod") {
-        let file = ["Containerfile", "Dockerfile"]
-            .into_iter()
-            .find(|f| here(f));
+        let file = crate::config::DEFAULT_FILES.into_iter().find(|f| here(f));
         if let Some(f) = file {
             let rel = dir.strip_prefix(root).unwrap_or(dir).to_string_lossy();
             let rel = if rel.is_empty() {

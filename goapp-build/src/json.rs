@@ -82,7 +82,8 @@ pub struct Image {
     pub id: Option<String>,
     /// The manifest digest, when the engine keeps one (podman does).
     pub digest: Option<String>,
-    /// `built`, `up_to_date`, `failed`, `planned` (`--dry-run`), `stale`
+    /// `built`, `up_to_date`, `failed`, `unstartable` (built, cannot
+    /// start: its name taken off), `planned` (`--dry-run`), `stale`
     /// (`--no-build`).
     pub status: &'static str,
     /// Seconds the build took, when one ran.
@@ -93,6 +94,9 @@ pub struct Image {
     pub inputs: String,
     /// How the build failed.
     pub error: Option<ProcessFailure>,
+    /// Why the image cannot start, with the fix (status `unstartable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unstartable: Option<String>,
 }
 
 /// A failed process.
@@ -180,6 +184,7 @@ fn status(s: Status) -> &'static str {
         Status::Planned => "planned",
         Status::Stale => "stale",
         Status::Failed => "failed",
+        Status::Unstartable => "unstartable",
     }
 }
 
@@ -215,6 +220,7 @@ impl From<&BuildResult> for Image {
             log: r.log.as_ref().map(|l| l.display().to_string()),
             inputs: r.inputs.clone(),
             error: r.error.as_ref().map(ProcessFailure::from),
+            unstartable: r.unstartable.clone(),
         }
     }
 }
@@ -350,7 +356,10 @@ impl Document {
     pub fn with_builds(mut self, b: &Builds) -> Document {
         self.images = b.results.iter().map(Image::from).collect();
         self.manifest_lists = b.indexes.iter().map(ManifestList::from).collect();
-        self.ok &= b.results.iter().all(|r| r.status != Status::Failed);
+        self.ok &= b
+            .results
+            .iter()
+            .all(|r| !matches!(r.status, Status::Failed | Status::Unstartable));
         self
     }
 

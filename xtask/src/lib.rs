@@ -109,6 +109,16 @@ struct ImageArgs {
     /// podman (default) or docker.
     #[arg(long, value_name = "ENGINE")]
     engine: Option<EngineKind>,
+    /// The Containerfile to build the app with, like `podman build -f`
+    /// (default: the app's `containerfile:`, else its Containerfile, else
+    /// its Dockerfile).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// Call an image built even when it cannot start (no ENTRYPOINT/CMD,
+    /// its program missing, for another machine, or without its C library):
+    /// for images not meant to run.
+    #[arg(long)]
+    allow_unstartable: bool,
     /// A build argument, over the config's build_args (repeatable). Values
     /// end up in the engine's command line (visible in `ps` and logs): pass
     /// secrets as secret files or environment variables, never here.
@@ -140,6 +150,8 @@ impl ImageArgs {
             tag,
             engine: self.engine,
             build_args,
+            file: self.file,
+            allow_unstartable: self.allow_unstartable,
             ..Request::default()
         })
     }
@@ -417,6 +429,9 @@ struct LintCmd {
     /// Every app in the config.
     #[arg(long, conflicts_with = "targets")]
     all: bool,
+    /// A Containerfile to check (repeatable), as `image -f` takes it.
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    file: Vec<PathBuf>,
     /// Architectures the build targets (default: the configured or the host's).
     #[arg(long, value_name = "LIST")]
     arch: Option<String>,
@@ -434,21 +449,15 @@ struct LintCmd {
     no_cross_compile: bool,
 }
 
-/// Splits `lint`'s arguments into files and app names: a path that exists
-/// as a file, or holds a '/', is a file (a directory stands for its
-/// Containerfile or Dockerfile); anything else names an app.
+/// Splits `lint`'s arguments into files and app names: a path that exists,
+/// or holds a '/', is a file (a directory stands for its Containerfile or
+/// Dockerfile, found as `image` finds it); anything else names an app.
 fn files_and_apps(targets: Vec<String>) -> (Vec<PathBuf>, Vec<String>) {
     let mut files = Vec::new();
     let mut apps = Vec::new();
     for t in targets {
         let p = PathBuf::from(&t);
-        if p.is_dir() {
-            let own = ["Containerfile", "Dockerfile"]
-                .iter()
-                .map(|f| p.join(f))
-                .find(|f| f.is_file());
-            files.push(own.unwrap_or_else(|| p.join("Containerfile")));
-        } else if p.is_file() || t.contains('/') {
+        if p.exists() || t.contains('/') {
             files.push(p);
         } else {
             apps.push(t);
@@ -459,7 +468,8 @@ fn files_and_apps(targets: Vec<String>) -> (Vec<PathBuf>, Vec<String>) {
 
 impl LintCmd {
     fn run(self, s: &Session) -> Result<()> {
-        let (files, apps) = files_and_apps(self.targets);
+        let (mut files, apps) = files_and_apps(self.targets);
+        files.extend(self.file);
         let o = LintOptions {
             arch: arch_list(self.arch.as_deref())?,
             apps,

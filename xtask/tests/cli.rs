@@ -159,8 +159,66 @@ fn no_containerfile() {
         &["image", "svc", "--go-version", "1.21.5", "--arch", "amd64"],
     );
     assert_eq!(code, 1);
-    let cf = ws.path().join("svc/Containerfile");
-    assert_eq!(error_line(&err), format!("error: no Containerfile at {}: create it, or set `containerfile:` for app 'svc' in the config", cf.display()));
+    let dir = ws.path().join("svc");
+    assert_eq!(error_line(&err), format!("error: no Containerfile or Dockerfile in {}: create one, pass -f/--file PATH, or set `containerfile:` for app 'svc' in the config", dir.display()));
+    // A lone Dockerfile is found, as the engines find it.
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY go.mod /\n").unwrap();
+    let (code, out, err) = ws.run(
+        true,
+        &[
+            "image",
+            "svc",
+            "--go-version",
+            "1.21.5",
+            "--arch",
+            "amd64",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("-f {}", dir.join("Dockerfile").display())),
+        "{out}"
+    );
+    // -f names another file; one that is not there is said so.
+    std::fs::write(
+        dir.join("build.Dockerfile"),
+        "FROM scratch\nCOPY go.mod /\n",
+    )
+    .unwrap();
+    let (code, out, err) = ws.run(
+        true,
+        &[
+            "image",
+            "svc",
+            "--go-version",
+            "1.21.5",
+            "--arch",
+            "amd64",
+            "--dry-run",
+            "-f",
+            "svc/build.Dockerfile",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("build.Dockerfile"), "{out}");
+    let (code, _, err) = ws.run(
+        true,
+        &[
+            "image",
+            "svc",
+            "--go-version",
+            "1.21.5",
+            "--dry-run",
+            "-f",
+            "svc/nope",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        error_line(&err).starts_with("error: -f/--file svc/nope: no such file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -193,7 +251,7 @@ fn broken_yaml_names_file_line_and_column() {
     assert!(line.starts_with(&prefix), "{line}");
     let ws = Ws::new("apps:\n  svc:\n    contxt: svc\n");
     let (_, _, err) = ws.run(true, &["image", "svc", "--dry-run"]);
-    assert!(error_line(&err).ends_with(":3:5: apps.svc: unknown field `contxt`, expected one of `context`, `containerfile`, `proxy_containerfile`, `repository`, `tag`, `main_package`, `arch`, `goprivate`, `go_version`, `build_args`, `cross_compile`"), "{err}");
+    assert!(error_line(&err).ends_with(":3:5: apps.svc: unknown field `contxt`, expected one of `context`, `containerfile`, `proxy_containerfile`, `repository`, `tag`, `main_package`, `arch`, `goprivate`, `go_version`, `build_args`, `cross_compile`, `allow_unstartable`"), "{err}");
 }
 
 #[test]

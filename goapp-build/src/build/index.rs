@@ -218,30 +218,11 @@ pub(crate) fn digests(json: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::store::LocalImage;
     use crate::engine::BuildFront;
 
     fn result(arch: Arch, app: &str) -> BuildResult {
-        BuildResult {
-            app: app.into(),
-            arch,
-            image: format!("{app}:1-{arch}"),
-            reference: format!("localhost/{app}:1-{arch}"),
-            index_image: format!("{app}:1"),
-            index_reference: format!("localhost/{app}:1"),
-            status: Status::Built,
-            inputs: "f00d".into(),
-            local: Some(LocalImage {
-                id: "sha256:1".into(),
-                arch: Some(arch),
-                digest: Some(format!("sha256:{}", "a".repeat(64))),
-                label: None,
-            }),
-            command: Cmd::new("podman"),
-            elapsed: None,
-            log: None,
-            error: None,
-        }
+        let digest = format!("sha256:{}", "a".repeat(64));
+        BuildResult::fixture(app, arch, Status::Built).with_local("sha256:1", Some(&digest), None)
     }
 
     fn engine(kind: EngineKind) -> Engine {

@@ -17,7 +17,8 @@ pub(crate) mod proxy;
 mod result;
 mod run;
 pub(crate) mod secrets;
-pub(crate) mod shimfile;
+mod shimfile;
+pub(crate) mod startable;
 
 pub use result::{BuildResult, Builds, Status};
 
@@ -62,6 +63,11 @@ pub struct Request {
     /// `--no-cross-compile`: leave builder stages that run under emulation
     /// where they are.
     pub no_cross_compile: bool,
+    /// `-f/--file`: the Containerfile to build the (one) app with, as
+    /// `podman build -f` takes it (relative to the working directory).
+    pub file: Option<PathBuf>,
+    /// `--allow-unstartable`: call an image built even when it cannot start.
+    pub allow_unstartable: bool,
 }
 
 /// What to do about images that are missing or stale.
@@ -116,12 +122,15 @@ impl<'s> Builder<'s> {
     /// Selects the apps, names their images, finds the engine. Nothing is
     /// read from the sources yet.
     pub fn new(s: &'s Session, request: Request) -> Result<Builder<'s>> {
-        let apps = s.apps_tagged(&request.apps, request.all, request.tag.is_some())?;
+        let mut apps = s.apps_tagged(&request.apps, request.all, request.tag.is_some())?;
         if request.tag.is_some() && apps.len() > 1 {
             bail!(
                 "--tag names one image but {} apps are selected: give one app with --tag",
                 apps.len()
             );
+        }
+        if let Some(f) = &request.file {
+            with_file(s, &mut apps, f)?;
         }
         let written = apps
             .iter()
@@ -219,6 +228,28 @@ impl<'s> Builder<'s> {
         }
         Ok(plans)
     }
+}
+
+/// `-f/--file`: the one selected app builds with that file (behind a
+/// proxy too: the file given wins over `proxy_containerfile:`).
+fn with_file(s: &Session, apps: &mut [App], file: &Path) -> Result<()> {
+    let [app] = apps else {
+        bail!(
+            "-f/--file names one Containerfile but {} apps are selected: give one app with -f",
+            apps.len()
+        );
+    };
+    let path = s.cwd.join(file);
+    if !path.is_file() {
+        bail!(
+            "-f/--file {}: no such file (a path relative to {})",
+            file.display(),
+            s.cwd.display()
+        );
+    }
+    app.containerfile = crate::config::normalize(&path);
+    app.proxy_containerfile = None;
+    Ok(())
 }
 
 /// Names an app's images: renders its tag (the commit, the sources hash)
@@ -321,8 +352,15 @@ fn app_files(s: &Session, app: &App) -> Result<PathBuf> {
     };
     // A FIFO or directory is not "missing": reading it says what it is.
     if std::fs::symlink_metadata(&containerfile).is_err() {
+        if containerfile == crate::config::default_containerfile(&app.context) {
+            bail!(
+                "no Containerfile or Dockerfile in {}: create one, pass -f/--file PATH, or set `containerfile:` for app '{}' in the config",
+                app.context.display(),
+                app.name
+            );
+        }
         bail!(
-            "no Containerfile at {}: create it, or set `containerfile:` for app '{}' in the config",
+            "no Containerfile at {}: create it, pass -f/--file PATH, or fix `containerfile:` for app '{}' in the config",
             containerfile.display(),
             app.name
         );
@@ -344,6 +382,10 @@ fn gather(
     let host = s.host_arch()?;
     let proxy = ProxyEnv::from_env(&s.env);
     let containerfile = app_files(s, app)?;
+    let mut arg_values =
+        crate::containerfile::preflight::app_build_args(app, &named.build_args, &s.env);
+    let main_package = arg_values["MAIN_PKG_PATH"].clone();
+    arg_values.insert("TAG_GOVER".into(), go.version.to_string());
     let prepared = preflight(
         s,
         engine,
@@ -357,6 +399,7 @@ fn gather(
             cross_compile: app.cross_compile && !o.no_cross_compile,
             no_cache: o.no_cache,
             cgo_build_arg: named.build_args.get("CGO_ENABLED").map(String::as_str),
+            build_args: &arg_values,
         },
     )?;
     let secret_files = secret_files(s, proxy.is_some());
@@ -365,8 +408,6 @@ fn gather(
         .clone()
         .or_else(|| s.env.var("GOPRIVATE").map(str::to_string))
         .unwrap_or_default();
-    let main_package = s.env.var("MAIN_PKG_PATH").map(str::to_string);
-    let main_package = main_package.unwrap_or_else(|| app.main_package.clone());
     let (context_digest, shim_args, kept_stat) =
         shimfile::digest_with_keys(&app.context, &prepared, Some(&s.env.cache_dir()))?;
     let gomod = crate::core::fs::read_text_if_exists(&app.context.join("go.mod"), "go.mod")?;
@@ -396,6 +437,7 @@ fn gather(
         shim_args,
         bases,
         no_cache: o.no_cache,
+        check_start: !(o.allow_unstartable || app.allow_unstartable),
     })
 }
 
@@ -434,6 +476,9 @@ pub(crate) struct Checks<'a> {
     pub no_cache: bool,
     /// `--build-arg CGO_ENABLED=…` (over the config's), when given.
     pub cgo_build_arg: Option<&'a str>,
+    /// The build args the build passes (the config's, `--build-arg`s,
+    /// `MAIN_PKG_PATH`, `TAG_GOVER`): what the file's `ARG`s will hold.
+    pub build_args: &'a BTreeMap<String, String>,
 }
 
 /// Checks the Containerfile against the engine and established practice;
@@ -462,6 +507,8 @@ pub(crate) fn preflight(
         cross_compile: checks.cross_compile,
         no_cache: checks.no_cache,
         cgo_build_arg: checks.cgo_build_arg,
+        build_args: checks.build_args,
+        files: &crate::containerfile::steps::ContextDir(context),
     };
     let outcome = crate::containerfile::preflight::check(&text, &file, &cx);
     stop_on_blocking(&outcome, checks.strict, path)?;

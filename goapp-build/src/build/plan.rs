@@ -59,6 +59,9 @@ pub(crate) struct BuildInputs {
     pub bases: Vec<String>,
     /// Have the engine rebuild every step (not an input of the image).
     pub no_cache: bool,
+    /// Check that each built image can start before calling it built
+    /// (off with `--allow-unstartable` or `allow_unstartable: true`).
+    pub check_start: bool,
     /// Changed files that kept their size and mtime (see
     /// [`crate::build::inputs::ContextDigests::kept_stat`]).
     pub kept_stat: Vec<PathBuf>,
@@ -158,6 +161,8 @@ pub(crate) struct BuildPlan {
     /// Files to touch before the build runs: docker's context transfer
     /// would send their old content (see [`BuildInputs::kept_stat`]).
     pub touch: Vec<PathBuf>,
+    /// Whether built images are checked to start ([`BuildInputs::check_start`]).
+    pub check_start: bool,
 }
 
 /// Plans the builds.
@@ -173,6 +178,7 @@ pub(crate) fn plan_build(i: &BuildInputs) -> BuildPlan {
             EngineKind::Docker => i.kept_stat.clone(),
             EngineKind::Podman => Vec::new(),
         },
+        check_start: i.check_start,
     };
     let mut common = build_args(i);
     common.extend(proxy_args(i, &mut plan.warnings));
@@ -425,6 +431,7 @@ mod tests {
             shim_args: Vec::new(),
             bases: Vec::new(),
             no_cache: false,
+            check_start: true,
             uses: Uses {
                 secrets: vec!["goenv".into(), "netrc".into()],
                 ssh: true,

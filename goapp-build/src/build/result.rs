@@ -28,6 +28,9 @@ pub enum Status {
     Stale,
     /// Its build failed: see [`BuildResult::error`].
     Failed,
+    /// Built, but it cannot start (see [`BuildResult::unstartable`]): its
+    /// name was taken off so nothing ships or skips it as up to date.
+    Unstartable,
 }
 
 /// One image of one app for one architecture.
@@ -60,6 +63,8 @@ pub struct BuildResult {
     pub log: Option<PathBuf>,
     /// Why it failed.
     pub error: Option<ProcessError>,
+    /// Why it cannot start, with the fix (status [`Status::Unstartable`]).
+    pub unstartable: Option<String>,
 }
 
 impl BuildResult {
@@ -78,6 +83,7 @@ impl BuildResult {
             elapsed: None,
             log: None,
             error: None,
+            unstartable: None,
         }
     }
 
@@ -89,6 +95,59 @@ impl BuildResult {
     /// The architecture recorded in the image, when it is in the store.
     pub fn recorded_arch(&self) -> Option<Arch> {
         self.local.as_ref().and_then(|l| l.arch)
+    }
+}
+
+#[cfg(test)]
+impl BuildResult {
+    /// A result for tests: `<app>:1-<arch>` as podman names it, the status
+    /// given, inputs `f00d`, nothing in the store; the `with_…` methods add.
+    pub(crate) fn fixture(app: &str, arch: Arch, status: Status) -> BuildResult {
+        BuildResult {
+            app: app.into(),
+            arch,
+            image: format!("{app}:1-{arch}"),
+            reference: format!("localhost/{app}:1-{arch}"),
+            index_image: format!("{app}:1"),
+            index_reference: format!("localhost/{app}:1"),
+            status,
+            inputs: "f00d".into(),
+            local: None,
+            command: Cmd::new("podman"),
+            elapsed: None,
+            log: None,
+            error: None,
+            unstartable: None,
+        }
+    }
+
+    /// Stored under `domain` (`docker.io`, a registry) instead of `localhost`.
+    pub(crate) fn with_domain(mut self, domain: &str) -> BuildResult {
+        self.reference = format!("{domain}/{}", self.image);
+        self.index_reference = format!("{domain}/{}", self.index_image);
+        self
+    }
+
+    /// In the local store with this id, digest and label.
+    pub(crate) fn with_local(
+        mut self,
+        id: &str,
+        digest: Option<&str>,
+        label: Option<&str>,
+    ) -> BuildResult {
+        self.local = Some(LocalImage {
+            id: id.into(),
+            arch: Some(self.arch),
+            digest: digest.map(str::to_string),
+            label: label.map(str::to_string),
+        });
+        self
+    }
+
+    /// Built by this command.
+    pub(crate) fn with_command(mut self, cmd: Cmd) -> BuildResult {
+        self.command = cmd;
+        self
     }
 }
 
@@ -107,6 +166,11 @@ impl fmt::Display for BuildResult {
             Status::Stale => write!(
                 f,
                 "{}  missing or older than its inputs (not built)",
+                self.image
+            ),
+            Status::Unstartable => write!(
+                f,
+                "{}  CANNOT START (built in {secs:.1}s; its name was taken off)",
                 self.image
             ),
             Status::Failed => match &self.log {
@@ -179,6 +243,9 @@ impl Builds {
         for f in self.failures() {
             eprintln!("error: {f}");
         }
+        for why in self.results.iter().filter_map(|r| r.unstartable.as_ref()) {
+            eprintln!("error: {why}");
+        }
         for r in &self.results {
             writeln!(out, "{r}")?;
         }
@@ -226,6 +293,20 @@ impl Builds {
             .filter(|r| r.error.is_some())
             .map(|r| format!("{}/{}", r.app, r.arch))
             .collect();
+        let unstartable: Vec<String> = self
+            .results
+            .iter()
+            .filter(|r| r.status == Status::Unstartable)
+            .map(|r| format!("{}/{}", r.app, r.arch))
+            .collect();
+        if failures.is_empty() && !unstartable.is_empty() {
+            bail!(
+                "{} of {} images cannot start ({}); why and the fix are said above (--allow-unstartable accepts images not meant to run)",
+                unstartable.len(),
+                self.ran().count(),
+                unstartable.join(", ")
+            );
+        }
         if failures.is_empty() {
             let lists: Vec<String> = self
                 .indexes
@@ -251,16 +332,22 @@ impl Builds {
     /// Plans (`run` false) or makes the manifest list `REPO:TAG` of every
     /// app built for several architectures, when its images were built.
     pub fn make_indexes(&mut self, run: bool) {
-        let ok = self.results.iter().all(|r| r.error.is_none());
+        let ok = self
+            .results
+            .iter()
+            .all(|r| r.error.is_none() && r.status != Status::Unstartable);
         if ok {
             self.indexes = crate::build::index::make_all(&self.engine, &self.results, run);
         }
     }
 
     fn ran(&self) -> impl Iterator<Item = &BuildResult> {
-        self.results
-            .iter()
-            .filter(|r| matches!(r.status, Status::Built | Status::Failed))
+        self.results.iter().filter(|r| {
+            matches!(
+                r.status,
+                Status::Built | Status::Failed | Status::Unstartable
+            )
+        })
     }
 }
 
@@ -294,23 +381,14 @@ mod tests {
     use crate::process::error::Failure;
 
     fn result(arch: Arch, status: Status) -> BuildResult {
-        BuildResult {
-            app: "joke".into(),
-            arch,
-            image: format!("joke:1-{arch}"),
-            reference: format!("localhost/joke:1-{arch}"),
-            index_image: "joke:1".into(),
-            index_reference: "localhost/joke:1".into(),
-            status,
-            inputs: "f00d".into(),
-            local: None,
-            command: Cmd::new("podman")
+        let mut r = BuildResult::fixture("joke", arch, status).with_command(
+            Cmd::new("podman")
                 .args(["build", "--platform"])
                 .arg(arch.platform()),
-            elapsed: Some(Duration::from_millis(1500)),
-            log: Some(format!("/c/logs/joke-{arch}.log").into()),
-            error: None,
-        }
+        );
+        r.elapsed = Some(Duration::from_millis(1500));
+        r.log = Some(format!("/c/logs/joke-{arch}.log").into());
+        r
     }
 
     fn builds(results: Vec<BuildResult>) -> Builds {

@@ -5,6 +5,7 @@
 use crate::build::inputs::LABEL;
 use crate::build::plan::{unlock_hint, BuildPlan, UnlockStep};
 use crate::build::result::{BuildResult, Builds, Sources, Status};
+use crate::build::startable;
 use crate::build::Policy;
 use crate::config::App;
 use crate::core::ui;
@@ -71,8 +72,49 @@ pub(super) fn execute(
         run_planned(s, engine, &mut builds.results);
         builds.elapsed = Some(started.elapsed());
         read_store(engine, &mut builds.results, |r| r.status == Status::Built);
+        check_startable(engine, plans, &mut builds.results);
     }
     Ok(builds)
+}
+
+/// Checks that each image this run built can start (unless its app says
+/// not to, [`BuildPlan::check_start`]), all at once. One that cannot is
+/// [`Status::Unstartable`] and loses its name: no later run may take it
+/// for up to date, and nothing ships it.
+fn check_startable(engine: &Engine, plans: &[(App, BuildPlan)], results: &mut [BuildResult]) {
+    let checked = |r: &BuildResult| {
+        r.status == Status::Built && plans.iter().any(|(a, p)| a.name == r.app && p.check_start)
+    };
+    let dir = crate::process::rundir::dir()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let verdicts: Vec<Option<String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = results
+            .iter()
+            .map(|r| {
+                let (go, dir) = (checked(r), &dir);
+                let sub = dir.join(format!("{}-{}", r.app, r.arch.name()));
+                scope.spawn(move || {
+                    go.then(|| {
+                        let _ = std::fs::create_dir_all(&sub);
+                        startable::check(engine, &r.image, &r.reference, r.arch, &sub).err()
+                    })
+                    .flatten()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    for (r, why) in results.iter_mut().zip(verdicts) {
+        if let Some(why) = why {
+            let _ = engine.untag_cmd(&r.reference).run();
+            r.status = Status::Unstartable;
+            r.unstartable = Some(why);
+        }
+    }
 }
 
 /// What `policy` makes of an image that is `current` (in the store, built

@@ -242,7 +242,7 @@ mod tests {
         );
     }
 
-    /// podman ≥ 5.3 keys an explicit `type=bind` itself (no shim arg), but
+    /// podman ≥ 5.4 keys an explicit `type=bind` itself (no shim arg), but
     /// the bind still shows ignored files: their change is a change.
     #[test]
     fn what_a_keyed_bind_shows_is_an_input() {

@@ -99,6 +99,10 @@ pub struct Defaults {
     pub ssh_config: Option<String>,
     /// `false`: never move an emulated builder stage to the build platform.
     pub cross_compile: Option<bool>,
+    /// `true`: an image that cannot start (no ENTRYPOINT/CMD, a program
+    /// missing, for another machine, or lacking its C library) is still
+    /// called built: for images not meant to run.
+    pub allow_unstartable: Option<bool>,
     /// What a command works on when no app is named outside every app's
     /// directory: `all` (default), `none` (list the apps and say how to
     /// pick), or app names.
@@ -156,6 +160,8 @@ pub struct AppConfig {
     pub build_args: BTreeMap<String, String>,
     /// `false`: never move an emulated builder stage to the build platform.
     pub cross_compile: Option<bool>,
+    /// `true`: an image that cannot start is still called built.
+    pub allow_unstartable: Option<bool>,
 }
 
 /// A loaded config and where it came from.
@@ -355,6 +361,8 @@ pub struct App {
     pub build_args: BTreeMap<String, String>,
     /// Whether the cross-compilation shim may apply (default true).
     pub cross_compile: bool,
+    /// Whether an image that cannot start is still called built (default false).
+    pub allow_unstartable: bool,
 }
 
 impl Config {
@@ -379,7 +387,10 @@ impl Config {
         let context = normalize(&std::path::absolute(&context).unwrap_or(context));
         Ok(App {
             name: name.to_string(),
-            containerfile: context.join(a.containerfile.as_deref().unwrap_or("Containerfile")),
+            containerfile: match &a.containerfile {
+                Some(f) => context.join(f),
+                None => default_containerfile(&context),
+            },
             proxy_containerfile: a.proxy_containerfile.as_ref().map(|p| context.join(p)),
             context: normalize(&context),
             repository: a.repository.clone().unwrap_or_else(|| name.to_string()),
@@ -394,8 +405,24 @@ impl Config {
             go_version: a.go_version.clone().or_else(|| d.go_version.clone()),
             build_args: a.build_args.clone(),
             cross_compile: a.cross_compile.or(d.cross_compile).unwrap_or(true),
+            allow_unstartable: a.allow_unstartable.or(d.allow_unstartable).unwrap_or(false),
         })
     }
+}
+
+/// The names a build file goes by when none is given, in the order podman
+/// and buildah look for them (docker reads only the second).
+pub(crate) const DEFAULT_FILES: [&str; 2] = ["Containerfile", "Dockerfile"];
+
+/// The build file of a context when the config names none: the first of
+/// [`DEFAULT_FILES`] there (a `Dockerfile` alone is found, as the engines
+/// find it), else the first name (and the error then names both).
+pub(crate) fn default_containerfile(context: &Path) -> PathBuf {
+    DEFAULT_FILES
+        .iter()
+        .map(|f| context.join(f))
+        .find(|p| std::fs::symlink_metadata(p).is_ok())
+        .unwrap_or_else(|| context.join(DEFAULT_FILES[0]))
 }
 
 /// An app made of a bare directory, as build.sh worked: its `Containerfile`,
@@ -409,7 +436,7 @@ pub(crate) fn adhoc_app(dir: &Path, defaults: &Defaults) -> App {
         repository: name.clone(),
         name,
         context: dir.to_path_buf(),
-        containerfile: dir.join("Containerfile"),
+        containerfile: default_containerfile(dir),
         proxy_containerfile: None,
         tag: None,
         main_package: defaults.main_package.clone().unwrap_or_else(|| "./".into()),
@@ -418,6 +445,7 @@ pub(crate) fn adhoc_app(dir: &Path, defaults: &Defaults) -> App {
         go_version: defaults.go_version.clone(),
         build_args: BTreeMap::new(),
         cross_compile: defaults.cross_compile.unwrap_or(true),
+        allow_unstartable: defaults.allow_unstartable.unwrap_or(false),
     }
 }
 

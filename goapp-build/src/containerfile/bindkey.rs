@@ -1,5 +1,5 @@
 //! The bind-mount shim: on engines whose layer cache keys `RUN --mount=type=bind`
-//! by the instruction text alone (podman < 5.3; mounts without `type=` get it
+//! by the instruction text alone (podman < 5.4; mounts without `type=` get it
 //! written out first, see `mountflags`), a generated `ARG` is declared right before each such
 //! `RUN` and set (`--build-arg`) to the digest of what it mounts. buildah keys
 //! a `RUN` by the build args declared before it, so the step — and only the
@@ -76,7 +76,7 @@ pub(crate) fn plan(
             let what: Vec<String> = unkeyed.iter().map(|u| u.what.clone()).collect();
             let what = what.join(" and ");
             if !shims {
-                out.findings.push((ins.line, Severity::Error, format!("this RUN bind-mounts {what}, which {engine} caches by the instruction text alone (buildah #5400; keyed by content for `type=bind` from podman 5.3): after a change it reuses the old result; drop --no-shims to have the tool key it by content, or COPY what the step needs instead of mounting it")));
+                out.findings.push((ins.line, Severity::Error, format!("this RUN bind-mounts {what}, which {engine} caches by the instruction text alone (buildah #5400; keyed by content for `type=bind` from podman 5.4): after a change it reuses the old result; drop --no-shims to have the tool key it by content, or COPY what the step needs instead of mounting it")));
                 continue;
             }
             let arg = format!("GOAPP_BIND_{}", ins.line);
@@ -192,9 +192,9 @@ RUN --mount=type=bind,from=docker.io/library/busybox:1,target=/bb /bb/bin/true\n
     fn podman_5_3_keys_explicit_binds_itself_and_docker_all() {
         let s = plan(
             &Containerfile::parse(FILE).unwrap(),
-            keying("5.3.1"),
+            keying("5.4.1"),
             true,
-            "podman 5.3.1",
+            "podman 5.4.1",
         );
         let lines: Vec<usize> = s.keys.iter().map(|k| k.line).collect();
         assert_eq!(lines, [4, 7], "type-less and from=<stage> stay unkeyed");

@@ -1,7 +1,9 @@
 //! `cargo xtask lint`: the preflight checks and lints alone, printed as
 //! `path:line: severity: message`.
 
+use crate::config::App;
 use crate::containerfile::preflight::{self, Severity};
+use crate::containerfile::steps::ContextDir;
 use crate::containerfile::Containerfile;
 use crate::core::arch::Arch;
 use crate::engine::caps::{self, Capabilities};
@@ -9,7 +11,7 @@ use crate::engine::{BuildFront, EngineKind};
 use crate::session::Session;
 use anyhow::Result;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Options of `lint`.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +35,13 @@ pub struct LintOptions {
     pub no_cross_compile: bool,
 }
 
+/// One file to check, with the app whose build it is part of.
+struct Target {
+    path: PathBuf,
+    app: App,
+    arches: Vec<Arch>,
+}
+
 /// Runs the checks; returns how many findings block (errors, and warnings with `--strict`).
 pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
     let targets = targets(s, o)?;
@@ -53,66 +62,86 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
         }
     };
     let mut blocking = 0;
-    for (path, arches) in &targets {
-        blocking += check_one(path, arches, host, &caps, o, out)?;
+    for t in &targets {
+        blocking += check_one(s, t, host, &caps, o, out)?;
     }
     Ok(blocking)
 }
 
-/// What to check, and for which architectures: the files named (for the
-/// current directory's app's architectures), and the apps named, else the
-/// apps a build here would build (at the top of a monorepo: every
-/// configured app).
-fn targets(s: &Session, o: &LintOptions) -> Result<Vec<(PathBuf, Vec<Arch>)>> {
+/// What to check, and for which architectures: the files named (each with
+/// the app whose directory holds it, else the current directory's app),
+/// and the apps named, else the apps a build here would build (at the top
+/// of a monorepo: every configured app).
+fn targets(s: &Session, o: &LintOptions) -> Result<Vec<Target>> {
     let arch_flag = o.arch.as_deref();
-    let mut targets: Vec<(PathBuf, Vec<Arch>)> = Vec::new();
-    if !o.files.is_empty() {
-        let here = s
-            .config
-            .as_ref()
-            .map(|c| c.app_containing(&s.cwd))
-            .transpose()?
-            .flatten();
-        let app = match here {
-            Some(app) => app,
-            None => {
-                let defaults = s.config.as_ref().map(|c| c.file.defaults.clone());
-                crate::config::adhoc_app(&s.cwd, &defaults.unwrap_or_default())
-            }
+    let mut targets = Vec::new();
+    for f in &o.files {
+        // Shown as given; read from where it is.
+        let path = match s.cwd.join(f).is_dir() {
+            true => crate::config::default_containerfile(f),
+            false => f.clone(),
         };
+        let dir = crate::config::normalize(&s.cwd.join(&path));
+        let dir = dir.parent().unwrap_or(&s.cwd).to_path_buf();
+        let app = app_for(s, &dir)?;
         let arches = s.arches(arch_flag, &app)?;
-        targets.extend(o.files.iter().map(|f| (f.clone(), arches.clone())));
+        targets.push(Target { path, app, arches });
     }
     if !o.apps.is_empty() || o.all || o.files.is_empty() {
-        for a in s.apps(&o.apps, o.all)? {
-            targets.push((a.containerfile.clone(), s.arches(arch_flag, &a)?));
+        for app in s.apps(&o.apps, o.all)? {
+            let arches = s.arches(arch_flag, &app)?;
+            targets.push(Target {
+                path: app.containerfile.clone(),
+                app,
+                arches,
+            });
         }
     }
     Ok(targets)
 }
 
+/// The configured app holding `dir` (else the one holding the working
+/// directory), else `dir` as an app of its own.
+fn app_for(s: &Session, dir: &Path) -> Result<App> {
+    if let Some(c) = &s.config {
+        for d in [dir, s.cwd.as_path()] {
+            if let Some(app) = c.app_containing(d)? {
+                return Ok(app);
+            }
+        }
+    }
+    let defaults = s.config.as_ref().map(|c| c.file.defaults.clone());
+    Ok(crate::config::adhoc_app(dir, &defaults.unwrap_or_default()))
+}
+
 /// Checks one Containerfile, prints its findings (or that it is ok) and
 /// returns how many block.
 fn check_one(
-    path: &PathBuf,
-    arches: &[Arch],
+    s: &Session,
+    t: &Target,
     host: Arch,
     caps: &Capabilities,
     o: &LintOptions,
     out: &mut dyn Write,
 ) -> Result<usize> {
+    let path = &t.path;
     let text = crate::core::fs::read_text(path, "the Containerfile")?;
     let file =
         Containerfile::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+    // What `image` would pass: the app's build args, its main package, its
+    // cross_compile setting, its context for Makefiles and scripts.
+    let args = preflight::app_build_args(&t.app, &t.app.build_args, &s.env);
     let cx = preflight::Context {
         path,
         caps,
-        arches,
+        arches: &t.arches,
         host,
         shims: !o.no_shims,
-        cross_compile: !o.no_cross_compile,
+        cross_compile: t.app.cross_compile && !o.no_cross_compile,
         no_cache: false,
-        cgo_build_arg: None,
+        cgo_build_arg: args.get("CGO_ENABLED").map(String::as_str),
+        build_args: &args,
+        files: &ContextDir(&t.app.context),
     };
     let outcome = preflight::check(&text, &file, &cx);
     for f in &outcome.findings {
@@ -129,7 +158,7 @@ fn check_one(
             "{}: ok ({} for {})",
             path.display(),
             describe(caps),
-            arches
+            t.arches
                 .iter()
                 .map(|a| a.name())
                 .collect::<Vec<_>>()

@@ -6,13 +6,17 @@
 pub(crate) mod bindkey;
 pub(crate) mod cgo;
 pub(crate) mod cross;
+pub(crate) mod gocmd;
 pub(crate) mod heredoc;
 pub(crate) mod images;
 pub(crate) mod lint;
+pub(crate) mod makefile;
 pub(crate) mod mountflags;
 pub(crate) mod mounts;
 pub(crate) mod practice;
 pub(crate) mod preflight;
+pub(crate) mod shell;
+pub(crate) mod steps;
 
 use anyhow::{bail, Result};
 

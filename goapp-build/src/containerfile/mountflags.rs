@@ -112,15 +112,22 @@ fn replace_target(value: &str, target: &str, abs: &str) -> String {
 
 /// `dir` joined with a relative `path` (`.` and `./` dropped).
 pub(crate) fn join(dir: &str, path: &str) -> String {
-    let mut out = dir.trim_end_matches('/').to_string();
+    let mut parts: Vec<&str> = if path.starts_with('/') {
+        Vec::new()
+    } else {
+        dir.split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect()
+    };
     for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
-        out.push('/');
-        out.push_str(part);
+        // `..` as the kernel reads it: the parent, and `/..` is `/`.
+        if part == ".." {
+            parts.pop();
+        } else {
+            parts.push(part);
+        }
     }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
+    format!("/{}", parts.join("/"))
 }
 
 /// The WORKDIR in effect at instruction `at`, when the file decides it (a

@@ -2,15 +2,19 @@
 //! engine can do (stop with `file:line` and the fix, or apply a safe shim
 //! and say so), and lints from established practice.
 
+use crate::config::App;
 use crate::containerfile::bindkey::{self, BindKey};
 use crate::containerfile::cross;
 use crate::containerfile::heredoc::{rewrite_heredoc_run, stage_shell};
 use crate::containerfile::mountflags::{self, Rewrites};
 use crate::containerfile::practice::{self, Lint};
+use crate::containerfile::steps::Files;
 use crate::containerfile::{Containerfile, Stage};
 use crate::core::arch::Arch;
+use crate::core::env::HostEnv;
 use crate::engine::caps::{can_run, emulation_fix, Capabilities, Emulation};
 use crate::engine::EngineKind;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -98,6 +102,26 @@ pub(crate) struct Context<'a> {
     pub no_cache: bool,
     /// `--build-arg CGO_ENABLED=…` (over the config's), when given.
     pub cgo_build_arg: Option<&'a str>,
+    /// Every build arg the build passes (the config's, `--build-arg`s, the
+    /// tool's own such as `MAIN_PKG_PATH`).
+    pub build_args: &'a BTreeMap<String, String>,
+    /// The build context, where Makefiles and scripts a `RUN` calls are read.
+    pub files: &'a dyn Files,
+}
+
+/// The build args a build of `app` passes that the file's `ARG`s read:
+/// `args` (the config's, with `--build-arg`s over them) and
+/// `MAIN_PKG_PATH` (the environment's, else the app's `main_package:`).
+/// `image` and `lint` both read a file with these.
+pub(crate) fn app_build_args(
+    app: &App,
+    args: &BTreeMap<String, String>,
+    env: &HostEnv,
+) -> BTreeMap<String, String> {
+    let mut out = args.clone();
+    let main = env.var("MAIN_PKG_PATH").unwrap_or(&app.main_package);
+    out.insert("MAIN_PKG_PATH".into(), main.to_string());
+    out
 }
 
 /// Edits a shim makes to the file's lines (1-based).
@@ -140,11 +164,22 @@ pub(crate) fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     };
     let mut edits = Edits::default();
     let stages = file.stages();
+    let crossed = cross_compile(file, &stages, cx, &mut edits, &mut sink);
+    // The cross shim's line-preserving rewrite (the build machine's
+    // GOOS/GOARCH for `go run` and friends) comes before the shims that
+    // replace whole instructions, so they see it.
+    let host_run = (!crossed.host_runs.is_empty()).then(|| {
+        let t = cross::rewrite_host_runs(text, &crossed.host_runs);
+        Containerfile::parse(&t).ok().map(|f| (f, t))
+    });
+    let (file, text) = match host_run.as_ref().and_then(|h| h.as_ref()) {
+        Some((f, t)) => (f, t.as_str()),
+        None => (file, text),
+    };
     heredocs(file, &stages, cx, &engine, &mut edits, &mut sink);
     syntax_directive(file, cx, &engine, &mut edits, &mut sink);
     secret_env(file, cx, &engine, &mut sink);
     buildplatform(&stages, file, cx, &engine, &mut sink);
-    let crossed = cross_compile(file, &stages, cx, &mut edits, &mut sink);
     let stages_crossed: Vec<usize> = crossed.crossed.iter().map(|(k, _)| *k).collect();
     emulation(&stages, &stages_crossed, file, cx, &mut sink);
     let mut keying = cx.caps.bind_keying;
@@ -165,7 +200,10 @@ pub(crate) fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     practice::lints(&lint, &mut |l, s, m| sink.add(l, s, m));
     let mut findings = sink.findings;
     findings.sort_by_key(|f| (f.line, f.severity));
-    let changed = normalized.is_some() || !edits.replace.is_empty() || !edits.insert.is_empty();
+    let changed = normalized.is_some()
+        || host_run.is_some()
+        || !edits.replace.is_empty()
+        || !edits.insert.is_empty();
     Outcome {
         findings,
         shimmed: changed.then(|| apply(text, &edits)),
@@ -216,7 +254,7 @@ fn cross_compile(
     };
     for (k, build_line) in &shim.crossed {
         let from = file.instructions[stages[*k].from].line;
-        sink.add(from, Severity::Note, format!("shim: builder stage moved to the build platform (`FROM --platform=$BUILDPLATFORM`); `go build` at line {build_line} {what} from the target platform, declared right before it (cgo is off, later stages copy only its binary): no emulation; `cross_compile: false` or --no-cross-compile turns this off"));
+        sink.add(from, Severity::Note, format!("shim: builder stage moved to the build platform (`FROM --platform=$BUILDPLATFORM`); the build at line {build_line} {what} from the target platform, declared right before it (cgo is off, later stages copy only what it builds): no emulation; `cross_compile: false` or --no-cross-compile turns this off"));
     }
     edits.replace.extend(shim.replace.iter().cloned());
     edits.insert.extend(shim.inserts.iter().cloned());
@@ -373,6 +411,10 @@ fn apply(text: &str, edits: &Edits) -> String {
             n += 1;
         }
     }
+    for (_, t) in edits.insert.iter().filter(|(at, _)| *at > lines.len()) {
+        out.push_str(t);
+        out.push('\n');
+    }
     out
 }
 
@@ -397,6 +439,8 @@ pub(crate) mod tests {
                 cross_compile: true,
                 no_cache: false,
                 cgo_build_arg: None,
+                build_args: &BTreeMap::new(),
+                files: &crate::containerfile::steps::NoFiles,
             },
         )
     }
@@ -436,6 +480,8 @@ pub(crate) mod tests {
                 cross_compile: true,
                 no_cache,
                 cgo_build_arg: None,
+                build_args: &BTreeMap::new(),
+                files: &crate::containerfile::steps::NoFiles,
             };
             messages(&check(text, &file, &cx), Severity::Error)
         };

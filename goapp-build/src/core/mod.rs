@@ -4,6 +4,7 @@
 
 pub(crate) mod arch;
 pub(crate) mod de;
+pub(crate) mod elf;
 pub(crate) mod env;
 pub(crate) mod fs;
 pub(crate) mod names;

@@ -100,7 +100,8 @@ impl IgnoreFiles {
 /// does not, a changed source still gets `--> Using cache` and the old result.
 ///
 /// Sources: buildah #5400 (podman issues #23382, #26057): bind mounts cached
-/// by text only. PR #5691 (buildah 1.38, podman 5.3) added the checksum for
+/// by text only. PR #5691 (commit 4383e34c0, first in buildah 1.39.0, which
+/// podman 5.4.0 vendors: checked by tag containment) added the checksum for
 /// explicit `type=bind` from the context or an image. PR #6957 (merged
 /// 2026-07-14) extended it to mounts without `type=` — no podman release is
 /// known to carry it, so every podman counts as affected. `from=<stage>`
@@ -158,8 +159,8 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             manifest: true,
             relative_mount_target: v >= (4, 4),
             bind_keying: BindKeying {
-                context: v >= (5, 3),
-                image: v >= (5, 3),
+                context: v >= (5, 4),
+                image: v >= (5, 4),
                 stage: false,
                 typeless: false,
                 stage_fresh: v >= (4, 4),
@@ -335,9 +336,9 @@ mod tests {
         assert!(!old.context && !old.image && !old.stage && !old.typeless && !old.stage_fresh);
         let ubuntu = k("4.9.3");
         assert!(!ubuntu.context && ubuntu.stage_fresh);
-        let fixed = k("5.3.0");
+        let fixed = k("5.4.0");
         assert!(fixed.context && fixed.image && !fixed.typeless && !fixed.stage);
-        assert!(!k("5.2.5").context);
+        assert!(!k("5.3.2").context);
     }
 
     #[test]

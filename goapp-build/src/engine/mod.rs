@@ -1,5 +1,6 @@
 //! Container engines: which one to use, which binary, and how it builds.
 
+pub(crate) mod archive;
 pub(crate) mod caps;
 pub(crate) mod leftovers;
 pub(crate) mod store;

@@ -20,7 +20,55 @@ pub struct LocalImage {
     pub label: Option<String>,
 }
 
+/// The archive format a node gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum ArchiveFormat {
+    /// `podman save --format oci-archive`: blobs by digest, so the ones a
+    /// containerd node holds can be left out; layers already gzip-compressed.
+    Oci,
+    /// `docker-archive` (what `docker save` writes): every loader takes it.
+    Docker,
+}
+
+impl ArchiveFormat {
+    /// As the engines call it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ArchiveFormat::Oci => "oci-archive",
+            ArchiveFormat::Docker => "docker-archive",
+        }
+    }
+}
+
 impl Engine {
+    /// `podman save`/`docker save` of `reference` in `format`, to stdout or
+    /// to the file `to`. docker writes its own format (a docker-archive;
+    /// from docker 25 an OCI layout with a `manifest.json`).
+    pub(crate) fn save_cmd(
+        &self,
+        reference: &str,
+        format: ArchiveFormat,
+        to: Option<&std::path::Path>,
+    ) -> crate::process::command::Cmd {
+        let mut cmd = self.cmd().arg("save");
+        if self.kind == EngineKind::Podman {
+            cmd = cmd.args(["--format", format.name()]);
+        }
+        if let Some(file) = to {
+            cmd = cmd.arg("-o").arg(file.display().to_string());
+        }
+        cmd.arg(reference)
+    }
+
+    /// Takes the name `reference` off its image (the image itself stays on
+    /// podman, by id; on docker it goes when that was its last name).
+    pub(crate) fn untag_cmd(&self, reference: &str) -> crate::process::command::Cmd {
+        match self.kind {
+            EngineKind::Podman => self.cmd().args(["untag", reference, reference]),
+            EngineKind::Docker => self.cmd().args(["image", "rm", "--no-prune", reference]),
+        }
+    }
+
     /// The name the engine stores `name` under: `joke:1` built by podman is
     /// `localhost/joke:1`; by docker, `docker.io/library/joke:1`.
     pub fn qualify(&self, name: &str) -> String {

@@ -178,21 +178,7 @@ mod tests {
     use crate::engine::BuildFront;
 
     fn built(app: &str, arch: Arch, domain: &str) -> BuildResult {
-        BuildResult {
-            app: app.into(),
-            arch,
-            image: format!("{app}:1-{arch}"),
-            reference: format!("{domain}/{app}:1-{arch}"),
-            index_image: format!("{app}:1"),
-            index_reference: format!("{domain}/{app}:1"),
-            status: Status::UpToDate,
-            inputs: "f00d".into(),
-            local: None,
-            command: Cmd::new("podman"),
-            elapsed: None,
-            log: None,
-            error: None,
-        }
+        BuildResult::fixture(app, arch, Status::UpToDate).with_domain(domain)
     }
 
     fn engine(kind: EngineKind) -> Engine {

@@ -7,7 +7,7 @@
 use crate::build::BuildResult;
 use crate::config::hosts::ImportKind;
 use crate::core::arch::Arch;
-use crate::engine::{Engine, EngineKind};
+use crate::engine::Engine;
 use crate::process::command::Cmd;
 use crate::process::error::ProcessError;
 use crate::push::plan::{PushStep, Registry};
@@ -349,7 +349,7 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
                 name: r.index_reference.clone(),
                 id: r.id().unwrap_or_default().to_string(),
                 format,
-                save: save_cmd(f.engine, &r.reference, format),
+                save: f.engine.save_cmd(&r.reference, format, None),
                 lanes: Vec::new(),
             });
         }
@@ -510,23 +510,6 @@ fn repository_of(r: &BuildResult) -> String {
     }
 }
 
-/// `podman save`/`docker save` of `reference` in `format`, to stdout.
-fn save_cmd(engine: &Engine, reference: &str, format: ArchiveFormat) -> Cmd {
-    match (engine.kind, format) {
-        (EngineKind::Podman, ArchiveFormat::Oci) => {
-            engine
-                .cmd()
-                .args(["save", "--format", "oci-archive", reference])
-        }
-        (EngineKind::Podman, ArchiveFormat::Docker) => {
-            engine
-                .cmd()
-                .args(["save", "--format", "docker-archive", reference])
-        }
-        (EngineKind::Docker, _) => engine.cmd().args(["save", reference]),
-    }
-}
-
 /// Refuses an image whose recorded architecture is not the node's: an
 /// amd64 image imports fine on an arm64 node and fails only when a pod starts.
 pub(crate) fn check_arch(
@@ -548,8 +531,8 @@ mod tests {
     //! the exact commands.
     use super::*;
     use crate::build::Status;
-    use crate::engine::store::LocalImage;
     use crate::engine::BuildFront;
+    use crate::engine::EngineKind;
     use crate::ship::remote::{PIN_CRI, PIN_K3S};
 
     const ID: &str = "sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7";
@@ -582,26 +565,11 @@ mod tests {
     }
 
     fn built(arch: Arch, status: Status) -> BuildResult {
-        let image = format!("joke:1-{arch}");
-        BuildResult {
-            app: "joke".into(),
-            arch,
-            reference: format!("localhost/{image}"),
-            image,
-            index_image: "joke:1".into(),
-            index_reference: "localhost/joke:1".into(),
-            status,
-            inputs: "f00d".into(),
-            local: matches!(status, Status::Built | Status::UpToDate).then(|| LocalImage {
-                id: ID.into(),
-                arch: Some(arch),
-                digest: None,
-                label: Some("f00d".into()),
-            }),
-            command: Cmd::new("podman").arg("build"),
-            elapsed: None,
-            log: None,
-            error: None,
+        let r = BuildResult::fixture("joke", arch, status)
+            .with_command(Cmd::new("podman").arg("build"));
+        match status {
+            Status::Built | Status::UpToDate => r.with_local(ID, None, Some("f00d")),
+            _ => r,
         }
     }
 

@@ -79,25 +79,7 @@ impl Compression {
     }
 }
 
-/// The archive format a node gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum ArchiveFormat {
-    /// `podman save --format oci-archive`: blobs by digest, so the ones a
-    /// containerd node holds can be left out; layers already gzip-compressed.
-    Oci,
-    /// `docker-archive` (what `docker save` writes): every loader takes it.
-    Docker,
-}
-
-impl ArchiveFormat {
-    /// As the engines call it.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            ArchiveFormat::Oci => "oci-archive",
-            ArchiveFormat::Docker => "docker-archive",
-        }
-    }
-}
+pub(crate) use crate::engine::store::ArchiveFormat;
 
 /// Whether ssh refused the node because its host key is unknown (or changed).
 pub(crate) fn host_key_refused(e: &ProcessError) -> bool {
