@@ -327,7 +327,7 @@ fn unknown_app_and_bad_tag() {
     assert_eq!(code, 1);
     assert_eq!(
         error_line(&err),
-        "error: --build-arg MAIN_PKG_PATH: build arg MAIN_PKG_PATH is set by goapp-build: set `main_package:` instead"
+        "error: --build-arg MAIN_PKG_PATH: build arg MAIN_PKG_PATH is set by goapp-build: set the environment variable instead (`MAIN_PKG_PATH=./cmd/api` before the command), or `main_package:` in the config"
     );
     let (code, _, err) = ws.run(true, &["image", "svc", "--engine", "buildah"]);
     assert_eq!(code, 2, "a usage error: {err}");

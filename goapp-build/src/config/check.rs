@@ -14,9 +14,18 @@ use std::path::Path;
 /// `--platform`: a config value would fight them, and a proxy variable's
 /// value would land in argv, where the proxy password must never be.
 const RESERVED_BUILD_ARGS: [(&str, &str); 8] = [
-    ("TAG_GOVER", "set `go_version:` or a `ver` file instead"),
-    ("MAIN_PKG_PATH", "set `main_package:` instead"),
-    ("GOPRIVATE", "set `goprivate:` instead"),
+    (
+        "TAG_GOVER",
+        "pass --go-version, write a `ver` file, or set `go_version:` in the config instead",
+    ),
+    (
+        "MAIN_PKG_PATH",
+        "set the environment variable instead (`MAIN_PKG_PATH=./cmd/api` before the command), or `main_package:` in the config",
+    ),
+    (
+        "GOPRIVATE",
+        "set the environment variable instead, or `goprivate:` in the config",
+    ),
     ("BUILDPLATFORM", "it is always this machine's platform"),
     ("TARGETPLATFORM", "the engine sets it from --arch"),
     ("TARGETARCH", "the engine sets it from --arch"),

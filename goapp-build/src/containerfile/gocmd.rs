@@ -33,6 +33,11 @@ impl Verb {
         matches!(self, Verb::Build | Verb::Install)
     }
 
+    /// Compiles Go for GOOS/GOARCH (and may run what it compiled).
+    pub(crate) fn compiles(self) -> bool {
+        self.builds() || self.runs_here()
+    }
+
     /// As written.
     pub(crate) fn word(self) -> &'static str {
         match self {

@@ -48,12 +48,54 @@ pub(crate) struct Makefile {
     default_goal: Option<String>,
 }
 
+/// What `make goals` runs in a Makefile of `text`, with `overrides`
+/// (`make VAR=value`) and the environment `env` (a variable set there wins
+/// over `?=`, and conditions see it).
+pub(crate) fn run(
+    text: &str,
+    goals: &[String],
+    overrides: &[(String, String)],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Run, String> {
+    Makefile::parse(text, overrides, env)?.run(goals, overrides, env)
+}
+
+/// One open `ifeq`/`ifdef`: whether its lines count now, and whether a
+/// branch of it already did.
+struct Cond {
+    active: bool,
+    taken: bool,
+}
+
 impl Makefile {
-    /// Parses the text (continuations joined, comments dropped).
-    pub(crate) fn parse(text: &str) -> Makefile {
+    /// Parses the text (continuations joined, comments dropped), with its
+    /// conditionals evaluated as make does while reading.
+    fn parse(
+        text: &str,
+        overrides: &[(String, String)],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Makefile, String> {
         let mut m = Makefile::default();
         let mut current: Vec<String> = Vec::new();
+        let mut conds: Vec<Cond> = Vec::new();
         for (line_no, line) in logical_lines(text) {
+            let live = conds.iter().all(|c| c.active);
+            if !line.starts_with('\t') {
+                let trimmed = strip_comment(&line).trim().to_string();
+                let x = Expander {
+                    m: &m,
+                    overrides,
+                    env,
+                };
+                if conditional(&trimmed, &mut conds, live, &x)
+                    .map_err(|e| format!("Makefile:{line_no}: {e}"))?
+                {
+                    continue;
+                }
+            }
+            if !live {
+                continue;
+            }
             if let Some(recipe) = line.strip_prefix('\t') {
                 for t in &current {
                     if let Some(r) = m.rules.get_mut(t) {
@@ -72,7 +114,7 @@ impl Makefile {
             }
             current = m.rule(line.trim());
         }
-        m
+        Ok(m)
     }
 
     /// Reads `NAME = value` forms; true when the line was one.
@@ -164,9 +206,8 @@ impl Makefile {
         targets
     }
 
-    /// What `make goals` runs, with `overrides` (`make VAR=value`) and the
-    /// environment `env` (a variable set there wins over `?=`).
-    pub(crate) fn run(
+    /// What `make goals` runs.
+    fn run(
         &self,
         goals: &[String],
         overrides: &[(String, String)],
@@ -303,13 +344,95 @@ impl Expander<'_> {
     /// functions are kept as written.
     fn reference(&self, inner: &str, target: &str, depth: usize) -> String {
         if let Some(cmd) = inner.strip_prefix("shell ") {
-            return format!("$({})", self.expand(cmd, target, depth + 1));
+            let cmd = self.expand(cmd, target, depth + 1);
+            // `go env GOARCH` answers from the environment when it is set there.
+            if let Some(var) = cmd.trim().strip_prefix("go env ") {
+                if let Some(v) = (self.env)(var.trim()).filter(|v| !v.is_empty()) {
+                    return v;
+                }
+            }
+            return format!("$({cmd})");
         }
         if inner.contains(char::is_whitespace) || inner.contains(',') {
             return format!("$({inner})");
         }
         self.var(inner, target, depth).unwrap_or_default()
     }
+}
+
+/// Handles a conditional directive line; true when the line was one.
+fn conditional(
+    line: &str,
+    conds: &mut Vec<Cond>,
+    live: bool,
+    x: &Expander,
+) -> Result<bool, String> {
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    match word {
+        "ifeq" | "ifneq" | "ifdef" | "ifndef" => {
+            let holds = live && test(word, rest.trim(), x)?;
+            conds.push(Cond {
+                active: holds,
+                taken: holds,
+            });
+        }
+        "else" => {
+            let outer = conds.len() > 1 && conds[..conds.len() - 1].iter().all(|c| c.active);
+            let c = conds.last_mut().ok_or("`else` without `ifeq`")?;
+            let rest = rest.trim();
+            let holds = if rest.is_empty() {
+                !c.taken
+            } else {
+                let (w, r) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                !c.taken && (outer || conds.len() == 1) && test(w, r.trim(), x)?
+            };
+            let c = conds.last_mut().ok_or("`else` without `ifeq`")?;
+            c.active = holds;
+            c.taken |= holds;
+        }
+        "endif" => {
+            conds.pop().ok_or("`endif` without `ifeq`")?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Evaluates `ifeq (a,b)`, `ifneq "a" "b"`, `ifdef VAR`, …
+fn test(kind: &str, args: &str, x: &Expander) -> Result<bool, String> {
+    if kind == "ifdef" || kind == "ifndef" {
+        let set = x.var(args, "", 0).is_some_and(|v| !v.is_empty());
+        return Ok(set == (kind == "ifdef"));
+    }
+    let (a, b) = match args.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        Some(inner) => split_top_comma(inner).ok_or(format!("cannot read `{kind} {args}`"))?,
+        None => {
+            let w = shlex::split(args).unwrap_or_default();
+            match w.as_slice() {
+                [a, b] => (a.clone(), b.clone()),
+                _ => return Err(format!("cannot read `{kind} {args}`")),
+            }
+        }
+    };
+    let (a, b) = (x.expand(a.trim(), "", 0), x.expand(b.trim(), "", 0));
+    if a.contains("$(") || b.contains("$(") {
+        return Err(format!("the condition `{kind} {args}` depends on a command (`{}`), which the tool does not run", if a.contains("$(") { &a } else { &b }));
+    }
+    Ok((a == b) == (kind == "ifeq"))
+}
+
+/// `a,b` split at the comma outside parentheses.
+fn split_top_comma(s: &str) -> Option<(String, String)> {
+    let mut depth = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '{' => depth += 1,
+            ')' | '}' => depth -= 1,
+            ',' if depth == 0 => return Some((s[..i].to_string(), s[i + 1..].to_string())),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The text from `start` to the matching `close`, and that index.
@@ -378,11 +501,10 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         let goals: Vec<String> = goals.iter().map(|s| s.to_string()).collect();
-        Makefile::parse(MK)
-            .run(&goals, &[], &|n| {
-                env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
-            })
-            .unwrap()
+        super::run(MK, &goals, &[], &|n| {
+            env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+        })
+        .unwrap()
     }
 
     #[test]
@@ -405,19 +527,32 @@ mod tests {
 
     #[test]
     fn the_environment_wins_over_conditional_assignments_only() {
-        let mk = Makefile::parse(
-            "GOARCH ?= $(shell uname -m)\nOUT = x-$(GOARCH)\nb:\n\tgo build -o $(OUT) $(EXTRA)\n",
-        );
-        let no_env = mk.run(&[], &[], &|_| None).unwrap();
+        let mk =
+            "GOARCH ?= $(shell uname -m)\nOUT = x-$(GOARCH)\nb:\n\tgo build -o $(OUT) $(EXTRA)\n";
+        let none = |_: &str| None;
+        let no_env = super::run(mk, &[], &[], &none).unwrap();
         assert_eq!(no_env.lines[0].text, "go build -o x-$(uname -m) ");
-        let with_env = mk
-            .run(&[], &[], &|n| (n == "GOARCH").then(|| "arm64".to_string()))
-            .unwrap();
+        let arm = |n: &str| (n == "GOARCH").then(|| "arm64".to_string());
+        let with_env = super::run(mk, &[], &[], &arm).unwrap();
         assert_eq!(with_env.lines[0].text, "go build -o x-arm64 ");
-        let over = mk
-            .run(&["b".into()], &[("OUT".into(), "/o".into())], &|_| None)
-            .unwrap();
+        let over = super::run(mk, &["b".into()], &[("OUT".into(), "/o".into())], &none).unwrap();
         assert_eq!(over.lines[0].text, "go build -o /o ");
-        assert!(mk.run(&["nope".into()], &[], &|_| None).is_err());
+        assert!(super::run(mk, &["nope".into()], &[], &none).is_err());
+    }
+
+    /// Conditionals are read as make reads them, with the environment: the
+    /// probe in a branch not taken is never run.
+    #[test]
+    fn conditionals() {
+        let mk = "LOCAL_ARCH ?= $(shell uname -m)\nifneq ($(GOARCH),)\n    TARGET_ARCH ?= $(GOARCH)\nelse ifeq ($(LOCAL_ARCH),x86_64)\n    TARGET_ARCH ?= amd64\nelse\n    $(error unsupported)\nendif\nLOCAL_OS ?= $(shell go env GOOS)\nifeq ($(LOCAL_OS),linux)\n    TARGET_OS ?= linux\nendif\nifdef NOPE\nX = 1\nendif\nb:\n\tGOOS=$(TARGET_OS) GOARCH=$(TARGET_ARCH) go build $(X)\n";
+        let env = |n: &str| match n {
+            "GOARCH" => Some("arm64".to_string()),
+            "GOOS" => Some("linux".to_string()),
+            _ => None,
+        };
+        let r = super::run(mk, &[], &[], &env).unwrap();
+        assert_eq!(r.lines[0].text, "GOOS=linux GOARCH=arm64 go build ");
+        let no_env = super::run(mk, &[], &[], &|_| None).unwrap_err();
+        assert!(no_env.contains("Makefile:4: the condition `ifeq ($(LOCAL_ARCH),x86_64)` depends on a command (`$(uname -m)`)"), "{no_env}");
     }
 }

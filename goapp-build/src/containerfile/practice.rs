@@ -53,15 +53,51 @@ pub(crate) fn lints(l: &Lint, find: &mut impl FnMut(usize, Severity, String)) {
         .last()
         .map(|s| base_of(l.file, l.stages, s))
         .unwrap_or_default();
+    let needed = crate::containerfile::cross::needed(l.file, l.stages);
     for (k, st) in l.stages.iter().enumerate() {
         qualified_names(l, st, find);
-        emulated_builder(l, k, find);
+        if needed[k] {
+            emulated_builder(l, k, find);
+        }
         pinned_final(l, k, find);
         early_target_args(l, st, find);
         shell_form_entrypoint(l, k, &final_base, find);
         cgo_for_minimal(l, st, &final_base, find);
         volumes(l, st, find);
         apt_cache_sharing(l, st, find);
+        copy_without_from(l, k, find);
+    }
+}
+
+/// Lint 9: `COPY /app/bin /app/bin` in a later stage where the path is
+/// not in the build context but an earlier stage's `go build` writes it:
+/// the `--from=<stage>` was forgotten (the build then fails at that COPY).
+fn copy_without_from(l: &Lint, k: usize, find: &mut impl FnMut(usize, Severity, String)) {
+    if k == 0 {
+        return;
+    }
+    let st = &l.stages[k];
+    for ins in body(l, st) {
+        if !matches!(ins.keyword.as_str(), "COPY" | "ADD") || ins.flag("from").is_some() {
+            continue;
+        }
+        let words = parse_json_array(&ins.args)
+            .unwrap_or_else(|| ins.args.split_whitespace().map(str::to_string).collect());
+        for src in &words[..words.len().saturating_sub(1)] {
+            let rel = src.trim_start_matches('/');
+            if !src.starts_with('/') || rel.is_empty() || l.cx.files.exists(rel) {
+                continue;
+            }
+            let maker = (0..k).find(|&p| {
+                crate::containerfile::cross::stage_outputs(l.file, l.stages, p, l.cx)
+                    .iter()
+                    .any(|o| o.covers(src))
+            });
+            if let Some(p) = maker {
+                let name = l.stages[p].name.clone().unwrap_or_else(|| p.to_string());
+                find(ins.line, Severity::Warning, format!("`{src}` is copied from the build context, which does not have it, but stage `{name}` builds it: write `{} --from={name} {}`", ins.keyword, ins.args.trim()));
+            }
+        }
     }
 }
 
@@ -100,21 +136,43 @@ fn emulated_builder(l: &Lint, k: usize, find: &mut impl FnMut(usize, Severity, S
             .filter(|a| **a != l.cx.host)
             .map(|a| a.to_string())
             .collect();
-    if k + 1 == l.stages.len()
-        || foreign.is_empty()
+    let reason = l.not_crossed.iter().find(|(s, _)| *s == k).map(|(_, w)| w);
+    if k + 1 == l.stages.len() {
+        return emulated_final(l, k, &foreign, find);
+    }
+    if foreign.is_empty()
         || on_buildplatform(st)
         || l.crossed.contains(&k)
         || !body(l, st).iter().any(|i| i.keyword == "RUN")
+        // A stage that runs no Go (C++, assets): GOARCH is no advice for it.
+        || reason.is_some_and(|w| w == crate::containerfile::cross::NO_GO)
     {
         return;
     }
-    let why = l
-        .not_crossed
-        .iter()
-        .find(|(s, _)| *s == k)
-        .map(|(_, why)| format!(" (not cross-compiled automatically: {why})"))
+    let why = reason
+        .map(|why| format!(" (not cross-compiled automatically: {why})"))
         .unwrap_or_default();
     find(l.file.instructions[st.from].line, Severity::Warning, format!("this builder stage is not on `--platform=$BUILDPLATFORM`: building for {} on {} runs all its steps under QEMU, many times slower; add `--platform=$BUILDPLATFORM` and cross-compile with `GOARCH=$TARGETARCH`{why}", foreign.join(", "), l.cx.host));
+}
+
+/// Lint 3b: a single-stage file (or a final stage) that builds Go: under
+/// QEMU for a foreign architecture, and the toolchain ships in the image.
+fn emulated_final(
+    l: &Lint,
+    k: usize,
+    foreign: &[String],
+    find: &mut impl FnMut(usize, Severity, String),
+) {
+    let st = &l.stages[k];
+    if foreign.is_empty() || on_buildplatform(st) {
+        return;
+    }
+    if let Some(ins) = body(l, st)
+        .iter()
+        .find(|i| i.keyword == "RUN" && cgo::builds_go(&cgo::run_text(i)))
+    {
+        find(ins.line, Severity::Warning, format!("the image's own stage builds Go: for {} on {} that runs under QEMU, many times slower, and the Go toolchain ships in the image; build in a stage of its own (`FROM --platform=$BUILDPLATFORM … AS build`, cgo off) and `COPY --from=build` the binary into a small final stage", foreign.join(", "), l.cx.host));
+    }
 }
 
 /// Lint 4: A final stage pinned by digest while building several architectures.
@@ -321,6 +379,29 @@ mod tests {
         ] {
             assert!(warns(ok, &[Arch::Amd64]).is_empty(), "{ok}");
         }
+    }
+
+    #[test]
+    fn emulated_builder_advice_only_where_go_runs() {
+        let cpp = "FROM docker.io/library/gcc:13 AS native\nRUN g++ -O2 -o /out/tool tool.cc\nFROM docker.io/library/debian:12\nCOPY --from=native /out/tool /tool\n";
+        assert!(warns(cpp, &BOTH).is_empty(), "{:?}", warns(cpp, &BOTH));
+        let go = cpp.replace("g++ -O2 -o /out/tool tool.cc", "go build -o /out/tool .");
+        let w = warns(&go, &BOTH);
+        assert!(w[0].contains("add `--platform=$BUILDPLATFORM` and cross-compile with `GOARCH=$TARGETARCH` (not cross-compiled automatically: cgo is not provably off"), "{w:?}");
+    }
+
+    #[test]
+    fn copy_of_a_built_path_without_from() {
+        let forgot = "FROM docker.io/library/golang:1.25 AS builder\nWORKDIR /app/src\nCOPY . .\nRUN CGO_ENABLED=0 go build -o ../bin .\nFROM scratch\nCOPY /app/bin /app/bin\nCMD [\"/app/bin\"]\n";
+        let w = warns(forgot, &[Arch::Amd64]);
+        assert_eq!(w, ["Containerfile:6: warning: `/app/bin` is copied from the build context, which does not have it, but stage `builder` builds it: write `COPY --from=builder /app/bin /app/bin`"]);
+        let ok = forgot.replace("COPY /app/bin", "COPY --from=builder /app/bin");
+        assert!(warns(&ok, &[Arch::Amd64]).is_empty());
+        let context = forgot.replace("COPY /app/bin /app/bin", "COPY /etc/app.yaml /etc/app.yaml");
+        assert!(
+            warns(&context, &[Arch::Amd64]).is_empty(),
+            "not a build output"
+        );
     }
 
     #[test]

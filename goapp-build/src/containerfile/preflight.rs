@@ -165,23 +165,12 @@ pub(crate) fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     let mut edits = Edits::default();
     let stages = file.stages();
     let crossed = cross_compile(file, &stages, cx, &mut edits, &mut sink);
-    // The cross shim's line-preserving rewrite (the build machine's
-    // GOOS/GOARCH for `go run` and friends) comes before the shims that
-    // replace whole instructions, so they see it.
-    let host_run = (!crossed.host_runs.is_empty()).then(|| {
-        let t = cross::rewrite_host_runs(text, &crossed.host_runs);
-        Containerfile::parse(&t).ok().map(|f| (f, t))
-    });
-    let (file, text) = match host_run.as_ref().and_then(|h| h.as_ref()) {
-        Some((f, t)) => (f, t.as_str()),
-        None => (file, text),
-    };
     heredocs(file, &stages, cx, &engine, &mut edits, &mut sink);
     syntax_directive(file, cx, &engine, &mut edits, &mut sink);
     secret_env(file, cx, &engine, &mut sink);
     buildplatform(&stages, file, cx, &engine, &mut sink);
     let stages_crossed: Vec<usize> = crossed.crossed.iter().map(|(k, _)| *k).collect();
-    emulation(&stages, &stages_crossed, file, cx, &mut sink);
+    emulation(&stages, &crossed, file, cx, &mut sink);
     let mut keying = cx.caps.bind_keying;
     // Rebuilt from scratch, a stage's bind mount shows its current content.
     keying.stage_fresh |= cx.no_cache;
@@ -200,10 +189,7 @@ pub(crate) fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     practice::lints(&lint, &mut |l, s, m| sink.add(l, s, m));
     let mut findings = sink.findings;
     findings.sort_by_key(|f| (f.line, f.severity));
-    let changed = normalized.is_some()
-        || host_run.is_some()
-        || !edits.replace.is_empty()
-        || !edits.insert.is_empty();
+    let changed = normalized.is_some() || !edits.replace.is_empty() || !edits.insert.is_empty();
     Outcome {
         findings,
         shimmed: changed.then(|| apply(text, &edits)),
@@ -349,14 +335,22 @@ fn buildplatform(
     }
 }
 
-/// Foreign architectures whose RUN steps need emulation.
+/// Foreign architectures whose RUN steps need emulation: the stages left
+/// on the target platform, and crossed ones that run programs built for
+/// the target.
 fn emulation(
     stages: &[Stage],
-    crossed: &[usize],
+    shim: &cross::CrossShim,
     file: &Containerfile,
     cx: &Context,
     sink: &mut Sink,
 ) {
+    let crossed: Vec<usize> = shim
+        .crossed
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| !shim.runs_target.contains(k))
+        .collect();
     for &arch in cx.arches {
         let Emulation::Missing(entry) = can_run(arch, cx.host) else {
             continue;

@@ -7,7 +7,6 @@
 //! as well as one on the `RUN` line.
 
 use crate::containerfile::cgo::{assignments, run_text};
-use crate::containerfile::makefile::Makefile;
 use crate::containerfile::mountflags::join;
 use crate::containerfile::mounts::MountKind;
 use crate::containerfile::shell::{self, SimpleCmd};
@@ -21,6 +20,10 @@ pub(crate) trait Files: std::fmt::Debug {
     fn read(&self, rel: &str) -> Option<String>;
     /// Whether the path is a directory.
     fn is_dir(&self, rel: &str) -> bool;
+    /// Whether anything is at the path.
+    fn exists(&self, rel: &str) -> bool {
+        self.is_dir(rel) || self.read(rel).is_some()
+    }
 }
 
 /// The build context on disk.
@@ -50,6 +53,11 @@ impl Files for ContextDir<'_> {
 
     fn is_dir(&self, rel: &str) -> bool {
         self.path(rel).is_some_and(|p| p.is_dir())
+    }
+
+    fn exists(&self, rel: &str) -> bool {
+        self.path(rel)
+            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok())
     }
 }
 
@@ -404,6 +412,35 @@ pub(crate) fn expand(text: &str, env: &Env) -> String {
     out
 }
 
+/// The command substitutions a path to `cd` into is commonly made of:
+/// `$(dirname P)`, `$(basename P)`, `$(pwd)`; others stay as written.
+fn substitute(word: &str, cwd: Option<&str>) -> String {
+    let mut out = word.to_string();
+    while let Some(start) = out.find("$(") {
+        let Some(len) = out[start..].find(')') else {
+            break;
+        };
+        let inner = out[start + 2..start + len].trim().to_string();
+        let words = shlex::split(&inner).unwrap_or_default();
+        let value = match words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["dirname", p] => crate::containerfile::cross::outputs::parent(p),
+            ["basename", p] => p.rsplit('/').next().unwrap_or(p).to_string(),
+            ["pwd"] => match cwd {
+                Some(d) => d.to_string(),
+                None => break,
+            },
+            _ => break,
+        };
+        out.replace_range(start..start + len + 1, &value);
+    }
+    out
+}
+
 /// Walks commands, following makes and scripts.
 struct Walker<'a> {
     files: &'a dyn Files,
@@ -447,7 +484,10 @@ impl Walker<'_> {
             }
             match cmd.words[0].as_str() {
                 "cd" => {
-                    let to = cmd.words.get(1).map(|d| expand(d, &env));
+                    let to = cmd
+                        .words
+                        .get(1)
+                        .map(|d| substitute(&expand(d, &env), cwd.as_deref()));
                     cwd = match to.as_deref() {
                         None | Some("~") => Some("/root".into()),
                         Some(d) => absolute(cwd.as_deref(), d),
@@ -500,13 +540,12 @@ impl Walker<'_> {
             return; // a program of the image, not a script of the context
         };
         if let Some(text) = self.files.read(&rel) {
-            self.script(
-                &text,
-                step.cwd.clone(),
-                step.env.clone(),
-                Some(rel),
-                depth + 1,
-            );
+            let mut env = step.env.clone();
+            // `$0` is the script's own path: `cd "$(dirname "$0")/.."` works.
+            if let Some(p) = absolute(step.cwd.as_deref(), path) {
+                env.insert("0".into(), p);
+            }
+            self.script(&text, step.cwd.clone(), env, Some(rel), depth + 1);
         }
     }
 
@@ -550,7 +589,9 @@ impl Walker<'_> {
             return;
         };
         let env = step.env.clone();
-        let run = match Makefile::parse(&text).run(&goals, &overrides, &|n| env.get(n).cloned()) {
+        let run = match crate::containerfile::makefile::run(&text, &goals, &overrides, &|n| {
+            env.get(n).cloned()
+        }) {
             Ok(run) => run,
             Err(e) => {
                 self.out.unfollowed.push(Unfollowed {

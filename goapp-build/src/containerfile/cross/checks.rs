@@ -62,7 +62,15 @@ pub(super) fn copied(
     };
     let mut used = vec![false; builds.len()];
     let mut copied = false;
-    for later in &stages[k + 1..] {
+    let needed = needed_stages(file, stages);
+    // A stage the image does not need (a test stage `FROM` the builder) is
+    // not part of what the image holds.
+    for later in stages[k + 1..]
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| needed[k + 1 + n])
+        .map(|(_, s)| s)
+    {
         let from = &file.instructions[later.from];
         if refers(&file.resolved_base(later)) {
             return Err(format!(
@@ -100,7 +108,37 @@ pub(super) fn copied(
         .collect())
 }
 
-/// A copied path: the output of a build (marked used), or arch-free data.
+/// Which stages the last one (the image) needs: its base stages, the
+/// stages it copies or mounts from, and theirs.
+pub(crate) fn needed_stages(file: &Containerfile, stages: &[Stage]) -> Vec<bool> {
+    let mut needed = vec![false; stages.len()];
+    let mut todo = vec![stages.len().saturating_sub(1)];
+    let index = |name: &str| {
+        let name = name.to_lowercase();
+        stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(name.as_str()))
+            .or_else(|| name.parse::<usize>().ok().filter(|&i| i < stages.len()))
+    };
+    while let Some(k) = todo.pop() {
+        if stages.is_empty() || needed[k] {
+            continue;
+        }
+        needed[k] = true;
+        let st = &stages[k];
+        let mut refs = vec![file.resolved_base(st)];
+        for ins in &file.instructions[st.from + 1..st.end] {
+            refs.extend(ins.flag("from").map(str::to_string));
+            refs.extend(ins.typed_mounts().into_iter().filter_map(|m| m.from));
+        }
+        todo.extend(refs.iter().filter_map(|r| index(r)).filter(|&i| i < k));
+    }
+    needed
+}
+
+/// A copied path: the output of a build (marked used), or arch-free data;
+/// failing those, what a `go run` build helper may have written in its
+/// directory.
 fn source_covered(
     src: &str,
     line: usize,
@@ -112,19 +150,23 @@ fn source_covered(
         Some(i) => outputs::parent(&src[..i]),
         None => src.to_string(),
     };
-    let mut ok = false;
-    for (n, b) in builds.iter().enumerate() {
-        if b.output.covers(&src) {
-            used[n] = true;
-            ok = true;
+    for helpers in [false, true] {
+        let mut ok = false;
+        for (n, b) in builds.iter().enumerate() {
+            if (b.verb == Verb::Run) == helpers && b.output.covers(&src) {
+                used[n] = true;
+                ok = true;
+            }
         }
-    }
-    if ok
-        || ARCH_FREE
+        if ok {
+            return Ok(());
+        }
+        if ARCH_FREE
             .iter()
             .any(|d| src == *d || src.starts_with(&format!("{d}/")))
-    {
-        return Ok(());
+        {
+            return Ok(());
+        }
     }
     if let Some(Output::Unknown(why)) = builds
         .iter()
@@ -135,6 +177,7 @@ fn source_covered(
     }
     let wrote: Vec<String> = builds
         .iter()
+        .filter(|b| b.verb != Verb::Run)
         .filter_map(|b| match &b.output {
             Output::Path(p) | Output::Dir(p) => Some(format!("`{p}` ({})", b.step.place())),
             _ => None,
@@ -154,6 +197,49 @@ fn copy_sources(ins: &Instruction) -> Vec<String> {
     let words = parse_json_array(&ins.args)
         .unwrap_or_else(|| ins.args.split_whitespace().map(str::to_string).collect());
     words[..words.len().saturating_sub(1)].to_vec()
+}
+
+/// The stage's own `ENV`/`ARG` (and its parents') give GOOS/GOARCH only
+/// from the target: the shim's `ENV` would override a fixed value that the
+/// emulated build keeps.
+pub(super) fn file_sets_no_arch(
+    file: &Containerfile,
+    stages: &[Stage],
+    k: usize,
+) -> Result<(), String> {
+    let mut chain = vec![k];
+    while let Some(p) = parent_stage(file, stages, *chain.last().unwrap_or(&k)) {
+        if chain.contains(&p) {
+            break;
+        }
+        chain.push(p);
+    }
+    for &s in &chain {
+        for ins in &file.instructions[stages[s].from + 1..stages[s].end] {
+            if !matches!(ins.keyword.as_str(), "ENV" | "ARG") {
+                continue;
+            }
+            for (var, value) in cgo::assignments(ins) {
+                let value = value.unwrap_or_default();
+                let ok = match var.as_str() {
+                    "GOOS" => value.is_empty() || value == "linux" || value.contains("TARGETOS"),
+                    "GOARCH" => value.is_empty() || value.contains("TARGETARCH"),
+                    _ => true,
+                };
+                if !ok {
+                    return Err(format!("line {} sets {var}={value} itself, not from the target: every image would get that platform's binary", ins.line));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parent_stage(file: &Containerfile, stages: &[Stage], k: usize) -> Option<usize> {
+    let base = file.resolved_base(&stages[k]).to_lowercase();
+    stages[..k]
+        .iter()
+        .rposition(|s| s.name.as_deref() == Some(base.as_str()))
 }
 
 /// GOOS/GOARCH the file gives a copied build are the target's (`linux`,
@@ -198,19 +284,15 @@ pub(super) fn cgo_off(products: &[Build], cgo_build_arg: Option<&str>) -> Result
     Ok(())
 }
 
-/// No step asks which machine it runs on; none before the first copied
-/// build picks files by the target.
-/// Without `insert_at` (not known yet), only what asks the machine
-/// wherever it stands.
+/// No step asks which machine it runs on (a native program answers the
+/// build machine's); none before the shim's `ENV` picks files by the target.
 pub(super) fn no_probes(
     file: &Containerfile,
     stages: &[Stage],
     k: usize,
     steps: &Steps,
-    insert_at: Option<usize>,
+    insert_at: usize,
 ) -> Result<(), String> {
-    let known = insert_at.is_some();
-    let insert_at = insert_at.unwrap_or(0);
     let st = &stages[k];
     for at in st.from + 1..st.end {
         let ins = &file.instructions[at];
@@ -229,7 +311,7 @@ pub(super) fn no_probes(
         }
     }
     for s in steps.steps.iter().filter(|s| s.origin.is_some()) {
-        if probes(&s.cmd.raw, known && !s.env.contains_key("GOARCH")) {
+        if probes(&s.cmd.raw, !s.env.contains_key("GOARCH")) {
             return Err(format!(
                 "{} depends on the machine's architecture (`{}`)",
                 s.place(),
@@ -247,42 +329,70 @@ fn probes(text: &str, goarch_unset: bool) -> bool {
         || (goarch_unset && text.contains("go env GOARCH"))
 }
 
-/// No step runs a binary built for the target (`go build … && ./app -h`):
-/// cross-compiled, it would not run on the build machine.
-pub(super) fn runs_no_target_binary(
-    steps: &Steps,
-    builds: &[Build],
-    insert_at: usize,
-) -> Result<(), String> {
-    let targets: Vec<&Build> = builds
-        .iter()
-        .filter(|b| {
-            b.step.at >= insert_at
-                || b.step
-                    .env
-                    .get("GOARCH")
-                    .is_some_and(|a| a.contains("TARGET"))
+/// Whether a step runs a program built for the target: `go run`, `go
+/// test`, `go generate`'s commands, or a binary one of its builds made.
+pub(super) fn runs_target(steps: &Steps, builds: &[Build]) -> bool {
+    steps.steps.iter().enumerate().any(|(n, s)| {
+        if gocmd::parse(&s.cmd.words).is_some_and(|g| g.verb.runs_here()) {
+            return true;
+        }
+        let path = program_path(s);
+        builds.iter().any(|b| {
+            built_before(steps, n, b)
+                && path.as_ref().is_some_and(|p| b.output.runs(p, &on_path(b)))
         })
-        .collect();
+    })
+}
+
+/// Tools of the build machine that read or rewrite a binary: they do not
+/// handle another architecture's (binutils' `strip` says "Unable to
+/// recognise the format").
+const NATIVE_BINARY_TOOLS: [&str; 7] = [
+    "strip",
+    "objcopy",
+    "llvm-strip",
+    "llvm-objcopy",
+    "eu-strip",
+    "patchelf",
+    "ldd",
+];
+
+/// No native binary tool works on what a build made.
+pub(super) fn no_native_tools_on(steps: &Steps, builds: &[Build]) -> Result<(), String> {
     for (n, s) in steps.steps.iter().enumerate() {
-        let Some(program) = s.cmd.words.first().map(|w| s.expand(w)) else {
+        let Some(tool) = s.cmd.program().filter(|p| NATIVE_BINARY_TOOLS.contains(p)) else {
             continue;
         };
-        let path = if program.contains('/') {
-            crate::containerfile::mountflags::join(s.cwd.as_deref().unwrap_or("/"), &program)
-        } else {
-            program.clone()
-        };
-        for b in &targets {
-            let built_before = steps.steps[..n]
-                .iter()
-                .any(|p| p.at == b.step.at && p.cmd.raw == b.step.cmd.raw);
-            if built_before && b.output.runs(&path, &on_path(b)) {
-                return Err(format!("{} runs `{}`, which the `{}` at {} makes: cross-compiled, that binary is the target's and does not run on the build machine", s.place(), s.cmd.raw, b.verb.word(), b.step.place()));
+        for arg in s.cmd.words[1..].iter().filter(|w| !w.starts_with('-')) {
+            let path = crate::containerfile::mountflags::join(
+                s.cwd.as_deref().unwrap_or("/"),
+                &s.expand(arg),
+            );
+            if let Some(b) = builds.iter().find(|b| {
+                b.verb != Verb::Run && built_before(steps, n, b) && b.output.covers(&path)
+            }) {
+                return Err(format!("{} runs `{}` on the binary the `{}` at {} makes: cross-compiled, it is the target's, which the build machine's `{tool}` does not handle", s.place(), s.cmd.raw, b.verb.word(), b.step.place()));
             }
         }
     }
     Ok(())
+}
+
+/// Whether build `b` ran before step `n`.
+fn built_before(steps: &Steps, n: usize, b: &Build) -> bool {
+    steps.steps[..n]
+        .iter()
+        .any(|p| p.at == b.step.at && p.cmd.raw == b.step.cmd.raw)
+}
+
+/// The program a step runs, as a path (or a bare name for `PATH`).
+fn program_path(s: &crate::containerfile::steps::Step) -> Option<String> {
+    let program = s.expand(s.cmd.words.first()?);
+    Some(if program.contains('/') {
+        crate::containerfile::mountflags::join(s.cwd.as_deref().unwrap_or("/"), &program)
+    } else {
+        program
+    })
 }
 
 /// The names under which a build's binaries are found on `PATH`.
@@ -303,50 +413,13 @@ fn on_path(b: &Build) -> Vec<String> {
     }
 }
 
-/// The `RUN`s (indices) whose `go run`, `go test` and `go generate` get
-/// the build machine's GOOS/GOARCH: written on the `RUN` line, where the
-/// shim can say so; in a Makefile or script it cannot, and the stage stays.
-pub(super) fn host_runners(
-    file: &Containerfile,
-    steps: &Steps,
-    insert_at: usize,
-) -> Result<Vec<usize>, String> {
-    let mut out: Vec<usize> = Vec::new();
-    for s in steps.steps.iter().filter(|s| s.at >= insert_at) {
-        let Some(go) = gocmd::parse(&s.cmd.words) else {
-            continue;
-        };
-        if !go.verb.runs_here() {
-            continue;
-        }
-        let ins = &file.instructions[s.at];
-        let exec_form = parse_json_array(&ins.args)
-            .is_some_and(|w| w.first().is_none_or(|p| !p.ends_with("sh")));
-        let written = s.cmd.raw.contains(&format!("{} ", go.verb.word()))
-            || s.cmd.raw.ends_with(go.verb.word());
-        if s.origin.is_some() || exec_form || !written {
-            return Err(format!("{} runs `{}`, which would build its program for the target and run it on the build machine; the shim can give it the build machine's GOOS/GOARCH only on the RUN line itself", s.place(), s.cmd.raw));
-        }
-        if !out.contains(&s.at) {
-            out.push(s.at);
-        }
-    }
-    Ok(out)
-}
-
 /// The `go install` steps whose binaries move from `$GOPATH/bin/<os>_<arch>`:
 /// `(RUN index, GOBIN the file set)`. A GOBIN set on the command itself
 /// cannot be lifted for the install (which then refuses cross-compiled
 /// binaries).
-pub(super) fn installs(
-    builds: &[Build],
-    insert_at: usize,
-) -> Result<Vec<(usize, Option<String>)>, String> {
+pub(super) fn installs(builds: &[Build]) -> Result<Vec<(usize, Option<String>)>, String> {
     let mut out: Vec<(usize, Option<String>)> = Vec::new();
-    for b in builds
-        .iter()
-        .filter(|b| b.verb == Verb::Install && b.step.at >= insert_at)
-    {
+    for b in builds.iter().filter(|b| b.verb == Verb::Install) {
         let gobin = b.step.env.get("GOBIN").filter(|g| !g.is_empty()).cloned();
         let own = b.step.cmd.assigns.iter().any(|(k, _)| k == "GOBIN") || b.step.origin.is_some();
         if gobin.is_some() && own {

@@ -13,16 +13,25 @@
 //! RUN … go build -o /out/app …                       (or `make`, or a script: followed)
 //! ```
 //!
-//! Provably means, for the `go build`/`go install` commands the stage runs
-//! (on the `RUN` line, or in a Makefile or script of the context it runs):
-//! later stages only `COPY --from` their outputs (or architecture-free data
-//! such as CA certificates); cgo is off for each build they copy; nothing
-//! sets GOOS/GOARCH to something else than the target; no step asks which
-//! machine it runs on, and none before the first such build picks files by
-//! the target; no step runs a binary built for the target; a `go run`,
-//! `go test` or `go generate` after it is given the build machine's
-//! GOOS/GOARCH (its program runs here). `go install` writes a
-//! cross-compiled binary to `$GOPATH/bin/<os>_<arch>/`: a step moves it
+//! The `ENV` goes before the first step that compiles or runs Go (`go
+//! build`, `install`, `run`, `test`, `generate`, on the `RUN` line or in a
+//! Makefile or script of the context the `RUN` calls): from there on the go
+//! command builds for the target, as it does under emulation. A program a
+//! step then runs that was built here (`go run`, `go generate`'s commands,
+//! test binaries, `./app -h`) is the target's and runs under the registered
+//! emulation, so it answers `runtime.GOARCH` as in the emulated build (a
+//! generator recording its architecture records the target's); only those
+//! programs run emulated, never the toolchain.
+//!
+//! Provably the same image means, for the builds later stages copy from
+//! (`go build`/`go install` outputs; a `go run` build helper's own
+//! directory): later stages only `COPY --from` those (or architecture-free
+//! data such as CA certificates); cgo is off for each; nothing sets
+//! GOOS/GOARCH to something else than the target; no step asks which
+//! machine it runs on (those run natively), and none before the `ENV` picks
+//! files by the target; no native tool of the build machine (`strip`,
+//! `objcopy`) works on a binary built for the target. `go install` writes
+//! a cross-compiled binary to `$GOPATH/bin/<os>_<arch>/`: a step moves it
 //! where the native install puts it. Otherwise the file is left alone and
 //! the lint says why.
 
@@ -47,17 +56,14 @@ pub(crate) struct CrossShim {
     pub crossed: Vec<(usize, usize)>,
     /// Stage indices left alone, and why.
     pub not_crossed: Vec<(usize, String)>,
-    /// `(first line, last line)` of the `RUN`s whose `go run`, `go test`
-    /// and `go generate` get the build machine's GOOS/GOARCH.
-    pub host_runs: Vec<(usize, usize)>,
+    /// Crossed stages that run programs built for the target (`go run`,
+    /// `go generate`, tests, a built binary): they need the target's
+    /// emulation registered, as the whole stage did before.
+    pub runs_target: Vec<usize>,
 }
 
 /// The variables the shim sets.
 const SHIM_VARS: &str = "ENV GOOS=$TARGETOS GOARCH=$TARGETARCH GOARM=7";
-
-/// Put before `go run`, `go test` and `go generate` in a crossed stage: an
-/// empty value is the go command's default, the machine it runs on.
-pub(crate) const HOST_PREFIX: &str = "GOOS= GOARCH= GOARM= ";
 
 /// Decides, stage by stage. `enabled` is false with `--no-cross-compile`,
 /// `cross_compile: false` or `--no-shims`. The decision and the text do not
@@ -67,7 +73,10 @@ pub(crate) const HOST_PREFIX: &str = "GOOS= GOARCH= GOARM= ";
 pub(crate) fn plan(file: &Containerfile, cx: &Context, enabled: bool) -> CrossShim {
     let mut out = CrossShim::default();
     let stages = file.stages();
-    for k in 0..stages.len().saturating_sub(1) {
+    let needed = checks::needed_stages(file, &stages);
+    // A stage the image does not need is not built (podman and BuildKit
+    // skip it): nothing to decide.
+    for k in (0..stages.len().saturating_sub(1)).filter(|&k| needed[k]) {
         let st = &stages[k];
         let body = &file.instructions[st.from + 1..st.end];
         if on_buildplatform(st) || !body.iter().any(|i| i.keyword == "RUN") {
@@ -93,8 +102,8 @@ struct Crossing {
     /// `go install` steps to follow with the move of their binaries:
     /// `(index of the RUN, GOBIN the file set)`.
     installs: Vec<(usize, Option<String>)>,
-    /// `RUN`s (indices) whose host runners get the build machine's GOOS/GOARCH.
-    host_runs: Vec<usize>,
+    /// It runs programs built for the target.
+    runs_target: bool,
 }
 
 /// A build command of the stage and what it writes.
@@ -116,7 +125,7 @@ fn check_stage(
     if stages[k].platform.is_some() {
         return Err("its `--platform` is set explicitly".into());
     }
-    let read = |inserted| {
+    let read = |from| {
         steps::of_stage(
             file,
             stages,
@@ -124,46 +133,90 @@ fn check_stage(
             &Reader {
                 files: cx.files,
                 build_args: cx.build_args,
-                inserted,
+                inserted: Some((from, shim_env())),
             },
         )
     };
-    let before = read(None);
-    let builds = build_steps(file, stages, k, &before, cx);
-    if builds.is_empty() {
-        return Err(match before.unfollowed.first() {
-            Some(u) => u.why.clone(),
-            None => "it runs no `go build`".into(),
-        });
-    }
-    if let Some(u) = before.unfollowed.first() {
+    // Read first as if the ENV stood at the top: a Makefile's conditions
+    // then see GOARCH as they will where it is placed.
+    let Some(insert_at) = first_go_step(&read(0)) else {
+        return Err(no_go_reason(&read(0)));
+    };
+    let steps = read(insert_at);
+    if let Some(u) = steps.unfollowed.first() {
         return Err(u.why.clone());
     }
-    checks::no_probes(file, stages, k, &before, None)?;
+    checks::no_probes(file, stages, k, &steps, insert_at)?;
+    let builds = build_steps(file, stages, k, &steps, cx);
     let products = checks::copied(file, stages, k, &builds)?;
-    let insert_at = products.iter().map(|b| b.step.at).min().unwrap_or(0);
+    checks::file_sets_no_arch(file, stages, k)?;
     checks::targets_only(&products)?;
     checks::cgo_off(&products, cx.cgo_build_arg)?;
-    // Read again with the shim's ENV in force from there on: a Makefile's
-    // `GOARCH ?=` then takes the target's, as it does under emulation.
-    let after = read(Some((insert_at, shim_env())));
-    let after_builds = build_steps(file, stages, k, &after, cx);
-    checks::no_probes(file, stages, k, &after, Some(insert_at))?;
-    checks::runs_no_target_binary(&after, &after_builds, insert_at)?;
-    let host_runs = checks::host_runners(file, &after, insert_at)?;
-    let installs = checks::installs(&after_builds, insert_at)?;
+    checks::no_native_tools_on(&steps, &builds)?;
     Ok(Crossing {
         insert_at,
-        installs,
-        host_runs,
+        installs: checks::installs(&builds)?,
+        runs_target: checks::runs_target(&steps, &builds),
     })
+}
+
+/// The first `RUN` (index) with a step that compiles or runs Go.
+fn first_go_step(steps: &Steps) -> Option<usize> {
+    steps
+        .steps
+        .iter()
+        .filter(|s| gocmd::parse(&s.cmd.words).is_some_and(|g| g.verb.compiles()))
+        .map(|s| s.at)
+        .min()
+}
+
+/// Why a stage with no Go to compile is left alone.
+fn no_go_reason(steps: &Steps) -> String {
+    match steps.unfollowed.first() {
+        Some(u) => u.why.clone(),
+        None => NO_GO.into(),
+    }
+}
+
+/// Which stages the image (the last stage) needs.
+pub(crate) fn needed(file: &Containerfile, stages: &[Stage]) -> Vec<bool> {
+    checks::needed_stages(file, stages)
+}
+
+/// Why a stage is left alone when it runs no Go at all (a C++ or asset
+/// stage): the lint then says nothing about cross-compiling it.
+pub(crate) const NO_GO: &str = "it runs no `go build`";
+
+/// Where the `go build`/`go install` commands of stage `k` write, as far
+/// as the file says (for the lint on a `COPY` that forgot its `--from`).
+pub(crate) fn stage_outputs(
+    file: &Containerfile,
+    stages: &[Stage],
+    k: usize,
+    cx: &Context,
+) -> Vec<Output> {
+    let steps = steps::of_stage(
+        file,
+        stages,
+        k,
+        &Reader {
+            files: cx.files,
+            build_args: cx.build_args,
+            inserted: None,
+        },
+    );
+    build_steps(file, stages, k, &steps, cx)
+        .into_iter()
+        .map(|b| b.output)
+        .collect()
 }
 
 /// The environment the shim's `ENV` line gives (for following makes and
 /// scripts after it).
 fn shim_env() -> Env {
     [
-        ("GOOS", "$TARGETOS"),
+        // Every target is linux: a Makefile's `ifeq ($(GOOS),linux)` holds.
+        ("GOOS", "linux"),
         ("GOARCH", "$TARGETARCH"),
         ("GOARM", "7"),
     ]
@@ -186,7 +239,7 @@ fn build_steps(
         .filter_map(|s| {
             let words: Vec<String> = s.cmd.words.clone();
             let go = gocmd::parse(&words)?;
-            go.verb.builds().then(|| {
+            (go.verb.builds() || go.verb == Verb::Run).then(|| {
                 let (output, names) = outputs::of(file, stages, k, s, &go, cx.files);
                 Build {
                     step: s.clone(),
@@ -227,10 +280,9 @@ fn apply(file: &Containerfile, st: &Stage, c: &Crossing, out: &mut CrossShim, k:
             out.inserts.push((after, format!("ENV GOBIN=\"{dir}\"")));
         }
     }
-    out.host_runs.extend(c.host_runs.iter().map(|&at| {
-        let ins = &file.instructions[at];
-        (ins.line, ins.end_line)
-    }));
+    if c.runs_target {
+        out.runs_target.push(k);
+    }
     out.crossed.push((k, line));
 }
 
@@ -243,44 +295,6 @@ fn move_installed(gobin: Option<&str>) -> String {
         None => "$(go env GOPATH)/bin".to_string(),
     };
     format!("RUN d=\"$(go env GOPATH)/bin/$(go env GOOS)_$(go env GOARCH)\"; if [ -d \"$d\" ]; then mkdir -p \"{dest}\" && mv \"$d\"/* \"{dest}/\" && rmdir \"$d\"; fi")
-}
-
-/// Puts [`HOST_PREFIX`] before each `go run`, `go test` and `go generate`
-/// on the given lines; the line count does not change.
-pub(crate) fn rewrite_host_runs(text: &str, ranges: &[(usize, usize)]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let n = n + 1;
-        if !ranges.iter().any(|(a, b)| (*a..=*b).contains(&n)) {
-            out.push(line.to_string());
-            continue;
-        }
-        let mut l = line.to_string();
-        for verb in ["go run ", "go test ", "go generate"] {
-            l = prefix_each(&l, verb);
-        }
-        out.push(l);
-    }
-    let mut s = out.join("\n");
-    s.push('\n');
-    s
-}
-
-fn prefix_each(line: &str, verb: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(i) = rest.find(verb) {
-        let before = rest[..i].chars().last();
-        let starts = before.is_none_or(|c| c.is_whitespace() || ";&|(\"'`".contains(c));
-        out.push_str(&rest[..i]);
-        if starts && !out.ends_with(HOST_PREFIX) {
-            out.push_str(HOST_PREFIX);
-        }
-        out.push_str(verb);
-        rest = &rest[i + verb.len()..];
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

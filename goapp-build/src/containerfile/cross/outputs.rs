@@ -77,6 +77,15 @@ pub(crate) fn of(
     let names = names(file, stages, k, step, cwd.as_deref(), &packages, files);
     let out = match go.verb {
         Verb::Install => install_dir(step),
+        // A build helper (`go run build.go`) writes where it runs, as far
+        // as anyone can tell without running it.
+        Verb::Run => match &cwd {
+            Some(d) => Output::Dir(d.clone()),
+            None => Output::Unknown(format!(
+                "the `go run` at {} runs in a directory the file does not set (no WORKDIR)",
+                step.place()
+            )),
+        },
         _ => build_output(step, go, cwd.as_deref(), &packages, &names),
     };
     (out, names.unwrap_or_default())
