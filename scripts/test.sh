@@ -11,4 +11,10 @@ export CONTAINERS_CONF="$root/scripts/containers.conf"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -p goapp-build --no-deps --document-private-items -q
-exec cargo test --workspace "$@"
+cargo test --workspace "$@"
+# The suite shares this machine's podman store: it must be left listable
+# (podman < 4.8 breaks on a manifest list next to a layerless image).
+if ! podman images --quiet >/dev/null; then
+  echo "test.sh: \`podman images\` fails after the suite: the store was left broken" >&2
+  exit 1
+fi

@@ -383,3 +383,147 @@ fn tags_follow_the_code_and_one_name_lists_every_arch() {
         "{printed}"
     );
 }
+
+/// podman before 4.8 cannot list its store once it holds a manifest list
+/// and an image without layers. A `FROM scratch` stage whose first step is
+/// a `LABEL` leaves such an intermediate image; two architectures make a
+/// list. After the tool, `podman images` still works, and `doctor` says so.
+#[test]
+fn a_layerless_step_and_a_list_leave_podman_images_working() {
+    require_engine("podman");
+    let t = tempfile::tempdir().unwrap();
+    let app = t.path().join("labelled");
+    let marker = unique("label-");
+    write_files(
+        &app,
+        &[
+            ("go.mod", "module labelled\n\ngo 1.19\n"),
+            ("f", "data\n"),
+            (
+                "Containerfile",
+                &format!(
+                    "FROM scratch\nLABEL org.opencontainers.image.title={marker}\nCOPY f /f\n"
+                ),
+            ),
+        ],
+    );
+    let tag = format!("goapp-it/{}:1", unique("layerless-"));
+    let _guard = ImageGuard {
+        program: "podman",
+        images: vec![format!("{tag}-amd64"), format!("{tag}-arm64")],
+    };
+    let cache = t.path().join("cache");
+    let mut c = xtask(&app, &cache);
+    c.args([
+        "image",
+        "--engine",
+        "podman",
+        "--arch",
+        "amd64,arm64",
+        "--tag",
+        &tag,
+        "--allow-unstartable",
+    ]);
+    let (ok, out, err) = run(c);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("manifest list of amd64, arm64"), "{out}");
+    assert_store_listable();
+    let mut c = xtask(&app, &cache);
+    c.args(["doctor"]);
+    let (_, out, _) = run(c);
+    assert!(
+        out.contains("ok    podman's image store: `podman images` lists it"),
+        "{out}"
+    );
+}
+
+/// Images that cannot start are not called built: the articles' cgo
+/// binary in `scratch` (dynamically linked, no loader), and a distroless
+/// file whose CMD names a path its COPY did not write. The fix is said,
+/// the name is taken off, and `--allow-unstartable` accepts them.
+#[test]
+fn images_that_cannot_start_are_refused_with_the_fix() {
+    require_engine("podman");
+    let t = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "cgo",
+            "FROM localhost/goapp-corpus/golang-full:1.19 AS build\nWORKDIR /src\nCOPY . .\nRUN go build -o /out/myapp .\nFROM scratch\nCOPY --from=build /out/myapp /usr/bin/myapp\nENTRYPOINT [\"/usr/bin/myapp\"]\n",
+            "is dynamically linked (cgo on) and needs the loader",
+        ),
+        (
+            "wrongpath",
+            "FROM docker.io/library/golang:1.19-bookworm AS build\nWORKDIR /app\nCOPY . .\nRUN CGO_ENABLED=0 go build -o /app/bin .\nFROM scratch\nCOPY --from=build /app/bin /\nCMD [\"/app\"]\n",
+            "its CMD runs `/app`, which is not in the image: the image has `/bin` from its last stage",
+        ),
+    ];
+    for (name, file, why) in cases {
+        let app = t.path().join(name);
+        write_files(
+            &app,
+            &[
+                ("go.mod", "module app\n\ngo 1.19\n"),
+                ("main.go", "package main\n\nimport (\n\t\"fmt\"\n\t\"net\"\n)\n\nfunc main() { fmt.Println(net.ParseIP(\"127.0.0.1\")) }\n"),
+                ("Dockerfile", file),
+            ],
+        );
+        let tag = format!("goapp-it/{}:1", unique(&format!("{name}-")));
+        let images = vec![format!("{tag}-amd64"), format!("{tag}-arm64")];
+        let _guard = ImageGuard {
+            program: "podman",
+            images: images.clone(),
+        };
+        let cache = t.path().join(format!("cache-{name}"));
+        let mut c = xtask(&app, &cache);
+        c.args([
+            "image",
+            "--engine",
+            "podman",
+            "--arch",
+            "amd64,arm64",
+            "--tag",
+            &tag,
+        ]);
+        let (ok, out, err) = run(c);
+        assert!(!ok, "{name}: called built:\n{out}\n{err}");
+        for image in &images {
+            assert!(
+                out.contains(&format!("{image}  CANNOT START")),
+                "{name}: {out}"
+            );
+            assert!(
+                err.contains(&format!("error: {image} cannot start: ")),
+                "{name}: {err}"
+            );
+            let exists = std::process::Command::new("podman")
+                .args(["image", "exists", image])
+                .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+                .status()
+                .unwrap();
+            assert!(!exists.success(), "{name}: {image} kept its name");
+        }
+        assert!(err.contains(why), "{name}: {err}");
+        assert!(err.contains("cannot start ("), "{name}: the summary: {err}");
+        // What it said is true: the engine cannot start it either.
+        let mut c = xtask(&app, &cache);
+        c.args([
+            "image",
+            "--engine",
+            "podman",
+            "--arch",
+            "amd64",
+            "--tag",
+            &tag,
+            "--allow-unstartable",
+        ]);
+        let (ok, out, err) = run(c);
+        assert!(ok, "{name}: {out}\n{err}");
+        let started = std::process::Command::new("podman")
+            .args(["run", "--rm", &images[0]])
+            .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+            .output()
+            .unwrap();
+        assert!(!started.status.success(), "{name}: it started");
+    }
+    assert_store_listable();
+}

@@ -118,8 +118,33 @@ fn engines(s: &Session) -> Vec<Check> {
                 Check::new(Verdict::Fail, name, format!("{} — fix: {fix}", summary(&why)))
             }
         });
+        if kind == EngineKind::Podman {
+            checks.extend(podman_store(s, &e));
+        }
     }
     checks
+}
+
+/// podman's image store can be listed: podman < 4.8 cannot while it holds
+/// a manifest list and an image without layers ([`crate::engine::podstore`]).
+fn podman_store(s: &Session, e: &crate::engine::Engine) -> Option<Check> {
+    let lists = e
+        .cmd()
+        .args(["images", "--quiet"])
+        .run_timeout(Some(std::time::Duration::from_secs(60)));
+    let name = "podman's image store";
+    match lists {
+        Ok(_) => Some(Check::new(Verdict::Ok, name, "`podman images` lists it")),
+        Err(err) => {
+            let c = caps::detect(e, &s.env.cache_dir());
+            let state = crate::engine::podstore::read(e).filter(|st| st.trips_listing());
+            let detail = match state {
+                Some(st) if c.listing_trips_on_layerless => crate::engine::podstore::explain(e, &st),
+                _ => format!("`podman images` fails: {} — fix: see `podman images` (storage, CONTAINERS_CONF)", summary(&err)),
+            };
+            Some(Check::new(Verdict::Fail, name, detail))
+        }
+    }
 }
 
 /// Every configured architecture runs here: natively or emulated.

@@ -233,6 +233,7 @@ impl From<&IndexResult> for ManifestList {
             IndexStatus::Planned => ("planned", None),
             IndexStatus::Unsupported => ("unsupported", None),
             IndexStatus::Failed { reason, .. } => ("failed", Some(reason.clone())),
+            IndexStatus::Withheld { reason } => ("withheld", Some(reason.clone())),
         };
         ManifestList {
             app: i.app.clone(),

@@ -115,6 +115,38 @@ pub fn require_engine(program: &str) {
     );
 }
 
+/// `podman images` works: the store the tests share is left listable.
+/// A build running at the same time may hold a layerless intermediate for
+/// a moment (its run removes it), so this waits up to a minute for it.
+pub fn assert_store_listable() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = Command::new("podman")
+            .args(["images", "--quiet"])
+            .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`podman images` fails: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+/// Writes `files` (path, content) under `dir`.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (p, text) in files {
+        let path = dir.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
 /// Removes images when dropped, so a failed test leaves nothing behind.
 pub struct ImageGuard {
     pub program: &'static str,

@@ -40,6 +40,11 @@ pub enum IndexStatus {
     Planned,
     /// The engine keeps no manifest lists locally (docker).
     Unsupported,
+    /// Not made, so that the store stays listable: why, and the fix.
+    Withheld {
+        /// One sentence with the fix.
+        reason: String,
+    },
     /// Not made: why, and the fix.
     Failed {
         /// One sentence with the fix.
@@ -63,6 +68,9 @@ impl std::fmt::Display for IndexResult {
                 write!(f, "{}  no local manifest list (docker)", self.image)
             }
             IndexStatus::Failed { reason, .. } => write!(f, "{}  FAILED: {reason}", self.image),
+            IndexStatus::Withheld { reason } => {
+                write!(f, "{}  no local manifest list: {reason}", self.image)
+            }
         }
     }
 }
@@ -110,7 +118,14 @@ pub(crate) fn commands(engine: &Engine, reference: &str, members: &[&BuildResult
 /// Plans or makes the list of every app built for several architectures.
 /// `run` false: only plan (nothing asked). Images that failed or were not
 /// built leave their app's list alone.
-pub(crate) fn make_all(engine: &Engine, results: &[BuildResult], run: bool) -> Vec<IndexResult> {
+/// With `guard`, no list is made while the store holds a layerless image
+/// ([`crate::engine::podstore`]): podman < 4.8 could not list it then.
+pub(crate) fn make_all(
+    engine: &Engine,
+    results: &[BuildResult],
+    run: bool,
+    guard: bool,
+) -> Vec<IndexResult> {
     let mut apps: Vec<&str> = results.iter().map(|r| r.app.as_str()).collect();
     apps.dedup();
     apps.into_iter()
@@ -129,11 +144,34 @@ pub(crate) fn make_all(engine: &Engine, results: &[BuildResult], run: bool) -> V
                 r.status = IndexStatus::Unsupported;
                 r.commands.clear();
             } else if run {
-                r.status = make(engine, &r, &m);
+                r.status = match withheld(engine, guard) {
+                    Some(reason) => IndexStatus::Withheld { reason },
+                    None => make(engine, &r, &m),
+                };
             }
             Some(r)
         })
         .collect()
+}
+
+/// Why no list may be made now, when the store holds a layerless image
+/// and the engine's listing would then break.
+fn withheld(engine: &Engine, guard: bool) -> Option<String> {
+    if !guard {
+        return None;
+    }
+    let mut state = crate::engine::podstore::read(engine)?;
+    if state.layerless.is_empty() {
+        return None;
+    }
+    // Say it as the store would be with this list in it.
+    if state.lists.is_empty() {
+        state.lists.push(crate::engine::podstore::Record {
+            id: "this one".into(),
+            names: Vec::new(),
+        });
+    }
+    Some(crate::engine::podstore::explain(engine, &state))
 }
 
 /// Makes one list unless it already holds exactly the members' manifests.

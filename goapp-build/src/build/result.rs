@@ -199,6 +199,9 @@ pub struct Builds {
     /// (`image` and `push` make them; empty otherwise).
     pub indexes: Vec<IndexResult>,
     pub(super) unlock: Option<UnlockStep>,
+    /// The engine's listing breaks on a list next to a layerless image:
+    /// lists are made only when the store holds none ([`crate::engine::podstore`]).
+    pub(super) guard_listing: bool,
     pub(super) sources: Sources,
 }
 
@@ -337,7 +340,8 @@ impl Builds {
             .iter()
             .all(|r| r.error.is_none() && r.status != Status::Unstartable);
         if ok {
-            self.indexes = crate::build::index::make_all(&self.engine, &self.results, run);
+            self.indexes =
+                crate::build::index::make_all(&self.engine, &self.results, run, self.guard_listing);
         }
     }
 
@@ -402,6 +406,7 @@ mod tests {
             elapsed: Some(Duration::from_secs(3)),
             indexes: Vec::new(),
             sources: Sources::default(),
+            guard_listing: false,
             unlock: Some(UnlockStep::new(
                 std::path::Path::new("/run/agent.sock"),
                 std::path::Path::new("/h/.ssh/id_ed25519.pub"),

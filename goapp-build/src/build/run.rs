@@ -9,7 +9,7 @@ use crate::build::startable;
 use crate::build::Policy;
 use crate::config::App;
 use crate::core::ui;
-use crate::engine::{leftovers, Engine};
+use crate::engine::{leftovers, podstore, Engine};
 use crate::process::error::ProcessError;
 use crate::process::interrupt;
 use crate::process::runner::{self, Job};
@@ -40,6 +40,7 @@ pub(super) fn execute(
         indexes: Vec::new(),
         // One unlock check is enough: every plan uses the same agent and key.
         unlock: plans.iter().find_map(|(_, p)| p.unlock.clone()),
+        guard_listing: engine.kind == crate::engine::EngineKind::Podman && trips_listing(s, engine),
         sources: Sources {
             contexts: plans
                 .iter()
@@ -246,6 +247,9 @@ fn run_planned(s: &Session, engine: &Engine, results: &mut [BuildResult]) {
         .collect();
     leftovers::keep_build_caches(engine);
     let _cleanup = leftovers::on_interrupt(engine);
+    let layerless_before = trips_listing(s, engine)
+        .then(|| podstore::read(engine).map(|st| st.layerless_ids()))
+        .flatten();
     let images: Vec<&str> = todo.iter().map(|&i| results[i].image.as_str()).collect();
     let _doing = interrupt::doing(format!("building {}", images.join(", ")));
     let jobs: Vec<Job> = todo
@@ -264,6 +268,12 @@ fn run_planned(s: &Session, engine: &Engine, results: &mut [BuildResult]) {
     if let Some(dir) = crate::process::rundir::dir() {
         leftovers::save_build_caches(dir);
     }
+    if let Some(before) = &layerless_before {
+        let swept = podstore::sweep_new_layerless(engine, before);
+        if !swept.is_empty() {
+            ui::detail(&format!("removed {} layerless intermediate image(s) the builds left: podman {} cannot list its images while one is in the store with a manifest list", swept.len(), engine_version(s, engine)));
+        }
+    }
     for (o, i) in outcomes.into_iter().zip(todo) {
         let r = &mut results[i];
         r.elapsed = Some(o.elapsed);
@@ -275,6 +285,16 @@ fn run_planned(s: &Session, engine: &Engine, results: &mut [BuildResult]) {
         };
         r.error = o.result.err();
     }
+}
+
+/// Whether this podman's image listing breaks on layerless images next to
+/// a manifest list ([`podstore`]).
+fn trips_listing(s: &Session, engine: &Engine) -> bool {
+    crate::engine::caps::detect(engine, &s.env.cache_dir()).listing_trips_on_layerless
+}
+
+fn engine_version(s: &Session, engine: &Engine) -> String {
+    crate::engine::caps::detect(engine, &s.env.cache_dir()).version
 }
 
 /// buildah races with concurrent image removals (containers/buildah#5615):

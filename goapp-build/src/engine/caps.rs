@@ -45,6 +45,10 @@ pub struct Capabilities {
     /// seen on podman 4.3.1); BuildKit mounts the filtered context it was
     /// sent and resolves `source=` inside it.
     pub bind_host_dir: bool,
+    /// The image listing fails once the store holds a manifest list and an
+    /// image without layers (podman < 4.8: containers/common #1651; see
+    /// [`crate::engine::podstore`]).
+    pub listing_trips_on_layerless: bool,
 }
 
 /// The ignore files an engine reads, in the order it prefers them.
@@ -167,6 +171,7 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             },
             ignore_files: IgnoreFiles::Buildah,
             bind_host_dir: true,
+            listing_trips_on_layerless: v < (4, 8),
         },
         EngineKind::Docker => Capabilities {
             kind,
@@ -181,6 +186,7 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             bind_keying: BindKeying::ALL,
             ignore_files: IgnoreFiles::BuildKit,
             bind_host_dir: false,
+            listing_trips_on_layerless: false,
         },
     }
 }

@@ -3,6 +3,7 @@
 pub(crate) mod archive;
 pub(crate) mod caps;
 pub(crate) mod leftovers;
+pub(crate) mod podstore;
 pub(crate) mod store;
 
 use crate::process::command::Cmd;

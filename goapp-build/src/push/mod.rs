@@ -122,7 +122,13 @@ pub fn run(s: &Session, o: &PushOptions, out: &mut dyn Write) -> Result<PushRepo
     if let Some(stale) = builds.results.iter().find(|b| b.status == Status::Stale) {
         bail!("the image {} is missing or older than its inputs: build it with `{} image`, or drop --no-build", stale.image, crate::core::ui::program());
     }
-    let steps = plan::plan(builder.engine(), &r, &builds.results, true);
+    let withheld: Vec<String> = builds
+        .indexes
+        .iter()
+        .filter(|i| matches!(i.status, crate::build::index::IndexStatus::Withheld { .. }))
+        .map(|i| i.app.clone())
+        .collect();
+    let steps = plan::plan(builder.engine(), &r, &builds.results, true, &withheld);
     let mut report = PushReport {
         registry: r,
         pushed: Vec::new(),

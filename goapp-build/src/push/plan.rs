@@ -70,11 +70,15 @@ pub struct PushStep {
 /// Pushes `results` (the images of one or more apps) to `r`. With
 /// `names`, each app's `REPO:TAG` too: the manifest list of its
 /// architectures (a plain image when it has one).
+///
+/// `transient` names apps whose local list was withheld (podman < 4.8 with a
+/// layerless image in the store): their list is made, pushed and removed.
 pub(crate) fn plan(
     engine: &Engine,
     r: &Registry,
     results: &[BuildResult],
     names: bool,
+    transient: &[String],
 ) -> Vec<PushStep> {
     let mut steps: Vec<PushStep> = results
         .iter()
@@ -98,6 +102,13 @@ pub(crate) fn plan(
         let remote = r.remote(&first.index_reference);
         let (commands, optional) = match (mine.len(), engine.kind) {
             (1, _) => (push_image(engine, r, &first.reference, &remote), 0),
+            (_, EngineKind::Podman) if transient.iter().any(|a| a == app) => {
+                let mut cmds = crate::build::index::commands(engine, &first.index_reference, &mine);
+                let rm = cmds.remove(0);
+                cmds.push(podman_push_list(engine, r, &first.index_reference, &remote));
+                cmds.push(rm);
+                (cmds, 0)
+            }
             (_, EngineKind::Podman) => (
                 vec![podman_push_list(engine, r, &first.index_reference, &remote)],
                 0,
@@ -217,7 +228,7 @@ mod tests {
             built("joke", Arch::Arm64, "localhost"),
             built("solo", Arch::Arm64, "localhost"),
         ];
-        let steps = plan(&engine(EngineKind::Podman), &r, &results, true);
+        let steps = plan(&engine(EngineKind::Podman), &r, &results, true, &[]);
         assert_eq!(
             lines(&steps),
             [
@@ -233,7 +244,7 @@ mod tests {
         assert_eq!(r.shown(), "site (127.0.0.1:5000)");
         // Without names (ship's pull_from): the architectures' images only.
         assert_eq!(
-            plan(&engine(EngineKind::Podman), &r, &results[..1], false).len(),
+            plan(&engine(EngineKind::Podman), &r, &results[..1], false, &[]).len(),
             1
         );
     }
@@ -249,7 +260,7 @@ mod tests {
             built("joke", Arch::Amd64, "docker.io/library"),
             built("joke", Arch::Arm64, "docker.io/library"),
         ];
-        let steps = plan(&engine(EngineKind::Docker), &r, &results, true);
+        let steps = plan(&engine(EngineKind::Docker), &r, &results, true, &[]);
         assert_eq!(
             lines(&steps),
             [

@@ -386,6 +386,7 @@ fn pull(pulls: &mut Vec<PullGroup>, reg: &Registry, node: &Node, r: &BuildResult
             reg,
             std::slice::from_ref(r),
             false,
+            &[],
         ));
     }
     let t = node.target;
