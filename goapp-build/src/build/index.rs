@@ -278,7 +278,7 @@ mod tests {
             result(Arch::Arm64, "joke"),
             result(Arch::Arm64, "solo"),
         ];
-        let planned = make_all(&engine(EngineKind::Podman), &results, false);
+        let planned = make_all(&engine(EngineKind::Podman), &results, false, false);
         assert_eq!(planned.len(), 1, "one architecture needs no list");
         let lines: Vec<String> = planned[0].commands.iter().map(|c| c.to_string()).collect();
         assert_eq!(
@@ -296,7 +296,7 @@ mod tests {
             planned[0].plan_lines()[0],
             "podman manifest exists localhost/joke:1 && podman manifest rm localhost/joke:1"
         );
-        let docker = make_all(&engine(EngineKind::Docker), &results, true);
+        let docker = make_all(&engine(EngineKind::Docker), &results, true, false);
         assert_eq!(docker[0].status, IndexStatus::Unsupported);
         assert!(docker[0].commands.is_empty());
         assert_eq!(
