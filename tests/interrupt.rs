@@ -513,3 +513,118 @@ fn ctrl_c_during_a_throttled_ship_to_containerd_leaves_nothing() {
 fn sigterm_during_a_throttled_ship_to_podman_leaves_nothing() {
     interrupt_ship("term", "pod");
 }
+
+/// A node behind a real slow link (a 40 kB/s relay in front of its sshd):
+/// the master connection has upload bytes queued ahead of anything sent
+/// through it. `how`: "ctrl-c" (the partial archive is removed over a
+/// connection of its own, at once) or "kill" (SIGKILL to the tool: the
+/// node's upload removes its own partial archive when its input ends, and
+/// the next run stops the ssh processes the killed one left).
+fn interrupt_slow_link(how: &str) {
+    let c = Case::new("link-");
+    let node = Node::start(c.path(), "node");
+    let relay = support::relay::Relay::start(node.port, 40_000);
+    node.alias_via(c.path(), "slow", relay.port);
+    std::fs::write(
+        c.path().join("goapp.yaml"),
+        format!(
+            "defaults:\n  ssh_config: ssh_config\napps:\n  joke:\n    context: {ex}\n    repository: {repo}\n    tag: '1'\n\
+             hosts:\n  slow: {{ssh: slow, arch: amd64, import: containerd, tmp_dir: {b}/node/tmp, connect_timeout: 5, compression: gzip-1}}\n\
+             \x20 fast: {{ssh: node, arch: amd64, import: containerd, tmp_dir: {b}/node/tmp, connect_timeout: 5, compression: gzip-1}}\n",
+            ex = root().join("example/joke").display(),
+            repo = c.repo,
+            b = c.path().display(),
+        ),
+    )
+    .unwrap();
+    let _images = c.images("podman");
+    let gover = go_version();
+    let (status, out, err) = c.run(&["image", "joke", "--arch", "amd64", "--go-version", &gover]);
+    assert!(status.success(), "{out}\n{err}");
+    let mut tool = c.spawn(&["ship", "--host", "slow", "joke", "--go-version", &gover]);
+    let tmp = node.dir.join("tmp");
+    wait_until("the upload is under way", Duration::from_secs(120), || {
+        std::fs::read_dir(&tmp).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.metadata().map(|m| m.len() > 64 * 1024).unwrap_or(false))
+        })
+    });
+    let signalled = Instant::now();
+    if how == "kill" {
+        signal("KILL", tool.id().to_string());
+        let _ = wait(&mut tool, Duration::from_secs(10));
+        // No one removes it for us: the node's upload does, once its input ends.
+        // What the killed run had already handed its ssh processes still
+        // arrives: a whole archive is kept for an import that never comes
+        // (a part cut short removes itself). The next ship there removes it.
+        wait_until(
+            "the ssh processes have sent what they held",
+            Duration::from_secs(180),
+            || {
+                !std::fs::read_dir(&tmp)
+                    .unwrap()
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".pid"))
+            },
+        );
+        let left = processes_with(&[&c.tmp().display().to_string()]);
+        assert!(
+            !left.is_empty(),
+            "a killed run leaves its ssh master (the next run stops it)"
+        );
+        relay.set_rate(10_000_000);
+        let (status, out, err) = c.run(&[
+            "ship",
+            "--host",
+            "slow",
+            "joke",
+            "--go-version",
+            &gover,
+            "-v",
+        ]);
+        assert!(status.success(), "{out}\n{err}");
+        assert!(
+            err.contains("goapp: cleaned up after an ended run: stopped"),
+            "{err}"
+        );
+        assert!(err.contains("removed 1 ssh socket directory"), "{err}");
+        assert!(
+            err.contains("removed partial archives an ended run left on slow"),
+            "{err}"
+        );
+    } else {
+        signal("INT", group(&tool));
+        let status = wait(&mut tool, Duration::from_secs(60));
+        let took = signalled.elapsed();
+        let (_, stderr) = c.output();
+        eprintln!("slow link, Ctrl-C: cleaned up in {took:?}");
+        assert_eq!(status.code(), Some(130), "{stderr}");
+        let lines = interrupt_lines(&stderr);
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(
+            lines[0].contains("removed the partial archive on slow"),
+            "{stderr}"
+        );
+        assert_eq!(node.leftovers(), Vec::<String>::new(), "left on the node");
+        let (status, out, err) = c.run(&["ship", "--host", "fast", "joke", "--go-version", &gover]);
+        assert!(status.success(), "{out}\n{err}");
+    }
+    assert_eq!(node.leftovers(), Vec::<String>::new());
+    let procs = processes_with(&[&c.path().display().to_string()]);
+    assert!(
+        procs.is_empty(),
+        "processes of ours left:\n{}",
+        procs.join("\n")
+    );
+    c.assert_clean();
+}
+
+#[test]
+fn ctrl_c_over_a_slow_link_removes_the_partial_archive_at_once() {
+    interrupt_slow_link("ctrl-c");
+}
+
+#[test]
+fn sigkill_over_a_slow_link_leaves_nothing_the_next_run_does_not_sweep() {
+    interrupt_slow_link("kill");
+}

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod node;
 pub mod registry;
+pub mod relay;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -158,6 +158,22 @@ impl Node {
             .collect()
     }
 
+    /// Another ssh alias for this node, reached at loopback `port` (a
+    /// [`super::relay::Relay`] in front of its sshd).
+    pub fn alias_via(&self, base: &Path, alias: &str, port: u16) {
+        let mut cfg = std::fs::OpenOptions::new()
+            .append(true)
+            .open(base.join("ssh_config"))
+            .unwrap();
+        write!(
+            cfg,
+            "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile {d}/client_key\n  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  HostKeyAlias [127.0.0.1]:{own}\n  StrictHostKeyChecking yes\n",
+            d = self.dir.display(),
+            own = self.port
+        )
+        .unwrap();
+    }
+
     pub fn sshd_pid(&self) -> u32 {
         self.sshd.id()
     }

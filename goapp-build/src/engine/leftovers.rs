@@ -176,15 +176,21 @@ fn remove(engine: &Engine, runs: &[DeadRun]) -> Removed {
         .flat_map(|r| bundles(&r.dir))
         .map(|b| format!("buildah-{b}"))
         .collect();
+    let marks: Vec<&str> = runs.iter().map(|r| r.mark.as_str()).collect();
     for runtime in ["runc", "crun"] {
-        for id in live_runtime_containers(runtime, &ids) {
+        let mut ids = live_runtime_containers(runtime, &ids);
+        // A run killed during a `RUN` leaves the runtime's record of the
+        // step's container, its bundle (in that run's directory) gone.
+        ids.extend(records_in_runs(runtime, &marks));
+        ids.sort();
+        ids.dedup();
+        for id in ids {
             let delete = Cmd::new(runtime).args(["delete", "--force", &id]);
             if delete.run_timeout(LIMIT).is_ok() {
                 removed.processes += 1;
             }
         }
     }
-    let marks: Vec<&str> = runs.iter().map(|r| r.mark.as_str()).collect();
     let ids = marked_containers(engine, &marks);
     if !ids.is_empty() {
         let rm = engine
@@ -211,6 +217,39 @@ fn live_runtime_containers(runtime: &str, ids: &[String]) -> Vec<String> {
     ids.iter()
         .filter(|id| listed.contains(&id.as_str()))
         .cloned()
+        .collect()
+}
+
+/// The containers the OCI runtime still records whose bundle lies in the
+/// directory of one of the runs marked `marks`.
+fn records_in_runs(runtime: &str, marks: &[&str]) -> Vec<String> {
+    if marks.is_empty() || which::which(runtime).is_err() {
+        return Vec::new();
+    }
+    let Ok(out) = Cmd::new(runtime)
+        .args(["list", "--format", "json"])
+        .run_timeout(LIMIT)
+    else {
+        return Vec::new();
+    };
+    in_runs(&String::from_utf8_lossy(&out.stdout), marks)
+}
+
+/// The ids of `runc list --format json` entries whose bundle path has a
+/// component starting with one of `marks` (`goapp-run-<pid>-<start>-…`).
+fn in_runs(json: &str, marks: &[&str]) -> Vec<String> {
+    let Ok(serde_json::Value::Array(all)) = serde_json::from_str(json) else {
+        return Vec::new();
+    };
+    all.iter()
+        .filter_map(|c| {
+            let bundle = c["bundle"].as_str()?;
+            let ours = Path::new(bundle).components().any(|p| {
+                let p = p.as_os_str().to_string_lossy();
+                marks.iter().any(|m| p.starts_with(&format!("{m}-")))
+            });
+            ours.then(|| c["id"].as_str().map(str::to_string)).flatten()
+        })
         .collect()
 }
 
@@ -310,6 +349,15 @@ mod tests {
         let mut got = records(dir.path());
         got.sort();
         assert_eq!(got, ["m1", "m2"]);
+    }
+
+    #[test]
+    fn runtime_records_of_ended_runs() {
+        let json = r#"[{"id":"buildah-buildah1","bundle":"/var/tmp/goapp-run-12-34-abc/buildah1","status":"stopped"},
+            {"id":"other","bundle":"/run/containers/x","status":"running"},
+            {"id":"buildah-buildah2","bundle":"/var/tmp/goapp-run-12-345-abc/buildah2","status":"stopped"}]"#;
+        assert_eq!(in_runs(json, &["goapp-run-12-34"]), ["buildah-buildah1"]);
+        assert!(in_runs("null", &["goapp-run-12-34"]).is_empty());
     }
 
     #[test]

@@ -92,6 +92,10 @@ impl Cmd {
         let adopted = group
             .then(|| interrupt::adopt(child.id(), self.stop))
             .flatten();
+        if group {
+            // A hard stop (SIGKILL) leaves it running: the next run stops it.
+            rundir::record_process(child.id());
+        }
         let mut running = Running {
             child,
             cmd: self.clone(),

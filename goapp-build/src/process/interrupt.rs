@@ -103,6 +103,13 @@ impl Run {
     pub fn start() -> std::io::Result<Run> {
         install()?;
         super::rundir::activate();
+        let swept = super::rundir::sweep_dead_processes();
+        if !swept.is_empty() {
+            crate::core::ui::note(&format!(
+                "goapp: cleaned up after an ended run: {}",
+                swept.join(", ")
+            ));
+        }
         Ok(Run(()))
     }
 

@@ -166,6 +166,132 @@ fn parse_mark(mark: &str) -> Option<(u32, u64)> {
     Some((pid.parse().ok()?, start.parse().ok()?))
 }
 
+/// What a run writes down, in its directory, of what could outlive it if
+/// it is killed: each child process in a session of its own (by pid and
+/// start time, which no later process shares), the ssh socket directory,
+/// the partial archives its uploads write on nodes. The next run reads it
+/// to sweep exactly those ([`DeadRun::records`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Record {
+    /// A child: `(pid, start time)`.
+    Process(u32, u64),
+    /// An ssh control socket directory.
+    Sockets(PathBuf),
+    /// A partial archive: `(host, path on the node)`.
+    Part(String, String),
+}
+
+impl Record {
+    fn line(&self) -> String {
+        match self {
+            Record::Process(pid, start) => format!("proc\t{pid}\t{start}"),
+            Record::Sockets(p) => format!("sockets\t{}", p.display()),
+            Record::Part(host, path) => format!("part\t{host}\t{path}"),
+        }
+    }
+
+    fn parse(line: &str) -> Option<Record> {
+        let mut f = line.split('\t');
+        Some(match f.next()? {
+            "proc" => Record::Process(f.next()?.parse().ok()?, f.next()?.parse().ok()?),
+            "sockets" => Record::Sockets(PathBuf::from(f.next()?)),
+            "part" => Record::Part(f.next()?.to_string(), f.next()?.to_string()),
+            _ => return None,
+        })
+    }
+}
+
+/// Writes `r` down in this run's directory (nothing when there is none).
+pub(crate) fn record(r: &Record) {
+    use std::io::Write;
+    let Some(dir) = dir() else {
+        return;
+    };
+    let line = r.line();
+    if line.contains('\n') {
+        return; // a path with a newline cannot be a record line
+    }
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(RECORDS))
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
+}
+
+/// Records a child by pid, with its start time.
+pub(crate) fn record_process(pid: u32) {
+    if let Some(start) = start_time(pid) {
+        record(&Record::Process(pid, start));
+    }
+}
+
+const RECORDS: &str = "goapp-records";
+
+impl DeadRun {
+    /// What the run wrote down.
+    pub(crate) fn records(&self) -> Vec<Record> {
+        std::fs::read_to_string(self.dir.join(RECORDS))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(Record::parse)
+            .collect()
+    }
+
+    /// The partial archives it was writing on `host`.
+    pub(crate) fn parts_on(&self, host: &str) -> Vec<String> {
+        self.records()
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Part(h, p) if h == host => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Stops what ended runs left running (their recorded children that are
+/// still the same processes: an ssh master, an upload) and removes their
+/// ssh socket directories. Their run directories stay for the engine's
+/// sweep. Returns what was done, for the note.
+pub(crate) fn sweep_dead_processes() -> Vec<String> {
+    let mut stopped = 0;
+    let mut sockets = 0;
+    for run in dead_runs() {
+        for r in run.records() {
+            match r {
+                Record::Process(pid, start) if start_time(pid) == Some(start) => {
+                    // SAFETY: kill(2) on a process group we started (setsid).
+                    unsafe {
+                        libc::kill(-(pid as i32), libc::SIGTERM);
+                    }
+                    stopped += 1;
+                }
+                Record::Sockets(dir)
+                    if dir
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("goapp-ssh-")) =>
+                {
+                    if dir.is_dir() {
+                        remove_tree(&dir);
+                        sockets += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut said = Vec::new();
+    if stopped > 0 {
+        said.push(format!(
+            "stopped {stopped} process(es) an ended run left (ssh connections, uploads)"
+        ));
+    }
+    if sockets > 0 {
+        said.push(format!("removed {sockets} ssh socket directory(ies)"));
+    }
+    said
+}
+
 /// A run directory whose run has ended without removing it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct DeadRun {
@@ -259,6 +385,7 @@ pub(crate) fn socket_dir(longest_name: &str) -> Result<SocketDir> {
             )
         })?;
     let path = dir.path().to_path_buf();
+    record(&Record::Sockets(path.clone()));
     let hook = interrupt::on_interrupt(Stage::Local, move || {
         remove_tree(&path);
         vec!["removed the ssh control directory".into()]
@@ -269,6 +396,19 @@ pub(crate) fn socket_dir(longest_name: &str) -> Result<SocketDir> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_read_back_as_written() {
+        for r in [
+            Record::Process(12, 345),
+            Record::Sockets(PathBuf::from("/tmp/goapp-ssh-x")),
+            Record::Part("pi".into(), "/var/tmp/goapp-a-0.tar.part".into()),
+        ] {
+            assert_eq!(Record::parse(&r.line()), Some(r));
+        }
+        assert_eq!(Record::parse("proc\tx\t1"), None);
+        assert_eq!(Record::parse("what"), None);
+    }
 
     #[test]
     fn marks_tell_live_runs_from_ended_ones() {

@@ -9,6 +9,7 @@ use crate::process::command::Cmd;
 use crate::process::error::{Failure, ProcessError};
 use crate::process::exec::{drain, Io, Running};
 use crate::process::interrupt::{self, Hook, Stage};
+use crate::process::rundir;
 use crate::push::PushStatus;
 use crate::ship::plan::{Group, Lane, Member, PullGroup, Retag, TransferPlan};
 use crate::ship::progress::{Meter, NodeLine};
@@ -46,6 +47,14 @@ pub(crate) fn execute(
         .flat_map(Group::members)
         .map(remove_on_interrupt)
         .collect();
+    for (host, cmd) in &plan.sweeps {
+        // Best effort: the upload there would sweep them after an hour anyway.
+        if cmd.run_timeout(Some(Duration::from_secs(30))).is_ok() {
+            crate::core::ui::detail(&format!(
+                "removed partial archives an ended run left on {host}"
+            ));
+        }
+    }
     std::thread::scope(|scope| {
         let retags = scope.spawn(|| run_retags(&plan.retags));
         let pulls = scope.spawn(|| plan.pulls.iter().flat_map(run_pulls).collect::<Vec<_>>());
@@ -176,9 +185,14 @@ fn run_retags(retags: &[Retag]) -> Vec<(String, HostResult)> {
 /// On an interrupt, removes what `m`'s upload left on its node, over the
 /// master connection that is still open then (bounded in time).
 fn remove_on_interrupt(m: &Member) -> Hook {
-    let (cleanup, host) = (m.cleanup.clone(), m.host.clone());
+    let (direct, master, host) = (m.cleanup_direct.clone(), m.cleanup.clone(), m.host.clone());
     interrupt::on_interrupt(Stage::Remote, move || {
-        match cleanup.run_timeout(Some(Duration::from_secs(8))) {
+        // A connection of its own first: over a slow link the master still
+        // has upload bytes queued ahead of anything sent through it.
+        let removed = direct
+            .run_timeout(Some(Duration::from_secs(5)))
+            .or_else(|_| master.run_timeout(Some(Duration::from_secs(3))));
+        match removed {
             Ok(out) if out.stdout.starts_with(b"removed") => {
                 vec![format!("removed the partial archive on {host}")]
             }
@@ -234,7 +248,8 @@ fn send_group(g: &Group, multi: Option<&MultiProgress>) -> Vec<(String, HostResu
         .map(|l| LaneRun::start(&g.reference, l, multi, size))
         .collect();
     let saved = pump(&g.save, &mut lanes);
-    let sent: Vec<Sent> = lanes.into_iter().map(LaneRun::finish).collect();
+    let whole = saved.is_ok();
+    let sent: Vec<Sent> = lanes.into_iter().map(|l| l.finish(whole)).collect();
     deliver(g, &saved, &sent)
 }
 
@@ -289,7 +304,7 @@ enum Sink {
     Compressor {
         child: Running,
         stdin: Option<ChildStdin>,
-        reader: JoinHandle<std::io::Result<(String, u64)>>,
+        reader: JoinHandle<std::io::Result<Finished>>,
     },
     /// The compressor could not start: the error says why.
     Broken,
@@ -329,13 +344,15 @@ impl LaneRun {
                 // Up to READ_AHEAD chunks wait for a slow node: `save` of a Go
                 // service's image (a few MiB) is then read whole at once, so
                 // the progress total is the archive's own size from the start.
-                let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(READ_AHEAD);
+                let (tx, rx) = sync_channel::<Piece>(READ_AHEAD);
                 txs.push(Some(tx));
                 let what = format!("{reference} ({})", lane.compression.describe());
                 let line = Arc::new(NodeLine::new(multi, &m.host, what, size, meter.clone()));
-                let (cmd, mine) = (m.upload.clone(), line.clone());
+                let (cmd, mine, marker) = (m.upload.clone(), line.clone(), m.marker.clone());
+                // A hard stop leaves the file: the next upload there removes it.
+                rundir::record(&rundir::Record::Part(m.host.clone(), m.tmp.clone()));
                 Upload {
-                    thread: std::thread::spawn(move || upload(&cmd, rx, &mine)),
+                    thread: std::thread::spawn(move || upload(&cmd, rx, &mine, &marker)),
                     started: Instant::now(),
                     line,
                 }
@@ -395,10 +412,15 @@ impl LaneRun {
         }
     }
 
-    /// Ends the stream: EOF to the compressor, then every upload.
-    fn finish(self) -> Sent {
-        let stream = match self.sink {
-            Sink::Inline(f) => Ok(f.finish()),
+    /// Ends the stream: EOF to the compressor, then to every upload, after
+    /// the marker when the stream is `whole` (the save succeeded) and every
+    /// step of the lane too.
+    fn finish(self, whole: bool) -> Sent {
+        let (stream, txs) = match self.sink {
+            Sink::Inline(f) => {
+                let done = f.finish();
+                (Ok((done.sha, done.total)), done.txs)
+            }
             Sink::Compressor {
                 mut child,
                 stdin,
@@ -409,10 +431,14 @@ impl LaneRun {
                     .join()
                     .unwrap_or_else(|_| Err(std::io::Error::other("its reader panicked")))
                     .map_err(|e| format!("reading `{}` failed: {e}", child.cmd()));
-                let _ = child.wait();
-                r
+                let ok = child.wait().is_ok_and(|st| st.success());
+                match r {
+                    Ok(done) if ok => (Ok((done.sha, done.total)), done.txs),
+                    Ok(_) => (Err(format!("`{}` failed", child.cmd())), Vec::new()),
+                    Err(e) => (Err(e), Vec::new()),
+                }
             }
-            Sink::Broken => Err(String::new()),
+            Sink::Broken => (Err(String::new()), Vec::new()),
         };
         let unnamed = self
             .filter
@@ -423,6 +449,12 @@ impl LaneRun {
             Some(e) => Err(e),
             None => stream,
         };
+        if whole && stream.is_ok() {
+            for t in &txs {
+                let _ = t.send(Piece::End);
+            }
+        }
+        drop(txs); // EOF to every upload
         let uploads = self
             .uploads
             .into_iter()
@@ -469,11 +501,18 @@ fn compressor(cmd: &Cmd, mut fanout: Fanout) -> Result<Sink, ProcessError> {
     })
 }
 
+/// What an upload is handed: bytes of the stream, or its end (then it
+/// writes the marker that tells the node the archive is whole).
+enum Piece {
+    Data(Arc<Vec<u8>>),
+    End,
+}
+
 /// Hashes bytes and hands them to every live upload.
 struct Fanout {
     hasher: Sha256,
     total: u64,
-    txs: Vec<Option<SyncSender<Arc<Vec<u8>>>>>,
+    txs: Vec<Option<SyncSender<Piece>>>,
     meter: Arc<Meter>,
 }
 
@@ -485,28 +524,54 @@ impl Fanout {
         let chunk = Arc::new(bytes.to_vec());
         for tx in self.txs.iter_mut() {
             if let Some(t) = tx {
-                if t.send(chunk.clone()).is_err() {
+                if t.send(Piece::Data(chunk.clone())).is_err() {
                     *tx = None; // that upload ended early; its thread has the reason
                 }
             }
         }
     }
 
-    fn finish(self) -> (String, u64) {
+    /// The stream's digest and size, and the uploads still taking it (their
+    /// end is the lane's to say, once it knows the stream is whole).
+    fn finish(self) -> Finished {
         self.meter.written_all();
-        (crate::core::hex(&self.hasher.finalize()), self.total)
+        Finished {
+            sha: crate::core::hex(&self.hasher.finalize()),
+            total: self.total,
+            txs: self.txs.into_iter().flatten().collect(),
+        }
     }
 }
 
-/// Feeds chunks into `ssh … cat > tmp`; returns the bytes written.
-fn upload(cmd: &Cmd, rx: Receiver<Arc<Vec<u8>>>, line: &NodeLine) -> Result<u64, ProcessError> {
+/// A stream fanned out to its end.
+struct Finished {
+    sha: String,
+    total: u64,
+    txs: Vec<SyncSender<Piece>>,
+}
+
+/// Feeds chunks into the node's upload, then, once the stream has ended
+/// whole, `marker`; returns the bytes of the stream written.
+fn upload(
+    cmd: &Cmd,
+    rx: Receiver<Piece>,
+    line: &NodeLine,
+    marker: &str,
+) -> Result<u64, ProcessError> {
     let mut child = cmd.spawn(Io::Piped, Io::Null, Io::Piped)?;
     let stderr = drain(child.stderr());
     let mut stdin = child.stdin();
     let mut written = 0u64;
     let mut write_error = None;
-    for chunk in rx {
+    for piece in rx {
         let Some(w) = stdin.as_mut() else { break };
+        let chunk = match piece {
+            Piece::Data(c) => c,
+            Piece::End => {
+                write_error = w.write_all(marker.as_bytes()).err();
+                break;
+            }
+        };
         if let Err(e) = w.write_all(&chunk) {
             write_error = Some(e);
             break;
@@ -696,6 +761,8 @@ mod tests {
                         upload: Cmd::new("true"),
                         import: Cmd::new("true"),
                         cleanup: Cmd::new("true"),
+                        cleanup_direct: Cmd::new("true"),
+                        marker: "end".into(),
                         names: vec![reference.into()],
                         pinned: false,
                         file: None,

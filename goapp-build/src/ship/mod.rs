@@ -294,9 +294,24 @@ impl ShipReport {
     }
 }
 
+/// The partial archives ended runs of ours were writing on these hosts.
+fn stale_parts(targets: &[ShipTarget]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let dead = rundir::dead_runs();
+    targets
+        .iter()
+        .map(|t| {
+            let parts: Vec<String> = dead.iter().flat_map(|r| r.parts_on(&t.name)).collect();
+            (t.name.clone(), parts)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect()
+}
+
 /// Runs `ship`: probe, build what is missing, plan, then send or print.
 pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipReport> {
     let mut targets = probe::targets(s, &o.hosts)?;
+    // Read before the build's sweep removes the ended runs' directories.
+    let stale_parts = stale_parts(&targets);
     // Control sockets live in a short private directory, removed at the end
     // of the run and on an interrupt.
     let control_dir = rundir::socket_dir(&probe::socket_name(targets.len()))?;
@@ -313,6 +328,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         local_zstd: which::which("zstd").is_ok(),
         nonce: nonce(),
         registries: registries(s),
+        stale_parts,
     };
     let plan = plan::plan(&nodes, &builds.results, &facts);
     let mut unreachable = reached.unreachable;

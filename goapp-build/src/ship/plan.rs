@@ -16,7 +16,7 @@ use crate::ship::remote::{
     k3s_file, ArchiveFormat, Compression, Delivery, ImageNames, Probe, ShipTarget, SHA_VAR,
 };
 use crate::ship::HostResult;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A node that answered its probe and can import.
 #[derive(Clone, Debug)]
@@ -40,6 +40,9 @@ pub(crate) struct Facts<'a> {
     pub nonce: String,
     /// The registries hosts may `pull_from:`, by name.
     pub registries: Vec<(String, Registry)>,
+    /// Partial archives ended runs of ours were writing, by host: the next
+    /// upload there removes them.
+    pub stale_parts: BTreeMap<String, Vec<String>>,
 }
 
 /// The whole transfer.
@@ -55,6 +58,8 @@ pub(crate) struct TransferPlan {
     /// Nodes that pull from a registry, per registry: pushed once, then
     /// pulled by each node at once.
     pub pulls: Vec<PullGroup>,
+    /// Partial archives ended runs of ours left on the nodes: removed first.
+    pub sweeps: Vec<(String, Cmd)>,
 }
 
 /// One registry's part: the images its nodes need, pushed once, then each
@@ -146,6 +151,11 @@ pub(crate) struct Member {
     pub import: Cmd,
     /// `ssh … 'rm -f TMP'`, after a failed transfer.
     pub cleanup: Cmd,
+    /// The same on a connection of its own, for an interrupt.
+    pub cleanup_direct: Cmd,
+    /// What the sender writes after the archive's last byte: the node keeps
+    /// the archive only when it arrives (see `ShipTarget::upload_script`).
+    pub marker: String,
     /// The names the image has on the node afterwards.
     pub names: Vec<String>,
     /// Pinned afterwards (by us, or by k3s for `k3s-dir`).
@@ -189,8 +199,10 @@ impl Group {
                 .unwrap_or_default();
             for m in &lane.members {
                 out.push(format!(
-                    "{SHA_VAR}=$({{ {}{compress} | tee /dev/fd/3 | {} >/dev/null; }} 3>&1 | sha256sum | cut -c1-64)",
-                    self.save, m.upload
+                    "{SHA_VAR}=$({{ {}{compress} | tee /dev/fd/3 | {{ cat; printf '%s' {}; }} | {} >/dev/null; }} 3>&1 | sha256sum | cut -c1-64)",
+                    self.save,
+                    crate::process::command::quote(&m.marker),
+                    m.upload
                 ));
                 out.push(m.import.to_string());
             }
@@ -203,6 +215,10 @@ impl TransferPlan {
     /// into a POSIX shell, everything else a `#` comment.
     pub(super) fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
+        for (host, cmd) in &self.sweeps {
+            out.push(format!("# {host}: partial archives an ended run left"));
+            out.push(cmd.to_string());
+        }
         for (host, r) in &self.settled {
             out.extend(comment(&r.planned(host)));
         }
@@ -313,6 +329,7 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
         groups: Vec::new(),
         retags: Vec::new(),
         pulls: Vec::new(),
+        sweeps: sweeps(nodes, f),
     };
     let mut needs = Vec::new();
     for node in nodes {
@@ -425,6 +442,23 @@ fn retag(node: &Node, r: &BuildResult, id: String, src: &str, dsts: &[String]) -
     }
 }
 
+/// `rm -f` of what ended runs of ours were writing on each node.
+fn sweeps(nodes: &[Node], f: &Facts) -> Vec<(String, Cmd)> {
+    nodes
+        .iter()
+        .filter_map(|n| {
+            let parts = f.stale_parts.get(&n.target.name)?;
+            let files: Vec<String> = parts
+                .iter()
+                .flat_map(|p| [p.clone(), format!("{p}.pid")])
+                .map(|p| crate::process::command::quote(&p))
+                .collect();
+            let cmd = n.target.ssh(&format!("rm -f {}", files.join(" ")));
+            Some((n.target.name.clone(), cmd))
+        })
+        .collect()
+}
+
 /// Adds `node` to group `index`, in the lane of nodes that get its bytes.
 fn join(g: &mut Group, index: usize, node: &Node, r: &BuildResult, f: &Facts) {
     let t = node.target;
@@ -483,11 +517,14 @@ fn member(
         nonce: f.nonce.clone(),
     };
     let named = k3s_dir || t.store().is_some();
+    let marker = format!("goapp-end-of-archive-{}", f.nonce);
     Member {
         host: t.name.clone(),
-        upload: t.ssh(&t.upload_script(&tmp)),
+        upload: t.ssh(&t.upload_script(&tmp, &marker)),
         import: t.import(&tmp, compression, &delivery),
         cleanup: t.ssh(&ShipTarget::cleanup_script(&tmp)),
+        cleanup_direct: t.ssh_direct(&ShipTarget::cleanup_script(&tmp)),
+        marker,
         tmp,
         names: if named {
             vec![g.reference.clone(), g.name.clone()]
@@ -588,6 +625,10 @@ mod tests {
             force,
             local_zstd,
             nonce: "42-beef".into(),
+            stale_parts: BTreeMap::from([(
+                "pi".to_string(),
+                vec!["/var/tmp/goapp-1-dead-0.tar.part".to_string()],
+            )]),
             registries: vec![(
                 "site".into(),
                 Registry {
@@ -966,38 +1007,14 @@ mod tests {
             &[built(Arch::Arm64, Status::Built)],
             &facts(&e, false, true),
         );
-        let ssh_pi = "ssh -o BatchMode=yes -o ConnectTimeout=5 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -p 2222 -l pi -- 10.0.0.7";
-        let ssh_lab = "ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -- lab";
-        let check = |f: &str, import: &str| {
-            format!(
-            "'sh -c '\\''f={f}; trap '\\''\\'\\'''\\''rm -f \"$f\"'\\''\\'\\'''\\'' EXIT; trap '\\''\\'\\'''\\''exit 129'\\''\\'\\'''\\'' HUP INT TERM; if [ \"$(sha256sum < \"$f\" | cut -c1-64)\" != \"$1\" ]; then printf '\\''\\'\\'''\\''%s\\n'\\''\\'\\'''\\'' \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; printf '\\''\\'\\'''\\''%s\\n'\\''\\'\\'''\\'' \"goapp: verified; importing\" >&2; {import}'\\'' goapp' \"$sha\""
-        )
-        };
-        let upload = |dir: &str, f: &str| {
-            format!(
-            "'sh -c '\\''umask 077; find {dir} -maxdepth 1 -name '\\''\\'\\'''\\''goapp-*.part'\\''\\'\\'''\\'' -mmin +60 -exec rm -f {{}} + 2>/dev/null; cat > {f}'\\'''"
-        )
-        };
-        let pi_f = "/var/tmp/goapp-42-beef-0.tar.part";
-        let lab_f = "/srv/tmp/goapp-42-beef-1.tar.gz.part";
-        assert_eq!(
-            plan.lines(),
-            [
-                "# localhost/joke:1-arm64 as oci-archive: saved once for pi".to_string(),
-                "# pi: goapp leaves out the 2 blob(s) already there; a shell pipe cannot, so the lines below send the whole archive".into(),
-                format!("sha=$({{ podman save --format oci-archive localhost/joke:1-arm64 | tee /dev/fd/3 | {ssh_pi} {} >/dev/null; }} 3>&1 | sha256sum | cut -c1-64)", upload("/var/tmp", pi_f)),
-                format!("{ssh_pi} {}", check(pi_f, "cat < \"$f\" | sudo -n k3s ctr -n k8s.io images import --platform linux/arm64 - && now=$(date +%s) && sudo -n k3s ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && sudo -n k3s ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned io.cattle.k3s.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && sudo -n k3s ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned io.cattle.k3s.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && { sudo -n k3s ctr -n k8s.io images ls 2>/dev/null | awk -v p=localhost/joke: '\\''\\'\\'''\\''NR > 1 { m = 0; np = split(p, ps, \" \"); for (j = 1; j <= np; j++) if (index($1, ps[j]) == 1) m = 1; if (!m) next; n = split($NF, l, \",\"); for (i = 1; i <= n; i++) if (index(l[i], \"dev.goapp.pinned=\") == 1) print substr(l[i], 18), $3, $1 }'\\''\\'\\'''\\'' | sort -k1,1nr | awk -v keep=3 '\\''\\'\\'''\\''{ if (!($2 in seen)) { seen[$2] = 1; k++ } if (k > keep) print $3 }'\\''\\'\\'''\\'' | while read -r ref; do sudo -n k3s ctr -n k8s.io images label \"$ref\" io.cri-containerd.pinned= io.cattle.k3s.pinned= dev.goapp.pinned= >/dev/null || exit 1; done; }")),
-                "# localhost/joke:1-arm64 as docker-archive: saved once for lab".into(),
-                format!("sha=$({{ podman save --format docker-archive localhost/joke:1-arm64 | gzip -c -1 | tee /dev/fd/3 | {ssh_lab} {} >/dev/null; }} 3>&1 | sha256sum | cut -c1-64)", upload("/srv/tmp/", lab_f)),
-                format!("{ssh_lab} {}", check(lab_f, "gzip -dc < \"$f\" | podman load && podman tag localhost/joke:1-arm64 localhost/joke:1")),
-            ]
-        );
+        // Every line pastes into a POSIX shell; `UPDATE_EXPECT=1 cargo test`
+        // rewrites the snapshot after a deliberate change.
+        expect_test::expect_file!["snapshots/pipeline_commands.txt"]
+            .assert_eq(&(plan.lines().join("\n") + "\n"));
         // The executor runs the same commands, with the digest bound.
         let m = &plan.groups[1].lanes[0].members[0];
-        assert_eq!(
-            m.cleanup.to_string(),
-            format!("{ssh_lab} 'sh -c '\\''if [ -e {lab_f} ]; then printf '\\''\\'\\'''\\''removed\\n'\\''\\'\\'''\\''; fi; rm -f {lab_f}'\\'''")
-        );
+        expect_test::expect_file!["snapshots/cleanup_commands.txt"]
+            .assert_eq(&format!("{}\n{}\n", m.cleanup, m.cleanup_direct));
         assert!(!m
             .import
             .clone()
