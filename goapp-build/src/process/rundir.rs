@@ -269,12 +269,11 @@ pub(crate) fn sweep_dead_processes() -> Vec<String> {
                 Record::Sockets(dir)
                     if dir
                         .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("goapp-ssh-")) =>
+                        .is_some_and(|n| n.to_string_lossy().starts_with("goapp-ssh-"))
+                        && dir.is_dir() =>
                 {
-                    if dir.is_dir() {
-                        remove_tree(&dir);
-                        sockets += 1;
-                    }
+                    remove_tree(&dir);
+                    sockets += 1;
                 }
                 _ => {}
             }

@@ -625,10 +625,7 @@ mod tests {
             force,
             local_zstd,
             nonce: "42-beef".into(),
-            stale_parts: BTreeMap::from([(
-                "pi".to_string(),
-                vec!["/var/tmp/goapp-1-dead-0.tar.part".to_string()],
-            )]),
+            stale_parts: BTreeMap::new(),
             registries: vec![(
                 "site".into(),
                 Registry {
@@ -984,6 +981,25 @@ mod tests {
             ),
             Compression::Zstd(3)
         );
+    }
+
+    /// What an ended run was writing on a node is removed first, over the
+    /// node's connection, whatever else the node needs.
+    #[test]
+    fn an_ended_runs_parts_are_removed_first() {
+        let e = podman();
+        let pi = target("pi", "{ssh: pi, import: containerd}");
+        let nodes = [node(
+            &pi,
+            probe("aarch64", true, &[], &[(ID, "f00d")]),
+            Arch::Arm64,
+        )];
+        let mut f = facts(&e, false, true);
+        f.stale_parts
+            .insert("pi".into(), vec!["/var/tmp/goapp-1-dead-0.tar.part".into()]);
+        let lines = plan(&nodes, &[built(Arch::Arm64, Status::UpToDate)], &f).lines();
+        assert_eq!(lines[0], "# pi: partial archives an ended run left");
+        assert!(lines[1].ends_with("'sh -c '\\''rm -f /var/tmp/goapp-1-dead-0.tar.part /var/tmp/goapp-1-dead-0.tar.part.pid'\\'''"), "{}", lines[1]);
     }
 
     #[test]
