@@ -527,3 +527,78 @@ fn images_that_cannot_start_are_refused_with_the_fix() {
     }
     assert_store_listable();
 }
+
+/// Every cache proves itself: the engine-version cache, the stat cache of
+/// the context and the Go tag cache, truncated or edited, are read again
+/// from their source, never believed.
+#[test]
+fn every_cache_proves_itself() {
+    require_engine("podman");
+    let t = tempfile::tempdir().unwrap();
+    let app = t.path().join("joke");
+    std::fs::create_dir_all(&app).unwrap();
+    for f in ["Containerfile", "go.mod", "main.go"] {
+        std::fs::copy(root().join("example/joke").join(f), app.join(f)).unwrap();
+    }
+    let cache = t.path().join("cache");
+    let tag = format!("goapp-it/{}:1", unique("caches-"));
+    let _guard = ImageGuard {
+        program: "podman",
+        images: vec![format!("{tag}-amd64")],
+    };
+    let image = || {
+        let mut c = xtask(&app, &cache);
+        c.args([
+            "image", "--engine", "podman", "--arch", "amd64", "--tag", &tag, "-v",
+        ]);
+        run(c)
+    };
+    let (ok, out, err) = image();
+    assert!(ok && out.contains("built in"), "{out}\n{err}");
+    // The engine version, edited to one with heredocs: not believed.
+    let versions = cache.join("engine-versions.txt");
+    let text = std::fs::read_to_string(&versions).unwrap();
+    let real = engine("podman", &["version", "--format", "{{.Client.Version}}"]);
+    std::fs::write(&versions, text.replace(real.trim(), "5.6.0")).unwrap();
+    let mut c = xtask(&app, &cache);
+    c.args(["doctor", "-v"]);
+    let (_, out, err) = run(c);
+    assert!(
+        out.contains(&format!("engine: podman {}", real.trim())),
+        "{out}"
+    );
+    assert!(
+        err.contains("engine-versions.txt is not used (its checksum does not match"),
+        "{err}"
+    );
+    // A digest in the stat cache cut short: the context is read again, the
+    // inputs are the same, so the image is up to date (not rebuilt, not
+    // labelled with a wrong hash).
+    let contexts = cache.join("contexts");
+    let tsv = std::fs::read_dir(&contexts)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&tsv).unwrap();
+    let line = text.lines().find(|l| l.starts_with("go.mod\t")).unwrap();
+    let cut = line[..line.len() - 57].to_string();
+    std::fs::write(&tsv, text.replace(line, &cut)).unwrap();
+    let (ok, out, err) = image();
+    assert!(ok && out.contains("up to date"), "{out}\n{err}");
+    assert!(err.contains("is not used (its checksum does not match: truncated or edited): the context is read again"), "{err}");
+    // The Go tag cache cut short: listed again from the repository.
+    let tags: Vec<std::path::PathBuf> = std::fs::read_dir(cache.join("go-tags"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(!tags.is_empty());
+    for f in tags {
+        let text = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(&f, &text[..text.len() / 2]).unwrap();
+    }
+    let (ok, out, err) = image();
+    assert!(ok && out.contains("up to date"), "{out}\n{err}");
+}

@@ -211,7 +211,12 @@ impl Engine {
             .filter_map(|l| l.rsplit_once(':').map(|(_, t)| t))
             .filter_map(|t| t.strip_suffix("-bookworm"))
             .find(|t| t.starts_with(&prefix))
-            .unwrap_or_else(|| panic!("{}: no Go {line} builder image (scripts/matrix.sh setup {})", self.name, self.name))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no Go {line} builder image (scripts/matrix.sh setup {})",
+                    self.name, self.name
+                )
+            })
             .to_string()
     }
 
@@ -407,7 +412,11 @@ impl Node {
     pub fn wait(&self, base: &Path) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.ssh(base, "true").0 {
-            assert!(Instant::now() < deadline, "node {} does not answer", self.alias);
+            assert!(
+                Instant::now() < deadline,
+                "node {} does not answer",
+                self.alias
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }

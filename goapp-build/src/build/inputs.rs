@@ -8,7 +8,7 @@ use crate::build::ignore::IgnoreRules;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -41,22 +41,38 @@ impl StatCache {
             file: Some(file.clone()),
             ..StatCache::default()
         };
-        if let Ok(text) = crate::core::fs::read_text(&file, "the stat cache") {
-            let mut lines = text.lines();
-            c.written = lines
-                .next()
-                .and_then(|l| l.strip_prefix("written "))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            for l in lines {
-                let mut f = l.rsplitn(3, '\t');
-                if let (Some(digest), Some(stat), Some(path)) = (f.next(), f.next(), f.next()) {
-                    c.entries
+        if let Ok(Some(text)) = crate::core::fs::read_text_if_exists(&file, "the stat cache") {
+            // The file proves itself: a truncated or edited one (a digest
+            // cut short would key a wrong inputs hash) is read again.
+            match crate::core::fs::unseal(&text) {
+                Ok(body) => c.read_entries(body),
+                Err(why) => crate::core::ui::detail(&format!(
+                    "{} is not used ({why}): the context is read again",
+                    file.display()
+                )),
+            }
+        }
+        c
+    }
+
+    /// The entries of a sealed file's body: `written <ns>`, then
+    /// `path\tstat\tdigest` lines with a whole sha256 digest.
+    fn read_entries(&mut self, body: &str) {
+        let mut lines = body.lines();
+        self.written = lines
+            .next()
+            .and_then(|l| l.strip_prefix("written "))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        for l in lines {
+            let mut f = l.rsplitn(3, '\t');
+            if let (Some(digest), Some(stat), Some(path)) = (f.next(), f.next(), f.next()) {
+                if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    self.entries
                         .insert(path.to_string(), (stat.to_string(), digest.to_string()));
                 }
             }
         }
-        c
     }
 
     /// Notes a file whose content changed while its size and mtime stayed
@@ -88,10 +104,6 @@ impl StatCache {
     /// Saves what this walk saw (atomically; a failure only costs speed).
     pub(crate) fn save(&self) {
         let Some(file) = &self.file else { return };
-        let Some(dir) = file.parent() else { return };
-        if std::fs::create_dir_all(dir).is_err() {
-            return;
-        }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -100,11 +112,7 @@ impl StatCache {
         for (path, (stat, digest)) in &self.fresh {
             text.push_str(&format!("{path}\t{stat}\t{digest}\n"));
         }
-        if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
-            if tmp.write_all(text.as_bytes()).is_ok() {
-                let _ = tmp.persist(file);
-            }
-        }
+        let _ = crate::core::fs::write_atomic(file, crate::core::fs::seal(&text).as_bytes());
     }
 }
 

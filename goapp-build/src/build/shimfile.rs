@@ -11,7 +11,6 @@ use crate::containerfile::mounts::MountKind;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Writes `text` under `dir` unless an intact copy is there; returns its
@@ -57,13 +56,13 @@ fn write_verified(dir: &Path, path: &Path, text: &str) -> Result<()> {
         ),
         Err(_) => {}
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("writing a shimmed Containerfile in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("saving the shimmed Containerfile {}", path.display()))?;
-    Ok(())
+    crate::core::fs::write_atomic(path, text.as_bytes()).with_context(|| {
+        format!(
+            "writing the shimmed Containerfile {} in {}",
+            path.display(),
+            dir.display()
+        )
+    })
 }
 
 /// An ignore file beside a shim that should have none (a damaged cache)

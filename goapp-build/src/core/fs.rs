@@ -191,3 +191,68 @@ mod tests {
         assert!(create_new_private(&d.path().join("new.log")).is_ok());
     }
 }
+
+/// Writes `bytes` to `path` atomically (a temporary file beside it, synced,
+/// then renamed over it): a concurrent reader sees the old file or the new
+/// one, never half of it. Makes the directory when it is missing.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// `body` with a last line `sha256 <hex of body>`: a cache file that
+/// proves itself ([`unseal`]).
+pub(crate) fn seal(body: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "{body}sha256 {}\n",
+        crate::core::hex(&Sha256::digest(body.as_bytes()))
+    )
+}
+
+/// The body of a [`seal`]ed text, or why it does not prove itself
+/// (truncated, edited, or written by an older version).
+pub(crate) fn unseal(text: &str) -> std::result::Result<&str, &'static str> {
+    use sha2::{Digest, Sha256};
+    let body_end = match text.trim_end_matches('\n').rfind('\n') {
+        Some(i) => i + 1,
+        None => 0,
+    };
+    let (body, last) = text.split_at(body_end);
+    let sum = last
+        .trim_end_matches('\n')
+        .strip_prefix("sha256 ")
+        .ok_or("it is truncated or from an older version")?;
+    if crate::core::hex(&Sha256::digest(body.as_bytes())) != sum {
+        return Err("its checksum does not match: truncated or edited");
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod sealed {
+    use super::*;
+
+    #[test]
+    fn a_sealed_text_proves_itself() {
+        let t = seal("a 1\nb 2\n");
+        assert_eq!(unseal(&t), Ok("a 1\nb 2\n"));
+        assert_eq!(unseal(&seal("")), Ok(""));
+        assert!(unseal(&t[..t.len() - 3]).is_err(), "truncated");
+        assert!(unseal(&t.replace("a 1", "a 7")).is_err(), "edited");
+        assert!(unseal("a 1\n").is_err(), "not sealed");
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x/y.txt");
+        write_atomic(&p, t.as_bytes()).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), t);
+    }
+}

@@ -208,25 +208,36 @@ fn cached_version(engine: &Engine, cache_dir: &Path) -> Option<String> {
         .as_secs();
     let key = format!("{}|{}|{}", bin.display(), meta.len(), mtime);
     let file = cache_dir.join("engine-versions.txt");
-    let text = crate::core::fs::read_text(&file, "the engine version cache").unwrap_or_default();
-    if let Some(v) = cached_entry(&text, &key) {
+    let text = crate::core::fs::read_text_if_exists(&file, "the engine version cache")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    // The file proves itself (a trailing checksum): a truncated or edited
+    // one is thrown away, as a wrong version would pick the wrong shims.
+    let body = match crate::core::fs::unseal(&text) {
+        Ok(body) => body,
+        Err(why) => {
+            if !text.is_empty() {
+                crate::core::ui::detail(&format!(
+                    "{} is not used ({why}): asking the engine again",
+                    file.display()
+                ));
+            }
+            ""
+        }
+    };
+    if let Some(v) = cached_entry(body, &key) {
         return Some(v);
     }
     let version = read_version(engine)?;
-    // One entry per binary path, written atomically: a reader sees the old
-    // file or the new one, never half a version (which would pick shims).
+    // One entry per binary path.
     let prefix = format!("{}|", bin.display());
-    let mut kept: String = text
+    let mut kept: String = body
         .split_inclusive('\n')
         .filter(|l| l.ends_with('\n') && !l.starts_with(&prefix))
         .collect();
     kept.push_str(&format!("{key}\t{version}\n"));
-    let _ = std::fs::create_dir_all(cache_dir);
-    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(cache_dir) {
-        if std::io::Write::write_all(&mut tmp, kept.as_bytes()).is_ok() {
-            let _ = tmp.persist(&file);
-        }
-    }
+    let _ = crate::core::fs::write_atomic(&file, crate::core::fs::seal(&kept).as_bytes());
     Some(version)
 }
 
@@ -240,16 +251,22 @@ fn cached_entry(text: &str, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn plausible_version(v: &str) -> bool {
-    let mut parts = v.splitn(3, '.');
-    let major = parts.next().unwrap_or("");
-    let minor: String = parts
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    !major.is_empty() && major.chars().all(|c| c.is_ascii_digit()) && !minor.is_empty()
+/// `4.3.1`, `20.10.24+dfsg1`, `5.0.0-dev`: numbers an engine could have
+/// (each part at most 4 digits), and a suffix of one word.
+pub(crate) fn plausible_version(v: &str) -> bool {
+    let (nums, suffix) = match v.find(['+', '-', '~']) {
+        Some(i) => (&v[..i], &v[i + 1..]),
+        None => (v, ""),
+    };
+    let parts: Vec<&str> = nums.split('.').collect();
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| (1..=4).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+        && suffix.len() <= 32
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-~.".contains(&b))
 }
 
 fn read_version(engine: &Engine) -> Option<String> {
@@ -366,5 +383,17 @@ mod tests {
         );
         assert_eq!(cached_entry("/b|1|1\tgarbage\n", "/b|1|1"), None);
         assert_eq!(cached_entry("/b|1|1\t4\n", "/b|1|1"), None);
+        for bad in [
+            "99999999999999999999.0.0",
+            "4.3.1 extra",
+            "4..1",
+            "4.3.1.2",
+            "v4.3",
+        ] {
+            assert!(!plausible_version(bad), "{bad}");
+        }
+        for good in ["4.3.1", "5.8", "28.5.2", "20.10.24+dfsg1", "5.0.0-dev"] {
+            assert!(plausible_version(good), "{good}");
+        }
     }
 }

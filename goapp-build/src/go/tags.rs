@@ -5,7 +5,6 @@ use crate::go::version::{parse_ls_remote, GoVersion};
 use crate::process::command::Cmd;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -91,11 +90,7 @@ impl TagCache {
         for v in versions {
             body.push_str(&format!("{v}\n"));
         }
-        let sum = hex(&Sha256::digest(body.as_bytes()));
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        writeln!(tmp, "{body}sha256 {sum}")?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(self.file(repo))
+        crate::core::fs::write_atomic(&self.file(repo), crate::core::fs::seal(&body).as_bytes())
             .context("saving the Go tag cache")?;
         Ok(())
     }
@@ -161,19 +156,7 @@ fn parse_entry(
     text: &str,
     repo: &str,
 ) -> std::result::Result<(SystemTime, Vec<GoVersion>), &'static str> {
-    let body_end = text
-        .trim_end_matches('\n')
-        .rfind('\n')
-        .map(|i| i + 1)
-        .ok_or("it is truncated")?;
-    let (body, last) = text.split_at(body_end);
-    let sum = last
-        .trim_end()
-        .strip_prefix("sha256 ")
-        .ok_or("it is truncated or from an older version")?;
-    if hex(&Sha256::digest(body.as_bytes())) != sum {
-        return Err("its checksum does not match: truncated or edited");
-    }
+    let body = crate::core::fs::unseal(text)?;
     let mut lines = body.lines();
     let stamp: u64 = lines
         .next()
@@ -188,10 +171,6 @@ fn parse_entry(
         .collect::<Option<Vec<_>>>()
         .ok_or("a line is not a Go version")?;
     Ok((UNIX_EPOCH + Duration::from_secs(stamp), versions))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn first_line(e: &anyhow::Error) -> String {
@@ -265,7 +244,7 @@ mod tests {
         let ahead = SystemTime::now() + Duration::from_secs(86_400);
         let stamp = ahead.duration_since(UNIX_EPOCH).unwrap().as_secs();
         let body = format!("fetched {stamp}\nrepo {repo}\n1.19.8\n");
-        let sum = hex(&Sha256::digest(body.as_bytes()));
+        let sum = crate::core::hex(&Sha256::digest(body.as_bytes()));
         std::fs::write(&file, format!("{body}sha256 {sum}\n")).unwrap();
         damaged("future");
         std::fs::write(&file, [0xff, 0xfe, 0x00]).unwrap();
