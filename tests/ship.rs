@@ -428,7 +428,9 @@ fn a_cut_connection_leaves_nothing_and_a_rerun_succeeds() {
     assert!(killer.join().unwrap(), "the upload never started");
     assert!(!ok, "{stdout}");
     assert!(
-        stdout.contains("ctd: FAILED: transfer to ctd failed"),
+        stdout.contains("ctd: FAILED: the transfer to ctd lost its ssh connection (")
+            && stdout.contains("check the link to ctd and ship again")
+            && !stdout.contains("BatchMode"),
         "{stdout}\n{stderr}"
     );
     assert!(
@@ -485,8 +487,7 @@ fn a_failing_import_shows_its_stderr_and_other_hosts_are_still_done() {
     drop(silent);
     assert!(!ok, "{stdout}");
     assert!(
-        stdout.contains("broken: FAILED: import on broken failed")
-            && stdout.contains("import refused: disk full"),
+        stdout.contains("broken: FAILED: the import on broken failed (exit status: 4): import refused: disk full"),
         "{stdout}\n{stderr}"
     );
     assert!(stdout.contains("(exit status: 4)"), "{stdout}");

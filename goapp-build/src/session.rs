@@ -40,6 +40,26 @@ pub struct Session {
     pub config: Option<Config>,
     common: Common,
     host: std::sync::OnceLock<Arch>,
+    /// `GOAPP_GO_CACHE_TTL`, read once.
+    go_cache_ttl: std::time::Duration,
+}
+
+/// The longest `GOAPP_GO_CACHE_TTL` taken: a year, in seconds.
+const MAX_TTL: u64 = 365 * 24 * 3600;
+
+/// `GOAPP_GO_CACHE_TTL`: whole seconds from 0 to a year, else an error
+/// naming the value and the fix.
+fn go_cache_ttl(env: &HostEnv) -> Result<std::time::Duration> {
+    let Some(v) = env.var("GOAPP_GO_CACHE_TTL") else {
+        return Ok(tags::DEFAULT_TTL);
+    };
+    match v.trim().parse::<u64>() {
+        Ok(n) if n <= MAX_TTL => Ok(std::time::Duration::from_secs(n)),
+        _ => bail!(
+            "GOAPP_GO_CACHE_TTL={} is not a number of seconds from 0 to {MAX_TTL} (a year): set it to one (86400 is a day), or unset it for the default",
+            crate::core::names::shorten(v, 40)
+        ),
+    }
 }
 
 impl Session {
@@ -64,12 +84,14 @@ impl Session {
         if let Some(c) = &config {
             crate::go::version::check_config(c)?;
         }
+        let go_cache_ttl = go_cache_ttl(&env)?;
         Ok(Session {
             env,
             cwd,
             config,
             common,
             host: std::sync::OnceLock::new(),
+            go_cache_ttl,
         })
     }
 
@@ -103,12 +125,7 @@ impl Session {
                     .and_then(|c| c.file.defaults.go_repo.clone())
             })
             .unwrap_or_else(|| tags::OFFICIAL_REPO.to_string());
-        let ttl = self
-            .env
-            .var("GOAPP_GO_CACHE_TTL")
-            .and_then(|s| s.parse().ok())
-            .map(std::time::Duration::from_secs)
-            .unwrap_or(tags::DEFAULT_TTL);
+        let ttl = self.go_cache_ttl;
         GoResolver {
             explicit: c.go_version.clone(),
             repo,

@@ -60,6 +60,15 @@ impl Ws {
     }
 
     fn run(&self, engine: bool, args: &[&str]) -> (i32, String, String) {
+        self.run_with(engine, args, &[])
+    }
+
+    /// With the stand-in engine and `env` set.
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        self.run_with(true, args, env)
+    }
+
+    fn run_with(&self, engine: bool, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let bin = path_dir(self.path(), engine);
         let out = Command::new(BIN)
             .args(args)
@@ -68,6 +77,7 @@ impl Ws {
             .env("PATH", &bin)
             .env("HOME", self.path())
             .env("GOAPP_CACHE_DIR", self.path().join("cache"))
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -1203,4 +1213,117 @@ fn the_name_follows_how_it_was_started() {
     std::fs::write(ws.path().join("goapp.yaml"), "apps: {}\n").unwrap();
     let (_, err) = run(&goapp, &["image", "--all"], &[]);
     assert!(err.contains("(`goapp init` writes a config"), "{err}");
+}
+
+/// Bad inputs of the second pass: each one sentence naming the input and
+/// the fix, the input cut short when it is long, exit 1, no panic.
+#[test]
+fn bad_inputs_get_one_sentence_with_the_fix() {
+    let ws = Ws::new(CONFIG);
+    let image = |args: &[&str]| {
+        let mut all = vec![
+            "image",
+            "svc",
+            "--go-version",
+            "1.21.5",
+            "--arch",
+            "amd64",
+            "--dry-run",
+        ];
+        all.extend_from_slice(args);
+        let (code, _, err) = ws.run(true, &all);
+        assert_eq!(code, 1, "{err}");
+        error_line(&err).to_string()
+    };
+    let digest = format!("joke@sha256:{}", "a".repeat(64));
+    assert!(image(&["--tag", &digest]).starts_with(&format!(
+        "error: --tag '{digest}' names an image by its digest"
+    )));
+    let long = format!("{}:1", "a".repeat(300));
+    let e = image(&["--tag", &long]);
+    assert!(
+        e.contains("is 300 characters long: an image name has at most 255"),
+        "{e}"
+    );
+    // A 10 MB `tag:` in the config is not echoed back whole.
+    let huge = Ws::new(&format!(
+        "apps:\n  svc:\n    context: svc\n    tag: '{}'\n",
+        "x!".repeat(5_000_000)
+    ));
+    let (code, _, err) = huge.run(
+        true,
+        &["image", "svc", "--go-version", "1.21.5", "--dry-run"],
+    );
+    assert_eq!(code, 1);
+    let e = error_line(&err);
+    assert!(
+        e.len() < 600 && e.contains("characters)"),
+        "cut short: {}",
+        &e[..e.len().min(600)]
+    );
+    // Duplicate architectures after aliases, at their line.
+    let dup = Ws::new(
+        "defaults:\n  arch: [amd64, x86_64]\napps:\n  svc:\n    context: svc\n    tag: 1.0.0\n",
+    );
+    let (code, _, err) = dup.run(
+        true,
+        &["image", "svc", "--go-version", "1.21.5", "--dry-run"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        error_line(&err).contains("goapp.yaml:2:9: defaults.arch: amd64 is listed more than once"),
+        "{err}"
+    );
+    // Hosts in forms ssh does not take.
+    let hosts = Ws::new("apps:\n  svc: {context: svc, tag: '1'}\nhosts:\n  a: {host: '[::1]'}\n  b: {ssh: 'root@127.0.0.1:22'}\n");
+    let (code, _, err) = hosts.run(true, &["ship", "--host", "a", "--dry-run"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("goapp.yaml:4:") && err.contains("write `host: '::1'`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("write `host: 127.0.0.1`, `user: root`, `port: 22`"),
+        "{err}"
+    );
+    // A config with nothing in it, or an empty `apps:`.
+    for (text, says) in [
+        (
+            "# nothing yet\n\n",
+            "the config is empty (only blank lines or comments)",
+        ),
+        ("apps:\n", "`apps:` lists no app"),
+        (
+            "apps:\n  svc:\n    context: svc\n    tag: [1\n",
+            "`[` is never closed: close it with `]`",
+        ),
+    ] {
+        let w = Ws::new(text);
+        let (code, _, err) = w.run(true, &["image", "--dry-run"]);
+        assert_eq!(code, 1, "{text}");
+        assert!(error_line(&err).contains(says), "{text}: {err}");
+    }
+    // A numeric variable out of range.
+    let (code, _, err) = ws.run_env(&["go-version", "svc"], &[("GOAPP_GO_CACHE_TTL", "-5")]);
+    assert_eq!(code, 1);
+    assert!(
+        error_line(&err).starts_with(
+            "error: GOAPP_GO_CACHE_TTL=-5 is not a number of seconds from 0 to 31536000"
+        ),
+        "{err}"
+    );
+    // A file that is not a Containerfile.
+    let passwd = Ws::new(
+        "apps:\n  svc: {context: svc, tag: '1', containerfile: ../../../../../../etc/passwd}\n",
+    );
+    let (code, _, err) = passwd.run(
+        true,
+        &["image", "svc", "--go-version", "1.21.5", "--dry-run"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("is not an instruction (is this file a Containerfile?)")
+            && !err.contains("ROOT:X"),
+        "{err}"
+    );
 }

@@ -31,6 +31,39 @@ pub(crate) struct IgnoreRules {
     patterns: Vec<Pattern>,
 }
 
+/// A pattern the engines' matcher (Go's `filepath.Match`) refuses, with
+/// why: they then fail at the first `COPY`, without saying which line.
+pub(crate) fn invalid_pattern(pattern: &str) -> Option<&'static str> {
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if chars.next().is_none() {
+                    return Some("it ends with a lone `\\`");
+                }
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            _ => {}
+        }
+    }
+    in_class.then_some("a `[` is never closed by `]`")
+}
+
+/// Every invalid pattern of an ignore file: `(line, pattern, why)`.
+pub(crate) fn invalid_patterns(text: &str) -> Vec<(usize, String, &'static str)> {
+    text.lines()
+        .enumerate()
+        .map(|(n, l)| (n + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|(n, l)| {
+            let p = l.strip_prefix('!').unwrap_or(l).trim();
+            invalid_pattern(p).map(|why| (n, p.to_string(), why))
+        })
+        .collect()
+}
+
 impl IgnoreRules {
     /// Parses ignore-file text.
     pub(crate) fn parse(text: &str) -> IgnoreRules {
@@ -204,6 +237,18 @@ mod tests {
             assert_eq!(name.as_deref(), Some("Containerfile.dockerignore"));
             assert_eq!(excluded, [false, false, false, true]);
         }
+    }
+
+    #[test]
+    fn patterns_the_engines_refuse() {
+        assert_eq!(invalid_pattern("["), Some("a `[` is never closed by `]`"));
+        assert_eq!(invalid_pattern("a\\"), Some("it ends with a lone `\\`"));
+        assert_eq!(invalid_pattern("[a-z]*.go"), None);
+        assert_eq!(invalid_pattern("\\[x"), None);
+        assert_eq!(
+            invalid_patterns("# c\nbin/\n![\n"),
+            [(3, "[".to_string(), "a `[` is never closed by `]`")]
+        );
     }
 
     #[test]

@@ -200,6 +200,9 @@ impl<'s> Builder<'s> {
     /// default architectures), then applies `policy`. A failed build is a
     /// result, not an error; see [`Builds::check`].
     pub fn build(&self, arches: Option<&[Arch]>, policy: Policy) -> Result<Builds> {
+        if policy != Policy::PlanOnly {
+            usable_dirs(self.session)?;
+        }
         if arches.is_some_and(|a| a.is_empty()) {
             // Nothing asked for (no node answered): nothing to read or hash.
             return run::execute(self.session, &self.engine, &[], policy);
@@ -228,6 +231,23 @@ impl<'s> Builder<'s> {
         }
         Ok(plans)
     }
+}
+
+/// The cache and log directories take files, said before any build starts
+/// (a build's log could not be written otherwise, and would fail saying
+/// nothing).
+fn usable_dirs(s: &Session) -> Result<()> {
+    let cache = s.env.cache_dir();
+    for (dir, what) in [(cache.clone(), "cache"), (s.log_dir(), "log")] {
+        if let Err(e) = crate::core::fs::check_writable(&dir) {
+            bail!(
+                "the {what} directory {} is not usable ({e}): make it writable or free space there, or set GOAPP_CACHE_DIR to a directory that is (now {})",
+                dir.display(),
+                cache.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `-f/--file`: the one selected app builds with that file (behind a
@@ -604,6 +624,15 @@ fn engine_view(
     notes: &mut Vec<String>,
 ) -> Result<(EngineView, Option<crate::build::ignore::IgnoreFile>)> {
     let (rules, ignore) = IgnoreRules::for_build(context, path, caps.ignore_files)?;
+    if let Some(f) = &ignore {
+        if let Some((line, pattern, why)) = crate::build::ignore::invalid_patterns(&f.text).first()
+        {
+            bail!(
+                "{}:{line}: the pattern `{pattern}` is not valid ({why}): the engine would stop at the first COPY; write `\\[` for a bracket itself, or fix the pattern",
+                f.path.display()
+            );
+        }
+    }
     let unread = context.join(".containerignore");
     if !caps.ignore_files.explicit() && ignore.is_none() && unread.exists() {
         notes.push(format!(

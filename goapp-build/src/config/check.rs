@@ -48,6 +48,7 @@ pub(crate) const PROXY_VARS: [&str; 6] = [
 pub(crate) fn problems(c: &Config, env: &HostEnv) -> Vec<Problem> {
     let mut out = defaults(&c.file.defaults, &c.dir, env);
     out.extend(default_apps(c));
+    out.extend(no_apps(c));
     for (name, app) in &c.file.apps {
         out.extend(app_problems(name, app, &c.dir));
     }
@@ -55,6 +56,19 @@ pub(crate) fn problems(c: &Config, env: &HostEnv) -> Vec<Problem> {
     out.extend(c.file.hosts.problems(home.as_deref()));
     out.extend(registry_problems(&c.file));
     out
+}
+
+/// An `apps:` that lists none: written, it promises apps (without it, the
+/// config only gives defaults and hosts to the directory's own app).
+fn no_apps(c: &Config) -> Option<Problem> {
+    let written = c.text().lines().any(|l| l.starts_with("apps:"));
+    (written && c.file.apps.is_empty()).then(|| {
+        Problem::value(
+            KeyPath::of(&["apps"]),
+            "`apps:` lists no app: add one (`api: {context: services/api}`), or remove the key"
+                .to_string(),
+        )
+    })
 }
 
 /// Registry names and addresses, and every host's `pull_from:` naming one.
@@ -223,10 +237,26 @@ fn word(at: &KeyPath, v: Option<&str>, empty_ok: bool) -> Option<Problem> {
     })
 }
 
+/// An architecture list: not empty, and each architecture once (after
+/// aliases: `x86_64` is `amd64`), since each is one image and one build.
 fn arch_list(at: &KeyPath, list: Option<&[crate::core::arch::Arch]>) -> Option<Problem> {
-    list.filter(|l| l.is_empty()).map(|_| {
-        Problem::value(at.clone(), "the list is empty: name at least one architecture, e.g. [amd64, arm64], or remove the key")
-    })
+    let list = list?;
+    if list.is_empty() {
+        return Some(Problem::value(at.clone(), "the list is empty: name at least one architecture, e.g. [amd64, arm64], or remove the key"));
+    }
+    let twice = list
+        .iter()
+        .enumerate()
+        .find(|(i, a)| list[..*i].contains(a))
+        .map(|(_, a)| *a)?;
+    let mut once: Vec<crate::core::arch::Arch> = Vec::new();
+    for a in list {
+        if !once.contains(a) {
+            once.push(*a);
+        }
+    }
+    let fixed: Vec<&str> = once.iter().map(|a| a.name()).collect();
+    Some(Problem::value(at.clone(), format!("{twice} is listed more than once (an alias such as x86_64 names the same architecture): each architecture is one build and one image; write [{}]", fixed.join(", "))))
 }
 
 fn build_arg(at: &KeyPath, k: &str, v: &str) -> Option<Problem> {
@@ -409,6 +439,14 @@ T/goapp.yaml:8:44: hosts.d.images_dir: images_dir \"/srv/images\": k3s watches o
     }
 
     #[test]
+    fn an_architecture_twice_is_refused_at_its_line() {
+        assert_eq!(
+            load_err("defaults:\n  arch: [amd64, amd64, x86_64, arm64]\n"),
+            "T/goapp.yaml:2:9: defaults.arch: amd64 is listed more than once (an alias such as x86_64 names the same architecture): each architecture is one build and one image; write [amd64, arm64]"
+        );
+    }
+
+    #[test]
     fn defaults_are_checked_too() {
         assert_eq!(
             load_err("defaults:\n  main_package: ./cmd/x y\n  arch: []\n"),
@@ -418,7 +456,7 @@ T/goapp.yaml:8:44: hosts.d.images_dir: images_dir \"/srv/images\": k3s watches o
         // A setting left out is located at its nearest written parent.
         assert_eq!(
             load_err("apps:\n  Bad_Name!: {}\n"),
-            "T/goapp.yaml:2:3: apps.Bad_Name!: 'Bad_Name!' is not a valid name: use letters, digits, '-', '_' and '.', not starting with '-' or '.'"
+            "T/goapp.yaml:2:3: apps.Bad_Name!: 'Bad_Name!' is not a valid name: use letters, digits, '-', '_' and '.' (at most 63), not starting with '-' or '.'"
         );
     }
 

@@ -339,6 +339,33 @@ impl HostsConfig {
     }
 }
 
+/// Forms ssh does not take, with the form it does: a bracketed IPv6
+/// address (`[::1]`) and a port after the host (`root@10.0.0.7:22`).
+fn destination_forms(h: &HostConfig, at: &KeyPath) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if let Some(host) = &h.host {
+        if let Some(inner) = host.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            out.push(Problem::value(at.key("host"), format!("`host: {host}`: ssh takes an IPv6 address without brackets; write `host: '{inner}'` (and the port as `port:`)")));
+        }
+    }
+    for (what, v) in [("ssh", &h.ssh), ("host", &h.host)] {
+        let Some(v) = v else { continue };
+        let Some((dest, port)) = v.rsplit_once(':') else {
+            continue;
+        };
+        let plain = !dest.contains(':') && !dest.is_empty();
+        if plain && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+            let (user, host) = match dest.split_once('@') {
+                Some((u, h)) => (Some(u), h),
+                None => (None, dest),
+            };
+            let user = user.map(|u| format!(", `user: {u}`")).unwrap_or_default();
+            out.push(Problem::value(at.key(what), format!("`{what}: {v}`: ssh does not read a port after ':'; write `host: {host}`{user}, `port: {port}`")));
+        }
+    }
+    out
+}
+
 /// The problems of one host's settings.
 fn host_problems(name: &str, h: &HostConfig, at: &KeyPath, home: Option<&Path>) -> Vec<Problem> {
     let mut out = Vec::new();
@@ -355,6 +382,7 @@ fn host_problems(name: &str, h: &HostConfig, at: &KeyPath, home: Option<&Path>) 
             ));
         }
     }
+    out.extend(destination_forms(h, at));
     for (what, v) in [("ssh", &h.ssh), ("host", &h.host), ("user", &h.user)] {
         if let Some(Err(e)) = v.as_deref().map(check_destination) {
             out.push(Problem::value(
@@ -492,6 +520,17 @@ mod tests {
             .into_iter()
             .map(|p| format!("{}: {}", p.path, p.message))
             .collect()
+    }
+
+    #[test]
+    fn destinations_in_forms_ssh_does_not_take_get_the_form_it_does() {
+        assert_eq!(
+            messages("hosts:\n  a: {host: '[::1]'}\n  b: {ssh: 'root@127.0.0.1:22'}\n  c: {host: '::1'}\n"),
+            [
+                "hosts.a.host: `host: [::1]`: ssh takes an IPv6 address without brackets; write `host: '::1'` (and the port as `port:`)",
+                "hosts.b.ssh: `ssh: root@127.0.0.1:22`: ssh does not read a port after ':'; write `host: 127.0.0.1`, `user: root`, `port: 22`",
+            ]
+        );
     }
 
     fn cfg() -> HostsConfig {

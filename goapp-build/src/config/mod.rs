@@ -214,6 +214,11 @@ impl Problem {
 }
 
 impl Config {
+    /// The file's text as read.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Reads, parses and checks a config file. `env` expands `~/` in paths.
     pub fn load(path: &Path, env: &HostEnv) -> Result<Config> {
         let text = crate::core::fs::read_text(path, "the config")?;
@@ -308,6 +313,16 @@ impl Config {
 /// Parses YAML text; errors read `path:line:column: key.path: message`.
 /// Duplicate keys are errors (serde's maps would keep the last silently).
 pub(crate) fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
+    if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        bail!(
+            "{}: the config is empty (only blank lines or comments): list your apps under `apps:` (see config/README.md, or write one with `{} init`), or remove the file",
+            path.display(),
+            crate::core::ui::program()
+        );
+    }
     if let Some((key, pos)) = locate::duplicate_key(text) {
         let (name, parent) = match key.0.split_last() {
             Some((Seg::Key(k), [])) => (k.clone(), "at the top level".to_string()),
@@ -322,6 +337,15 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
         );
     }
     serde_yaml_ng::from_str(text).map_err(|e| {
+        // A list or map opened and never closed reads to the parser as a
+        // value of another type; say what it is.
+        if let Some((line, col, open)) = unclosed(text) {
+            let close = if open == '[' { ']' } else { '}' };
+            return anyhow::anyhow!(
+                "{}:{line}:{col}: `{open}` is never closed: close it with `{close}`, or quote the value if it is text",
+                path.display()
+            );
+        }
         let msg = e.to_string();
         match e.location() {
             Some(loc) => {
@@ -332,6 +356,31 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
             None => anyhow::anyhow!("{}: {msg}", path.display()),
         }
     })
+}
+
+/// The first `[` or `{` of a YAML flow collection left open at the end of
+/// the text: (line, column, the character). Quotes and comments are skipped.
+fn unclosed(text: &str) -> Option<(usize, usize, char)> {
+    let mut open: Vec<(usize, usize, char)> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for (col, c) in line.chars().enumerate() {
+            match (quote, c) {
+                (Some(q), c) if c == q && prev != '\\' => quote = None,
+                (Some(_), _) => {}
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '[' | '{') => open.push((n + 1, col + 1, c)),
+                (None, ']' | '}') => {
+                    open.pop();
+                }
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    open.first().copied()
 }
 
 /// An app resolved against its config: absolute paths, inherited defaults.
@@ -627,9 +676,16 @@ mod tests {
         let err = parse("apps:\n  joke: {\n", Path::new("c.yaml"))
             .unwrap_err()
             .to_string();
-        assert!(
-            err.starts_with("c.yaml:3:1: did not find expected node content"),
-            "{err}"
+        assert_eq!(
+            err,
+            "c.yaml:2:9: `{` is never closed: close it with `}`, or quote the value if it is text"
+        );
+        let err = parse("apps:\n  svc:\n    tag: [1\n", Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "c.yaml:3:10: `[` is never closed: close it with `]`, or quote the value if it is text"
         );
         let err = parse("defaults:\n  arch: [amd64, sparc]\n", Path::new("c.yaml"))
             .unwrap_err()

@@ -17,6 +17,7 @@ pub(crate) mod practice;
 pub(crate) mod preflight;
 pub(crate) mod shell;
 pub(crate) mod steps;
+pub(crate) mod structure;
 
 use anyhow::{bail, Result};
 
@@ -231,17 +232,58 @@ fn read_directives(lines: &[&str]) -> Vec<Directive> {
     directives
 }
 
+/// The instructions the engines know.
+const INSTRUCTIONS: [&str; 18] = [
+    "FROM",
+    "RUN",
+    "CMD",
+    "LABEL",
+    "MAINTAINER",
+    "EXPOSE",
+    "ENV",
+    "ADD",
+    "COPY",
+    "ENTRYPOINT",
+    "VOLUME",
+    "USER",
+    "WORKDIR",
+    "ARG",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "SHELL",
+];
+
+/// The index of the first line that is not blank or a comment.
+fn first_instruction(lines: &[&str]) -> usize {
+    lines
+        .iter()
+        .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .unwrap_or(0)
+}
+
 /// The instruction starting at line `*i` (not blank, not a comment), with
 /// its continuation lines and heredoc bodies; `*i` moves past them.
 fn read_instruction(lines: &[&str], i: &mut usize, escape: char) -> Result<Instruction> {
     let start = *i;
     let logical = logical_line(lines, i, escape);
-    let (kw, rest) = match logical.split_once(char::is_whitespace) {
-        Some((k, r)) => (k.to_uppercase(), r.trim_start().to_string()),
-        None => (logical.to_uppercase(), String::new()),
+    let (word, rest) = match logical.split_once(char::is_whitespace) {
+        Some((k, r)) => (k, r.trim_start().to_string()),
+        None => (logical.as_str(), String::new()),
     };
-    if !kw.chars().all(|c| c.is_ascii_alphabetic()) {
-        bail!("{}: '{kw}' is not an instruction", start + 1);
+    let kw = word.to_uppercase();
+    if !INSTRUCTIONS.contains(&kw.as_str()) {
+        let word = crate::core::names::shorten(word, 40);
+        let hint = if start == first_instruction(lines) {
+            " (is this file a Containerfile?)"
+        } else {
+            ""
+        };
+        bail!(
+            "{}: `{word}` is not an instruction{hint}: the engines know {}",
+            start + 1,
+            INSTRUCTIONS.join(", ")
+        );
     }
     let (flags, args) = split_flags(&rest);
     let mut heredocs = Vec::new();

@@ -157,6 +157,9 @@ pub(crate) fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
         findings: Vec::new(),
     };
     let engine = format!("{} {}", cx.caps.kind, cx.caps.version);
+    for (line, message) in crate::containerfile::structure::problems(file, cx.build_args) {
+        sink.add(line, Severity::Error, message);
+    }
     let normalized = normalize_mounts(text, file, cx, &engine, &mut sink);
     let (file, text) = match &normalized {
         Some((f, t)) => (f, t.as_str()),
@@ -170,6 +173,15 @@ pub(crate) fn check(text: &str, file: &Containerfile, cx: &Context) -> Outcome {
     secret_env(file, cx, &engine, &mut sink);
     buildplatform(&stages, file, cx, &engine, &mut sink);
     let stages_crossed: Vec<usize> = crossed.crossed.iter().map(|(k, _)| *k).collect();
+    pin_platforms(
+        file,
+        &stages,
+        &stages_crossed,
+        cx,
+        &engine,
+        &mut edits,
+        &mut sink,
+    );
     emulation(&stages, &crossed, file, cx, &mut sink);
     let mut keying = cx.caps.bind_keying;
     // Rebuilt from scratch, a stage's bind mount shows its current content.
@@ -245,6 +257,43 @@ fn cross_compile(
     edits.replace.extend(shim.replace.iter().cloned());
     edits.insert.extend(shim.inserts.iter().cloned());
     shim
+}
+
+/// On engines where a stage's `--platform` leaks into the base-image
+/// lookup of the stages after it, those stages' bases get
+/// `--platform=$TARGETPLATFORM` written out (what they mean anyway).
+fn pin_platforms(
+    file: &Containerfile,
+    stages: &[Stage],
+    crossed: &[usize],
+    cx: &Context,
+    engine: &str,
+    edits: &mut Edits,
+    sink: &mut Sink,
+) {
+    if !cx.caps.platform_leaks || !cx.shims {
+        return;
+    }
+    let pinned = |k: usize| stages[k].platform.is_some() || crossed.contains(&k);
+    let Some(first) = (0..stages.len()).find(|&k| pinned(k)) else {
+        return;
+    };
+    for (k, st) in stages.iter().enumerate().skip(first + 1) {
+        let base = file.resolved_base(st).to_lowercase();
+        let is_stage = stages[..k]
+            .iter()
+            .any(|s| s.name.as_deref() == Some(base.as_str()));
+        if pinned(k) || is_stage || base == "scratch" {
+            continue;
+        }
+        let from = &file.instructions[st.from];
+        edits.replace.push((
+            from.line,
+            from.end_line,
+            format!("FROM --platform=$TARGETPLATFORM {}", from.args.trim()),
+        ));
+        sink.add(from.line, Severity::Note, format!("shim: `--platform=$TARGETPLATFORM` written out: {engine} looks up this base for the platform of the earlier stage's `--platform`, not the build's (an arm64 image would get an amd64 base)"));
+    }
 }
 
 fn heredocs(
@@ -483,6 +532,33 @@ pub(crate) mod tests {
         assert_eq!(stopped.len(), 1, "{stopped:?}");
         assert!(stopped[0].contains("or pass --no-cache"), "{stopped:?}");
         assert_eq!(errors(true), Vec::<String>::new());
+    }
+
+    /// podman 4.3.1 looks up a later stage's base for an earlier stage's
+    /// `--platform`: the later bases get `--platform=$TARGETPLATFORM`.
+    #[test]
+    fn later_bases_are_pinned_to_the_target_where_the_platform_leaks() {
+        let text = "FROM --platform=$BUILDPLATFORM docker.io/library/golang:1.19 AS b\nRUN CGO_ENABLED=0 go build -o /a .\nFROM docker.io/library/alpine:3.19\nCOPY --from=b /a /a\nFROM scratch\nCOPY --from=b /a /a\n";
+        let o = run(text, &podman43(), &[Arch::Amd64, Arch::Arm64], true);
+        let shimmed = o.shimmed.unwrap();
+        assert!(
+            shimmed.contains("\nFROM --platform=$TARGETPLATFORM docker.io/library/alpine:3.19\n"),
+            "{shimmed}"
+        );
+        assert!(
+            shimmed.contains("\nFROM scratch\n"),
+            "scratch has no platform: {shimmed}"
+        );
+        assert_eq!(
+            run(text, &modern(), &[Arch::Amd64, Arch::Arm64], true).shimmed,
+            None
+        );
+        let none = "FROM docker.io/library/alpine:3.19\nRUN true\n";
+        assert_eq!(
+            run(none, &podman43(), &[Arch::Arm64], true).shimmed,
+            None,
+            "no --platform anywhere"
+        );
     }
 
     #[test]

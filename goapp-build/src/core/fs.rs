@@ -209,6 +209,18 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether files can be written in `dir` (made when missing): a small
+/// file is written, synced and removed, so a read-only or full file system
+/// says so before anything depends on it.
+pub(crate) fn check_writable(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let mut probe = tempfile::NamedTempFile::new_in(dir)?;
+    probe.write_all(&[0u8; 16 * 1024])?;
+    probe.as_file().sync_all()?;
+    Ok(())
+}
+
 /// `body` with a last line `sha256 <hex of body>`: a cache file that
 /// proves itself ([`unseal`]).
 pub(crate) fn seal(body: &str) -> String {

@@ -39,9 +39,15 @@ impl FromStr for ImageRef {
     /// `REPO:TAG`. The tag is after the last colon that follows the last
     /// slash, so `registry:5000/team/joke:1.0` works.
     fn from_str(s: &str) -> Result<ImageRef> {
+        if s.contains('@') {
+            return Err(digest_error(s));
+        }
         let slash = s.rfind('/').map(|i| i + 1).unwrap_or(0);
         let Some(colon) = s[slash..].rfind(':').map(|i| i + slash) else {
-            bail!("--tag '{s}' has no tag: write REPO:TAG, e.g. joke:0.0.3");
+            bail!(
+                "--tag '{}' has no tag: write REPO:TAG, e.g. joke:0.0.3",
+                shorten(s, 80)
+            );
         };
         ImageRef::new(&s[..colon], &s[colon + 1..])
     }
@@ -53,6 +59,26 @@ impl fmt::Display for ImageRef {
     }
 }
 
+/// `s` as a message shows it: at most `max` characters, the rest said as
+/// a count (a 10 MB value is not echoed back whole).
+pub(crate) fn shorten(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(max).collect();
+    format!("{head}… ({n} characters)")
+}
+
+/// The longest image name (repository with its registry) the engines and
+/// registries take.
+const NAME_MAX: usize = 255;
+
+/// `REPO@sha256:…`: a digest names an existing image, not one to build.
+fn digest_error(s: &str) -> anyhow::Error {
+    anyhow::anyhow!("--tag '{}' names an image by its digest, which is what a built image already is: write REPO:TAG, e.g. joke:0.0.3", shorten(s, 80))
+}
+
 /// App and host names: what is safe in file names, tags and shell words.
 pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -62,7 +88,7 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !name.starts_with(['-', '.']);
     if !ok {
-        bail!("'{name}' is not a valid name: use letters, digits, '-', '_' and '.', not starting with '-' or '.'");
+        bail!("'{}' is not a valid name: use letters, digits, '-', '_' and '.' (at most 63), not starting with '-' or '.'", shorten(name, 63));
     }
     Ok(())
 }
@@ -85,7 +111,14 @@ pub(crate) fn check_repository(repo: &str) -> Result<()> {
                 }
         });
     if !ok {
-        bail!("'{repo}' is not a valid image repository: use lowercase letters, digits, '.', '_', '-' and '/', e.g. joke or registry.local/team/joke");
+        bail!("'{}' is not a valid image repository: use lowercase letters, digits, '.', '_', '-' and '/', e.g. joke or registry.local/team/joke", shorten(repo, 80));
+    }
+    if repo.len() > NAME_MAX {
+        bail!(
+            "'{}' is {} characters long: an image name has at most {NAME_MAX}",
+            shorten(repo, 40),
+            repo.len()
+        );
     }
     Ok(())
 }
@@ -100,7 +133,8 @@ pub(crate) fn check_tag(tag: &str) -> Result<()> {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !ok {
         bail!(
-            "'{tag}' is not a valid image tag: use letters, digits, '_', '.' and '-', e.g. 0.0.3"
+            "'{}' is not a valid image tag: use letters, digits, '_', '.' and '-' (at most 120), e.g. 0.0.3",
+            shorten(tag, 80)
         );
     }
     Ok(())
@@ -144,10 +178,16 @@ impl TagTemplate {
         let mut rest = text;
         while let Some(open) = rest.find(['{', '}']) {
             if rest[open..].starts_with('}') {
-                bail!("'{text}': a '}}' without its '{{': placeholders are {TAG_PLACEHOLDERS}");
+                bail!(
+                    "'{}': a '}}' without its '{{': placeholders are {TAG_PLACEHOLDERS}",
+                    shorten(text, 80)
+                );
             }
             let Some(close) = rest[open..].find('}').map(|i| i + open) else {
-                bail!("'{text}': a '{{' without its '}}': placeholders are {TAG_PLACEHOLDERS}");
+                bail!(
+                    "'{}': a '{{' without its '}}': placeholders are {TAG_PLACEHOLDERS}",
+                    shorten(text, 80)
+                );
             };
             if open > 0 {
                 parts.push(TagPart::Lit(rest[..open].to_string()));
@@ -290,9 +330,15 @@ impl FromStr for ImageTemplate {
     /// follows the last slash.
     fn from_str(s: &str) -> Result<ImageTemplate> {
         let head = s.find('{').map(|i| &s[..i]).unwrap_or(s);
+        if head.contains('@') {
+            return Err(digest_error(s));
+        }
         let slash = head.rfind('/').map(|i| i + 1).unwrap_or(0);
         let Some(colon) = head[slash..].rfind(':').map(|i| i + slash) else {
-            bail!("--tag '{s}' has no tag: write REPO:TAG, e.g. joke:0.0.3 or joke:0.1.0-{{git}}");
+            bail!(
+                "--tag '{}' has no tag: write REPO:TAG, e.g. joke:0.0.3 or joke:0.1.0-{{git}}",
+                shorten(s, 80)
+            );
         };
         ImageTemplate::new(&s[..colon], &s[colon + 1..])
     }

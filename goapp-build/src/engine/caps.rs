@@ -49,6 +49,11 @@ pub struct Capabilities {
     /// image without layers (podman < 4.8: containers/common #1651; see
     /// [`crate::engine::podstore`]).
     pub listing_trips_on_layerless: bool,
+    /// After a stage `FROM --platform=X`, a later stage's base written
+    /// without `--platform` is resolved for X instead of the build's
+    /// platform: an arm64 image built on an amd64 base (measured on podman
+    /// 4.3.1; the image is still labelled arm64).
+    pub platform_leaks: bool,
 }
 
 /// The ignore files an engine reads, in the order it prefers them.
@@ -172,6 +177,7 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             ignore_files: IgnoreFiles::Buildah,
             bind_host_dir: true,
             listing_trips_on_layerless: v < (4, 8),
+            platform_leaks: v < (5, 0),
         },
         EngineKind::Docker => Capabilities {
             kind,
@@ -187,6 +193,7 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             ignore_files: IgnoreFiles::BuildKit,
             bind_host_dir: false,
             listing_trips_on_layerless: false,
+            platform_leaks: false,
         },
     }
 }

@@ -204,6 +204,29 @@ fn remove_on_interrupt(m: &Member) -> Hook {
     })
 }
 
+/// One sentence for a step over ssh that failed: a lost connection (ssh's
+/// own exit status 255) says so and what to do; otherwise what the node's
+/// command said last. The whole command is in the report's process (`-v`,
+/// `--json`).
+fn failed_step(what: &str, host: &str, e: &ProcessError) -> String {
+    let said = e.last_line().map(str::trim).unwrap_or("it said nothing");
+    if e.code() == Some(255) {
+        return format!("{what} {host} lost its ssh connection ({said}): check the link to {host} and ship again (the node removes what it received of the archive)");
+    }
+    match &e.failure {
+        crate::process::error::Failure::Timeout(limit) => {
+            format!(
+                "{what} {host} did not finish within {}s: check the link and ship again",
+                limit.as_secs()
+            )
+        }
+        crate::process::error::Failure::Exit(status) => {
+            format!("{what} {host} failed ({status}): {said}")
+        }
+        _ => format!("{what} {host} failed: {said}"),
+    }
+}
+
 /// Runs `worker` on every group at once. A worker that panics leaves a
 /// FAILED result for each of its hosts (and removes what it may have left
 /// there), never a silent gap in the report.
@@ -643,7 +666,7 @@ fn arrive(
         (Err(e), _, _) => Err(HostResult::failed_by(e.to_string(), e.clone())),
         (_, Err(e), _) => Err(HostResult::failed(e.clone())),
         (_, _, Err(e)) => Err(HostResult::failed_by(
-            format!("transfer to {} failed: {e}", m.host),
+            failed_step("the transfer to", &m.host, e),
             e.clone(),
         )),
         (_, Ok((_, total)), Ok(n)) if n != total => Err(HostResult::failed(format!(
@@ -656,7 +679,7 @@ fn arrive(
             line.phase("verifying");
             import(&m.import.clone().bind(SHA_VAR, sha), line)
                 .map(|_| *total)
-                .map_err(|e| HostResult::failed_by(format!("import on {} failed: {e}", m.host), e))
+                .map_err(|e| HostResult::failed_by(failed_step("the import on", &m.host, &e), e))
         }
     };
     let result = end(g, lane, m, s, *started, outcome);
