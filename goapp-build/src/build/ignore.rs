@@ -38,11 +38,7 @@ pub(crate) fn invalid_pattern(pattern: &str) -> Option<&'static str> {
     let mut in_class = false;
     while let Some(c) = chars.next() {
         match c {
-            '\\' => {
-                if chars.next().is_none() {
-                    return Some("it ends with a lone `\\`");
-                }
-            }
+            '\\' if chars.next().is_none() => return Some("it ends with a lone `\\`"),
             '[' if !in_class => in_class = true,
             ']' if in_class => in_class = false,
             _ => {}
