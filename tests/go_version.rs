@@ -72,10 +72,25 @@ fn ver_file_and_flag_take_precedence() {
     assert!(ok);
     assert_eq!(stdout, "1.25.4\n");
     let mut c = go_version_cmd(&app, &t.path().join("cache"), &repo);
-    c.args(["--go-version", "1.20"]);
+    c.args(["--go-version", "1.21"]);
     let (ok, stdout, _) = run(c);
     assert!(ok);
-    assert_eq!(stdout, "1.20.14\n");
+    assert_eq!(stdout, "1.21.13\n");
+    // Older than the module needs: refused before anything, at go.mod's line.
+    let mut c = go_version_cmd(&app, &t.path().join("cache"), &repo);
+    c.args(["--go-version", "1.20"]);
+    let (ok, _, stderr) = run(c);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3: the module needs Go 1.21 or newer (`go 1.21`), but --go-version asks for Go 1.20.14, which cannot build it",
+            app.join("go.mod").display()
+        )),
+        "{stderr}"
+    );
+    std::fs::write(app.join("ver"), "1.19.8\n").unwrap();
+    let (ok, _, stderr) = run(go_version_cmd(&app, &t.path().join("cache"), &repo));
+    assert!(!ok && stderr.contains("but the `ver` file"), "{stderr}");
 }
 
 #[test]

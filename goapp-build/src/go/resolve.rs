@@ -34,17 +34,37 @@ pub struct ResolvedGo {
 impl GoResolver {
     /// Resolves the Go version for `app`.
     pub fn resolve(&self, app: &App) -> Result<ResolvedGo> {
+        let gomod = app.context.join("go.mod");
+        let module = match crate::core::fs::read_text_if_exists(&gomod, "go.mod")? {
+            Some(text) => Some(parse_go_mod(&text, &gomod)?),
+            None => None,
+        };
+        let asked = |r: ResolvedGo, by: &str| -> Result<ResolvedGo> {
+            match &module {
+                Some(m) if r.version < m.go => bail!(
+                    "{}:{}: the module needs Go {} or newer (`go {}`), but {by} asks for Go {}, which cannot build it: ask for Go {}.{} or newer, or lower the go directive",
+                    gomod.display(),
+                    m.go_line,
+                    m.go,
+                    m.go,
+                    r.version,
+                    m.go.line().0,
+                    m.go.line().1
+                ),
+                _ => Ok(r),
+            }
+        };
         if let Some(v) = &self.explicit {
-            return self.request(Request::parse(v, "--go-version")?, "--go-version".into());
+            let r = self.request(Request::parse(v, "--go-version")?, "--go-version".into())?;
+            return asked(r, "--go-version");
         }
         let ver = app.context.join("ver");
         if let Some(text) = crate::core::fs::read_text_if_exists(&ver, "the `ver` file")? {
             let origin = ver.display().to_string();
-            return self.request(Request::parse(&text, &origin)?, origin);
+            let r = self.request(Request::parse(&text, &origin)?, origin.clone())?;
+            return asked(r, &format!("the `ver` file {origin}"));
         }
-        let gomod = app.context.join("go.mod");
-        if let Some(text) = crate::core::fs::read_text_if_exists(&gomod, "go.mod")? {
-            let m = parse_go_mod(&text, &gomod)?;
+        if let Some(m) = &module {
             let wanted = m.wanted();
             let r = self.line(wanted.line(), format!("{} (go {wanted})", gomod.display()))?;
             if r.version < wanted {
@@ -53,10 +73,11 @@ impl GoResolver {
             return Ok(r);
         }
         if let Some(v) = &app.go_version {
-            return self.request(
+            let r = self.request(
                 Request::parse(v, "go_version in the config")?,
                 "config go_version".into(),
-            );
+            )?;
+            return asked(r, "`go_version:` in the config");
         }
         bail!(
             "no Go version for app '{}': {} has neither a `ver` file nor a go.mod; pass --go-version or set go_version in the config",

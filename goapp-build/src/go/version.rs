@@ -169,6 +169,8 @@ pub(crate) fn newest_in_line(
 pub(crate) struct GoMod {
     /// `go 1.21` or `go 1.21.3`.
     pub go: GoVersion,
+    /// Its line in the file (1-based).
+    pub go_line: usize,
     /// `toolchain go1.22.1`; `None` when absent or `default`.
     pub toolchain: Option<GoVersion>,
 }
@@ -213,6 +215,7 @@ pub(crate) fn go_mod_requires(text: &str) -> bool {
 /// only for messages (`go.mod:3: …`).
 pub(crate) fn parse_go_mod(text: &str, path: &Path) -> Result<GoMod> {
     let mut go = None;
+    let mut go_line = 0;
     let mut toolchain = None;
     for (i, raw) in text.lines().enumerate() {
         let line = raw.split("//").next().unwrap_or("").trim();
@@ -225,7 +228,10 @@ pub(crate) fn parse_go_mod(text: &str, path: &Path) -> Result<GoMod> {
             "go" => {
                 let v = value.filter(|_| extra.is_none()).and_then(|v| GoVersion::parse(v).filter(|_| !v.starts_with("go")));
                 match v {
-                    Some(v) => go = Some(v),
+                    Some(v) => {
+                        go = Some(v);
+                        go_line = i + 1;
+                    }
                     None => bail!("{where_}: `{line}` is not a valid go directive: write e.g. `go 1.21`"),
                 }
             }
@@ -241,7 +247,11 @@ pub(crate) fn parse_go_mod(text: &str, path: &Path) -> Result<GoMod> {
         }
     }
     match go {
-        Some(go) => Ok(GoMod { go, toolchain }),
+        Some(go) => Ok(GoMod {
+            go,
+            go_line,
+            toolchain,
+        }),
         None => bail!(
             "{}: no `go` directive: add one such as `go 1.21`, or pass --go-version",
             path.display()
