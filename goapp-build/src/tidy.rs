@@ -1,8 +1,17 @@
 //! Checks on the source itself, run as tests (as rust-analyzer's `tidy`):
 //! each layer uses only the layers below it, and processes are started and
 //! their failures worded in one place only.
+//!
+//! The layer check reads the code as the compiler does (`syn`), not as
+//! text: every path in `use` trees (grouped ones included) and in the code,
+//! `crate::…`, `super::…` resolved against the file's own module, and the
+//! names `lib.rs` re-exports followed to the layer that defines them.
+//! Comments and unit tests do not count. Each evasion it must catch is
+//! planted in a test below.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use syn::visit::Visit;
 
 /// The layers, bottom first.
 const LAYERS: [&str; 13] = [
@@ -21,7 +30,7 @@ const LAYERS: [&str; 13] = [
     "json",
 ];
 
-/// Every source file under `src/` and its text up to its unit tests.
+/// Every source file under `src/`, relative, with its text.
 fn sources() -> Vec<(PathBuf, String)> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -41,44 +50,229 @@ fn sources() -> Vec<(PathBuf, String)> {
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
-            let code = match text.find("#[cfg(test)]\nmod tests") {
-                Some(i) => text[..i].to_string(),
-                None => text,
-            };
-            (p.strip_prefix(&src).unwrap().to_path_buf(), code)
+            (p.strip_prefix(&src).unwrap().to_path_buf(), text)
         })
         .collect()
 }
 
-fn layer_of(rel: &Path) -> Option<usize> {
-    let first = rel.components().next()?.as_os_str().to_str()?;
-    let name = first.strip_suffix(".rs").unwrap_or(first);
+/// The module path of a file: `ship/exec.rs` → `[ship, exec]`,
+/// `ship/mod.rs` → `[ship]`, `lib.rs` → `[]`.
+fn module_of(rel: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = rel
+        .iter()
+        .map(|c| c.to_string_lossy().trim_end_matches(".rs").to_string())
+        .collect();
+    if parts.last().is_some_and(|l| l == "mod" || l == "lib") {
+        parts.pop();
+    }
+    parts
+}
+
+fn layer_index(name: &str) -> Option<usize> {
     LAYERS.iter().position(|l| *l == name)
 }
 
-#[test]
-fn each_layer_uses_only_the_layers_below_it() {
-    let mut wrong = Vec::new();
-    for (rel, code) in sources() {
-        let Some(own) = layer_of(&rel) else { continue };
-        for (at, _) in code.match_indices("crate::") {
-            let rest = &code[at + 7..];
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if let Some(used) = LAYERS.iter().position(|l| *l == name) {
-                if used > own {
-                    wrong.push(format!("{}: {} uses {name}", rel.display(), LAYERS[own]));
+/// Names `lib.rs` re-exports (`pub use crate::ship::{run as ship, …}`),
+/// by the name they have at the crate's root, with their layer.
+fn facade(lib: &str) -> BTreeMap<String, usize> {
+    let file = syn::parse_file(lib).unwrap();
+    let mut out = BTreeMap::new();
+    for item in file.items {
+        if let syn::Item::Use(u) = item {
+            let mut paths = Vec::new();
+            flatten(&u.tree, Vec::new(), &mut paths);
+            for (path, alias) in paths {
+                if path.first().is_some_and(|p| p == "crate") {
+                    if let Some(layer) = path.get(1).and_then(|l| layer_index(l)) {
+                        out.insert(alias, layer);
+                    }
                 }
             }
         }
     }
+    out
+}
+
+/// Every path of a `use` tree, with the name it is bound to.
+fn flatten(tree: &syn::UseTree, prefix: Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+    match tree {
+        syn::UseTree::Path(p) => {
+            let mut next = prefix;
+            next.push(p.ident.to_string());
+            flatten(&p.tree, next, out);
+        }
+        syn::UseTree::Name(n) => {
+            let mut path = prefix;
+            path.push(n.ident.to_string());
+            let name = n.ident.to_string();
+            out.push((path, name));
+        }
+        syn::UseTree::Rename(r) => {
+            let mut path = prefix;
+            path.push(r.ident.to_string());
+            out.push((path, r.rename.to_string()));
+        }
+        syn::UseTree::Glob(_) => out.push((prefix, "*".into())),
+        syn::UseTree::Group(g) => {
+            for t in &g.items {
+                flatten(t, prefix.clone(), out);
+            }
+        }
+    }
+}
+
+/// Collects every path a file names: `use` trees and paths in the code,
+/// leaving out `#[cfg(test)]` items.
+#[derive(Default)]
+struct Paths(Vec<Vec<String>>);
+
+fn is_test(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| {
+        a.path().is_ident("cfg")
+            && a.parse_args::<syn::Meta>()
+                .is_ok_and(|m| m.path().is_ident("test"))
+    })
+}
+
+impl<'a> Visit<'a> for Paths {
+    fn visit_item(&mut self, i: &'a syn::Item) {
+        let attrs = match i {
+            syn::Item::Mod(m) => &m.attrs,
+            syn::Item::Fn(f) => &f.attrs,
+            syn::Item::Impl(m) => &m.attrs,
+            syn::Item::Use(u) => &u.attrs,
+            _ => return syn::visit::visit_item(self, i),
+        };
+        if !is_test(attrs) {
+            syn::visit::visit_item(self, i);
+        }
+    }
+
+    fn visit_item_use(&mut self, u: &'a syn::ItemUse) {
+        let mut paths = Vec::new();
+        flatten(&u.tree, Vec::new(), &mut paths);
+        self.0.extend(paths.into_iter().map(|(p, _)| p));
+    }
+
+    fn visit_path(&mut self, p: &'a syn::Path) {
+        self.0
+            .push(p.segments.iter().map(|s| s.ident.to_string()).collect());
+        syn::visit::visit_path(self, p);
+    }
+}
+
+/// The layer a path starting in module `here` reaches, if it names one:
+/// `crate::ship::…`, `super::super::ship::…`, or a name of the facade.
+fn reached(path: &[String], here: &[String], facade: &BTreeMap<String, usize>) -> Option<usize> {
+    let mut at: Vec<String> = here.to_vec();
+    let mut rest = path;
+    match path.first().map(String::as_str) {
+        Some("crate") => {
+            at.clear();
+            rest = &path[1..];
+        }
+        Some("super") => {
+            while rest.first().is_some_and(|s| s == "super") {
+                at.pop();
+                rest = &rest[1..];
+            }
+        }
+        Some("self") => rest = &path[1..],
+        _ => return None,
+    }
+    let first = match at.first() {
+        Some(f) => f.clone(),
+        None => rest.first()?.clone(),
+    };
+    layer_index(&first).or_else(|| at.is_empty().then(|| facade.get(&first).copied()).flatten())
+}
+
+/// The uses of layers above the file's own, as `file: layer uses layer`.
+fn reaching_up(rel: &Path, text: &str, facade: &BTreeMap<String, usize>) -> Vec<String> {
+    let here = module_of(rel);
+    let Some(own) = here.first().and_then(|m| layer_index(m)) else {
+        return Vec::new();
+    };
+    let file = syn::parse_file(text).unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
+    let mut paths = Paths::default();
+    paths.visit_file(&file);
+    let mut out: Vec<String> = paths
+        .0
+        .iter()
+        .filter_map(|p| reached(p, &here, facade))
+        .filter(|&used| used > own)
+        .map(|used| format!("{}: {} uses {}", rel.display(), LAYERS[own], LAYERS[used]))
+        .collect();
+    out.dedup();
+    out
+}
+
+#[test]
+fn each_layer_uses_only_the_layers_below_it() {
+    let all = sources();
+    let lib = &all
+        .iter()
+        .find(|(r, _)| r == Path::new("lib.rs"))
+        .unwrap()
+        .1;
+    let facade = facade(lib);
+    let wrong: Vec<String> = all
+        .iter()
+        .flat_map(|(rel, text)| reaching_up(rel, text, &facade))
+        .collect();
     assert!(
         wrong.is_empty(),
         "layers reaching up (move the code down, or pass the value in):\n{}",
         wrong.join("\n")
     );
+}
+
+/// The check catches what a text search missed: a name through the
+/// facade, a grouped `use`, `super::super::`; and comments do not count.
+#[test]
+fn the_layer_check_sees_through_the_evasions() {
+    let facade = facade("pub use crate::ship::{run as ship, ShipReport};\n");
+    let check = |rel: &str, text: &str| reaching_up(Path::new(rel), text, &facade);
+    assert_eq!(
+        check(
+            "build/x.rs",
+            "use crate::ShipReport;\nfn f(_: ShipReport) {}\n"
+        ),
+        ["build/x.rs: build uses ship"]
+    );
+    assert_eq!(
+        check("build/x.rs", "use crate::{core::arch::Arch, ship::plan};\n"),
+        ["build/x.rs: build uses ship"]
+    );
+    assert_eq!(
+        check(
+            "build/run/x.rs",
+            "fn f() { super::super::super::ship::run(); }\n"
+        ),
+        ["build/run/x.rs: build uses ship"]
+    );
+    assert_eq!(
+        check(
+            "build/x.rs",
+            "fn f() { let r: crate::ship::ShipReport = todo!(); }\n"
+        ),
+        ["build/x.rs: build uses ship"]
+    );
+    assert!(check(
+        "build/x.rs",
+        "// crate::ship::run\nuse crate::core::arch::Arch;\nuse super::plan;\n"
+    )
+    .is_empty());
+    assert!(check(
+        "build/x.rs",
+        "#[cfg(test)]\nmod tests { use crate::ship::plan; }\n"
+    )
+    .is_empty());
+    assert!(check(
+        "ship/x.rs",
+        "use crate::build::Builder;\nuse super::super::build;\n"
+    )
+    .is_empty());
 }
 
 #[test]
@@ -87,6 +281,10 @@ fn only_the_process_door_starts_processes() {
         .into_iter()
         .filter(|(r, _)| r != Path::new("tidy.rs"))
     {
+        let code = match code.find("#[cfg(test)]\nmod tests") {
+            Some(i) => code[..i].to_string(),
+            None => code,
+        };
         let door = rel == Path::new("process/exec.rs");
         let words = rel == Path::new("process/error.rs");
         let spawns = code.contains("Command::new") || code.contains(".spawn()");
