@@ -5,18 +5,23 @@
 # sides build the same Containerfiles (scripts/bench_builds.py). Writes
 # docs/BENCHMARKS.md. Then the fan-out (scripts/bench_fanout.py): direct ssh
 # to 1, 3 and 6 nodes against push once to a site registry and pull, and
-# re-ship costs per import kind; it writes its own section.
-# Usage: scripts/bench.sh [RUNS] [builds|fanout]   (default 3; `builds`: the
-# build figures only; `fanout`: only the fan-out)
+# re-ship costs per import kind; it writes its own section. Then the corpus
+# of real Dockerfile patterns (scripts/bench_corpus.py): the share
+# cross-compiled, and cold builds against the per-arch podman flow.
+# Usage: scripts/bench.sh [RUNS] [builds|fanout|corpus]   (default 3;
+# `builds`: the build figures only; `fanout`: only the fan-out; `corpus`:
+# only the corpus)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
 export CONTAINERS_CONF="$root/scripts/containers.conf"
 cargo build --quiet --package xtask
-if [ "${2:-}" != fanout ]; then
-  python3 scripts/bench.py "${1:-3}" ${2:+"$2"}
-fi
-if [ "${2:-}" != builds ]; then
-  exec python3 scripts/bench_fanout.py "${1:-3}"
-fi
+case "${2:-}" in
+  corpus) exec python3 scripts/bench_corpus.py "${1:-3}" ;;
+  builds) exec python3 scripts/bench.py "${1:-3}" builds ;;
+  fanout) exec python3 scripts/bench_fanout.py "${1:-3}" ;;
+esac
+python3 scripts/bench.py "${1:-3}"
+python3 scripts/bench_fanout.py "${1:-3}"
+exec python3 scripts/bench_corpus.py "${1:-3}"

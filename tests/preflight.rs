@@ -176,11 +176,11 @@ fn lint_reports_every_lint_on_its_example_and_nothing_on_the_app() {
             "the final stage is pinned by a digest while building amd64, arm64",
         ),
         (
-            14,
-            "VOLUME /data covers files the image puts there (line 13)",
+            15,
+            "VOLUME /data covers files the image puts there (line 14)",
         ),
         (
-            15,
+            16,
             "shell-form ENTRYPOINT needs /bin/sh, which a distroless image does not have",
         ),
     ];

@@ -54,6 +54,20 @@ fn build(
     (stdout, stderr)
 }
 
+/// [`build`] of an image that holds data only (no program to start).
+fn build_data(
+    app: &Path,
+    cache: &Path,
+    engine: &str,
+    arches: &str,
+    tag: &str,
+    extra: &[&str],
+) -> (String, String) {
+    let mut all = vec!["--allow-unstartable"];
+    all.extend_from_slice(extra);
+    build(app, cache, engine, arches, tag, &all)
+}
+
 fn log(cache: &Path, arch: &str) -> String {
     std::fs::read_to_string(cache.join(format!("logs/hello-{arch}.log"))).unwrap()
 }
@@ -376,7 +390,7 @@ fn per_file_ignore_is_honoured(engine_flag: &str, program: &'static str) {
     for (round, note) in ["n1".to_string(), unique("n2-")].iter().enumerate() {
         std::fs::write(app.join("note.txt"), format!("{note}\n")).unwrap();
         std::fs::write(app.join("secret.env"), format!("TOKEN={note}\n")).unwrap();
-        let (stdout, stderr) = build(&app, &cache, engine_flag, "amd64", &tag, &[]);
+        let (stdout, stderr) = build_data(&app, &cache, engine_flag, "amd64", &tag, &[]);
         let built = stdout.contains(&format!("{image}  built in"));
         assert!(
             !built || stderr.contains("through its shimmed copy"),
@@ -452,7 +466,7 @@ fn a_stage_bind_stops_with_a_fix_that_works() {
     );
     for msg in ["one", &unique("two-")] {
         std::fs::write(app.join("msg"), format!("{msg}\n")).unwrap();
-        build(&app, &cache, "podman", "amd64", &tag, &["--no-cache"]);
+        build_data(&app, &cache, "podman", "amd64", &tag, &["--no-cache"]);
         let out = engine("podman", &["run", "--rm", &image, "cat", "/out"]);
         assert_eq!(out.trim(), msg);
     }
@@ -474,7 +488,7 @@ fn adding_an_architecture_rebuilds_no_other() {
     };
     let greeting = unique("hi-");
     set_greeting(&app, &greeting);
-    let (stdout, stderr) = build(&app, &cache, "podman", "amd64", &tag, &[]);
+    let (stdout, stderr) = build_data(&app, &cache, "podman", "amd64", &tag, &[]);
     assert!(
         stdout.contains(&format!("{}  built in", images[0])),
         "{stdout}"
@@ -483,7 +497,7 @@ fn adding_an_architecture_rebuilds_no_other() {
         stderr.contains("builds natively with GOOS/GOARCH"),
         "{stderr}"
     );
-    let (stdout, _) = build(&app, &cache, "podman", "amd64,arm64", &tag, &[]);
+    let (stdout, _) = build_data(&app, &cache, "podman", "amd64,arm64", &tag, &[]);
     assert!(
         stdout.contains(&format!("{}  up to date", images[0])),
         "{stdout}"
@@ -496,7 +510,7 @@ fn adding_an_architecture_rebuilds_no_other() {
         let printed = engine("podman", &["run", "--rm", image]);
         assert_eq!(printed.trim(), format!("{greeting} from linux/{arch}"));
     }
-    let (stdout, _) = build(&app, &cache, "podman", "arm64", &tag, &[]);
+    let (stdout, _) = build_data(&app, &cache, "podman", "arm64", &tag, &[]);
     assert!(
         stdout.contains(&format!("{}  up to date", images[1])),
         "{stdout}"
@@ -568,12 +582,12 @@ fn rebuilt_bases_rebuild(engine_flag: &str, program: &'static str) {
             make(&tools, "/t", tl);
         }
         last = (b, tl);
-        let (stdout, _) = build(&app, &cache, engine_flag, "amd64", &tag, &[]);
+        let (stdout, _) = build_data(&app, &cache, engine_flag, "amd64", &tag, &[]);
         assert!(stdout.contains(&format!("{image}  built in")), "{stdout}");
         let seen = engine(program, &["run", "--rm", &image, "cat", "/b", "/tool"]);
         assert_eq!(seen.split_whitespace().collect::<Vec<_>>(), [b, tl]);
     }
-    let (stdout, _) = build(&app, &cache, engine_flag, "amd64", &tag, &[]);
+    let (stdout, _) = build_data(&app, &cache, engine_flag, "amd64", &tag, &[]);
     assert!(stdout.contains(&format!("{image}  up to date")), "{stdout}");
 }
 
@@ -640,7 +654,7 @@ COPY --from=build /msg /msg\n"
     for (text, m) in [(&m1, 0o644), (&m2, 0o644), (&m2, 0o755)] {
         write_msg(text);
         mode(m);
-        let (stdout, _) = build(&app, &cache, engine_flag, "amd64", &tag, &[]);
+        let (stdout, _) = build_data(&app, &cache, engine_flag, "amd64", &tag, &[]);
         assert!(stdout.contains(&format!("{image}  built in")), "{stdout}");
         let seen = engine(
             program,
@@ -658,7 +672,7 @@ COPY --from=build /msg /msg\n"
             [text.as_str(), &format!("{m:o}")]
         );
     }
-    let (stdout, _) = build(&app, &cache, engine_flag, "amd64", &tag, &[]);
+    let (stdout, _) = build_data(&app, &cache, engine_flag, "amd64", &tag, &[]);
     assert!(stdout.contains(&format!("{image}  up to date")), "{stdout}");
 }
 

@@ -46,10 +46,17 @@ fn a_locked_key_without_a_terminal_stops_before_the_engine() {
         images: vec![format!("{tag}-amd64")],
     };
     let mut c = xtask(&app, &home.path().join("cache"));
-    c.args(["image", "--arch", "amd64", "--tag", &tag])
-        .env("HOME", home.path())
-        .env("SSH_AUTH_SOCK", &agent.sock)
-        .stdin(Stdio::null());
+    c.args([
+        "image",
+        "--arch",
+        "amd64",
+        "--tag",
+        &tag,
+        "--allow-unstartable",
+    ])
+    .env("HOME", home.path())
+    .env("SSH_AUTH_SOCK", &agent.sock)
+    .stdin(Stdio::null());
     let (ok, stdout, stderr) = run(c);
     assert!(!ok, "{stdout}");
     let key = home.path().join(".ssh/id_ecdsa");
@@ -84,10 +91,17 @@ fn a_locked_key_without_a_terminal_stops_before_the_engine() {
         String::from_utf8_lossy(&st.stderr)
     );
     let mut c = xtask(&app, &home.path().join("cache"));
-    c.args(["image", "--arch", "amd64", "--tag", &tag])
-        .env("HOME", home.path())
-        .env("SSH_AUTH_SOCK", &agent.sock)
-        .stdin(Stdio::null());
+    c.args([
+        "image",
+        "--arch",
+        "amd64",
+        "--tag",
+        &tag,
+        "--allow-unstartable",
+    ])
+    .env("HOME", home.path())
+    .env("SSH_AUTH_SOCK", &agent.sock)
+    .stdin(Stdio::null());
     let (ok, stdout, stderr) = run(c);
     assert!(ok, "{stdout}\n{stderr}");
     let log = std::fs::read_to_string(home.path().join("cache/logs/svc-amd64.log")).unwrap();
@@ -108,7 +122,7 @@ fn a_locked_key_on_a_terminal_is_unlocked_by_ssh_add() {
         images: vec![format!("{tag}-amd64")],
     };
     let inner = format!(
-        "{} image --arch amd64 --tag {tag}",
+        "{} image --arch amd64 --tag {tag} --allow-unstartable",
         env!("CARGO_BIN_EXE_goapp-under-test")
     );
     let c = xtask(&app, &home.path().join("cache"));

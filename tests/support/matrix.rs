@@ -220,6 +220,34 @@ impl Engine {
             .to_string()
     }
 
+    /// [`super::build_both_arches`] on this engine: builds `context` for
+    /// amd64 and arm64 through the tool and checks both were built. Returns
+    /// the images (removed on drop) and the tool's stdout and stderr.
+    pub fn build_both_arches(&self, context: &Path, name: &str) -> (ImageGuard, String, String) {
+        let cache = tempfile::tempdir().unwrap();
+        let tag = format!(
+            "goapp-it/{}:1",
+            super::unique(&format!("{name}-{}-", self.name))
+        );
+        let guard = self.guard(vec![format!("{tag}-amd64"), format!("{tag}-arm64")]);
+        let mut c = self.xtask(context, cache.path());
+        c.args([
+            "image",
+            "--engine",
+            &self.kind,
+            "--arch",
+            "amd64,arm64",
+            "--tag",
+            &tag,
+        ]);
+        let (ok, stdout, stderr) = super::run(c);
+        assert!(ok, "build on {} failed:\n{stdout}\n{stderr}", self.name);
+        for image in &guard.images {
+            assert!(stdout.contains(&format!("{image}  built in")), "{stdout}");
+        }
+        (guard, stdout, stderr)
+    }
+
     /// Removes these images (and `REPO:TAG` lists of `REPO:TAG-<arch>`) when dropped.
     pub fn guard(&self, images: Vec<String>) -> ImageGuard {
         ImageGuard {

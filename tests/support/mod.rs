@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod matrix;
 pub mod node;
 pub mod registry;
 pub mod relay;

@@ -238,7 +238,10 @@ impl<'s> Builder<'s> {
 /// nothing).
 fn usable_dirs(s: &Session) -> Result<()> {
     let cache = s.env.cache_dir();
-    for (dir, what) in [(cache.clone(), "cache"), (s.log_dir(), "log")] {
+    // The log directory is made by the first build (its existence says a
+    // build started): checked when it is there.
+    let logs = Some(s.log_dir()).filter(|d| d.exists());
+    for (dir, what) in std::iter::once((cache.clone(), "cache")).chain(logs.map(|d| (d, "log"))) {
         if let Err(e) = crate::core::fs::check_writable(&dir) {
             bail!(
                 "the {what} directory {} is not usable ({e}): make it writable or free space there, or set GOAPP_CACHE_DIR to a directory that is (now {})",

@@ -65,8 +65,7 @@ fn no_apps(c: &Config) -> Option<Problem> {
     (written && c.file.apps.is_empty()).then(|| {
         Problem::value(
             KeyPath::of(&["apps"]),
-            "`apps:` lists no app: add one (`api: {context: services/api}`), or remove the key"
-                .to_string(),
+            format!("`apps:` lists no app: add one (`api: {{context: services/api}}`), or remove the key (`{} init` writes a config from the go.mod files it finds)", crate::core::ui::program()),
         )
     })
 }
