@@ -315,7 +315,7 @@ docker_up() {
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # A node in DIR: the root's containerd (own root, state, socket) and podman
-# storage, behind the root's sshd listening on 127.0.0.1:PORT inside the
+# storage, and the suite's dockerd (shared; when started: `start docker-SUITE`), behind the root's sshd listening on 127.0.0.1:PORT inside the
 # suite's namespace, reachable from the host at 127.0.0.1:PORT through a
 # forwarder. Appends Host ALIAS to SSH_CONFIG (default DIR/../ssh_config).
 node_start() {
@@ -365,7 +365,7 @@ UsePAM no
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-SetEnv CONTAINERD_ADDRESS=$dir/containerd.sock CONTAINERS_STORAGE_CONF=$dir/storage.conf CONTAINERS_CONF=/etc/containers/goapp-matrix.conf
+SetEnv CONTAINERD_ADDRESS=$dir/containerd.sock CONTAINERS_STORAGE_CONF=$dir/storage.conf CONTAINERS_CONF=/etc/containers/goapp-matrix.conf DOCKER_HOST=unix://$M/$suite/state/docker.sock
 ForceCommand $dir/wrapper.sh
 EOF
   spawn "$dir/containerd.log" nsenter -t "$pid" -m -n -- /usr/sbin/chroot "$M/$suite/root" /usr/bin/env -i \

@@ -9,8 +9,9 @@ fn build_and_run_example(engine_flag: &str, program: &'static str) {
         build_both_arches(engine_flag, program, &root().join("example/joke"), "joke");
     if program == DOCKER {
         assert!(
-            stdout.contains("no local manifest list (docker)")
-                && stdout.contains("note: docker's image store cannot hold a manifest list"),
+            stdout.contains("no local manifest list (docker's classic store)")
+                && stdout
+                    .contains("note: docker's classic image store cannot hold a manifest list"),
             "{stdout}"
         );
     }

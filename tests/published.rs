@@ -314,6 +314,7 @@ fn podman_keys_bind_mounts_by_text_and_declared_args_by_value() {
         goapp_build::EngineKind::Podman,
         goapp_build::BuildFront::Podman,
         version.split_whitespace().last().unwrap(),
+        goapp_build::ImageStore::Podman,
     )
     .bind_keying
     .context;

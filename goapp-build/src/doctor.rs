@@ -87,16 +87,17 @@ fn engines(s: &Session) -> Vec<Check> {
                 Verdict::Ok,
                 "engine",
                 format!(
-                    "{} {} ({}); heredocs: {}, BUILDPLATFORM in FROM: {}, secrets as env: {}, buildx: {}, ssh mounts: {}, manifests: {}, bind mounts keyed by content: {} (else shimmed)",
+                    "{} {} with its {} ({}); heredocs: {}, BUILDPLATFORM in FROM: {}, secrets as env: {}, buildx: {}, ssh mounts: {}, one name for every architecture: {}, bind mounts keyed by content: {} (else shimmed)",
                     e.kind,
                     c.version,
+                    c.store.describe(),
                     e.program,
                     yn(c.heredoc),
                     yn(c.buildplatform_in_from),
                     yn(c.secret_env),
                     yn(c.buildx),
                     yn(c.ssh_mount),
-                    yn(c.manifest),
+                    yn(c.manifest && c.store.holds_index()),
                     yn(c.bind_keying.context)
                 ),
             )
@@ -104,7 +105,7 @@ fn engines(s: &Session) -> Vec<Check> {
         Err(e) => Check::new(Verdict::Fail, "engine", compact(&format!("{e:#}"))),
     }];
     for kind in [EngineKind::Podman, EngineKind::Docker] {
-        let Ok(e) = engine::detect(Some(kind)) else {
+        let Ok(e) = engine::detect(Some(kind), &s.env.cache_dir()) else {
             continue;
         };
         let name = format!("{kind} works");

@@ -64,8 +64,9 @@ pub use crate::core::names::{ImageRef, ImageTemplate, TagTemplate};
 pub use crate::core::ui::{set_invocation, Verbosity};
 pub use crate::doctor::{run as doctor, Check, Verdict};
 pub use crate::engine::caps::{from_version as capabilities, Capabilities};
+
 pub use crate::engine::store::LocalImage;
-pub use crate::engine::{BuildFront, Engine, EngineKind};
+pub use crate::engine::{BuildFront, Engine, EngineKind, ImageStore};
 pub use crate::go::version::GoVersion;
 pub use crate::init::{run as init, Found, Written};
 pub use crate::json::Document as JsonDocument;

@@ -150,7 +150,7 @@ impl Session {
             None => None,
         };
         let configured = self.config.as_ref().and_then(|c| c.file.defaults.engine);
-        engine::detect(requested.or(from_env).or(configured))
+        engine::detect(requested.or(from_env).or(configured), &self.env.cache_dir())
     }
 
     /// Architectures: `--arch`, else `TARGET_ARCH` (as build.sh), else the

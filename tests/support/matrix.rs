@@ -314,7 +314,10 @@ impl Drop for ImageGuard {
 }
 
 /// A node of the matrix: the root's containerd (own root, state and
-/// socket) and podman (own storage) behind the root's OpenSSH server, on a
+/// socket), podman (own storage) and the suite's dockerd (shared with the
+/// engine of that name; `DOCKER_HOST` points at it, so `import: docker`
+/// loads into docker 26 or 28 once [`engine`] started it) behind the
+/// root's OpenSSH server, on a
 /// free loopback port, with its own host key and authorized key; `Host
 /// ALIAS` is appended to `BASE/ssh_config` as [`super::node::Node`] does.
 /// The node's commands run inside the root (its `ctr`, `podman`, `zstd`,

@@ -1,13 +1,16 @@
 //! One name for every architecture: with several architectures, `REPO:TAG`
 //! (no suffix) becomes a local manifest list of the per-architecture images
-//! on podman, so `podman run joke:1` and a registry push of the list name
-//! work as they do for published images. Docker's classic image store cannot
-//! hold a manifest list: there the name exists only on nodes (`ship`) and
-//! in registries (`push`), and the run says so once.
+//! on podman (`podman manifest create`) and on docker's containerd image
+//! store (an index loaded with `docker load`: [`crate::engine::ocindex`]),
+//! so `podman run joke:1` / `docker run joke:1` and a registry push of the
+//! list name work as they do for published images. Docker's classic image
+//! store cannot hold a manifest list: there the name exists only on nodes
+//! (`ship`) and in registries (`push`), and the run says so once.
 
 use crate::build::result::{BuildResult, Status};
 use crate::core::arch::Arch;
-use crate::engine::{Engine, EngineKind};
+use crate::engine::ocindex::{self, Descriptor};
+use crate::engine::{Engine, ImageStore};
 use crate::process::command::{quote, Cmd};
 use crate::process::error::ProcessError;
 use std::time::Duration;
@@ -38,7 +41,7 @@ pub enum IndexStatus {
     UpToDate,
     /// To make ([`super::Policy::PlanOnly`]): nothing was asked.
     Planned,
-    /// The engine keeps no manifest lists locally (docker).
+    /// The engine keeps no manifest lists locally (docker's classic store).
     Unsupported,
     /// Not made, so that the store stays listable: why, and the fix.
     Withheld {
@@ -65,7 +68,11 @@ impl std::fmt::Display for IndexResult {
             }
             IndexStatus::Planned => write!(f, "{}  manifest list of {arches} to make", self.image),
             IndexStatus::Unsupported => {
-                write!(f, "{}  no local manifest list (docker)", self.image)
+                write!(
+                    f,
+                    "{}  no local manifest list (docker's classic store)",
+                    self.image
+                )
             }
             IndexStatus::Failed { reason, .. } => write!(f, "{}  FAILED: {reason}", self.image),
             IndexStatus::Withheld { reason } => {
@@ -80,6 +87,15 @@ impl IndexResult {
     /// list of that name exists.
     pub fn plan_lines(&self) -> Vec<String> {
         match (&self.status, &self.commands[..]) {
+            (IndexStatus::Planned, [load]) => vec![format!(
+                "{load}  # an OCI layout naming {} an index of {}",
+                self.reference,
+                self.arches
+                    .iter()
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
             (IndexStatus::Planned, [rm, create]) => vec![
                 format!(
                     "{} manifest exists {} && {rm}",
@@ -105,8 +121,16 @@ pub(crate) fn members<'r>(results: &'r [BuildResult], app: &str) -> Vec<&'r Buil
 }
 
 /// The commands that (re)make the list `reference` of `members`: remove a
-/// list of that name, then create it from the local images.
+/// list of that name, then create it from the local images; on docker's
+/// containerd store, load an index the tool writes (`$INDEX`).
 pub(crate) fn commands(engine: &Engine, reference: &str, members: &[&BuildResult]) -> Vec<Cmd> {
+    match engine.store {
+        ImageStore::DockerClassic => return Vec::new(),
+        ImageStore::DockerContainerd => {
+            return vec![engine.cmd().args(["load", "-q", "-i"]).var_arg("INDEX")]
+        }
+        ImageStore::Podman => {}
+    }
     let create = engine.cmd().args(["manifest", "create", reference]).args(
         members
             .iter()
@@ -140,12 +164,12 @@ pub(crate) fn make_all(
                 status: IndexStatus::Planned,
                 commands: commands(engine, &first.index_reference, &m),
             };
-            if engine.kind == EngineKind::Docker {
+            if engine.store == ImageStore::DockerClassic {
                 r.status = IndexStatus::Unsupported;
-                r.commands.clear();
             } else if run {
                 r.status = match withheld(engine, guard) {
                     Some(reason) => IndexStatus::Withheld { reason },
+                    None if engine.store == ImageStore::DockerContainerd => load(engine, &r, &m),
                     None => make(engine, &r, &m),
                 };
             }
@@ -228,6 +252,111 @@ fn make(engine: &Engine, r: &IndexResult, m: &[&BuildResult]) -> IndexStatus {
     }
 }
 
+/// docker's containerd store: loads an index of the members' manifests
+/// named `r.reference`, unless the name already is exactly that index.
+fn load(engine: &Engine, r: &IndexResult, m: &[&BuildResult]) -> IndexStatus {
+    if let Some(b) = m
+        .iter()
+        .find(|b| !matches!(b.status, Status::Built | Status::UpToDate))
+    {
+        return IndexStatus::Failed {
+            reason: format!("left as it was: {} was not built", b.image),
+            process: None,
+        };
+    }
+    let limit = Some(Duration::from_secs(60));
+    let refs: Vec<&str> = m.iter().map(|b| b.reference.as_str()).collect();
+    let describe = |names: &[&str]| {
+        engine
+            .cmd()
+            .args(["image", "inspect", "--format", "{{json .Descriptor}}"])
+            .args(names.iter().copied())
+            .run_timeout(limit)
+            .map(|out| {
+                let text = String::from_utf8_lossy(&out.stdout);
+                text.lines()
+                    .filter_map(Descriptor::parse)
+                    .collect::<Vec<_>>()
+            })
+    };
+    // The members and the name in one call (a no-op's); without the name
+    // (not made yet) the call fails, and the members are asked alone.
+    let with_name: Vec<&str> = refs.iter().copied().chain([r.reference.as_str()]).collect();
+    let (mut descriptors, held) = match describe(&with_name) {
+        Ok(mut all) if all.len() == m.len() + 1 => {
+            let held = all.pop();
+            (all, held)
+        }
+        _ => match describe(&refs) {
+            Ok(all) => (all, None),
+            Err(e) => return failed(e),
+        },
+    };
+    if descriptors.len() != m.len() {
+        return IndexStatus::Failed {
+            reason: format!(
+                "docker did not describe {}: is its store the containerd image store?",
+                refs.join(", ")
+            ),
+            process: None,
+        };
+    }
+    if let Some((b, _)) = m.iter().zip(&descriptors).find(|(_, d)| !d.is_manifest()) {
+        return IndexStatus::Failed {
+            reason: format!("{} is itself an index, not one image: build it again (the tool builds without attestations)", b.reference),
+            process: None,
+        };
+    }
+    let members: Vec<_> = m
+        .iter()
+        .map(|b| b.arch)
+        .zip(descriptors.drain(..))
+        .collect();
+    let (blob, digest) = ocindex::index_blob(&members);
+    if held.is_some_and(|h| h.digest == digest) {
+        return IndexStatus::UpToDate;
+    }
+    match write_layout(&r.reference, &blob, &digest) {
+        Ok(file) => {
+            let path = file.path().display().to_string();
+            match r.commands[0]
+                .clone()
+                .bind("INDEX", &path)
+                .run_timeout(limit)
+            {
+                Ok(_) => IndexStatus::Made,
+                Err(e) => failed(e),
+            }
+        }
+        Err(e) => IndexStatus::Failed {
+            reason: format!("the index for docker load could not be written: {e}"),
+            process: None,
+        },
+    }
+}
+
+/// The layout in a private temporary file (the run's directory when there
+/// is one: swept if the run dies), removed when dropped.
+fn write_layout(
+    reference: &str,
+    blob: &[u8],
+    digest: &str,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    let tar = ocindex::layout_tar(reference, blob, digest)?;
+    let mut file = match crate::process::rundir::dir() {
+        Some(dir) => tempfile::Builder::new()
+            .prefix("index-")
+            .suffix(".tar")
+            .tempfile_in(dir)?,
+        None => tempfile::Builder::new()
+            .prefix("goapp-index-")
+            .suffix(".tar")
+            .tempfile()?,
+    };
+    std::io::Write::write_all(&mut file, &tar)?;
+    Ok(file)
+}
+
 fn failed(e: ProcessError) -> IndexStatus {
     IndexStatus::Failed {
         reason: format!(
@@ -256,7 +385,7 @@ pub(crate) fn digests(json: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::BuildFront;
+    use crate::engine::{BuildFront, EngineKind};
 
     fn result(arch: Arch, app: &str) -> BuildResult {
         let digest = format!("sha256:{}", "a".repeat(64));
@@ -268,6 +397,7 @@ mod tests {
             kind,
             program: kind.name().into(),
             front: BuildFront::Podman,
+            store: crate::engine::ImageStore::assumed(kind),
         }
     }
 
@@ -301,7 +431,17 @@ mod tests {
         assert!(docker[0].commands.is_empty());
         assert_eq!(
             docker[0].to_string(),
-            "joke:1  no local manifest list (docker)"
+            "joke:1  no local manifest list (docker's classic store)"
+        );
+        let containerd = Engine {
+            store: ImageStore::DockerContainerd,
+            ..engine(EngineKind::Docker)
+        };
+        let planned = make_all(&containerd, &results, false, false);
+        assert_eq!(planned[0].status, IndexStatus::Planned);
+        assert_eq!(
+            planned[0].plan_lines(),
+            ["docker load -q -i \"$INDEX\"  # an OCI layout naming localhost/joke:1 an index of amd64, arm64"]
         );
     }
 

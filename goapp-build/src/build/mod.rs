@@ -449,6 +449,8 @@ fn gather(
         go_version: go.version,
         arches,
         host_arch: host,
+        build_platform_arg: !crate::engine::caps::detect(engine, &s.env.cache_dir())
+            .buildplatform_in_from,
         engine: engine.clone(),
         proxy,
         secrets: secret_files,
@@ -661,8 +663,18 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let cf = d.path().join("Containerfile");
         std::fs::write(d.path().join(".containerignore"), "secret.env\n").unwrap();
-        let docker = from_version(EngineKind::Docker, BuildFront::DockerBuildKit, "20.10.24");
-        let podman = from_version(EngineKind::Podman, BuildFront::Podman, "4.3.1");
+        let docker = from_version(
+            EngineKind::Docker,
+            BuildFront::DockerBuildKit,
+            "20.10.24",
+            crate::engine::ImageStore::DockerClassic,
+        );
+        let podman = from_version(
+            EngineKind::Podman,
+            BuildFront::Podman,
+            "4.3.1",
+            crate::engine::ImageStore::DockerClassic,
+        );
         let warned = |caps| {
             let mut notes = Vec::new();
             let (view, _) = engine_view(d.path(), &cf, caps, &mut notes).unwrap();

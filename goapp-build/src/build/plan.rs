@@ -39,6 +39,9 @@ pub(crate) struct BuildInputs {
     pub host_arch: Arch,
     /// The engine.
     pub engine: Engine,
+    /// Pass `BUILDPLATFORM` as a build arg: the engine leaves it empty in
+    /// `FROM --platform=` (podman 4.x).
+    pub build_platform_arg: bool,
     /// Proxy settings, when a proxy is set.
     pub proxy: Option<ProxyEnv>,
     /// The goenv secret (always), netrc and certs (with a proxy).
@@ -210,7 +213,7 @@ fn build_args(i: &BuildInputs) -> Vec<String> {
     for (k, v) in &i.build_args {
         build_arg(k, v);
     }
-    if i.engine.kind == EngineKind::Podman {
+    if i.build_platform_arg {
         // podman 4.x leaves $BUILDPLATFORM empty in `FROM --platform=`, so a
         // cross-compiling builder stage would be pulled for the target arch.
         // The build platform is always this machine: say so.
@@ -409,10 +412,12 @@ mod tests {
             go_version: GoVersion::parse("1.25.4").unwrap(),
             arches: vec![Arch::Amd64],
             host_arch: Arch::Amd64,
+            build_platform_arg: true,
             engine: Engine {
                 kind: EngineKind::Podman,
                 program: "podman".into(),
                 front: BuildFront::Podman,
+                store: crate::engine::ImageStore::Podman,
             },
             proxy: None,
             secrets: vec![SecretFile {
@@ -498,7 +503,9 @@ mod tests {
             kind: EngineKind::Docker,
             program: "docker".into(),
             front: BuildFront::DockerBuildKit,
+            store: crate::engine::ImageStore::DockerClassic,
         };
+        i.build_platform_arg = false;
         i.arches = vec![Arch::Amd64, Arch::Arm64];
         i.proxy = ProxyEnv::from_env(&HostEnv::from_vars([
             ("HTTP_PROXY", "http://al:pw99@proxy:3128"),

@@ -368,7 +368,7 @@ fn docker_note(names: &[&str]) -> String {
             "them",
         ),
     };
-    format!("note: docker's image store cannot hold a manifest list, so {names} {verb} only where `ship` puts {them} (on each node, as that node's architecture's image) and where `push` puts {them} (in the registry, as the list)")
+    format!("note: docker's classic image store cannot hold a manifest list (its containerd image store can: `\"features\": {{\"containerd-snapshotter\": true}}` in daemon.json, the default from docker 29), so {names} {verb} only where `ship` puts {them} (on each node, as that node's architecture's image) and where `push` puts {them} (in the registry, as the list)")
 }
 
 #[cfg(test)]
@@ -377,7 +377,7 @@ mod tests {
 
     #[test]
     fn the_docker_note_agrees_with_how_many_names_it_has() {
-        assert_eq!(docker_note(&["joke:1"]), "note: docker's image store cannot hold a manifest list, so `joke:1` exists only where `ship` puts it (on each node, as that node's architecture's image) and where `push` puts it (in the registry, as the list)");
+        assert_eq!(docker_note(&["joke:1"]), "note: docker's classic image store cannot hold a manifest list (its containerd image store can: `\"features\": {\"containerd-snapshotter\": true}` in daemon.json, the default from docker 29), so `joke:1` exists only where `ship` puts it (on each node, as that node's architecture's image) and where `push` puts it (in the registry, as the list)");
         assert!(docker_note(&["a:1", "b:1"])
             .contains("so `a:1`, `b:1` exist only where `ship` puts them"));
     }
@@ -401,6 +401,7 @@ mod tests {
                 kind: EngineKind::Podman,
                 program: "podman".into(),
                 front: BuildFront::Podman,
+                store: crate::engine::ImageStore::Podman,
             },
             results,
             elapsed: Some(Duration::from_secs(3)),

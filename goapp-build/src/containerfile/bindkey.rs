@@ -153,7 +153,13 @@ mod tests {
     use crate::engine::{BuildFront, EngineKind};
 
     fn keying(v: &str) -> BindKeying {
-        from_version(EngineKind::Podman, BuildFront::Podman, v).bind_keying
+        from_version(
+            EngineKind::Podman,
+            BuildFront::Podman,
+            v,
+            crate::engine::ImageStore::DockerClassic,
+        )
+        .bind_keying
     }
 
     const FILE: &str = "FROM docker.io/library/golang:1.19 AS build\n\

@@ -58,6 +58,7 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
                 o.engine.unwrap_or(EngineKind::Podman),
                 BuildFront::Podman,
                 "4.3.1",
+                crate::engine::ImageStore::Podman,
             )
         }
     };

@@ -489,11 +489,21 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn podman43() -> Capabilities {
-        from_version(EngineKind::Podman, BuildFront::Podman, "4.3.1")
+        from_version(
+            EngineKind::Podman,
+            BuildFront::Podman,
+            "4.3.1",
+            crate::engine::ImageStore::DockerClassic,
+        )
     }
 
     pub(crate) fn modern() -> Capabilities {
-        from_version(EngineKind::Docker, BuildFront::DockerBuildx, "27.3.1")
+        from_version(
+            EngineKind::Docker,
+            BuildFront::DockerBuildx,
+            "27.3.1",
+            crate::engine::ImageStore::DockerClassic,
+        )
     }
 
     pub(crate) fn messages(o: &Outcome, severity: Severity) -> Vec<String> {
@@ -617,7 +627,12 @@ pub(crate) mod tests {
     #[test]
     fn syntax_line_dropped_for_docker_and_noted() {
         let text = "# syntax=docker/dockerfile:1\nFROM docker.io/library/debian:12\nRUN true\n";
-        let d20 = from_version(EngineKind::Docker, BuildFront::DockerBuildKit, "20.10.24");
+        let d20 = from_version(
+            EngineKind::Docker,
+            BuildFront::DockerBuildKit,
+            "20.10.24",
+            crate::engine::ImageStore::DockerClassic,
+        );
         let o = run(text, &d20, &[Arch::Amd64], true);
         assert_eq!(
             o.shimmed.as_deref(),

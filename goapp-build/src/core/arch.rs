@@ -55,10 +55,15 @@ impl Arch {
 
     /// The OCI platform string the engines take with `--platform`.
     pub fn platform(self) -> String {
-        match self {
-            Arch::Arm => "linux/arm/v7".to_string(),
-            other => format!("linux/{}", other.name()),
+        match self.variant() {
+            Some(v) => format!("linux/{}/{v}", self.name()),
+            None => format!("linux/{}", self.name()),
         }
+    }
+
+    /// The OCI platform's variant: `v7` for 32-bit arm (what `GOARM=7` builds).
+    pub fn variant(self) -> Option<&'static str> {
+        (self == Arch::Arm).then_some("v7")
     }
 
     /// Maps `uname -m` output the way build.sh did, plus the machines it

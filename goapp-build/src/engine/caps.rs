@@ -4,7 +4,7 @@
 //! modification time.
 
 use crate::core::arch::Arch;
-use crate::engine::{BuildFront, Engine, EngineKind};
+use crate::engine::{BuildFront, Engine, EngineKind, ImageStore};
 use crate::process::command::Cmd;
 use crate::process::error::ProcessError;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ pub struct Capabilities {
     pub kind: EngineKind,
     /// Its version as reported (the daemon's for docker, when reachable).
     pub version: String,
+    /// Where it keeps images (docker: the daemon's store).
+    pub store: ImageStore,
     /// `RUN <<EOF` and `COPY <<EOF` (buildah ≥ 1.33 in podman 5; BuildKit's
     /// built-in frontend from docker 23).
     pub heredoc: bool,
@@ -47,13 +49,17 @@ pub struct Capabilities {
     pub bind_host_dir: bool,
     /// The image listing fails once the store holds a manifest list and an
     /// image without layers (podman < 4.8: containers/common #1651; see
-    /// [`crate::engine::podstore`]).
+    /// `engine::podstore`).
     pub listing_trips_on_layerless: bool,
     /// After a stage `FROM --platform=X`, a later stage's base written
     /// without `--platform` is resolved for X instead of the build's
     /// platform: an arm64 image built on an amd64 base (measured on podman
     /// 4.3.1; the image is still labelled arm64).
     pub platform_leaks: bool,
+    /// `save` writes an OCI layout, blobs by digest (podman's oci-archive;
+    /// docker from 25, "docker save produces OCI-compliant archives"): a
+    /// node's blobs can be left out of it.
+    pub save_layout: bool,
 }
 
 /// The ignore files an engine reads, in the order it prefers them.
@@ -153,13 +159,20 @@ pub(crate) fn major_minor(v: &str) -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
-/// The capabilities of an engine at a version (pure).
-pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capabilities {
+/// The capabilities of an engine at a version (pure). `store` only
+/// matters for docker (podman has one kind).
+pub fn from_version(
+    kind: EngineKind,
+    front: BuildFront,
+    version: &str,
+    store: ImageStore,
+) -> Capabilities {
     let v = major_minor(version);
     match kind {
         EngineKind::Podman => Capabilities {
             kind,
             version: version.to_string(),
+            store: ImageStore::Podman,
             heredoc: v >= (5, 0),
             buildplatform_in_from: v >= (5, 0),
             secret_env: v >= (5, 1),
@@ -178,10 +191,15 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             bind_host_dir: true,
             listing_trips_on_layerless: v < (4, 8),
             platform_leaks: v < (5, 0),
+            save_layout: true,
         },
         EngineKind::Docker => Capabilities {
             kind,
             version: version.to_string(),
+            store: match store {
+                ImageStore::Podman => ImageStore::DockerClassic,
+                s => s,
+            },
             heredoc: v >= (23, 0) || front == BuildFront::DockerBuildx,
             buildplatform_in_from: true,
             secret_env: v >= (27, 0),
@@ -194,68 +212,206 @@ pub fn from_version(kind: EngineKind, front: BuildFront, version: &str) -> Capab
             bind_host_dir: false,
             listing_trips_on_layerless: false,
             platform_leaks: false,
+            save_layout: v >= (25, 0),
         },
     }
 }
 
-/// Reads the engine's version (cached) and returns its capabilities.
+/// Reads the engine's version and store (cached) and returns its capabilities.
 pub(crate) fn detect(engine: &Engine, cache_dir: &Path) -> Capabilities {
-    let version = cached_version(engine, cache_dir).unwrap_or_else(|| "0".into());
-    from_version(engine.kind, engine.front, &version)
+    let facts = cached_facts(engine, cache_dir).unwrap_or_else(|| Facts {
+        version: "0".into(),
+        store: engine.store,
+    });
+    from_version(engine.kind, engine.front, &facts.version, facts.store)
 }
 
-fn cached_version(engine: &Engine, cache_dir: &Path) -> Option<String> {
-    let bin = which::which(&engine.program).ok()?;
-    let meta = std::fs::metadata(&bin).ok()?;
+/// What is read from the engine itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Facts {
+    version: String,
+    store: ImageStore,
+}
+
+impl Facts {
+    /// `VERSION STORE`, as the cache keeps it.
+    fn line(&self) -> String {
+        let store = match self.store {
+            ImageStore::Podman => "podman",
+            ImageStore::DockerClassic => "classic",
+            ImageStore::DockerContainerd => "containerd",
+        };
+        format!("{} {store}", self.version)
+    }
+
+    fn parse(v: &str) -> Option<Facts> {
+        let (version, store) = v.split_once(' ')?;
+        let store = match store {
+            "podman" => ImageStore::Podman,
+            "classic" => ImageStore::DockerClassic,
+            "containerd" => ImageStore::DockerContainerd,
+            _ => return None,
+        };
+        plausible_version(version).then(|| Facts {
+            version: version.to_string(),
+            store,
+        })
+    }
+}
+
+/// The cache key of an engine: its binary (path, size, time) and, for
+/// docker, the daemon it talks to (`DOCKER_HOST`, `DOCKER_CONTEXT`): the
+/// version and store are the daemon's.
+fn cache_key(engine: &Engine) -> Option<String> {
+    let mut key = binary_key(&which::which(&engine.program).ok()?)?;
+    if engine.kind == EngineKind::Docker {
+        for var in ["DOCKER_HOST", "DOCKER_CONTEXT"] {
+            let v = std::env::var(var).unwrap_or_default();
+            key.push('|');
+            key.push_str(&v.replace(['\t', '\n'], " "));
+        }
+    }
+    Some(key)
+}
+
+/// A binary's path, size and modification time.
+fn binary_key(bin: &Path) -> Option<String> {
+    let meta = std::fs::metadata(bin).ok()?;
     let mtime = meta
         .modified()
         .ok()?
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_secs();
-    let key = format!("{}|{}|{}", bin.display(), meta.len(), mtime);
-    let file = cache_dir.join("engine-versions.txt");
-    let text = crate::core::fs::read_text_if_exists(&file, "the engine version cache")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    // The file proves itself (a trailing checksum): a truncated or edited
-    // one is thrown away, as a wrong version would pick the wrong shims.
-    let body = match crate::core::fs::unseal(&text) {
-        Ok(body) => body,
-        Err(why) => {
-            if !text.is_empty() {
-                crate::core::ui::detail(&format!(
-                    "{} is not used ({why}): asking the engine again",
-                    file.display()
-                ));
-            }
-            ""
-        }
-    };
-    if let Some(v) = cached_entry(body, &key) {
-        return Some(v);
-    }
-    let version = read_version(engine)?;
-    // One entry per binary path.
-    let prefix = format!("{}|", bin.display());
-    let mut kept: String = body
-        .split_inclusive('\n')
-        .filter(|l| l.ends_with('\n') && !l.starts_with(&prefix))
-        .collect();
-    kept.push_str(&format!("{key}\t{version}\n"));
-    let _ = crate::core::fs::write_atomic(&file, crate::core::fs::seal(&kept).as_bytes());
-    Some(version)
+    Some(format!("{}|{}|{}", bin.display(), meta.len(), mtime))
 }
 
-/// The version cached for `key`: only from a whole line (ending in a
-/// newline) whose version reads as one (`4.3.1`, `20.10.24+dfsg1`).
-fn cached_entry(text: &str, key: &str) -> Option<String> {
-    text.split_inclusive('\n')
-        .filter_map(|l| l.strip_suffix('\n'))
-        .find_map(|l| l.strip_prefix(&format!("{key}\t")))
-        .filter(|v| plausible_version(v))
-        .map(str::to_string)
+fn cached_facts(engine: &Engine, cache_dir: &Path) -> Option<Facts> {
+    let key = cache_key(engine)?;
+    let mut cache = FactCache::open(cache_dir);
+    if let Some(v) = cached_entry(&cache.body, &key) {
+        return Some(v);
+    }
+    let (facts, keep) = read_facts(engine)?;
+    if keep {
+        cache.put(&key, &facts.line());
+    }
+    Some(facts)
+}
+
+/// The facts cached for `key`: only from a whole line (ending in a
+/// newline) whose version reads as one (`4.3.1`, `20.10.24+dfsg1`) and
+/// whose store is named.
+fn cached_entry(text: &str, key: &str) -> Option<Facts> {
+    FactCache::find(text, key).and_then(Facts::parse)
+}
+
+/// How a docker client builds (`docker buildx version` takes 0.1–0.3 s,
+/// on every run otherwise), cached by the client binary and the
+/// directories its plugins are found in.
+pub(crate) fn cached_front(docker: &Path, cache_dir: &Path) -> Option<BuildFront> {
+    let key = front_key(docker)?;
+    match FactCache::find(&FactCache::open(cache_dir).body, &key)? {
+        "buildx" => Some(BuildFront::DockerBuildx),
+        "buildkit" => Some(BuildFront::DockerBuildKit),
+        _ => None,
+    }
+}
+
+/// Remembers [`cached_front`].
+pub(crate) fn remember_front(docker: &Path, cache_dir: &Path, front: BuildFront) {
+    let Some(key) = front_key(docker) else {
+        return;
+    };
+    let value = match front {
+        BuildFront::DockerBuildx => "buildx",
+        BuildFront::DockerBuildKit => "buildkit",
+        BuildFront::Podman => return,
+    };
+    FactCache::open(cache_dir).put(&key, value);
+}
+
+/// `front|BINARY-KEY|` and the modification times of the plugin
+/// directories docker searches (`$DOCKER_CONFIG/cli-plugins`, then the
+/// system ones): installing or removing buildx changes one of them.
+fn front_key(docker: &Path) -> Option<String> {
+    let mut key = format!("front|{}", binary_key(docker)?);
+    let config = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")));
+    let dirs = config.map(|c| c.join("cli-plugins")).into_iter().chain(
+        [
+            "/usr/local/lib/docker/cli-plugins",
+            "/usr/local/libexec/docker/cli-plugins",
+            "/usr/lib/docker/cli-plugins",
+            "/usr/libexec/docker/cli-plugins",
+        ]
+        .map(std::path::PathBuf::from),
+    );
+    for d in dirs {
+        let t = std::fs::metadata(&d)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |t| t.as_nanos());
+        key.push_str(&format!("|{t}"));
+    }
+    Some(key)
+}
+
+/// `engine-versions.txt`: `KEY<TAB>VALUE` lines. The file proves itself
+/// (a trailing checksum): a truncated or edited one is thrown away, as a
+/// wrong version would pick the wrong shims.
+struct FactCache {
+    file: std::path::PathBuf,
+    body: String,
+}
+
+impl FactCache {
+    fn open(cache_dir: &Path) -> FactCache {
+        let file = cache_dir.join("engine-versions.txt");
+        let text = crate::core::fs::read_text_if_exists(&file, "the engine version cache")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let body = match crate::core::fs::unseal(&text) {
+            Ok(body) => body.to_string(),
+            Err(why) => {
+                if !text.is_empty() {
+                    crate::core::ui::detail(&format!(
+                        "{} is not used ({why}): asking the engine again",
+                        file.display()
+                    ));
+                }
+                String::new()
+            }
+        };
+        FactCache { file, body }
+    }
+
+    /// The value of `key`, from a whole line only.
+    fn find<'t>(text: &'t str, key: &str) -> Option<&'t str> {
+        text.split_inclusive('\n')
+            .filter_map(|l| l.strip_suffix('\n'))
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t'))
+    }
+
+    /// Sets `key` (one line per key; at most 32 lines: daemons and
+    /// binaries come and go) and writes the file.
+    fn put(&mut self, key: &str, value: &str) {
+        let prefix = format!("{key}\t");
+        let mut kept: Vec<&str> = self
+            .body
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n') && !l.starts_with(&prefix))
+            .collect();
+        let drop = kept.len().saturating_sub(31);
+        kept.drain(..drop);
+        let mut text = kept.concat();
+        text.push_str(&format!("{prefix}{value}\n"));
+        let _ = crate::core::fs::write_atomic(&self.file, crate::core::fs::seal(&text).as_bytes());
+        self.body = text;
+    }
 }
 
 /// `4.3.1`, `20.10.24+dfsg1`, `5.0.0-dev`: numbers an engine could have
@@ -276,23 +432,51 @@ pub(crate) fn plausible_version(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"+-~.".contains(&b))
 }
 
-fn read_version(engine: &Engine) -> Option<String> {
+/// Asks the engine; `true` when the answer may be cached (docker: the
+/// daemon answered; without it only the client's version is known).
+fn read_facts(engine: &Engine) -> Option<(Facts, bool)> {
     let limit = Some(Duration::from_secs(15));
     if engine.kind == EngineKind::Docker {
-        // The build runs in the daemon: its version decides the frontend.
+        // The build runs in the daemon: its version decides the frontend,
+        // its storage driver whether a name can be an index.
         if let Ok(out) = engine
             .cmd()
-            .args(["version", "--format", "{{.Server.Version}}"])
+            .args(["info", "--format", DOCKER_FACTS])
             .run_timeout(limit)
         {
-            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if !v.is_empty() {
-                return Some(v);
+            if let Some(f) = parse_docker_facts(&String::from_utf8_lossy(&out.stdout)) {
+                return Some((f, true));
             }
         }
     }
     let out = engine.cmd().arg("--version").run_timeout(limit).ok()?;
-    crate::engine::parse_version(&String::from_utf8_lossy(&out.stdout))
+    let version = crate::engine::parse_version(&String::from_utf8_lossy(&out.stdout))?;
+    let keep = engine.kind == EngineKind::Podman;
+    Some((
+        Facts {
+            version,
+            store: engine.store,
+        },
+        keep,
+    ))
+}
+
+/// The daemon's version and its storage's `driver-type` (the containerd
+/// store reports `io.containerd.snapshotter.v1`; the classic drivers
+/// report none).
+const DOCKER_FACTS: &str = "{{.ServerVersion}} {{range .DriverStatus}}{{if eq (index . 0) \"driver-type\"}}{{index . 1}}{{end}}{{end}}";
+
+fn parse_docker_facts(out: &str) -> Option<Facts> {
+    let mut words = out.split_whitespace();
+    let version = words.next().filter(|v| plausible_version(v))?;
+    let store = match words.next() {
+        Some(t) if t.starts_with("io.containerd.snapshotter") => ImageStore::DockerContainerd,
+        _ => ImageStore::DockerClassic,
+    };
+    Some(Facts {
+        version: version.to_string(),
+        store,
+    })
 }
 
 /// Whether `arch` can run here: natively, or through a registered emulator.
@@ -345,23 +529,53 @@ mod tests {
 
     #[test]
     fn debian_12_engines() {
-        let p = from_version(EngineKind::Podman, BuildFront::Podman, "4.3.1");
+        let p = from_version(
+            EngineKind::Podman,
+            BuildFront::Podman,
+            "4.3.1",
+            ImageStore::DockerClassic,
+        );
         assert!(!p.heredoc && !p.buildplatform_in_from && !p.secret_env && p.ssh_mount);
         let d = from_version(
             EngineKind::Docker,
             BuildFront::DockerBuildKit,
             "20.10.24+dfsg1",
+            ImageStore::DockerClassic,
         );
         assert!(!d.heredoc && d.buildplatform_in_from && !d.secret_env && !d.buildx);
-        let d = from_version(EngineKind::Docker, BuildFront::DockerBuildx, "27.3.1");
+        let d = from_version(
+            EngineKind::Docker,
+            BuildFront::DockerBuildx,
+            "27.3.1",
+            ImageStore::DockerClassic,
+        );
         assert!(d.heredoc && d.secret_env && d.buildx && d.manifest);
         assert_eq!(major_minor("20.10.24+dfsg1"), (20, 10));
         assert_eq!(d.bind_keying, BindKeying::ALL);
     }
 
     #[test]
+    fn docker_store_from_info() {
+        let f = parse_docker_facts("28.5.2+dfsg4 io.containerd.snapshotter.v1\n").unwrap();
+        assert_eq!(f.store, ImageStore::DockerContainerd);
+        assert_eq!(f.version, "28.5.2+dfsg4");
+        let f = parse_docker_facts("20.10.24+dfsg1 \n").unwrap();
+        assert_eq!(f.store, ImageStore::DockerClassic);
+        assert_eq!(parse_docker_facts(""), None);
+        assert_eq!(Facts::parse(&f.line()), Some(f));
+    }
+
+    #[test]
     fn bind_mount_keying_by_podman_release() {
-        let k = |v| from_version(EngineKind::Podman, BuildFront::Podman, v).bind_keying;
+        let k = |v| {
+            from_version(
+                EngineKind::Podman,
+                BuildFront::Podman,
+                v,
+                ImageStore::DockerClassic,
+            )
+            .bind_keying
+        };
         let old = k("4.3.1");
         assert!(!old.context && !old.image && !old.stage && !old.typeless && !old.stage_fresh);
         let ubuntu = k("4.9.3");
@@ -373,15 +587,17 @@ mod tests {
 
     #[test]
     fn only_whole_plausible_cache_lines_count() {
-        let text =
-            "/usr/bin/podman|1|2\t4.3.1\n/usr/bin/docker|3|4\t20.10.24+dfsg1\n/usr/bin/x|5|6\t4.";
+        let text = "/usr/bin/podman|1|2\t4.3.1 podman\n/usr/bin/docker|3|4|unix:///d.sock|\t28.5.2 containerd\n/usr/bin/x|5|6\t4.";
+        let version = |key| cached_entry(text, key).map(|f| f.version);
+        assert_eq!(version("/usr/bin/podman|1|2").as_deref(), Some("4.3.1"));
         assert_eq!(
-            cached_entry(text, "/usr/bin/podman|1|2").as_deref(),
-            Some("4.3.1")
+            cached_entry(text, "/usr/bin/docker|3|4|unix:///d.sock|").map(|f| f.store),
+            Some(ImageStore::DockerContainerd)
         );
         assert_eq!(
-            cached_entry(text, "/usr/bin/docker|3|4").as_deref(),
-            Some("20.10.24+dfsg1")
+            cached_entry("/b|1|1\t4.3.1\n", "/b|1|1"),
+            None,
+            "an entry of an older cache (no store) is asked again"
         );
         assert_eq!(
             cached_entry(text, "/usr/bin/x|5|6"),

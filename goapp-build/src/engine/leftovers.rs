@@ -374,6 +374,7 @@ mod tests {
             kind: EngineKind::Podman,
             program: "podman".into(),
             front: BuildFront::Podman,
+            store: crate::engine::ImageStore::Podman,
         };
         let cmd = podman.build_cmd().args(["-t", "x:1", "."]);
         // Without interrupt handling (unit tests) nothing is added.

@@ -3,6 +3,7 @@
 pub(crate) mod archive;
 pub(crate) mod caps;
 pub(crate) mod leftovers;
+pub(crate) mod ocindex;
 pub(crate) mod podstore;
 pub(crate) mod store;
 
@@ -67,6 +68,46 @@ pub enum BuildFront {
     DockerBuildKit,
 }
 
+/// Where an engine keeps its images: what a name can point at, and what
+/// `image inspect` calls an image's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageStore {
+    /// podman's containers-storage: manifest lists by name; the id is the
+    /// config digest.
+    Podman,
+    /// docker's own store (graph drivers: overlay2, …): one image per name,
+    /// no index; the id is the config digest.
+    DockerClassic,
+    /// docker's containerd image store (`containerd-snapshotter`, the
+    /// default from docker 29): a name may be an index; the id is the
+    /// manifest's (or index's) digest, the config digest an annotation.
+    DockerContainerd,
+}
+
+impl ImageStore {
+    /// As `doctor` and the compatibility table say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ImageStore::Podman => "containers-storage",
+            ImageStore::DockerClassic => "classic store",
+            ImageStore::DockerContainerd => "containerd image store",
+        }
+    }
+
+    /// What an engine of `kind` has until its daemon says otherwise.
+    pub(crate) fn assumed(kind: EngineKind) -> ImageStore {
+        match kind {
+            EngineKind::Podman => ImageStore::Podman,
+            EngineKind::Docker => ImageStore::DockerClassic,
+        }
+    }
+
+    /// A name can be a multi-platform index in the local store.
+    pub fn holds_index(self) -> bool {
+        self != ImageStore::DockerClassic
+    }
+}
+
 /// A usable engine binary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Engine {
@@ -77,6 +118,8 @@ pub struct Engine {
     pub program: String,
     /// How it builds.
     pub front: BuildFront,
+    /// Its image store (docker's daemon says which; read with its version).
+    pub store: ImageStore,
 }
 
 impl Engine {
@@ -90,10 +133,17 @@ impl Engine {
     pub fn build_cmd(&self) -> Cmd {
         let cmd = match self.front {
             BuildFront::Podman => self.cmd().arg("build"),
-            BuildFront::DockerBuildx => {
-                self.cmd()
-                    .args(["buildx", "build", "--load", "--progress=plain"])
-            }
+            // No provenance attestation: with it, buildx makes every image
+            // an index (docker's containerd store keeps it as one), whose
+            // id is not the image's and whose `docker save` carries an
+            // attestation manifest no node needs.
+            BuildFront::DockerBuildx => self.cmd().args([
+                "buildx",
+                "build",
+                "--load",
+                "--provenance=false",
+                "--progress=plain",
+            ]),
             BuildFront::DockerBuildKit => self
                 .cmd()
                 .env("DOCKER_BUILDKIT", "1")
@@ -105,7 +155,14 @@ impl Engine {
 
 /// Finds the engine to use. `requested` is `--engine` or the config's; with
 /// none, podman if installed, else docker. The error says what to install.
-pub(crate) fn detect(requested: Option<EngineKind>) -> Result<Engine> {
+/// Its image store is read with its version (cached in `cache_dir`).
+pub(crate) fn detect(requested: Option<EngineKind>, cache_dir: &Path) -> Result<Engine> {
+    let mut engine = find(requested, cache_dir)?;
+    engine.store = caps::detect(&engine, cache_dir).store;
+    Ok(engine)
+}
+
+fn find(requested: Option<EngineKind>, cache_dir: &Path) -> Result<Engine> {
     let podman = find_all("podman");
     let docker = find_all("docker");
     match requested {
@@ -113,9 +170,9 @@ pub(crate) fn detect(requested: Option<EngineKind>) -> Result<Engine> {
             Some(_) => Ok(podman_engine()),
             None => bail!("podman is not installed: install it (apt-get install podman) or choose docker with --engine docker"),
         },
-        Some(EngineKind::Docker) => docker_engine(&docker),
+        Some(EngineKind::Docker) => docker_engine(&docker, cache_dir),
         None if !podman.is_empty() => Ok(podman_engine()),
-        None if !docker.is_empty() => docker_engine(&docker),
+        None if !docker.is_empty() => docker_engine(&docker, cache_dir),
         None => bail!("no container engine found on PATH: install podman (apt-get install podman) or docker"),
     }
 }
@@ -131,13 +188,14 @@ fn podman_engine() -> Engine {
         kind: EngineKind::Podman,
         program: "podman".into(),
         front: BuildFront::Podman,
+        store: ImageStore::assumed(EngineKind::Podman),
     }
 }
 
 /// The first docker client on PATH that can build with BuildKit. Docker 23+
 /// clients dropped the built-in BuildKit path of `docker build` and need the
 /// buildx plugin; older clients (Debian's 20.10) have it built in.
-fn docker_engine(candidates: &[PathBuf]) -> Result<Engine> {
+fn docker_engine(candidates: &[PathBuf], cache_dir: &Path) -> Result<Engine> {
     let mut refused = Vec::new();
     for (i, path) in candidates.iter().enumerate() {
         let program = if i == 0 {
@@ -149,12 +207,20 @@ fn docker_engine(candidates: &[PathBuf]) -> Result<Engine> {
             kind: EngineKind::Docker,
             program: program.clone(),
             front,
+            store: ImageStore::assumed(EngineKind::Docker),
         };
+        if let Some(front) = caps::cached_front(path, cache_dir) {
+            return Ok(engine(front));
+        }
         if has_buildx(path) {
+            caps::remember_front(path, cache_dir, BuildFront::DockerBuildx);
             return Ok(engine(BuildFront::DockerBuildx));
         }
         match client_major(path) {
-            Some(major) if major < 23 => return Ok(engine(BuildFront::DockerBuildKit)),
+            Some(major) if major < 23 => {
+                caps::remember_front(path, cache_dir, BuildFront::DockerBuildKit);
+                return Ok(engine(BuildFront::DockerBuildKit));
+            }
             Some(major) => refused.push(format!(
                 "{} (client {major}.x without the buildx plugin)",
                 path.display()
@@ -233,6 +299,7 @@ mod tests {
             kind: EngineKind::Docker,
             program: "docker".into(),
             front: BuildFront::DockerBuildKit,
+            store: ImageStore::DockerClassic,
         };
         assert_eq!(
             e.build_cmd().to_string(),
@@ -244,7 +311,7 @@ mod tests {
         };
         assert_eq!(
             e.build_cmd().to_string(),
-            "docker buildx build --load --progress=plain"
+            "docker buildx build --load --provenance=false --progress=plain"
         );
         assert_eq!(podman_engine().build_cmd().to_string(), "podman build");
         assert!("buildah".parse::<EngineKind>().is_err());

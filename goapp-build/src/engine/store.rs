@@ -3,13 +3,15 @@
 //! the engine gives an image.
 
 use crate::core::arch::Arch;
-use crate::engine::{Engine, EngineKind};
+use crate::engine::{Engine, EngineKind, ImageStore};
 use std::time::Duration;
 
 /// An image in the local store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalImage {
-    /// The image id, `sha256:…` (the config digest).
+    /// The image id, `sha256:…`: the config digest, on every store (on
+    /// docker's containerd store, where `.Id` is the manifest's digest,
+    /// from the manifest's `config.digest` annotation).
     pub id: String,
     /// The architecture recorded in the image's config.
     pub arch: Option<Arch>,
@@ -136,13 +138,25 @@ impl Engine {
 
     /// `ID ARCH DIGEST LABEL` on one line.
     fn inspect_format(&self, label: &str) -> String {
-        let digest = match self.kind {
-            EngineKind::Podman => "{{.Digest}}",
-            EngineKind::Docker => "{{if .RepoDigests}}{{index .RepoDigests 0}}{{else}}-{{end}}",
+        let (id, digest) = match self.store {
+            ImageStore::Podman => ("{{.Id}}", "{{.Digest}}"),
+            ImageStore::DockerClassic => (
+                "{{.Id}}",
+                "{{if .RepoDigests}}{{index .RepoDigests 0}}{{else}}-{{end}}",
+            ),
+            // The id is the manifest's digest there; the config digest is
+            // an annotation of images the engine built or loaded from an
+            // OCI layout (else the id stays, and only equals itself). The
+            // CLI formats the JSON as maps: `index`, as a missing key of
+            // `.X.y` is an error.
+            ImageStore::DockerContainerd => (
+                "{{$id := .Id}}{{with index .Descriptor \"annotations\"}}{{with index . \"config.digest\"}}{{$id = .}}{{end}}{{end}}{{$id}}",
+                "{{index .Descriptor \"digest\"}}",
+            ),
         };
         // `with`: docker's `index` fails on an image without labels (a base).
         format!(
-            "{{{{.Id}}}} {{{{.Architecture}}}} {digest} {{{{with .Config.Labels}}}}{{{{index . \"{label}\"}}}}{{{{end}}}}"
+            "{id} {{{{.Architecture}}}} {digest} {{{{with .Config.Labels}}}}{{{{index . \"{label}\"}}}}{{{{end}}}}"
         )
     }
 }

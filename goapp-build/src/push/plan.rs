@@ -145,9 +145,12 @@ fn push_image(engine: &Engine, r: &Registry, local: &str, remote: &str) -> Vec<C
             .arg(format!("docker://{remote}"))],
         // docker pushes what it has under the registry's name; plain HTTP is
         // the daemon's setting (insecure-registries), not a flag.
+        // docker pushes a name: the registry's is made for the push and
+        // taken off again, so the store keeps only the names it had.
         EngineKind::Docker => vec![
             engine.cmd().args(["tag", local, remote]),
             engine.cmd().args(["push", "--quiet", remote]),
+            engine.untag_cmd(remote),
         ],
     }
 }
@@ -197,6 +200,7 @@ mod tests {
             kind,
             program: kind.name().into(),
             front: BuildFront::Podman,
+            store: crate::engine::ImageStore::assumed(kind),
         }
     }
 
@@ -266,8 +270,10 @@ mod tests {
             [
                 "docker tag docker.io/library/joke:1-amd64 reg.lan:5000/joke:1-amd64",
                 "docker push --quiet reg.lan:5000/joke:1-amd64",
+                "docker image rm --no-prune reg.lan:5000/joke:1-amd64",
                 "docker tag docker.io/library/joke:1-arm64 reg.lan:5000/joke:1-arm64",
                 "docker push --quiet reg.lan:5000/joke:1-arm64",
+                "docker image rm --no-prune reg.lan:5000/joke:1-arm64",
                 "DOCKER_CLI_EXPERIMENTAL=enabled docker manifest rm reg.lan:5000/joke:1",
                 "DOCKER_CLI_EXPERIMENTAL=enabled docker manifest create reg.lan:5000/joke:1 reg.lan:5000/joke:1-amd64 reg.lan:5000/joke:1-arm64",
                 "DOCKER_CLI_EXPERIMENTAL=enabled docker manifest push --purge reg.lan:5000/joke:1",

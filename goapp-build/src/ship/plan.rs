@@ -36,6 +36,9 @@ pub(crate) struct Facts<'a> {
     pub force: bool,
     /// zstd is installed here.
     pub local_zstd: bool,
+    /// The engine's docker-format save is an OCI layout too (docker ≥ 25):
+    /// blobs by digest, so a containerd node's can be left out.
+    pub docker_layout: bool,
     /// Makes this run's remote file names unique (`<pid>-<time>`).
     pub nonce: String,
     /// The registries hosts may `pull_from:`, by name.
@@ -414,7 +417,13 @@ fn pull(pulls: &mut Vec<PullGroup>, reg: &Registry, node: &Node, r: &BuildResult
     };
     // Config validation makes sure a puller has a store.
     let words = t
-        .pull_words(&remote, &names, node.arch, reg.insecure)
+        .pull_words(
+            &remote,
+            &names,
+            node.arch,
+            reg.insecure,
+            r.id().unwrap_or_default(),
+        )
         .unwrap_or_else(|| "false".into());
     g.members.push(Puller {
         host: t.name.clone(),
@@ -463,14 +472,23 @@ fn sweeps(nodes: &[Node], f: &Facts) -> Vec<(String, Cmd)> {
 fn join(g: &mut Group, index: usize, node: &Node, r: &BuildResult, f: &Facts) {
     let t = node.target;
     // With --force everything is sent; otherwise the node's blobs are left out.
-    let drop = if g.format == ArchiveFormat::Oci && !f.force {
+    let by_digest = g.format == ArchiveFormat::Oci || f.docker_layout;
+    let drop = if by_digest && !f.force {
         node.probe.blobs.clone()
     } else {
         BTreeSet::new()
     };
     let compression = t.compression(g.format, node.probe.zstd, f.local_zstd, node.arch);
+    // Two hosts of one group may be one machine (its containerd and its
+    // docker): each upload its own file.
+    let nth = g.lanes.iter().map(|l| l.members.len()).sum::<usize>();
+    let member_part = if nth == 0 {
+        String::new()
+    } else {
+        format!("-{nth}")
+    };
     let tmp = format!(
-        "{}/goapp-{}-{index}.{}.part",
+        "{}/goapp-{}-{index}{member_part}.{}.part",
         t.tmp_dir().trim_end_matches('/'),
         f.nonce,
         compression.suffix()
@@ -616,6 +634,7 @@ mod tests {
             kind: EngineKind::Podman,
             program: "podman".into(),
             front: BuildFront::Podman,
+            store: crate::engine::ImageStore::Podman,
         }
     }
 
@@ -624,6 +643,7 @@ mod tests {
             engine,
             force,
             local_zstd,
+            docker_layout: false,
             nonce: "42-beef".into(),
             stale_parts: BTreeMap::new(),
             registries: vec![(
@@ -890,7 +910,8 @@ mod tests {
             BTreeSet::new(),
             "docker archives are sent whole"
         );
-        // Every member writes its own file, named once per run and group.
+        // Every member writes its own file, named by run, group and member
+        // (two hosts may be one machine).
         let tmps: Vec<&str> = plan
             .groups
             .iter()
@@ -902,8 +923,8 @@ mod tests {
             [
                 "/var/tmp/goapp-42-beef-0.tar.zst.part",
                 "/var/tmp/goapp-42-beef-1.tar.part",
-                "/var/tmp/goapp-42-beef-1.tar.part",
-                "/var/tmp/goapp-42-beef-1.tar.part"
+                "/var/tmp/goapp-42-beef-1-1.tar.part",
+                "/var/tmp/goapp-42-beef-1-2.tar.part"
             ]
         );
         let forced = plan_of(

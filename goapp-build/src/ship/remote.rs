@@ -212,6 +212,10 @@ fn repository_of(image: &str) -> &str {
     }
 }
 
+/// Where a docker node remembers manifest digest → config digest pairs
+/// ([`ShipTarget::remember_id`]).
+const DOCKER_IDS: &str = "\"${XDG_CACHE_HOME:-$HOME/.cache}/goapp-build/docker-ids\"";
+
 /// The label k3s sets next to it on images it imports itself.
 pub(crate) const PIN_K3S: &str = "io.cattle.k3s.pinned=pinned";
 
@@ -562,6 +566,49 @@ impl ShipTarget {
         )
     }
 
+    /// Fails the script, naming the node and the image, unless the store
+    /// holds `reference` after an import: an importer that "succeeds" and
+    /// loads nothing (an archive of another platform, a partial index) is
+    /// an error, never a success. Empty without a known store.
+    fn loaded_check(&self, reference: &str) -> String {
+        let Some(store) = self.store() else {
+            return String::new();
+        };
+        let held = match store {
+            Store::K3s | Store::Containerd => format!(
+                "{} images ls -q \"name==$r\" 2>/dev/null | grep -q .",
+                self.ctr(store)
+            ),
+            Store::Docker | Store::Podman => format!(
+                "{}{} image inspect \"$r\" >/dev/null 2>&1",
+                self.sudo(),
+                store.name()
+            ),
+        };
+        format!(
+            " && {{ r={}; {held} || {{ printf '%s\\n' \"goapp: the import loaded nothing on $(uname -n): $r is not in its store (an archive of another platform, or an index without the blobs it names)\" >&2; exit 66; }}; }}",
+            quote(reference),
+        )
+    }
+
+    /// docker's containerd image store calls an image by its manifest's
+    /// digest, and keeps the config digest (what the tool compares) only
+    /// for images loaded from an OCI layout that says it. After an import
+    /// or pull, the pair is remembered on the node (a pure mapping:
+    /// content-addressed, never stale), for [`ShipTarget::probe_script`].
+    /// Empty for other stores.
+    fn remember_id(&self, reference: &str, id: &str) -> String {
+        if self.store() != Some(Store::Docker) {
+            return String::new();
+        }
+        format!(
+            " && {{ m=$({}docker image inspect --format '{{{{.Id}}}}' {} 2>/dev/null) && if [ \"$m\" != {id} ]; then mkdir -p \"${{XDG_CACHE_HOME:-$HOME/.cache}}/goapp-build\" && printf '%s %s\\n' \"$m\" {id} >> {DOCKER_IDS} && tail -n 500 {DOCKER_IDS} > {DOCKER_IDS}.$$ && mv -f {DOCKER_IDS}.$$ {DOCKER_IDS}; fi || true; }}",
+            self.sudo(),
+            quote(reference),
+            id = quote(id),
+        )
+    }
+
     /// Pulls `remote` (`HOST/REPO:TAG-<arch>`) with the node's own runtime,
     /// then gives it the image's names and pins it; `None` without a store.
     pub(crate) fn pull_words(
@@ -570,6 +617,7 @@ impl ShipTarget {
         image: &ImageNames,
         arch: Arch,
         insecure: bool,
+        id: &str,
     ) -> Option<String> {
         let store = self.store()?;
         let pull = match store {
@@ -591,7 +639,8 @@ impl ShipTarget {
             ),
         };
         let named = self.name_words(remote, &[&image.reference, &image.name])?;
-        Some(format!("{pull} && {named}"))
+        let remember = self.remember_id(&image.reference, id);
+        Some(format!("{pull} && {named}{remember}"))
     }
 
     /// Reports the node's machine, zstd, the importer, and for each of
@@ -627,8 +676,15 @@ impl ShipTarget {
                 );
             }
             Store::Docker | Store::Podman => {
+                // docker's containerd store: the manifest's digest, mapped
+                // to the config digest as the import remembered it.
+                let config = if store == Store::Docker {
+                    format!("c=$(awk -v m=\"$id\" '$1==m {{c=$2}} END {{print c}}' {DOCKER_IDS} 2>/dev/null); [ -z \"$c\" ] || id=$c; ")
+                } else {
+                    String::new()
+                };
                 s += &format!(
-                    "for ref in {list}; do if id=$({}{} image inspect --format '{{{{.Id}}}}' \"$ref\" 2>/dev/null); then printf 'image %s %s\\n' \"$ref\" \"$id\"; fi; done; true",
+                    "for ref in {list}; do if id=$({}{} image inspect --format '{{{{.Id}}}}' \"$ref\" 2>/dev/null); then {config}printf 'image %s %s\\n' \"$ref\" \"$id\"; fi; done; true",
                     self.sudo(),
                     store.name()
                 );
@@ -693,11 +749,13 @@ impl ShipTarget {
             return check + &self.k3s_dir_words(decomp, d);
         }
         let import = self.import_words(&d.image, d.format, d.arch);
+        let loaded = self.loaded_check(&d.image.reference);
         let named = self
             .name_words(&d.image.reference, &[&d.image.name])
             .map(|w| format!(" && {w}"))
             .unwrap_or_default();
-        format!("{check}{decomp} < \"$f\" | {import}{named}")
+        let remember = self.remember_id(&d.image.reference, &d.id);
+        format!("{check}{decomp} < \"$f\" | {import}{loaded}{named}{remember}")
     }
 
     /// `k3s-dir`: into `DIR/.goapp-….part`, then renamed to the archive's name.
@@ -1164,7 +1222,8 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned dev.
             s,
             "f=/var/tmp/goapp-x.part; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
 if [ \"$(sha256sum < \"$f\" | cut -c1-64)\" != \"$1\" ]; then printf '%s\\n' \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; printf '%s\\n' \"goapp: verified; importing\" >&2; \
-zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 - && now=$(date +%s) && \
+zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 - && \
+{ r=localhost/joke:1-arm64; ctr -n k8s.io images ls -q \"name==$r\" 2>/dev/null | grep -q . || { printf '%s\\n' \"goapp: the import loaded nothing on $(uname -n): $r is not in its store (an archive of another platform, or an index without the blobs it names)\" >&2; exit 66; }; } && now=$(date +%s) && \
 ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
 ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
 ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
@@ -1188,7 +1247,13 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned dev.
     #[test]
     fn pulls_per_store_then_names_and_pins() {
         let pull = |yaml: &str, insecure| {
-            target(yaml).pull_words("reg:5000/joke:1-arm64", &names(), Arch::Arm64, insecure)
+            target(yaml).pull_words(
+                "reg:5000/joke:1-arm64",
+                &names(),
+                Arch::Arm64,
+                insecure,
+                "sha256:1",
+            )
         };
         assert_eq!(
             pull("{ssh: pi, import: containerd}", true).unwrap(),

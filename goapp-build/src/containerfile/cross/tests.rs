@@ -12,7 +12,12 @@ fn cross(text: &str, arches: &[Arch]) -> CrossShim {
 
 /// With a build context and build args.
 fn cross_in(text: &str, arches: &[Arch], files: &Mem, args: &[(&str, &str)]) -> CrossShim {
-    let caps = from_version(EngineKind::Podman, BuildFront::Podman, "4.3.1");
+    let caps = from_version(
+        EngineKind::Podman,
+        BuildFront::Podman,
+        "4.3.1",
+        crate::engine::ImageStore::DockerClassic,
+    );
     let args: BTreeMap<String, String> = args
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
