@@ -13,7 +13,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 packages=(podman docker.io golang-go openssh-server openssh-client containerd
   qemu-user-static binfmt-support busybox-static iproute2 zstd gzip uidmap
-  git ca-certificates docker-registry skopeo make)
+  git ca-certificates docker-registry skopeo make debootstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -97,3 +97,13 @@ if [ ! -d "$gorepo" ]; then
   "$here/make-go-tags-repo.sh" "$gorepo" >/dev/null
 fi
 log "ready: Go $gover builder image, GOAPP_GO_REPO=$gorepo"
+
+# The corpus's base images (alpine, distroless, debian-slim, a Go builder
+# with gcc), made from Debian's packages under their upstream names
+# (tests/corpus.rs): about 3 minutes cold, seconds when they are there.
+"$here/make-standins.sh"
+
+# The engine matrix (podman 5.4/5.8, docker 26/28, containerd 1.7/2.1 from
+# Debian trixie and sid, in roots of their own; tests/matrix.rs): made once,
+# about 14 minutes cold, seconds when it is there.
+"$here/matrix.sh" setup

@@ -105,7 +105,44 @@ pub fn engine(want: &str) -> Engine {
     e
 }
 
+/// This machine's own engine (`podman` or `docker`: Debian 12's podman
+/// 4.3.1 and docker 20.10) in the same shape, so one test covers it and the
+/// matrix alike. Its bin directory holds a link to `/usr/bin/KIND` (a newer
+/// `/usr/local/bin/docker` without buildx may shadow it on PATH).
+pub fn host_engine(kind: &str) -> Engine {
+    super::require_engine(if kind == "docker" {
+        super::DOCKER
+    } else {
+        "podman"
+    });
+    let bin = root().join("target/goapp-host-bin").join(kind);
+    std::fs::create_dir_all(&bin).unwrap();
+    let link = bin.join(kind);
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(format!("/usr/bin/{kind}"), &link).unwrap();
+    let out = Command::new(&link).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text
+        .split("version")
+        .nth(1)
+        .and_then(|v| v.split([',', ' ', '\n']).find(|w| !w.is_empty()))
+        .unwrap_or("?")
+        .to_string();
+    Engine {
+        name: format!("{kind}-bookworm"),
+        kind: kind.to_string(),
+        suite: "bookworm".to_string(),
+        version,
+        bin,
+    }
+}
+
 impl Engine {
+    /// This machine's own engine, not one of a root ([`host_engine`]).
+    pub fn is_host(&self) -> bool {
+        self.suite == "bookworm"
+    }
+
     /// The launcher (`…/bin/podman-sid/podman`), for commands of the test's own.
     pub fn program(&self) -> PathBuf {
         self.bin.join(&self.kind)
@@ -113,7 +150,7 @@ impl Engine {
 
     /// The docker daemon's socket (docker engines).
     pub fn docker_host(&self) -> Option<String> {
-        (self.kind == "docker").then(|| {
+        (self.kind == "docker" && !self.is_host()).then(|| {
             format!(
                 "unix://{}",
                 dir().join(&self.suite).join("state/docker.sock").display()
@@ -198,6 +235,10 @@ impl Engine {
             + &stderr
                 .lines()
                 .filter(|l| !l.contains("cgroups-v1"))
+                // podman run --arch of a manifest list name checks the
+                // list's first image's platform, and says so; the image
+                // of the platform asked for is the one that runs.
+                .filter(|l| !l.contains("does not match the expected platform"))
                 .map(|l| format!("{l}\n"))
                 .collect::<String>()
     }
@@ -259,7 +300,9 @@ impl Engine {
     /// Makes the host's `127.0.0.1:port` (a registry of the test) reachable
     /// from the engine's namespace at the same address, until dropped.
     pub fn reach(&self, port: u16) -> Forward {
-        matrix_sh(&["forward", &self.suite, &port.to_string()]);
+        if !self.is_host() {
+            matrix_sh(&["forward", &self.suite, &port.to_string()]);
+        }
         Forward {
             suite: self.suite.clone(),
             port,
@@ -275,6 +318,9 @@ pub struct Forward {
 
 impl Drop for Forward {
     fn drop(&mut self) {
+        if self.suite == "bookworm" {
+            return;
+        }
         let _ = Command::new(root().join("scripts/matrix.sh"))
             .args(["unforward", &self.suite, &self.port.to_string()])
             .output();

@@ -570,7 +570,7 @@ impl ShipTarget {
     /// holds `reference` after an import: an importer that "succeeds" and
     /// loads nothing (an archive of another platform, a partial index) is
     /// an error, never a success. Empty without a known store.
-    fn loaded_check(&self, reference: &str) -> String {
+    fn loaded_check(&self, reference: &str, shown: &str) -> String {
         let Some(store) = self.store() else {
             return String::new();
         };
@@ -586,8 +586,9 @@ impl ShipTarget {
             ),
         };
         format!(
-            " && {{ r={}; {held} || {{ printf '%s\\n' \"goapp: the import loaded nothing on $(uname -n): $r is not in its store (an archive of another platform, or an index without the blobs it names)\" >&2; exit 66; }}; }}",
+            " && {{ r={}; {held} || {{ printf '%s\\n' \"goapp: the import loaded nothing on $(uname -n): {} is not in its store (an archive of another platform, or an index without the blobs it names)\" >&2; exit 66; }}; }}",
             quote(reference),
+            shown.replace(['"', '\\', '$', '`', '\''], "")
         )
     }
 
@@ -749,9 +750,20 @@ impl ShipTarget {
             return check + &self.k3s_dir_words(decomp, d);
         }
         let import = self.import_words(&d.image, d.format, d.arch);
-        let loaded = self.loaded_check(&d.image.reference);
+        // podman names what it loads from the archive's own tags, which
+        // other engines write their way (docker 20.10: `goapp-it/x:1`,
+        // podman then `localhost/goapp-it/x:1`): it is found, and named,
+        // by its id, which every engine agrees on.
+        let podman = self.store() == Some(Store::Podman);
+        let src = if podman { &d.id } else { &d.image.reference };
+        let loaded = self.loaded_check(src, &d.image.reference);
+        let dsts: Vec<&str> = if podman {
+            vec![&d.image.reference, &d.image.name]
+        } else {
+            vec![&d.image.name]
+        };
         let named = self
-            .name_words(&d.image.reference, &[&d.image.name])
+            .name_words(src, &dsts)
             .map(|w| format!(" && {w}"))
             .unwrap_or_default();
         let remember = self.remember_id(&d.image.reference, &d.id);
@@ -1223,7 +1235,7 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned dev.
             "f=/var/tmp/goapp-x.part; trap 'rm -f \"$f\"' EXIT; trap 'exit 129' HUP INT TERM; \
 if [ \"$(sha256sum < \"$f\" | cut -c1-64)\" != \"$1\" ]; then printf '%s\\n' \"goapp: checksum mismatch on $(uname -n): the archive was damaged in transit; nothing was imported\" >&2; exit 65; fi; printf '%s\\n' \"goapp: verified; importing\" >&2; \
 zstd -dcq < \"$f\" | ctr -n k8s.io images import --platform linux/arm64 - && \
-{ r=localhost/joke:1-arm64; ctr -n k8s.io images ls -q \"name==$r\" 2>/dev/null | grep -q . || { printf '%s\\n' \"goapp: the import loaded nothing on $(uname -n): $r is not in its store (an archive of another platform, or an index without the blobs it names)\" >&2; exit 66; }; } && now=$(date +%s) && \
+{ r=localhost/joke:1-arm64; ctr -n k8s.io images ls -q \"name==$r\" 2>/dev/null | grep -q . || { printf '%s\\n' \"goapp: the import loaded nothing on $(uname -n): localhost/joke:1-arm64 is not in its store (an archive of another platform, or an index without the blobs it names)\" >&2; exit 66; }; } && now=$(date +%s) && \
 ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
 ctr -n k8s.io images label localhost/joke:1-arm64 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
 ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned dev.goapp.pinned=\"$now\" >/dev/null && \
