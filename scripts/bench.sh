@@ -7,10 +7,11 @@
 # to 1, 3 and 6 nodes against push once to a site registry and pull, and
 # re-ship costs per import kind; it writes its own section. Then the corpus
 # of real Dockerfile patterns (scripts/bench_corpus.py): the share
-# cross-compiled, and cold builds against the per-arch podman flow.
-# Usage: scripts/bench.sh [RUNS] [builds|fanout|corpus]   (default 3;
+# cross-compiled, and cold builds against the per-arch podman flow. Then
+# the no-op on every engine of the matrix (scripts/bench_engines.py).
+# Usage: scripts/bench.sh [RUNS] [builds|fanout|corpus|engines]   (default 3;
 # `builds`: the build figures only; `fanout`: only the fan-out; `corpus`:
-# only the corpus)
+# only the corpus; `engines`: only the no-op per engine)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -21,7 +22,9 @@ case "${2:-}" in
   corpus) exec python3 scripts/bench_corpus.py "${1:-3}" ;;
   builds) exec python3 scripts/bench.py "${1:-3}" builds ;;
   fanout) exec python3 scripts/bench_fanout.py "${1:-3}" ;;
+  engines) exec python3 scripts/bench_engines.py "${1:-3}" ;;
 esac
 python3 scripts/bench.py "${1:-3}"
 python3 scripts/bench_fanout.py "${1:-3}"
-exec python3 scripts/bench_corpus.py "${1:-3}"
+python3 scripts/bench_corpus.py "${1:-3}"
+exec python3 scripts/bench_engines.py "${1:-3}"

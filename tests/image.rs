@@ -603,3 +603,66 @@ fn every_cache_proves_itself() {
     let (ok, out, err) = image();
     assert!(ok && out.contains("up to date"), "{out}\n{err}");
 }
+
+/// A cache directory that takes no more files (a full disk): one sentence
+/// naming it and the fix, exit 1, before any build starts; an up-to-date
+/// image needs none (nothing is written for it).
+#[test]
+fn a_full_cache_directory_stops_before_the_build() {
+    require_engine("podman");
+    let t = tempfile::tempdir().unwrap();
+    let full = t.path().join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "goapp-full"])
+        .arg(&full)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount a small tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(full.clone());
+    // Filled to the last block.
+    let _ = std::fs::write(full.join("filler"), vec![7u8; 128 * 1024]);
+    let app = t.path().join("app");
+    write_files(
+        &app,
+        &[
+            ("Containerfile", "FROM scratch\nCOPY data /data\n"),
+            ("data", "x\n"),
+            ("ver", "1.19.8\n"),
+        ],
+    );
+    let tag = format!("goapp-it/{}:1", unique("full-"));
+    let mut c = xtask(&app, &full);
+    c.args([
+        "image",
+        "--allow-unstartable",
+        "--arch",
+        "amd64",
+        "--tag",
+        &tag,
+    ]);
+    let (ok, stdout, stderr) = run(c);
+    assert!(!ok, "{stdout}\n{stderr}");
+    let line = format!(
+        "error: the cache directory {} is not usable (",
+        full.display()
+    );
+    assert!(stderr.contains(&line), "{stderr}");
+    assert!(
+        stderr.contains("make it writable or free space there, or set GOAPP_CACHE_DIR"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("built"), "{stdout}");
+    let (exists, _, _) = {
+        let mut c = std::process::Command::new("podman");
+        c.args(["image", "exists", &format!("{tag}-amd64")]);
+        run(c)
+    };
+    assert!(!exists, "nothing was built");
+}

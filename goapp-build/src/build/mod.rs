@@ -200,9 +200,6 @@ impl<'s> Builder<'s> {
     /// default architectures), then applies `policy`. A failed build is a
     /// result, not an error; see [`Builds::check`].
     pub fn build(&self, arches: Option<&[Arch]>, policy: Policy) -> Result<Builds> {
-        if policy != Policy::PlanOnly {
-            usable_dirs(self.session)?;
-        }
         if arches.is_some_and(|a| a.is_empty()) {
             // Nothing asked for (no node answered): nothing to read or hash.
             return run::execute(self.session, &self.engine, &[], policy);
@@ -235,8 +232,9 @@ impl<'s> Builder<'s> {
 
 /// The cache and log directories take files, said before any build starts
 /// (a build's log could not be written otherwise, and would fail saying
-/// nothing).
-fn usable_dirs(s: &Session) -> Result<()> {
+/// nothing). Only when something is built: the probe writes and syncs a
+/// file, a no-op's largest cost after the engine's answer.
+pub(super) fn usable_dirs(s: &Session) -> Result<()> {
     let cache = s.env.cache_dir();
     // The log directory is made by the first build (its existence says a
     // build started): checked when it is there.

@@ -64,6 +64,7 @@ pub(super) fn execute(
         r.status = status(policy, current);
     }
     if builds.results.iter().any(|r| r.status == Status::Planned) {
+        super::usable_dirs(s)?;
         say_before_building(plans, &builds.results, false);
         if let Some(u) = &builds.unlock {
             ensure_unlocked(u, s.env.stdin_tty)?;
