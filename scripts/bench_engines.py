@@ -41,7 +41,9 @@ def engine_env(name):
             os.symlink(f"/usr/bin/{kind}", link)
         env["PATH"] = bindir + ":" + env["PATH"]
         env["GOAPP_GO_REPO"] = os.path.join(ROOT, "target/goapp-fixtures/go-tags.git")
-        version = subprocess.run([link, "--version"], capture_output=True, text=True).stdout
+        out = subprocess.run([link, "--version"], capture_output=True, text=True).stdout
+        # `Docker version 20.10.24+dfsg1, build 297e128`, `podman version 4.3.1`
+        version = out.split("version", 1)[1].split(",")[0]
     else:
         subprocess.run([MATRIX, "setup", name], check=True, capture_output=True)
         subprocess.run([MATRIX, "start", name], check=True, capture_output=True)
