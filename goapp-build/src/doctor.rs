@@ -385,9 +385,9 @@ fn shipped_images(s: &Session) -> (Vec<Shipped>, Vec<Check>) {
                 app: name.clone(),
                 per_arch: arches
                     .into_iter()
-                    .map(|a| (a, engine.qualify(&image.for_arch(a))))
+                    .map(|a| (a, engine.stored(&image.for_arch(a))))
                     .collect(),
-                name: engine.qualify(&image.to_string()),
+                name: engine.stored(&image),
             })
         })
         .collect();
@@ -406,7 +406,7 @@ fn rendered(s: &Session, app: &str, tag: &str) -> (Check, Option<ImageRef>) {
         Ok(b) => {
             let image = b.image_of(app);
             let detail = match &image {
-                Some(i) => format!("`{tag}` is `{}` for the sources as they are now; the hosts below are checked for that image", i.tag),
+                Some(i) => format!("`{tag}` is `{}` for the sources as they are now; the hosts below are checked for that image", i.tag()),
                 None => format!("`{tag}` could not be rendered"),
             };
             (Check::new(Verdict::Ok, name, detail), image)

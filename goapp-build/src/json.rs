@@ -211,7 +211,7 @@ impl From<&BuildResult> for Image {
         Image {
             app: r.app.clone(),
             arch: r.arch.name().to_string(),
-            image: r.image.clone(),
+            image: r.image.to_string(),
             reference: r.reference.clone(),
             id: r.id().map(str::to_string),
             digest: r.local.as_ref().and_then(|l| l.digest.clone()),
@@ -237,7 +237,7 @@ impl From<&IndexResult> for ManifestList {
         };
         ManifestList {
             app: i.app.clone(),
-            image: i.image.clone(),
+            image: i.image.to_string(),
             reference: i.reference.clone(),
             arches: i.arches.iter().map(|a| a.name().to_string()).collect(),
             status,
@@ -247,14 +247,7 @@ impl From<&IndexResult> for ManifestList {
 }
 
 impl Host {
-    fn new(host: &str, r: &HostResult, builds: Option<&Builds>) -> Host {
-        let id_of = |image: &str| {
-            builds?
-                .results
-                .iter()
-                .find(|b| b.reference == image || b.index_reference == image)
-                .and_then(|b| b.id().map(str::to_string))
-        };
+    fn new(host: &str, r: &HostResult) -> Host {
         let mut h = Host {
             host: host.to_string(),
             status: "failed",
@@ -283,9 +276,7 @@ impl Host {
                 file,
             } => {
                 h.status = "sent";
-                h.id = Some(id.clone())
-                    .filter(|i| !i.is_empty())
-                    .or_else(|| id_of(image));
+                h.id = Some(id.clone()).filter(|i| !i.is_empty());
                 h.names = names.clone();
                 h.pinned = *pinned;
                 h.file = file.clone();
@@ -369,11 +360,7 @@ impl Document {
         if let Some(b) = &r.builds {
             self = self.with_builds(b);
         }
-        self.hosts = r
-            .hosts
-            .iter()
-            .map(|(h, res)| Host::new(h, res, r.builds.as_ref()))
-            .collect();
+        self.hosts = r.hosts.iter().map(|(h, res)| Host::new(h, res)).collect();
         self.ok &= !r.failed();
         self
     }

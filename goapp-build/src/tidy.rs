@@ -275,6 +275,34 @@ fn the_layer_check_sees_through_the_evasions() {
     .is_empty());
 }
 
+/// The engines' naming rules (`localhost/`, `docker.io/library/`, what
+/// makes a first part a registry) live in the identity module alone:
+/// nothing else takes an image name apart or puts one together.
+#[test]
+fn only_the_identity_module_knows_naming_rules() {
+    for (rel, code) in sources()
+        .into_iter()
+        .filter(|(r, _)| r != Path::new("tidy.rs") && r != Path::new("core/names.rs"))
+    {
+        let code = match code.find("#[cfg(test)]\nmod tests") {
+            Some(i) => code[..i].to_string(),
+            None => code,
+        };
+        for rule in [
+            "\"localhost/",
+            "== \"localhost\"",
+            "\"docker.io/library",
+            "\"library/",
+        ] {
+            assert!(
+                !code.contains(rule),
+                "{} knows an image naming rule ({rule}): ask core::names (ImageRef, stored_foreign, names_registry)",
+                rel.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn only_the_process_door_starts_processes() {
     for (rel, code) in sources()

@@ -9,6 +9,7 @@
 
 use crate::build::result::{BuildResult, Status};
 use crate::core::arch::Arch;
+use crate::core::names::ImageRef;
 use crate::engine::ocindex::{self, Descriptor};
 use crate::engine::{Engine, ImageStore};
 use crate::process::command::{quote, Cmd};
@@ -21,7 +22,7 @@ pub struct IndexResult {
     /// The app.
     pub app: String,
     /// `REPO:TAG` as named.
-    pub image: String,
+    pub image: ImageRef,
     /// As the engine stores it: `localhost/joke:0.0.3`.
     pub reference: String,
     /// The architectures it lists, in order.
@@ -316,7 +317,7 @@ fn load(engine: &Engine, r: &IndexResult, m: &[&BuildResult]) -> IndexStatus {
     if held.is_some_and(|h| h.digest == digest) {
         return IndexStatus::UpToDate;
     }
-    match write_layout(&r.reference, &blob, &digest) {
+    match write_layout(&r.reference, r.image.tag(), &blob, &digest) {
         Ok(file) => {
             let path = file.path().display().to_string();
             match r.commands[0]
@@ -339,10 +340,11 @@ fn load(engine: &Engine, r: &IndexResult, m: &[&BuildResult]) -> IndexStatus {
 /// is one: swept if the run dies), removed when dropped.
 fn write_layout(
     reference: &str,
+    tag: &str,
     blob: &[u8],
     digest: &str,
 ) -> std::io::Result<tempfile::NamedTempFile> {
-    let tar = ocindex::layout_tar(reference, blob, digest)?;
+    let tar = ocindex::layout_tar(reference, tag, blob, digest)?;
     let mut file = match crate::process::rundir::dir() {
         Some(dir) => tempfile::Builder::new()
             .prefix("index-")

@@ -92,7 +92,7 @@ pub struct Target {
     /// The architecture.
     pub arch: Arch,
     /// As named: `joke:0.0.3-arm64`.
-    pub image: String,
+    pub image: ImageRef,
     /// As the engine stores it: `localhost/joke:0.0.3-arm64`.
     pub reference: String,
     /// The name every architecture's image shares, as the engine stores it
@@ -187,9 +187,9 @@ impl<'s> Builder<'s> {
                     Target {
                         app: n.app.name.clone(),
                         arch,
-                        reference: self.engine.qualify(&name),
+                        reference: self.engine.stored(&name),
                         image: name,
-                        index_reference: self.engine.qualify(&n.image.to_string()),
+                        index_reference: self.engine.stored(&n.image),
                     }
                 })
             })
@@ -440,8 +440,7 @@ fn gather(
         uses: prepared.uses,
         notes: prepared.notes,
         containerfile: prepared.file,
-        repository: image.repository.clone(),
-        tag: image.tag.clone(),
+        image: image.clone(),
         main_package,
         goprivate,
         go_version: go.version,

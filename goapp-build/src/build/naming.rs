@@ -156,13 +156,13 @@ mod tests {
         let (commit, dirty) = git_facts(&svc).unwrap();
         assert!(!dirty);
         let clean = render(&t, &app(&svc), || unreachable!()).unwrap();
-        assert_eq!(clean.tag, format!("1-{}", &commit[..8]));
+        assert_eq!(clean.tag(), format!("1-{}", &commit[..8]));
         // A change outside the app's context does not make it dirty.
         std::fs::write(d.path().join("README"), "x").unwrap();
         assert!(!git_facts(&svc).unwrap().1);
         std::fs::write(svc.join("main.go"), "package main // changed\n").unwrap();
         let changed = render(&t, &app(&svc), || unreachable!()).unwrap();
-        assert_eq!(changed.tag, format!("1-{}-dirty", &commit[..8]));
+        assert_eq!(changed.tag(), format!("1-{}-dirty", &commit[..8]));
         std::fs::write(svc.join("new.go"), "package main\n").unwrap();
         git(d.path(), &["checkout", "-q", "--", "."]);
         assert!(git_facts(&svc).unwrap().1, "an untracked file is a change");

@@ -5,6 +5,7 @@ use crate::build::proxy::{ProxyEnv, VARS};
 use crate::build::secrets::{private_of, AgentSocket, SecretFile, SshKey};
 use crate::containerfile::mounts::Uses;
 use crate::core::arch::Arch;
+use crate::core::names::ImageRef;
 use crate::core::redact::Redactor;
 use crate::engine::{Engine, EngineKind};
 use crate::go::version::GoVersion;
@@ -23,10 +24,8 @@ pub(crate) struct BuildInputs {
     pub ignore_file: Option<PathBuf>,
     /// The Containerfile to use (already chosen for proxy or not).
     pub containerfile: PathBuf,
-    /// Image repository.
-    pub repository: String,
-    /// Image tag; images are `repository:tag-<arch>`.
-    pub tag: String,
+    /// The image; each architecture's is `repository:tag-<arch>`.
+    pub image: ImageRef,
     /// `MAIN_PKG_PATH`.
     pub main_package: String,
     /// `GOPRIVATE`.
@@ -105,9 +104,9 @@ pub(crate) struct ArchBuild {
     /// The architecture.
     pub arch: Arch,
     /// The image it produces, `repository:tag-<arch>`.
-    pub image: String,
+    pub image: ImageRef,
     /// The name every architecture's image shares, `repository:tag`.
-    pub index_image: String,
+    pub index_image: ImageRef,
     /// The engine command.
     pub cmd: Cmd,
     /// The hash of everything that decides this image, also put on it as
@@ -306,7 +305,7 @@ fn ssh_args(i: &BuildInputs, plan: &mut BuildPlan) -> Vec<String> {
 
 /// One architecture's build: its inputs hash (also its label) and command.
 fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redactor) -> ArchBuild {
-    let image = image_name(&i.repository, &i.tag, arch);
+    let image = i.image.for_arch(arch);
     // What decides the image besides the context: every argument (proxy and
     // secret *names* only, never values; not the agent's socket path), the
     // engine and the platform.
@@ -341,14 +340,14 @@ fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redacto
     let cmd = cmd
         .arg("--label")
         .arg(format!("{}={inputs}", crate::build::inputs::LABEL))
-        .args(["-t", &image, "-f"])
+        .args(["-t", &image.to_string(), "-f"])
         .arg(i.containerfile.display().to_string())
         .arg(i.context.display().to_string())
         .secrets(redactor);
     ArchBuild {
         arch,
         image,
-        index_image: format!("{}:{}", i.repository, i.tag),
+        index_image: i.image.clone(),
         cmd,
         inputs,
     }
@@ -366,11 +365,6 @@ fn shim_build_args(args: &[ShimArg], inputs: &str) -> Vec<String> {
             ["--build-arg".to_string(), format!("{}={value}", a.name)]
         })
         .collect()
-}
-
-/// An architecture's image: `repository:tag-<arch>`, as build.sh named them.
-pub(crate) fn image_name(repository: &str, tag: &str, arch: Arch) -> String {
-    format!("{repository}:{tag}-{arch}")
 }
 
 impl BuildPlan {
@@ -405,8 +399,7 @@ mod tests {
             context: "/src/joke".into(),
             requires_modules: true,
             containerfile: "/src/joke/Containerfile".into(),
-            repository: "joke".into(),
-            tag: "0.0.3".into(),
+            image: ImageRef::new("joke", "0.0.3").unwrap(),
             main_package: "./".into(),
             goprivate: "".into(),
             go_version: GoVersion::parse("1.25.4").unwrap(),
@@ -521,7 +514,7 @@ mod tests {
         i.agent = AgentSocket::Unset;
         let plan = plan_build(&i);
         assert_eq!(plan.builds.len(), 2);
-        assert_eq!(plan.builds[1].image, "joke:0.0.3-arm64");
+        assert_eq!(plan.builds[1].image.to_string(), "joke:0.0.3-arm64");
         let line = without_label(vec![plan.builds[1].cmd.to_string()]).remove(0);
         assert_eq!(
             line,

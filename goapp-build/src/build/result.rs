@@ -5,6 +5,7 @@
 use crate::build::index::{IndexResult, IndexStatus};
 use crate::build::plan::{ArchBuild, UnlockStep};
 use crate::core::arch::Arch;
+use crate::core::names::ImageRef;
 use crate::engine::store::LocalImage;
 use crate::engine::Engine;
 use crate::process::command::Cmd;
@@ -41,11 +42,12 @@ pub struct BuildResult {
     /// The architecture it is built for.
     pub arch: Arch,
     /// As named: `joke:0.0.3-arm64`.
-    pub image: String,
-    /// As the engine stores it: `localhost/joke:0.0.3-arm64`.
+    pub image: ImageRef,
+    /// As the engine stores it: `localhost/joke:0.0.3-arm64`
+    /// ([`crate::engine::Engine::stored`] of `image`).
     pub reference: String,
     /// The name every architecture's image shares: `joke:0.0.3`.
-    pub index_image: String,
+    pub index_image: ImageRef,
     /// That name as the engine stores it: `localhost/joke:0.0.3`. On a
     /// node, `ship` leaves the node's own architecture's image under it.
     pub index_reference: String,
@@ -72,9 +74,9 @@ impl BuildResult {
         BuildResult {
             app: app.to_string(),
             arch: b.arch,
-            reference: engine.qualify(&b.image),
+            reference: engine.stored(&b.image),
             image: b.image.clone(),
-            index_reference: engine.qualify(&b.index_image),
+            index_reference: engine.stored(&b.index_image),
             index_image: b.index_image.clone(),
             status: Status::Planned,
             inputs: b.inputs.clone(),
@@ -103,13 +105,15 @@ impl BuildResult {
     /// A result for tests: `<app>:1-<arch>` as podman names it, the status
     /// given, inputs `f00d`, nothing in the store; the `with_…` methods add.
     pub(crate) fn fixture(app: &str, arch: Arch, status: Status) -> BuildResult {
+        let index = ImageRef::new(app, "1").unwrap();
+        let local = crate::core::names::Domain::Localhost;
         BuildResult {
             app: app.into(),
             arch,
-            image: format!("{app}:1-{arch}"),
-            reference: format!("localhost/{app}:1-{arch}"),
-            index_image: format!("{app}:1"),
-            index_reference: format!("localhost/{app}:1"),
+            image: index.for_arch(arch),
+            reference: index.for_arch(arch).stored(local),
+            index_image: index.clone(),
+            index_reference: index.stored(local),
             status,
             inputs: "f00d".into(),
             local: None,
@@ -255,13 +259,14 @@ impl Builds {
         for i in &self.indexes {
             writeln!(out, "{i}")?;
         }
-        let unheld: Vec<&str> = self
+        let unheld: Vec<String> = self
             .indexes
             .iter()
             .filter(|i| i.status == IndexStatus::Unsupported)
-            .map(|i| i.image.as_str())
+            .map(|i| i.image.to_string())
             .collect();
         if !unheld.is_empty() {
+            let unheld: Vec<&str> = unheld.iter().map(String::as_str).collect();
             writeln!(out, "{}", docker_note(&unheld))?;
         }
         if let Some(t) = self.elapsed {

@@ -99,7 +99,8 @@ fn check_startable(engine: &Engine, plans: &[(App, BuildPlan)], results: &mut [B
                 scope.spawn(move || {
                     go.then(|| {
                         let _ = std::fs::create_dir_all(&sub);
-                        startable::check(engine, &r.image, &r.reference, r.arch, &sub).err()
+                        startable::check(engine, &r.image.to_string(), &r.reference, r.arch, &sub)
+                            .err()
                     })
                     .flatten()
                 })
@@ -165,13 +166,12 @@ fn read_store_and_bases(engine: &Engine, plans: &[(App, BuildPlan)], results: &m
         .iter()
         .flat_map(|(_, p)| p.bases.iter().map(String::as_str))
         .filter(|b| {
-            engine.kind == crate::engine::EngineKind::Docker
-                || engine.qualify(b).starts_with("localhost/")
+            engine.kind == crate::engine::EngineKind::Docker || crate::core::names::local_only(b)
         })
         .collect();
     bases.sort();
     bases.dedup();
-    let mut names: Vec<&str> = results.iter().map(|r| r.image.as_str()).collect();
+    let mut names: Vec<&str> = results.iter().map(|r| r.reference.as_str()).collect();
     names.extend(&bases);
     let mut found = engine.inspect_all(&names, LABEL);
     let ids: BTreeMap<&str, Option<String>> = bases
@@ -232,7 +232,10 @@ pub(crate) fn touch_kept(files: &[PathBuf]) {
 /// Fills in what the store holds for the results `which` selects.
 fn read_store(engine: &Engine, results: &mut [BuildResult], which: impl Fn(&BuildResult) -> bool) {
     let picked: Vec<usize> = (0..results.len()).filter(|&i| which(&results[i])).collect();
-    let names: Vec<&str> = picked.iter().map(|&i| results[i].image.as_str()).collect();
+    let names: Vec<&str> = picked
+        .iter()
+        .map(|&i| results[i].reference.as_str())
+        .collect();
     let found = engine.inspect_all(&names, LABEL);
     for (i, local) in picked.into_iter().zip(found) {
         results[i].local = local;
@@ -251,7 +254,7 @@ fn run_planned(s: &Session, engine: &Engine, results: &mut [BuildResult]) {
     let layerless_before = trips_listing(s, engine)
         .then(|| podstore::read(engine).map(|st| st.layerless_ids()))
         .flatten();
-    let images: Vec<&str> = todo.iter().map(|&i| results[i].image.as_str()).collect();
+    let images: Vec<String> = todo.iter().map(|&i| results[i].image.to_string()).collect();
     let _doing = interrupt::doing(format!("building {}", images.join(", ")));
     let jobs: Vec<Job> = todo
         .iter()

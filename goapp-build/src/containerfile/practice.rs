@@ -119,11 +119,7 @@ fn qualified_names(l: &Lint, st: &Stage, find: &mut impl FnMut(usize, Severity, 
     if base == "scratch" || is_stage || base.contains('$') || qualified(&base) {
         return;
     }
-    let fix = if base.contains('/') {
-        format!("docker.io/{base}")
-    } else {
-        format!("docker.io/library/{base}")
-    };
+    let fix = crate::core::names::stored_foreign(&base, crate::core::names::Domain::DockerHub);
     find(l.file.instructions[st.from].line, Severity::Warning, format!("`{base}` is not a fully qualified image name: write `{fix}` (podman asks its search registries in turn, docker assumes Docker Hub: the same file can build from different images)"));
 }
 
@@ -309,8 +305,7 @@ fn apt_cache_sharing(l: &Lint, st: &Stage, find: &mut impl FnMut(usize, Severity
 }
 
 fn qualified(image: &str) -> bool {
-    let first = image.split('/').next().unwrap_or("");
-    image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost")
+    crate::core::names::names_registry(image)
 }
 
 /// The base image of a stage, following `FROM <earlier stage>`.

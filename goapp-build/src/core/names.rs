@@ -7,14 +7,30 @@ use anyhow::{bail, Result};
 use std::fmt;
 use std::str::FromStr;
 
-/// An image name as the user gives it: `REPOSITORY:TAG`. Each
-/// architecture's image is `REPOSITORY:TAG-<arch>`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// An image's identity, parsed once where the name enters (`--tag`, the
+/// config, a rendered template) and carried as it is to the end: the
+/// engine makes its store name from it ([`ImageRef::stored`]), a registry
+/// its remote name ([`ImageRef::remote`]), a node its repository
+/// ([`ImageRef::stored_repository`]). Nothing after the edge splits a name
+/// string again: the domain rules are here and only here. Each
+/// architecture's image is `REPOSITORY:TAG-<arch>` ([`ImageRef::for_arch`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ImageRef {
     /// `joke`, `registry.local:5000/team/joke`.
-    pub repository: String,
-    /// `0.0.3`.
-    pub tag: String,
+    repository: String,
+    /// `0.0.3`, `0.0.3-arm64`.
+    tag: String,
+}
+
+/// Where an engine keeps names that give no registry: podman under
+/// `localhost/`, docker under `docker.io/` (and `docker.io/library/` for
+/// one-word names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// `localhost/joke:1`.
+    Localhost,
+    /// `docker.io/library/joke:1`, `docker.io/team/joke:1`.
+    DockerHub,
 }
 
 impl ImageRef {
@@ -28,9 +44,108 @@ impl ImageRef {
         })
     }
 
-    /// The image of one architecture: `repository:tag-<arch>`, as build.sh named them.
-    pub fn for_arch(&self, arch: Arch) -> String {
-        format!("{}:{}-{arch}", self.repository, self.tag)
+    /// The repository as given: `joke`, `registry.local:5000/team/joke`.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// The tag: `0.0.3`, or `0.0.3-arm64` for an architecture's image.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// The image of one architecture: `repository:tag-<arch>`, as build.sh
+    /// named them (the tag has room for the suffix: tags are at most 120 characters).
+    pub fn for_arch(&self, arch: Arch) -> ImageRef {
+        ImageRef {
+            repository: self.repository.clone(),
+            tag: format!("{}-{arch}", self.tag),
+        }
+    }
+
+    /// The registry the name gives, if any: its first part when that has a
+    /// `.` or `:` or is `localhost` (the engines' rule).
+    fn domain(&self) -> Option<&str> {
+        let (first, _) = self.repository.split_once('/')?;
+        names_registry(&self.repository).then_some(first)
+    }
+
+    /// The repository without its registry: `team/joke` of
+    /// `reg:5000/team/joke`; `joke` of `docker.io/library/joke`.
+    fn path(&self) -> &str {
+        match self.domain() {
+            Some("docker.io") => {
+                let rest = &self.repository["docker.io/".len()..];
+                rest.strip_prefix("library/").unwrap_or(rest)
+            }
+            Some(d) => &self.repository[d.len() + 1..],
+            None => &self.repository,
+        }
+    }
+
+    /// The repository as an engine with `domain` stores it.
+    pub fn stored_repository(&self, domain: Domain) -> String {
+        match (self.domain(), domain) {
+            (Some(_), _) => self.repository.clone(),
+            (None, Domain::Localhost) => format!("localhost/{}", self.repository),
+            (None, Domain::DockerHub) if self.repository.contains('/') => {
+                format!("docker.io/{}", self.repository)
+            }
+            (None, Domain::DockerHub) => format!("docker.io/library/{}", self.repository),
+        }
+    }
+
+    /// The name as an engine with `domain` stores it: `localhost/joke:1`,
+    /// `docker.io/library/joke:1`.
+    pub fn stored(&self, domain: Domain) -> String {
+        format!("{}:{}", self.stored_repository(domain), self.tag)
+    }
+
+    /// The names an archive the engine saves may give the image: the stored
+    /// name, and docker's short ("familiar") form of it (`joke:1` for
+    /// `docker.io/library/joke:1`), which `docker save` writes.
+    pub fn archive_names(&self, domain: Domain) -> Vec<String> {
+        let stored = self.stored(domain);
+        let familiar = stored
+            .strip_prefix("docker.io/library/")
+            .or_else(|| stored.strip_prefix("docker.io/"))
+            .map(str::to_string);
+        std::iter::once(stored).chain(familiar).collect()
+    }
+
+    /// The name in the registry at `address` (`host[:port]`): the
+    /// repository without the registry it had (`reg.lan:5000/team/joke:1`).
+    pub fn remote(&self, address: &str) -> String {
+        format!("{}:{}", self.remote_repository(address), self.tag)
+    }
+
+    /// The repository in the registry at `address`.
+    pub fn remote_repository(&self, address: &str) -> String {
+        format!("{address}/{}", self.path())
+    }
+}
+
+/// Whether a name (ours or not) starts with a registry: its first part has
+/// a `.` or `:` or is `localhost` (the engines' rule).
+pub(crate) fn names_registry(name: &str) -> bool {
+    let first = name.split('/').next().unwrap_or("");
+    name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost")
+}
+
+/// Whether podman can hold a name only locally (no registry, or
+/// `localhost/`): no pull can have moved it.
+pub(crate) fn local_only(name: &str) -> bool {
+    stored_foreign(name, Domain::Localhost).starts_with("localhost/")
+}
+
+/// A name an engine is given that is not ours (a `FROM` base, a
+/// `--mount=from=` image; it may carry a digest), as `domain` stores it.
+pub(crate) fn stored_foreign(name: &str, domain: Domain) -> String {
+    match domain {
+        _ if names_registry(name) => name.to_string(),
+        Domain::DockerHub if !name.contains('/') => format!("docker.io/library/{name}"),
+        Domain::DockerHub => format!("docker.io/{name}"),
+        Domain::Localhost => format!("localhost/{name}"),
     }
 }
 
@@ -402,6 +517,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_identity_many_names() {
+        let r = |repo: &str| ImageRef::new(repo, "1").unwrap();
+        for (given, podman, docker, remote) in [
+            (
+                "joke",
+                "localhost/joke:1",
+                "docker.io/library/joke:1",
+                "reg:5000/joke:1",
+            ),
+            (
+                "team/joke",
+                "localhost/team/joke:1",
+                "docker.io/team/joke:1",
+                "reg:5000/team/joke:1",
+            ),
+            (
+                "localhost/joke",
+                "localhost/joke:1",
+                "localhost/joke:1",
+                "reg:5000/joke:1",
+            ),
+            (
+                "docker.io/library/joke",
+                "docker.io/library/joke:1",
+                "docker.io/library/joke:1",
+                "reg:5000/joke:1",
+            ),
+            (
+                "docker.io/team/joke",
+                "docker.io/team/joke:1",
+                "docker.io/team/joke:1",
+                "reg:5000/team/joke:1",
+            ),
+            (
+                "lan:5000/team/joke",
+                "lan:5000/team/joke:1",
+                "lan:5000/team/joke:1",
+                "reg:5000/team/joke:1",
+            ),
+        ] {
+            assert_eq!(r(given).stored(Domain::Localhost), podman, "{given}");
+            assert_eq!(r(given).stored(Domain::DockerHub), docker, "{given}");
+            assert_eq!(r(given).remote("reg:5000"), remote, "{given}");
+        }
+        let arm = r("joke").for_arch(Arch::Arm64);
+        assert_eq!((arm.repository(), arm.tag()), ("joke", "1-arm64"));
+        assert_eq!(arm.to_string(), "joke:1-arm64");
+        assert_eq!(
+            stored_foreign("golang:1.22@sha256:ab", Domain::DockerHub),
+            "docker.io/library/golang:1.22@sha256:ab"
+        );
+        assert_eq!(
+            stored_foreign("ghcr.io/x/y:1", Domain::Localhost),
+            "ghcr.io/x/y:1"
+        );
+    }
+
+    #[test]
     fn image_refs() {
         assert_eq!(
             "joke:0.0.3".parse::<ImageRef>().unwrap(),
@@ -411,7 +584,8 @@ mod tests {
             "reg:5000/team/joke:1"
                 .parse::<ImageRef>()
                 .unwrap()
-                .for_arch(Arch::Arm64),
+                .for_arch(Arch::Arm64)
+                .to_string(),
             "reg:5000/team/joke:1-arm64"
         );
         assert!("joke"

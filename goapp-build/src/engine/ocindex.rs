@@ -66,13 +66,14 @@ pub(crate) fn index_blob(members: &[(Arch, Descriptor)]) -> (Vec<u8>, String) {
 
 const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
-/// The OCI layout (as a tar) naming `blob` `reference`: `reference` is the
-/// full name as the store keeps it (`docker.io/library/joke:1`).
-pub(crate) fn layout_tar(reference: &str, blob: &[u8], digest: &str) -> std::io::Result<Vec<u8>> {
-    let tag = reference
-        .rsplit_once(':')
-        .filter(|(_, t)| !t.contains('/'))
-        .map_or("latest", |(_, t)| t);
+/// The OCI layout (as a tar) naming `blob` `reference` (the full name as
+/// the store keeps it, `docker.io/library/joke:1`, whose tag is `tag`).
+pub(crate) fn layout_tar(
+    reference: &str,
+    tag: &str,
+    blob: &[u8],
+    digest: &str,
+) -> std::io::Result<Vec<u8>> {
     let top = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": INDEX_TYPE,
@@ -133,7 +134,7 @@ mod tests {
         );
         assert!(members[0].1.is_manifest());
 
-        let tar = layout_tar("docker.io/library/joke:1", &blob, &digest).unwrap();
+        let tar = layout_tar("docker.io/library/joke:1", "1", &blob, &digest).unwrap();
         let mut a = tar::Archive::new(&tar[..]);
         let mut seen = Vec::new();
         for e in a.entries().unwrap() {

@@ -3,6 +3,7 @@
 //! the engine gives an image.
 
 use crate::core::arch::Arch;
+use crate::core::names::{Domain, ImageRef};
 use crate::engine::{Engine, EngineKind, ImageStore};
 use std::time::Duration;
 
@@ -71,14 +72,18 @@ impl Engine {
         }
     }
 
-    /// The name the engine stores `name` under: `joke:1` built by podman is
-    /// `localhost/joke:1`; by docker, `docker.io/library/joke:1`.
-    pub fn qualify(&self, name: &str) -> String {
-        let unqualified_domain = match self.kind {
-            EngineKind::Podman => "localhost",
-            EngineKind::Docker => "docker.io",
-        };
-        full_ref(name, unqualified_domain)
+    /// Where the engine keeps names that give no registry.
+    pub fn domain(&self) -> Domain {
+        match self.kind {
+            EngineKind::Podman => Domain::Localhost,
+            EngineKind::Docker => Domain::DockerHub,
+        }
+    }
+
+    /// The name the engine stores `image` under: `joke:1` built by podman
+    /// is `localhost/joke:1`; by docker, `docker.io/library/joke:1`.
+    pub fn stored(&self, image: &ImageRef) -> String {
+        image.stored(self.domain())
     }
 
     /// Each image of `names` as the store holds it (`None` when absent).
@@ -186,38 +191,9 @@ fn parse_inspect(line: &str) -> Option<LocalImage> {
     })
 }
 
-/// `name` qualified with `unqualified_domain` unless it names a registry.
-pub(crate) fn full_ref(name: &str, unqualified_domain: &str) -> String {
-    let first = name.split('/').next().unwrap_or("");
-    let has_domain =
-        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    if has_domain {
-        name.to_string()
-    } else if unqualified_domain == "docker.io" && !name.contains('/') {
-        format!("docker.io/library/{name}")
-    } else {
-        format!("{unqualified_domain}/{name}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn full_refs() {
-        assert_eq!(full_ref("joke:1", "localhost"), "localhost/joke:1");
-        assert_eq!(full_ref("joke:1", "docker.io"), "docker.io/library/joke:1");
-        assert_eq!(
-            full_ref("team/joke:1", "docker.io"),
-            "docker.io/team/joke:1"
-        );
-        assert_eq!(full_ref("reg:5000/joke:1", "localhost"), "reg:5000/joke:1");
-        assert_eq!(
-            full_ref("localhost/joke:1", "docker.io"),
-            "localhost/joke:1"
-        );
-    }
 
     #[test]
     fn inspect_lines() {

@@ -5,6 +5,7 @@
 
 use crate::build::BuildResult;
 use crate::core::arch::Arch;
+use crate::core::names::ImageRef;
 use crate::engine::{Engine, EngineKind};
 use crate::process::command::Cmd;
 
@@ -30,22 +31,13 @@ impl Registry {
 
     /// `HOST[:PORT]/REPO:TAG` for a local image name: the repository
     /// without a registry host of its own (`localhost/joke` → `joke`).
-    pub fn remote(&self, local: &str) -> String {
-        format!("{}/{}", self.address, without_domain(local))
+    pub fn remote(&self, image: &ImageRef) -> String {
+        image.remote(&self.address)
     }
-}
 
-/// `joke:1` of `localhost/joke:1`, `team/joke:1` of `reg:5000/team/joke:1`,
-/// `joke:1` of `docker.io/library/joke:1`.
-pub(crate) fn without_domain(name: &str) -> &str {
-    let Some((first, rest)) = name.split_once('/') else {
-        return name;
-    };
-    let domain = first.contains('.') || first.contains(':') || first == "localhost";
-    match (domain, first) {
-        (true, "docker.io") => rest.strip_prefix("library/").unwrap_or(rest),
-        (true, _) => rest,
-        (false, _) => name,
+    /// The repository of `image` in this registry (`reg.lan:5000/joke`).
+    pub fn remote_repository(&self, image: &ImageRef) -> String {
+        image.remote_repository(&self.address)
     }
 }
 
@@ -86,8 +78,8 @@ pub(crate) fn plan(
             app: b.app.clone(),
             arch: Some(b.arch),
             local: b.reference.clone(),
-            remote: r.remote(&b.reference),
-            commands: push_image(engine, r, &b.reference, &r.remote(&b.reference)),
+            remote: r.remote(&b.image),
+            commands: push_image(engine, r, &b.reference, &r.remote(&b.image)),
             optional: 0,
         })
         .collect();
@@ -99,7 +91,7 @@ pub(crate) fn plan(
     for app in apps {
         let mine: Vec<&BuildResult> = results.iter().filter(|b| b.app == app).collect();
         let first = mine[0];
-        let remote = r.remote(&first.index_reference);
+        let remote = r.remote(&first.index_image);
         let (commands, optional) = match (mine.len(), engine.kind) {
             (1, _) => (push_image(engine, r, &first.reference, &remote), 0),
             (_, EngineKind::Podman) if transient.iter().any(|a| a == app) => {
@@ -114,7 +106,7 @@ pub(crate) fn plan(
                 0,
             ),
             (_, EngineKind::Docker) => {
-                let members: Vec<String> = mine.iter().map(|b| r.remote(&b.reference)).collect();
+                let members: Vec<String> = mine.iter().map(|b| r.remote(&b.image)).collect();
                 (docker_list(engine, r, &remote, &members), 1)
             }
         };
@@ -209,15 +201,6 @@ mod tests {
             .iter()
             .flat_map(|s| s.commands.iter().map(|c| c.to_string()))
             .collect()
-    }
-
-    #[test]
-    fn names_lose_their_own_registry() {
-        assert_eq!(without_domain("localhost/joke:1"), "joke:1");
-        assert_eq!(without_domain("docker.io/library/joke:1"), "joke:1");
-        assert_eq!(without_domain("docker.io/team/joke:1"), "team/joke:1");
-        assert_eq!(without_domain("reg:5000/team/joke:1"), "team/joke:1");
-        assert_eq!(without_domain("team/joke:1"), "team/joke:1");
     }
 
     #[test]

@@ -268,7 +268,7 @@ fn send_group(g: &Group, multi: Option<&MultiProgress>) -> Vec<(String, HostResu
     let mut lanes: Vec<LaneRun> = g
         .lanes
         .iter()
-        .map(|l| LaneRun::start(&g.reference, l, multi, size))
+        .map(|l| LaneRun::start(g, l, multi, size))
         .collect();
     let saved = pump(&g.save, &mut lanes);
     let whole = saved.is_ok();
@@ -352,12 +352,7 @@ struct Sent {
 }
 
 impl LaneRun {
-    fn start(
-        reference: &str,
-        lane: &Lane,
-        multi: Option<&MultiProgress>,
-        size: Option<u64>,
-    ) -> LaneRun {
+    fn start(g: &Group, lane: &Lane, multi: Option<&MultiProgress>, size: Option<u64>) -> LaneRun {
         let meter = Arc::new(Meter::new(lane.compress.is_some()));
         let mut txs = Vec::new();
         let uploads = lane
@@ -369,7 +364,7 @@ impl LaneRun {
                 // the progress total is the archive's own size from the start.
                 let (tx, rx) = sync_channel::<Piece>(READ_AHEAD);
                 txs.push(Some(tx));
-                let what = format!("{reference} ({})", lane.compression.describe());
+                let what = format!("{} ({})", g.reference, lane.compression.describe());
                 let line = Arc::new(NodeLine::new(multi, &m.host, what, size, meter.clone()));
                 let (cmd, mine, marker) = (m.upload.clone(), line.clone(), m.marker.clone());
                 // A hard stop leaves the file: the next upload there removes it.
@@ -398,7 +393,7 @@ impl LaneRun {
             TarFilter::new(lane.drop.clone()).adding_name(
                 lane.add_name
                     .as_ref()
-                    .map(|n| (reference.to_string(), n.clone())),
+                    .map(|n| (g.archive_names.clone(), n.clone())),
             )
         });
         LaneRun {
@@ -767,6 +762,7 @@ mod tests {
     fn group(reference: &str, hosts: &[&str]) -> Group {
         Group {
             reference: reference.into(),
+            archive_names: vec![reference.into()],
             name: "localhost/a:1".into(),
             id: "sha256:x".into(),
             format: ArchiveFormat::Docker,

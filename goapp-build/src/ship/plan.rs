@@ -114,6 +114,9 @@ pub(crate) struct Retag {
 pub(crate) struct Group {
     /// The image as the local store names it.
     pub reference: String,
+    /// What the saved archive may call it (the stored name, docker's short
+    /// form): where a second name is written in.
+    pub archive_names: Vec<String>,
     /// The name every architecture's image shares (`localhost/joke:1`).
     pub name: String,
     /// Its id (empty while it is still to build).
@@ -350,7 +353,7 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
                     },
                 )),
                 Ok(Need::Names { id, src, dsts }) => {
-                    plan.retags.push(retag(node, r, id, &src, &dsts))
+                    plan.retags.push(retag(node, r, f, id, &src, &dsts))
                 }
                 Ok(Need::Image) => match pull_from(node, f) {
                     Some(reg) => pull(&mut plan.pulls, reg, node, r, f),
@@ -366,6 +369,7 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
         if !plan.groups.last().is_some_and(same) {
             plan.groups.push(Group {
                 reference: r.reference.clone(),
+                archive_names: r.image.archive_names(f.engine.domain()),
                 name: r.index_reference.clone(),
                 id: r.id().unwrap_or_default().to_string(),
                 format,
@@ -410,11 +414,12 @@ fn pull(pulls: &mut Vec<PullGroup>, reg: &Registry, node: &Node, r: &BuildResult
         ));
     }
     let t = node.target;
-    let remote = reg.remote(&r.reference);
-    let names = ImageNames {
-        reference: r.reference.clone(),
-        name: r.index_reference.clone(),
+    let remote = ImageNames {
+        reference: reg.remote(&r.image),
+        name: String::new(),
+        repository: reg.remote_repository(&r.image),
     };
+    let names = names_of(r, f.engine);
     // Config validation makes sure a puller has a store.
     let words = t
         .pull_words(
@@ -429,18 +434,30 @@ fn pull(pulls: &mut Vec<PullGroup>, reg: &Registry, node: &Node, r: &BuildResult
         host: t.name.clone(),
         image: r.reference.clone(),
         id: r.id().unwrap_or_default().to_string(),
-        remote,
+        remote: remote.reference,
         names: vec![r.reference.clone(), r.index_reference.clone()],
         pinned: !t.pin_labels().is_empty(),
         cmd: t.ssh(&words),
     });
 }
 
+/// The names an image has in the local store, as a node gets them.
+fn names_of(r: &BuildResult, engine: &Engine) -> ImageNames {
+    ImageNames {
+        reference: r.reference.clone(),
+        name: r.index_reference.clone(),
+        repository: r.index_image.stored_repository(engine.domain()),
+    }
+}
+
 /// The command that gives a node's image its other name and pins.
-fn retag(node: &Node, r: &BuildResult, id: String, src: &str, dsts: &[String]) -> Retag {
+fn retag(node: &Node, r: &BuildResult, f: &Facts, id: String, src: &str, dsts: &[String]) -> Retag {
     let t = node.target;
     let dsts: Vec<&str> = dsts.iter().map(String::as_str).collect();
-    let words = t.name_words(src, &dsts).unwrap_or_else(|| "true".into());
+    let repository = names_of(r, f.engine).repository;
+    let words = t
+        .name_words(src, &dsts, &[&repository])
+        .unwrap_or_else(|| "true".into());
     Retag {
         host: t.name.clone(),
         image: r.reference.clone(),
@@ -527,8 +544,9 @@ fn member(
         image: ImageNames {
             reference: g.reference.clone(),
             name: g.name.clone(),
+            repository: r.index_image.stored_repository(f.engine.domain()),
         },
-        repository: repository_of(r),
+        repository: r.index_image.repository().to_string(),
         id: g.id.clone(),
         format: g.format,
         arch: node.arch,
@@ -554,15 +572,6 @@ fn member(
             let file = k3s_file(&delivery.repository, node.arch, &g.id);
             format!("{}/{file}", t.images_dir())
         }),
-    }
-}
-
-/// The repository part of an image name: `joke` of `joke:1-arm64`.
-fn repository_of(r: &BuildResult) -> String {
-    let slash = r.index_image.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match r.index_image[slash..].rfind(':') {
-        Some(c) => r.index_image[..slash + c].to_string(),
-        None => r.index_image.clone(),
     }
 }
 

@@ -204,14 +204,6 @@ const AWK_MARKED: &str = r#"NR > 1 { m = 0; np = split(p, ps, " "); for (j = 1; 
 /// (by digest).
 const AWK_BEYOND: &str = r#"{ if (!($2 in seen)) { seen[$2] = 1; k++ } if (k > keep) print $3 }"#;
 
-/// `reg:5000/team/api` of `reg:5000/team/api:1.0`.
-fn repository_of(image: &str) -> &str {
-    match image.rfind(':') {
-        Some(i) if !image[i..].contains('/') => &image[..i],
-        _ => image,
-    }
-}
-
 /// Where a docker node remembers manifest digest → config digest pairs
 /// ([`ShipTarget::remember_id`]).
 const DOCKER_IDS: &str = "\"${XDG_CACHE_HOME:-$HOME/.cache}/goapp-build/docker-ids\"";
@@ -226,6 +218,8 @@ pub(crate) struct ImageNames {
     pub reference: String,
     /// The name every architecture shares: `localhost/joke:1`.
     pub name: String,
+    /// The repository both are in: `localhost/joke`.
+    pub repository: String,
 }
 
 /// What one import delivers: the image, its format and architecture, and
@@ -511,8 +505,9 @@ impl ShipTarget {
 
     /// Gives the image `src` the names `dsts` too and pins all of them, in
     /// the node's store; `None` when the store is unknown (a custom
-    /// importer without `store:`).
-    pub(crate) fn name_words(&self, src: &str, dsts: &[&str]) -> Option<String> {
+    /// importer without `store:`). `repos` are the names' repositories
+    /// (whose older pins `keep_pinned` lifts).
+    pub(crate) fn name_words(&self, src: &str, dsts: &[&str], repos: &[&str]) -> Option<String> {
         let store = self.store()?;
         let names = || dsts.iter().map(|d| quote(d)).collect::<Vec<_>>().join(" ");
         Some(match store {
@@ -531,7 +526,7 @@ impl ShipTarget {
                         quote(n)
                     ));
                 }
-                steps.push(self.unpin_older(store, std::iter::once(&src).chain(dsts)));
+                steps.push(self.unpin_older(store, repos));
                 format!("now=$(date +%s) && {}", steps.join(" && "))
             }
             Store::Podman => format!("{}podman tag {} {}", self.sudo(), quote(src), names()),
@@ -548,9 +543,9 @@ impl ShipTarget {
     /// by content (an image's two names are one); the rest is left to the
     /// kubelet's garbage collection. Images pinned by anyone else are not
     /// touched.
-    fn unpin_older<'a>(&self, store: Store, names: impl Iterator<Item = &'a &'a str>) -> String {
+    fn unpin_older(&self, store: Store, repos: &[&str]) -> String {
         let ctr = self.ctr(store);
-        let mut repos: Vec<String> = names.map(|n| format!("{}:", repository_of(n))).collect();
+        let mut repos: Vec<String> = repos.iter().map(|r| format!("{r}:")).collect();
         repos.dedup();
         let repo = repos.join(" ");
         let keep = self.host.keep_pinned.unwrap_or(KEEP_PINNED);
@@ -614,7 +609,7 @@ impl ShipTarget {
     /// then gives it the image's names and pins it; `None` without a store.
     pub(crate) fn pull_words(
         &self,
-        remote: &str,
+        remote: &ImageNames,
         image: &ImageNames,
         arch: Arch,
         insecure: bool,
@@ -627,19 +622,27 @@ impl ShipTarget {
                 self.ctr(store),
                 if insecure { " --plain-http" } else { "" },
                 quote(&arch.platform()),
-                quote(remote)
+                quote(&remote.reference)
             ),
             // A docker daemon reaches plain-HTTP registries by its own
             // insecure-registries setting.
-            Store::Docker => format!("{}docker pull -q {} >/dev/null", self.sudo(), quote(remote)),
+            Store::Docker => format!(
+                "{}docker pull -q {} >/dev/null",
+                self.sudo(),
+                quote(&remote.reference)
+            ),
             Store::Podman => format!(
                 "{}podman pull -q{} {} >/dev/null",
                 self.sudo(),
                 if insecure { " --tls-verify=false" } else { "" },
-                quote(remote)
+                quote(&remote.reference)
             ),
         };
-        let named = self.name_words(remote, &[&image.reference, &image.name])?;
+        let named = self.name_words(
+            &remote.reference,
+            &[&image.reference, &image.name],
+            &[&remote.repository, &image.repository],
+        )?;
         let remember = self.remember_id(&image.reference, id);
         Some(format!("{pull} && {named}{remember}"))
     }
@@ -763,7 +766,7 @@ impl ShipTarget {
             vec![&d.image.name]
         };
         let named = self
-            .name_words(src, &dsts)
+            .name_words(src, &dsts, &[&d.image.repository])
             .map(|w| format!(" && {w}"))
             .unwrap_or_default();
         let remember = self.remember_id(&d.image.reference, &d.id);
@@ -1100,6 +1103,7 @@ mod tests {
         ImageNames {
             reference: "localhost/joke:1-arm64".into(),
             name: "localhost/joke:1".into(),
+            repository: "localhost/joke".into(),
         }
     }
 
@@ -1175,14 +1179,17 @@ localhost/other:1 application/vnd.oci.image.manifest.v1+json sha256:c1 1.7 MiB l
         // joke:1 (both names: one image) is the oldest of three of ours;
         // the user's own pin, other apps and `jokes` are not ours to touch.
         assert_eq!(names, ["localhost/joke:1", "localhost/joke:1-arm64"]);
-        assert_eq!(repository_of("reg:5000/team/api:1.0"), "reg:5000/team/api");
-        assert_eq!(repository_of("reg:5000/api"), "reg:5000/api");
     }
 
     #[test]
     fn names_and_pins_per_store() {
-        let words =
-            |yaml: &str| target(yaml).name_words("localhost/joke:1-arm64", &["localhost/joke:1"]);
+        let words = |yaml: &str| {
+            target(yaml).name_words(
+                "localhost/joke:1-arm64",
+                &["localhost/joke:1"],
+                &["localhost/joke"],
+            )
+        };
         assert_eq!(
             words("{ssh: pi, import: containerd}").unwrap(),
             format!("now=$(date +%s) && ctr -n k8s.io images tag --force localhost/joke:1-arm64 localhost/joke:1 >/dev/null && \
@@ -1259,13 +1266,12 @@ ctr -n k8s.io images label localhost/joke:1 io.cri-containerd.pinned=pinned dev.
     #[test]
     fn pulls_per_store_then_names_and_pins() {
         let pull = |yaml: &str, insecure| {
-            target(yaml).pull_words(
-                "reg:5000/joke:1-arm64",
-                &names(),
-                Arch::Arm64,
-                insecure,
-                "sha256:1",
-            )
+            let remote = ImageNames {
+                reference: "reg:5000/joke:1-arm64".into(),
+                name: String::new(),
+                repository: "reg:5000/joke".into(),
+            };
+            target(yaml).pull_words(&remote, &names(), Arch::Arm64, insecure, "sha256:1")
         };
         assert_eq!(
             pull("{ssh: pi, import: containerd}", true).unwrap(),

@@ -20,9 +20,9 @@ pub(super) struct TarFilter {
     pub dropped: u64,
     /// Entries dropped so far.
     pub dropped_entries: usize,
-    /// `(name, also)`: wherever the archive names the image `name`, name
-    /// it `also` too.
-    add: Option<(String, String)>,
+    /// `(names, also)`: wherever the archive names the image one of
+    /// `names`, name it `also` too.
+    add: Option<(Vec<String>, String)>,
     added: bool,
 }
 
@@ -67,7 +67,7 @@ impl TarFilter {
     }
 
     /// Also names the image `also` where the archive names it `name`.
-    pub(super) fn adding_name(mut self, add: Option<(String, String)>) -> TarFilter {
+    pub(super) fn adding_name(mut self, add: Option<(Vec<String>, String)>) -> TarFilter {
         self.add = add;
         self
     }
@@ -238,7 +238,7 @@ impl TarFilter {
         let renamed = self
             .add
             .as_ref()
-            .and_then(|(name, also)| add_name(&text, name, also));
+            .and_then(|(names, also)| add_name(&text, names, also));
         let Some(new) = renamed else {
             out(&header)?;
             return out(&data);
@@ -260,16 +260,14 @@ impl TarFilter {
     }
 }
 
-/// `json` with the image `name` also called `also`: in an OCI index, a copy
-/// of its descriptor with the other ref name; in a docker archive's
-/// manifest, the tag added beside it. `None` when it does not name `name`.
-pub(super) fn add_name(json: &str, name: &str, also: &str) -> Option<String> {
-    let familiar = name
-        .strip_prefix("docker.io/library/")
-        .or_else(|| name.strip_prefix("docker.io/"))
-        .unwrap_or(name);
+/// `json` with the image (one of `names`: the archive may use any) also
+/// called `also`: in an OCI index, a copy of its descriptor with the other
+/// ref name; in a docker archive's manifest, the tag added beside it.
+/// `None` when it names none of them.
+pub(super) fn add_name(json: &str, names: &[String], also: &str) -> Option<String> {
+    let name = names.first()?;
     if let Some(tags) = json.find("\"RepoTags\":[") {
-        for n in [name, familiar] {
+        for n in names {
             let quoted = format!("\"{n}\"");
             if let Some(at) = json[tags..].find(&quoted).map(|i| i + tags) {
                 let end = at + quoted.len();
@@ -468,7 +466,7 @@ mod tests {
     fn a_second_name_is_added_to_either_kind_of_index() {
         let oci = r#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1-arm64"}}]}"#;
         assert_eq!(
-            add_name(oci, "localhost/joke:1-arm64", "localhost/joke:1").unwrap(),
+            add_name(oci, &["localhost/joke:1-arm64".into()], "localhost/joke:1").unwrap(),
             r#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1-arm64"}},{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1"}}]}"#
         );
         let docker =
@@ -476,13 +474,16 @@ mod tests {
         assert_eq!(
             add_name(
                 docker,
-                "docker.io/library/joke:1-arm64",
+                &[
+                    "docker.io/library/joke:1-arm64".into(),
+                    "joke:1-arm64".into()
+                ],
                 "docker.io/library/joke:1"
             )
             .unwrap(),
             r#"[{"Config":"c.json","RepoTags":["joke:1-arm64","docker.io/library/joke:1"],"Layers":["l/layer.tar"]}]"#
         );
-        assert_eq!(add_name(oci, "localhost/other:1", "x"), None);
+        assert_eq!(add_name(oci, &["localhost/other:1".into()], "x"), None);
     }
 
     #[test]
@@ -508,7 +509,7 @@ mod tests {
         };
         for chunk in [1usize, 100, 512, 1 << 20] {
             let mut f = TarFilter::new(BTreeSet::new()).adding_name(Some((
-                "localhost/joke:1-arm64".into(),
+                vec!["localhost/joke:1-arm64".into()],
                 "localhost/joke:1".into(),
             )));
             let mut out = Vec::new();
@@ -539,7 +540,7 @@ mod tests {
             assert_eq!(std::fs::read(x.path().join(&a)).unwrap().len(), 3000);
         }
         let mut f = TarFilter::new(BTreeSet::new())
-            .adding_name(Some(("localhost/other:1".into(), "x".into())));
+            .adding_name(Some((vec!["localhost/other:1".into()], "x".into())));
         f.feed(&bytes, &mut |_| Ok(())).unwrap();
         assert_eq!(f.name_missing(), Some("x"));
     }
