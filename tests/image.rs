@@ -244,6 +244,37 @@ fn dry_run_prints_and_changes_nothing() {
         .unwrap();
     assert!(!exists.success(), "--dry-run built an image");
     assert!(!cache.path().join("logs").exists(), "--dry-run wrote logs");
+
+    // What it printed is what runs: the same lines, but for the mark that
+    // names this run (`--add-host goapp-run-<pid>-…`).
+    let guard = ImageGuard {
+        program: "podman",
+        images: vec![format!("{tag}-arm64")],
+    };
+    let mut c = xtask(&root(), cache.path());
+    c.args(["image", "joke", "-v", "--arch", "arm64", "--tag", &tag]);
+    let (ok, out, err) = run(c);
+    assert!(ok, "{out}\n{err}");
+    let ran: Vec<String> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("+ "))
+        .filter(|l| l.starts_with("podman build "))
+        .map(without_run_mark)
+        .collect();
+    let planned: Vec<String> = lines.iter().map(|l| without_run_mark(l)).collect();
+    assert_eq!(ran, planned, "--dry-run printed:\n{stdout}\nthe build ran:\n{err}");
+    drop(guard);
+}
+
+/// A command line with this run's mark made the same for every run.
+fn without_run_mark(line: &str) -> String {
+    line.split(' ')
+        .map(|w| match w.find("goapp-run-") {
+            Some(_) => "<run-mark>",
+            None => w,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Tags follow the code (`{git:8}`, `-dirty` after an uncommitted change),

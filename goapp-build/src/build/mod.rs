@@ -84,6 +84,14 @@ pub enum Policy {
     PlanOnly,
 }
 
+/// Every selected app's plan, and what the store held of each image when
+/// it was made (by its store name).
+#[derive(Debug, Default)]
+pub(crate) struct Planned {
+    pub plans: Vec<(App, BuildPlan)>,
+    pub local: BTreeMap<String, Option<crate::engine::store::LocalImage>>,
+}
+
 /// One image a request names, before anything is built.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -202,31 +210,43 @@ impl<'s> Builder<'s> {
     pub fn build(&self, arches: Option<&[Arch]>, policy: Policy) -> Result<Builds> {
         if arches.is_some_and(|a| a.is_empty()) {
             // Nothing asked for (no node answered): nothing to read or hash.
-            return run::execute(self.session, &self.engine, &[], policy);
+            return run::execute(self.session, &self.engine, &Planned::default(), policy);
         }
-        let plans = self.plan(arches)?;
-        run::execute(self.session, &self.engine, &plans, policy)
+        let planned = self.plan(arches)?;
+        run::execute(self.session, &self.engine, &planned, policy)
     }
 
-    /// Plans every selected app. Nothing runs yet.
-    fn plan(&self, arches: Option<&[Arch]>) -> Result<Vec<(App, BuildPlan)>> {
+    /// Plans every selected app. Nothing runs yet (the engine is only asked
+    /// what its store holds).
+    fn plan(&self, arches: Option<&[Arch]>) -> Result<Planned> {
         let s = self.session;
         let resolver = s.go_resolver();
-        let mut plans = Vec::new();
+        let mut gathered = Vec::new();
         for n in &self.apps {
             let go = match &n.go {
                 Some(go) => go.clone(),
                 None => s.resolve_go(&resolver, &n.app)?,
             };
             let arches = s.arches(arches.or(self.request.arches.as_deref()), &n.app)?;
-            let inputs = gather(s, &self.request, n, arches, &self.engine, &go)?;
+            gathered.push((n, gather(s, &self.request, n, arches, &self.engine, &go)?));
+        }
+        // What the store holds of the images and their bases, in one engine
+        // query: the bases' ids are inputs, so the plans are final (what
+        // `--dry-run` prints is what runs).
+        let store = run::read_store_and_bases(&self.engine, &gathered);
+        let mut plans = Vec::new();
+        for (n, mut inputs) in gathered {
+            inputs.base_ids = store.base_ids.clone();
             let plan = plan_build(&inputs);
             if let Some(e) = plan.errors.first() {
                 bail!("{e}");
             }
             plans.push((n.app.clone(), plan));
         }
-        Ok(plans)
+        Ok(Planned {
+            plans,
+            local: store.images,
+        })
     }
 }
 
@@ -448,6 +468,7 @@ fn gather(
         host_arch: host,
         build_platform_arg: !crate::engine::caps::detect(engine, &s.env.cache_dir())
             .buildplatform_in_from,
+        mark: engine.build_mark(),
         engine: engine.clone(),
         proxy,
         secrets: secret_files,
@@ -458,6 +479,7 @@ fn gather(
         kept_stat,
         shim_args,
         bases,
+        base_ids: BTreeMap::new(),
         no_cache: o.no_cache,
         check_start: !(o.allow_unstartable || app.allow_unstartable),
     })

@@ -41,6 +41,8 @@ pub(crate) struct BuildInputs {
     /// Pass `BUILDPLATFORM` as a build arg: the engine leaves it empty in
     /// `FROM --platform=` (podman 4.x).
     pub build_platform_arg: bool,
+    /// What marks the build as this run's ([`Engine::build_mark`]).
+    pub mark: Vec<String>,
     /// Proxy settings, when a proxy is set.
     pub proxy: Option<ProxyEnv>,
     /// The goenv secret (always), netrc and certs (with a proxy).
@@ -57,8 +59,11 @@ pub(crate) struct BuildInputs {
     /// Build args a shim declared (bind-mount content keys).
     pub shim_args: Vec<ShimArg>,
     /// The images the Containerfile builds on (bases, `from=` sources):
-    /// their local ids join the inputs when the store is read.
+    /// their local ids join the inputs.
     pub bases: Vec<String>,
+    /// The local id of each base the store was asked about (read before
+    /// planning: a base rebuilt under the same name rebuilds the app).
+    pub base_ids: BTreeMap<String, Option<String>>,
     /// Have the engine rebuild every step (not an input of the image).
     pub no_cache: bool,
     /// Check that each built image can start before calling it built
@@ -320,6 +325,11 @@ fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redacto
         h.update(f.as_bytes());
     }
     let inputs = crate::build::inputs::hex(&h.finalize());
+    let used = i
+        .bases
+        .iter()
+        .filter_map(|b| Some((b.as_str(), i.base_ids.get(b)?.as_deref())));
+    let inputs = crate::build::inputs::with_bases(&inputs, used);
     let mut cmd = i.engine.build_cmd();
     if i.no_cache {
         cmd = cmd.arg("--no-cache");
@@ -338,6 +348,7 @@ fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redacto
         cmd = cmd.arg("--ignorefile").arg(f.display().to_string());
     }
     let cmd = cmd
+        .args(i.mark.iter().cloned())
         .arg("--label")
         .arg(format!("{}={inputs}", crate::build::inputs::LABEL))
         .args(["-t", &image.to_string(), "-f"])
@@ -406,6 +417,8 @@ mod tests {
             arches: vec![Arch::Amd64],
             host_arch: Arch::Amd64,
             build_platform_arg: true,
+            mark: Vec::new(),
+            base_ids: BTreeMap::new(),
             engine: Engine {
                 kind: EngineKind::Podman,
                 program: "podman".into(),

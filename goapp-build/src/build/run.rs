@@ -23,9 +23,10 @@ use std::time::{Duration, Instant, SystemTime};
 pub(super) fn execute(
     s: &Session,
     engine: &Engine,
-    plans: &[(App, BuildPlan)],
+    planned: &super::Planned,
     policy: Policy,
 ) -> Result<Builds> {
+    let plans = &planned.plans[..];
     let mut builds = Builds {
         engine: engine.clone(),
         results: plans
@@ -58,7 +59,9 @@ pub(super) fn execute(
         return Ok(builds);
     }
     leftovers::sweep_ended_runs(engine);
-    read_store_and_bases(engine, plans, &mut builds.results);
+    for r in &mut builds.results {
+        r.local = planned.local.get(&r.reference).cloned().flatten();
+    }
     for r in &mut builds.results {
         let current = r.local.as_ref().and_then(|l| l.label.as_deref()) == Some(&r.inputs);
         r.status = status(policy, current);
@@ -152,51 +155,59 @@ fn say_before_building(plans: &[(App, BuildPlan)], results: &[BuildResult], all:
     }
 }
 
-/// Fills in what the store holds for every result and, in the same engine
-/// query, the ids of the images each app builds on: they join its inputs
-/// (and the label its build will carry), so a base rebuilt under the same
-/// name makes the app rebuild. A base not in the store (to be pulled) counts
-/// as no id. On podman only local images (`localhost/…`) count: a build's
+/// What the store holds: each image (by store name), and the local ids of
+/// the images the apps build on.
+pub(super) struct StoreRead {
+    pub images: BTreeMap<String, Option<crate::engine::store::LocalImage>>,
+    pub base_ids: BTreeMap<String, Option<String>>,
+}
+
+/// Reads every image the gathered apps build and, in the same engine
+/// query, the ids of the images they build on: those join the inputs (and
+/// the label the build will carry), so a base rebuilt under the same name
+/// makes the app rebuild. A base not in the store (to be pulled) counts as
+/// no id. On podman only local images (`localhost/…`) count: a build's
 /// `--platform` pull of a registry name for another architecture can move
-/// the name to that architecture's image (not measured here: no registry is
-/// reachable), which would make every multi-architecture build look
+/// the name to that architecture's image (not measured here: no registry
+/// is reachable), which would make every multi-architecture build look
 /// changed; BuildKit's pulls leave docker's image store alone.
-fn read_store_and_bases(engine: &Engine, plans: &[(App, BuildPlan)], results: &mut [BuildResult]) {
-    let mut bases: Vec<&str> = plans
+pub(super) fn read_store_and_bases(
+    engine: &Engine,
+    gathered: &[(&super::Named, crate::build::plan::BuildInputs)],
+) -> StoreRead {
+    let mut bases: Vec<&str> = gathered
         .iter()
-        .flat_map(|(_, p)| p.bases.iter().map(String::as_str))
+        .flat_map(|(_, i)| i.bases.iter().map(String::as_str))
         .filter(|b| {
             engine.kind == crate::engine::EngineKind::Docker || crate::core::names::local_only(b)
         })
         .collect();
     bases.sort();
     bases.dedup();
-    let mut names: Vec<&str> = results.iter().map(|r| r.reference.as_str()).collect();
+    let images: Vec<String> = gathered
+        .iter()
+        .flat_map(|(_, i)| {
+            i.arches
+                .iter()
+                .map(|&a| engine.stored(&i.image.for_arch(a)))
+        })
+        .collect();
+    let mut names: Vec<&str> = images.iter().map(String::as_str).collect();
     names.extend(&bases);
     let mut found = engine.inspect_all(&names, LABEL);
-    let ids: BTreeMap<&str, Option<String>> = bases
+    let base_ids = bases
         .iter()
-        .copied()
+        .map(|b| b.to_string())
         .zip(
             found
-                .split_off(results.len())
+                .split_off(images.len())
                 .into_iter()
                 .map(|l| l.map(|l| l.id)),
         )
         .collect();
-    for (r, local) in results.iter_mut().zip(found) {
-        r.local = local;
-        let Some((_, plan)) = plans.iter().find(|(a, _)| a.name == r.app) else {
-            continue;
-        };
-        let used = plan
-            .bases
-            .iter()
-            .filter_map(|b| Some((b.as_str(), ids.get(b.as_str())?.as_deref())));
-        let keyed = crate::build::inputs::with_bases(&r.inputs, used);
-        // The label, and the bind keys a shim set to the inputs hash.
-        r.command = r.command.clone().replace_value(&r.inputs, &keyed);
-        r.inputs = keyed;
+    StoreRead {
+        images: images.into_iter().zip(found).collect(),
+        base_ids,
     }
 }
 
@@ -262,7 +273,7 @@ fn run_planned(s: &Session, engine: &Engine, results: &mut [BuildResult]) {
             let r = &results[i];
             Job {
                 label: format!("{}/{}", r.app, r.arch),
-                cmd: engine.mark_build(r.command.clone()),
+                cmd: r.command.clone(),
                 log: runner::log_path(&log_dir, &r.app, r.arch.name()),
                 retry_once_if: Some(engine_race),
             }

@@ -7,7 +7,7 @@
 //!
 //! Ours are told from the rest of a shared engine precisely:
 //! - every podman build of a run carries `--add-host <mark>:127.0.0.1`
-//!   ([`Engine::mark_build`]), which buildah records in each working
+//!   ([`Engine::build_mark`], part of the plan), which buildah records in each working
 //!   container's `buildah.json` (a line in `/etc/hosts` during `RUN`, nothing
 //!   in the image, no effect on the layer cache);
 //! - the runtime container of a `RUN` step is `buildah-<bundle>`, its
@@ -30,25 +30,20 @@ const MARK_ADDRESS: &str = "127.0.0.1";
 const LIMIT: Option<Duration> = Some(Duration::from_secs(15));
 
 impl Engine {
-    /// The build command as run: a podman build gets this run's mark, once
-    /// interrupts are handled. Not part of the plan (`--dry-run` shows the
-    /// build without it): it says which run built, not what.
-    pub(crate) fn mark_build(&self, cmd: Cmd) -> Cmd {
+    /// The arguments that mark a build as this run's: podman builds get
+    /// `--add-host <mark>:127.0.0.1` once interrupts are handled. Part of
+    /// the plan (`--dry-run` prints it): it says which run built, not what,
+    /// so it is no input of the image.
+    pub(crate) fn build_mark(&self) -> Vec<String> {
         if self.kind != EngineKind::Podman || !interrupt::installed() {
-            return cmd;
+            return Vec::new();
         }
-        with_mark(cmd, rundir::mark())
+        mark_args(rundir::mark())
     }
 }
 
-/// `--add-host <mark>:127.0.0.1` right before the context (the last word),
-/// so that the command reads as planned up to there.
-fn with_mark(cmd: Cmd, mark: &str) -> Cmd {
-    let at = cmd.get_args().len().saturating_sub(1);
-    cmd.insert_args(
-        at,
-        &["--add-host".to_string(), format!("{mark}:{MARK_ADDRESS}")],
-    )
+fn mark_args(mark: &str) -> Vec<String> {
+    vec!["--add-host".to_string(), format!("{mark}:{MARK_ADDRESS}")]
 }
 
 /// buildah keeps `RUN --mount=type=cache` directories under its `TMPDIR`
@@ -369,20 +364,18 @@ mod tests {
     }
 
     #[test]
-    fn a_podman_build_carries_the_run_mark_before_its_context() {
+    fn a_podman_build_carries_the_run_mark() {
         let podman = Engine {
             kind: EngineKind::Podman,
             program: "podman".into(),
             front: BuildFront::Podman,
             store: crate::engine::ImageStore::Podman,
         };
-        let cmd = podman.build_cmd().args(["-t", "x:1", "."]);
         // Without interrupt handling (unit tests) nothing is added.
-        assert_eq!(podman.mark_build(cmd.clone()), cmd);
-        let marked = with_mark(cmd, "goapp-run-12-34");
+        assert!(podman.build_mark().is_empty());
         assert_eq!(
-            marked.to_string(),
-            "podman build -t x:1 --add-host goapp-run-12-34:127.0.0.1 ."
+            mark_args("goapp-run-12-34"),
+            ["--add-host", "goapp-run-12-34:127.0.0.1"]
         );
     }
 }

@@ -63,6 +63,13 @@ impl Engine {
         cmd.arg(reference)
     }
 
+    /// The size of `reference` in the store, in bytes, on stdout (about
+    /// what `save` writes: it makes a transfer's percentage).
+    pub(crate) fn size_cmd(&self, reference: &str) -> crate::process::command::Cmd {
+        self.cmd()
+            .args(["image", "inspect", "--format", "{{.Size}}", reference])
+    }
+
     /// Takes the name `reference` off its image (the image itself stays on
     /// podman, by id; on docker it goes when that was its last name).
     pub(crate) fn untag_cmd(&self, reference: &str) -> crate::process::command::Cmd {

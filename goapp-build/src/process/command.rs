@@ -101,26 +101,6 @@ impl Cmd {
         self
     }
 
-    /// Inserts arguments before the one at `at` (shown and run alike).
-    pub(crate) fn insert_args(mut self, at: usize, args: &[String]) -> Cmd {
-        let at = at.min(self.args.len());
-        self.args
-            .splice(at..at, args.iter().map(|a| Word::Lit(a.clone())));
-        self
-    }
-
-    /// Sets every `KEY=old` argument to `KEY=new`.
-    pub(crate) fn replace_value(mut self, old: &str, new: &str) -> Cmd {
-        for w in &mut self.args {
-            if let Word::Lit(s) = w {
-                if let Some((key, _)) = s.split_once('=').filter(|(_, v)| *v == old) {
-                    *s = format!("{key}={new}");
-                }
-            }
-        }
-        self
-    }
-
     /// Registers a secret string to scrub from the display and from output.
     pub fn secrets(mut self, r: &Redactor) -> Cmd {
         self.redactor.0.extend(r);
@@ -195,17 +175,6 @@ impl fmt::Display for Cmd {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replace_value_sets_only_key_equals_old() {
-        let c = Cmd::new("podman")
-            .args(["--label", "l=abc", "--build-arg", "B=abc", "abc", "C=abcd"])
-            .replace_value("abc", "xyz");
-        assert_eq!(
-            c.get_args(),
-            ["--label", "l=xyz", "--build-arg", "B=xyz", "abc", "C=abcd"]
-        );
-    }
 
     #[test]
     fn display_is_quoted_and_redacted() {

@@ -276,13 +276,10 @@ fn send_group(g: &Group, multi: Option<&MultiProgress>) -> Vec<(String, HostResu
     deliver(g, &saved, &sent)
 }
 
-/// The image's size in the local store (`image inspect --format {{.Size}}`),
-/// about what `save` writes.
+/// The image's size in the local store (the plan's query), about what
+/// `save` writes.
 fn image_size(g: &Group) -> Option<u64> {
-    let out = Cmd::new(g.save.program())
-        .args(["image", "inspect", "--format", "{{.Size}}", &g.reference])
-        .run_timeout(Some(Duration::from_secs(20)))
-        .ok()?;
+    let out = g.size.run_timeout(Some(Duration::from_secs(20))).ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
@@ -767,6 +764,7 @@ mod tests {
             id: "sha256:x".into(),
             format: ArchiveFormat::Docker,
             save: Cmd::new("true"),
+            size: Cmd::new("true"),
             lanes: vec![Lane {
                 drop: Default::default(),
                 compression: Compression::None,

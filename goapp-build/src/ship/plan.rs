@@ -124,6 +124,8 @@ pub(crate) struct Group {
     pub format: ArchiveFormat,
     /// `podman save …`, writing the archive on stdout.
     pub save: Cmd,
+    /// The image's size query (run only to draw progress on a terminal).
+    pub size: Cmd,
     /// Nodes that get the same bytes share a lane.
     pub lanes: Vec<Lane>,
 }
@@ -374,6 +376,7 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
                 id: r.id().unwrap_or_default().to_string(),
                 format,
                 save: f.engine.save_cmd(&r.reference, format, None),
+                size: f.engine.size_cmd(&r.reference),
                 lanes: Vec::new(),
             });
         }
