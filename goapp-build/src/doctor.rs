@@ -104,22 +104,20 @@ fn engines(s: &Session) -> Vec<Check> {
         }
         Err(e) => Check::new(Verdict::Fail, "engine", compact(&format!("{e:#}"))),
     }];
-    for kind in [EngineKind::Podman, EngineKind::Docker] {
+    for kind in EngineKind::ALL {
         let Ok(e) = engine::detect(Some(kind), &s.env.cache_dir()) else {
             continue;
         };
         let name = format!("{kind} works");
         checks.push(match caps::engine_alive(&e) {
             Ok(()) => Check::new(Verdict::Ok, name, "it answers `info`"),
-            Err(why) => {
-                let fix = match kind {
-                    EngineKind::Docker => "start the docker daemon (systemctl start docker, or `dockerd &` as root) and check DOCKER_HOST",
-                    EngineKind::Podman => "run `podman info` to see what is wrong (storage, runtime, CONTAINERS_CONF)",
-                };
-                Check::new(Verdict::Fail, name, format!("{} — fix: {fix}", summary(&why)))
-            }
+            Err(why) => Check::new(
+                Verdict::Fail,
+                name,
+                format!("{} — fix: {}", summary(&why), kind.fix_when_dead()),
+            ),
         });
-        if kind == EngineKind::Podman {
+        if e.store == crate::engine::ImageStore::Podman {
             checks.extend(podman_store(s, &e));
         }
     }

@@ -275,6 +275,15 @@ fn the_layer_check_sees_through_the_evasions() {
     .is_empty());
 }
 
+/// `code` up to its unit tests (`#[cfg(test)]` then `mod tests`).
+fn without_tests(code: &str) -> String {
+    let cut = code.match_indices("#[cfg(test)]\n").find(|(i, m)| {
+        let next = code[i + m.len()..].lines().next().unwrap_or("");
+        next.ends_with("mod tests {")
+    });
+    code[..cut.map_or(code.len(), |(i, _)| i)].to_string()
+}
+
 /// The engines' naming rules (`localhost/`, `docker.io/library/`, what
 /// makes a first part a registry) live in the identity module alone:
 /// nothing else takes an image name apart or puts one together.
@@ -284,10 +293,7 @@ fn only_the_identity_module_knows_naming_rules() {
         .into_iter()
         .filter(|(r, _)| r != Path::new("tidy.rs") && r != Path::new("core/names.rs"))
     {
-        let code = match code.find("#[cfg(test)]\nmod tests") {
-            Some(i) => code[..i].to_string(),
-            None => code,
-        };
+        let code = without_tests(&code);
         for rule in [
             "\"localhost/",
             "== \"localhost\"",
@@ -297,6 +303,25 @@ fn only_the_identity_module_knows_naming_rules() {
             assert!(
                 !code.contains(rule),
                 "{} knows an image naming rule ({rule}): ask core::names (ImageRef, stored_foreign, names_registry)",
+                rel.display()
+            );
+        }
+    }
+}
+
+/// What differs between engines is decided in `engine/` (a capability,
+/// or an engine's method); the other layers never name a kind of engine,
+/// so adding one is a change to `engine/` alone (docs/ARCHITECTURE.md).
+#[test]
+fn only_the_engine_layer_tells_engines_apart() {
+    for (rel, code) in sources().into_iter().filter(|(r, _)| {
+        r != Path::new("tidy.rs") && !r.starts_with("engine") && !r.ends_with("tests.rs")
+    }) {
+        let code = without_tests(&code);
+        for kind in ["EngineKind::Podman", "EngineKind::Docker"] {
+            assert!(
+                !code.contains(kind),
+                "{} tells engines apart ({kind}): ask engine::caps or an Engine method",
                 rel.display()
             );
         }

@@ -466,8 +466,7 @@ fn gather(
         go_version: go.version,
         arches,
         host_arch: host,
-        build_platform_arg: !crate::engine::caps::detect(engine, &s.env.cache_dir())
-            .buildplatform_in_from,
+        caps: crate::engine::caps::detect(engine, &s.env.cache_dir()),
         mark: engine.build_mark(),
         engine: engine.clone(),
         proxy,

@@ -7,7 +7,8 @@ use crate::containerfile::mounts::Uses;
 use crate::core::arch::Arch;
 use crate::core::names::ImageRef;
 use crate::core::redact::Redactor;
-use crate::engine::{Engine, EngineKind};
+use crate::engine::caps::Capabilities;
+use crate::engine::Engine;
 use crate::go::version::GoVersion;
 use crate::process::command::{quote_path, Cmd};
 use sha2::{Digest, Sha256};
@@ -38,9 +39,8 @@ pub(crate) struct BuildInputs {
     pub host_arch: Arch,
     /// The engine.
     pub engine: Engine,
-    /// Pass `BUILDPLATFORM` as a build arg: the engine leaves it empty in
-    /// `FROM --platform=` (podman 4.x).
-    pub build_platform_arg: bool,
+    /// What the engine can do (its version and store).
+    pub caps: Capabilities,
     /// What marks the build as this run's ([`Engine::build_mark`]).
     pub mark: Vec<String>,
     /// Proxy settings, when a proxy is set.
@@ -181,9 +181,10 @@ pub(crate) fn plan_build(i: &BuildInputs) -> BuildPlan {
         unlock: None,
         builds: Vec::new(),
         bases: i.bases.clone(),
-        touch: match i.engine.kind {
-            EngineKind::Docker => i.kept_stat.clone(),
-            EngineKind::Podman => Vec::new(),
+        touch: if i.caps.context_by_stat {
+            i.kept_stat.clone()
+        } else {
+            Vec::new()
         },
         check_start: i.check_start,
     };
@@ -217,7 +218,7 @@ fn build_args(i: &BuildInputs) -> Vec<String> {
     for (k, v) in &i.build_args {
         build_arg(k, v);
     }
-    if i.build_platform_arg {
+    if !i.caps.buildplatform_in_from {
         // podman 4.x leaves $BUILDPLATFORM empty in `FROM --platform=`, so a
         // cross-compiling builder stage would be pulled for the target arch.
         // The build platform is always this machine: say so.
@@ -238,7 +239,7 @@ fn proxy_args(i: &BuildInputs, warnings: &mut Vec<String>) -> Vec<String> {
         args.push("--build-arg".into());
         args.push(name.to_string());
     }
-    if i.engine.kind == EngineKind::Docker {
+    if i.caps.secret_from_env {
         // As build.sh's docker copy did: BuildKit can also mount them as secrets.
         for name in VARS {
             args.push("--secret".into());
@@ -403,7 +404,7 @@ pub(crate) fn unlock_hint(u: &UnlockStep) -> String {
 mod tests {
     use super::*;
     use crate::core::env::HostEnv;
-    use crate::engine::BuildFront;
+    use crate::engine::{BuildFront, EngineKind};
 
     fn inputs() -> BuildInputs {
         BuildInputs {
@@ -416,7 +417,7 @@ mod tests {
             go_version: GoVersion::parse("1.25.4").unwrap(),
             arches: vec![Arch::Amd64],
             host_arch: Arch::Amd64,
-            build_platform_arg: true,
+            caps: crate::engine::caps::oldest(EngineKind::Podman),
             mark: Vec::new(),
             base_ids: BTreeMap::new(),
             engine: Engine {
@@ -511,7 +512,7 @@ mod tests {
             front: BuildFront::DockerBuildKit,
             store: crate::engine::ImageStore::DockerClassic,
         };
-        i.build_platform_arg = false;
+        i.caps = crate::engine::caps::oldest(EngineKind::Docker);
         i.arches = vec![Arch::Amd64, Arch::Arm64];
         i.proxy = ProxyEnv::from_env(&HostEnv::from_vars([
             ("HTTP_PROXY", "http://al:pw99@proxy:3128"),

@@ -41,7 +41,7 @@ pub(super) fn execute(
         indexes: Vec::new(),
         // One unlock check is enough: every plan uses the same agent and key.
         unlock: plans.iter().find_map(|(_, p)| p.unlock.clone()),
-        guard_listing: engine.kind == crate::engine::EngineKind::Podman && trips_listing(s, engine),
+        guard_listing: trips_listing(s, engine),
         sources: Sources {
             contexts: plans
                 .iter()
@@ -175,12 +175,17 @@ pub(super) fn read_store_and_bases(
     engine: &Engine,
     gathered: &[(&super::Named, crate::build::plan::BuildInputs)],
 ) -> StoreRead {
+    let Some((_, first)) = gathered.first() else {
+        return StoreRead {
+            images: BTreeMap::new(),
+            base_ids: BTreeMap::new(),
+        };
+    };
+    let caps = &first.caps;
     let mut bases: Vec<&str> = gathered
         .iter()
         .flat_map(|(_, i)| i.bases.iter().map(String::as_str))
-        .filter(|b| {
-            engine.kind == crate::engine::EngineKind::Docker || crate::core::names::local_only(b)
-        })
+        .filter(|b| !caps.pulls_move_names || crate::core::names::local_only(b))
         .collect();
     bases.sort();
     bases.dedup();

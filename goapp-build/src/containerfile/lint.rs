@@ -7,7 +7,7 @@ use crate::containerfile::steps::ContextDir;
 use crate::containerfile::Containerfile;
 use crate::core::arch::Arch;
 use crate::engine::caps::{self, Capabilities};
-use crate::engine::{BuildFront, EngineKind};
+use crate::engine::EngineKind;
 use crate::session::Session;
 use anyhow::Result;
 use std::io::Write;
@@ -50,16 +50,13 @@ pub fn run(s: &Session, o: &LintOptions, out: &mut dyn Write) -> Result<usize> {
         Ok(e) => caps::detect(&e, &s.env.cache_dir()),
         Err(e) => {
             // Lints do not need an engine; capability checks then assume the oldest we support.
+            let assumed = caps::oldest(o.engine.unwrap_or_default());
             writeln!(
                 out,
-                "note: {e:#}; checking against podman 4.3.1's abilities"
+                "note: {e:#}; checking against {} {}'s abilities",
+                assumed.kind, assumed.version
             )?;
-            caps::from_version(
-                o.engine.unwrap_or(EngineKind::Podman),
-                BuildFront::Podman,
-                "4.3.1",
-                crate::engine::ImageStore::Podman,
-            )
+            assumed
         }
     };
     let mut blocking = 0;

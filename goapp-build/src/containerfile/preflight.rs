@@ -13,7 +13,6 @@ use crate::containerfile::{Containerfile, Stage};
 use crate::core::arch::Arch;
 use crate::core::env::HostEnv;
 use crate::engine::caps::{can_run, emulation_fix, Capabilities, Emulation};
-use crate::engine::EngineKind;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -335,13 +334,14 @@ fn syntax_directive(
     for d in file.directives.iter().filter(|d| d.name == "syntax") {
         let official = d.value.starts_with("docker/dockerfile:1")
             || d.value.starts_with("docker.io/docker/dockerfile:1");
-        match cx.caps.kind {
-            EngineKind::Docker if official && cx.shims && !uses_secret_env(file) => {
-                edits.replace.push((d.line, d.line, String::new()));
-                sink.add(d.line, Severity::Note, format!("shim: `# syntax={}` dropped: it makes BuildKit pull the frontend image, which fails offline; the built-in frontend of {engine} handles this file", d.value));
-            }
-            EngineKind::Docker => sink.add(d.line, Severity::Note, format!("`# syntax={}` makes BuildKit pull that frontend image first: this build needs the network", d.value)),
-            EngineKind::Podman => {}
+        if !cx.caps.syntax_pulls {
+            continue;
+        }
+        if official && cx.shims && !uses_secret_env(file) {
+            edits.replace.push((d.line, d.line, String::new()));
+            sink.add(d.line, Severity::Note, format!("shim: `# syntax={}` dropped: it makes BuildKit pull the frontend image, which fails offline; the built-in frontend of {engine} handles this file", d.value));
+        } else {
+            sink.add(d.line, Severity::Note, format!("`# syntax={}` makes BuildKit pull that frontend image first: this build needs the network", d.value));
         }
     }
 }
@@ -466,7 +466,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::containerfile::parse_json_array;
     use crate::engine::caps::from_version;
-    use crate::engine::BuildFront;
+    use crate::engine::{BuildFront, EngineKind};
 
     pub(crate) fn run(text: &str, caps: &Capabilities, arches: &[Arch], shims: bool) -> Outcome {
         let file = Containerfile::parse(text).unwrap();

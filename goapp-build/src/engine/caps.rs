@@ -56,9 +56,25 @@ pub struct Capabilities {
     /// platform: an arm64 image built on an amd64 base (measured on podman
     /// 4.3.1; the image is still labelled arm64).
     pub platform_leaks: bool,
-    /// `save` writes an OCI layout, blobs by digest (podman's oci-archive;
-    /// docker from 25, "docker save produces OCI-compliant archives"): a
-    /// node's blobs can be left out of it.
+    /// A `# syntax=` line makes the engine pull that frontend image
+    /// (BuildKit); podman ignores the line.
+    pub syntax_pulls: bool,
+    /// The build context is sent by comparing files' size and mtime
+    /// (BuildKit's context transfer): a file rewritten in place keeps its
+    /// old content unless it is touched.
+    pub context_by_stat: bool,
+    /// The proxy variables can also be mounted as secrets from the
+    /// environment (`--secret id=X,env=X`: BuildKit), as build.sh's docker
+    /// copy did.
+    pub secret_from_env: bool,
+    /// Only local names (`localhost/…`) of base images count as inputs:
+    /// a `--platform` pull of a registry name for another architecture can
+    /// move that name to the other architecture's image (podman), which
+    /// would make every multi-architecture build look changed.
+    pub pulls_move_names: bool,
+    /// Its docker-format `save` is an OCI layout too, blobs by digest
+    /// (docker from 25: "docker save produces OCI-compliant archives"): a
+    /// node's blobs can be left out of it, as of podman's oci-archive.
     pub save_layout: bool,
 }
 
@@ -191,7 +207,11 @@ pub fn from_version(
             bind_host_dir: true,
             listing_trips_on_layerless: v < (4, 8),
             platform_leaks: v < (5, 0),
-            save_layout: true,
+            save_layout: false,
+            syntax_pulls: false,
+            context_by_stat: false,
+            secret_from_env: false,
+            pulls_move_names: true,
         },
         EngineKind::Docker => Capabilities {
             kind,
@@ -213,7 +233,25 @@ pub fn from_version(
             listing_trips_on_layerless: false,
             platform_leaks: false,
             save_layout: v >= (25, 0),
+            syntax_pulls: true,
+            context_by_stat: true,
+            secret_from_env: true,
+            pulls_move_names: false,
         },
+    }
+}
+
+/// What lints assume without an engine: the oldest release of `kind` we
+/// support (Debian 12's).
+pub(crate) fn oldest(kind: EngineKind) -> Capabilities {
+    match kind {
+        EngineKind::Podman => from_version(kind, BuildFront::Podman, "4.3.1", ImageStore::Podman),
+        EngineKind::Docker => from_version(
+            kind,
+            BuildFront::DockerBuildKit,
+            "20.10.24",
+            ImageStore::DockerClassic,
+        ),
     }
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod caps;
 pub(crate) mod leftovers;
 pub(crate) mod ocindex;
 pub(crate) mod podstore;
+pub(crate) mod registry;
 pub(crate) mod store;
 
 use crate::process::command::Cmd;
@@ -15,15 +16,27 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The engine families goapp-build drives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum EngineKind {
     /// podman (buildah inside), the default.
+    #[default]
     Podman,
     /// docker with BuildKit.
     Docker,
 }
 
 impl EngineKind {
+    /// Every kind, in the order `doctor` checks them.
+    pub const ALL: [EngineKind; 2] = [EngineKind::Podman, EngineKind::Docker];
+
+    /// What to do when the engine does not answer `info`.
+    pub(crate) fn fix_when_dead(self) -> &'static str {
+        match self {
+            EngineKind::Docker => "start the docker daemon (systemctl start docker, or `dockerd &` as root) and check DOCKER_HOST",
+            EngineKind::Podman => "run `podman info` to see what is wrong (storage, runtime, CONTAINERS_CONF)",
+        }
+    }
+
     /// The command name.
     pub fn name(self) -> &'static str {
         match self {

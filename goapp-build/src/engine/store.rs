@@ -44,6 +44,17 @@ impl ArchiveFormat {
 }
 
 impl Engine {
+    /// The archive format to save for a node; `by_digest`: its importer
+    /// takes an OCI archive whose blobs it holds left out (containerd).
+    /// podman writes either; docker only its own (an OCI layout from 25).
+    pub(crate) fn archive_format(&self, by_digest: bool) -> ArchiveFormat {
+        if by_digest && self.kind == EngineKind::Podman {
+            ArchiveFormat::Oci
+        } else {
+            ArchiveFormat::Docker
+        }
+    }
+
     /// `podman save`/`docker save` of `reference` in `format`, to stdout or
     /// to the file `to`. docker writes its own format (a docker-archive;
     /// from docker 25 an OCI layout with a `manifest.json`).

@@ -2,7 +2,7 @@
 //! shared name once all its images are in. A failed process becomes a
 //! FAILED step with the fix where the cause is a known one.
 
-use crate::engine::{Engine, EngineKind};
+use crate::engine::Engine;
 use crate::process::error::ProcessError;
 use crate::push::plan::{PushStep, Registry};
 use crate::push::PushStatus;
@@ -87,8 +87,11 @@ fn reason(r: &Registry, engine: &Engine, s: &PushStep, e: &ProcessError) -> Stri
     let said = e.stderr_tail.to_lowercase();
     let fix = if said.contains("http response to https client") && !r.insecure {
         format!("; {} speaks plain HTTP: mark it `insecure: true` under `registries:`, or pass --insecure", r.address)
-    } else if r.insecure && engine.kind == EngineKind::Docker && said.contains("https") {
-        format!("; docker pushes over plain HTTP only to registries in its daemon's insecure-registries (/etc/docker/daemon.json) or on 127.0.0.0/8: add {} there and restart dockerd", r.address)
+    } else if let Some(fix) = engine
+        .plain_http_fix(&r.address)
+        .filter(|_| r.insecure && said.contains("https"))
+    {
+        format!("; {fix}")
     } else if said.contains("unauthorized")
         || said.contains("authentication required")
         || said.contains("denied")

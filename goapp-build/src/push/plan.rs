@@ -6,7 +6,8 @@
 use crate::build::BuildResult;
 use crate::core::arch::Arch;
 use crate::core::names::ImageRef;
-use crate::engine::{Engine, EngineKind};
+use crate::engine::registry::ListPush;
+use crate::engine::Engine;
 use crate::process::command::Cmd;
 
 /// A registry to push to (and pull from).
@@ -79,7 +80,7 @@ pub(crate) fn plan(
             arch: Some(b.arch),
             local: b.reference.clone(),
             remote: r.remote(&b.image),
-            commands: push_image(engine, r, &b.reference, &r.remote(&b.image)),
+            commands: engine.push_image(&b.reference, &r.remote(&b.image), r.insecure),
             optional: 0,
         })
         .collect();
@@ -92,23 +93,21 @@ pub(crate) fn plan(
         let mine: Vec<&BuildResult> = results.iter().filter(|b| b.app == app).collect();
         let first = mine[0];
         let remote = r.remote(&first.index_image);
-        let (commands, optional) = match (mine.len(), engine.kind) {
-            (1, _) => (push_image(engine, r, &first.reference, &remote), 0),
-            (_, EngineKind::Podman) if transient.iter().any(|a| a == app) => {
+        let members: Vec<String> = mine.iter().map(|b| r.remote(&b.image)).collect();
+        let list = engine.push_list(&first.index_reference, &remote, &members, r.insecure);
+        let (commands, optional) = match (mine.len(), list) {
+            (1, _) => (engine.push_image(&first.reference, &remote, r.insecure), 0),
+            // The list is withheld locally (podman < 4.8): made for the push
+            // and removed again.
+            (_, ListPush::FromLocalList(push)) if transient.iter().any(|a| a == app) => {
                 let mut cmds = crate::build::index::commands(engine, &first.index_reference, &mine);
                 let rm = cmds.remove(0);
-                cmds.push(podman_push_list(engine, r, &first.index_reference, &remote));
+                cmds.push(push);
                 cmds.push(rm);
                 (cmds, 0)
             }
-            (_, EngineKind::Podman) => (
-                vec![podman_push_list(engine, r, &first.index_reference, &remote)],
-                0,
-            ),
-            (_, EngineKind::Docker) => {
-                let members: Vec<String> = mine.iter().map(|b| r.remote(&b.image)).collect();
-                (docker_list(engine, r, &remote, &members), 1)
-            }
+            (_, ListPush::FromLocalList(push)) => (vec![push], 0),
+            (_, ListPush::FromRegistry { commands, optional }) => (commands, optional),
         };
         steps.push(PushStep {
             app: app.to_string(),
@@ -122,66 +121,11 @@ pub(crate) fn plan(
     steps
 }
 
-fn tls(r: &Registry) -> Option<&'static str> {
-    r.insecure.then_some("--tls-verify=false")
-}
-
-/// One image to one registry name.
-fn push_image(engine: &Engine, r: &Registry, local: &str, remote: &str) -> Vec<Cmd> {
-    match engine.kind {
-        EngineKind::Podman => vec![engine
-            .cmd()
-            .args(["push", "--quiet"])
-            .args(tls(r))
-            .arg(local)
-            .arg(format!("docker://{remote}"))],
-        // docker pushes what it has under the registry's name; plain HTTP is
-        // the daemon's setting (insecure-registries), not a flag.
-        // docker pushes a name: the registry's is made for the push and
-        // taken off again, so the store keeps only the names it had.
-        EngineKind::Docker => vec![
-            engine.cmd().args(["tag", local, remote]),
-            engine.cmd().args(["push", "--quiet", remote]),
-            engine.untag_cmd(remote),
-        ],
-    }
-}
-
-/// podman: the local manifest list, with every image it lists (already in
-/// the registry: only their manifests go again).
-fn podman_push_list(engine: &Engine, r: &Registry, local: &str, remote: &str) -> Cmd {
-    engine
-        .cmd()
-        .args(["manifest", "push", "--all", "--quiet"])
-        .args(tls(r))
-        .arg(local)
-        .arg(format!("docker://{remote}"))
-}
-
-/// docker: a list made from the pushed images (`docker manifest`, an
-/// experimental command in 20.10), pushed, then forgotten locally.
-fn docker_list(engine: &Engine, r: &Registry, remote: &str, members: &[String]) -> Vec<Cmd> {
-    let cli = || engine.cmd().env("DOCKER_CLI_EXPERIMENTAL", "enabled");
-    let insecure = r.insecure.then_some("--insecure");
-    vec![
-        cli().args(["manifest", "rm", remote]),
-        cli()
-            .args(["manifest", "create"])
-            .args(insecure)
-            .arg(remote)
-            .args(members.iter().cloned()),
-        cli()
-            .args(["manifest", "push", "--purge"])
-            .args(insecure)
-            .arg(remote),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::build::Status;
-    use crate::engine::BuildFront;
+    use crate::engine::{BuildFront, EngineKind};
 
     fn built(app: &str, arch: Arch, domain: &str) -> BuildResult {
         BuildResult::fixture(app, arch, Status::UpToDate).with_domain(domain)

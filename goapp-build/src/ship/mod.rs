@@ -326,8 +326,8 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
         engine: builder.engine(),
         force: o.force,
         local_zstd: which::which("zstd").is_ok(),
-        docker_layout: builder.engine().kind == crate::engine::EngineKind::Docker
-            && crate::engine::caps::detect(builder.engine(), &s.env.cache_dir()).save_layout,
+        saves_by_digest: crate::engine::caps::detect(builder.engine(), &s.env.cache_dir())
+            .save_layout,
         nonce: nonce(),
         registries: registries(s),
         stale_parts,

@@ -36,9 +36,9 @@ pub(crate) struct Facts<'a> {
     pub force: bool,
     /// zstd is installed here.
     pub local_zstd: bool,
-    /// The engine's docker-format save is an OCI layout too (docker ≥ 25):
-    /// blobs by digest, so a containerd node's can be left out.
-    pub docker_layout: bool,
+    /// The engine's docker-format save keeps blobs by digest too (docker's
+    /// OCI layout from 25): a containerd node's can be left out.
+    pub saves_by_digest: bool,
     /// Makes this run's remote file names unique (`<pid>-<time>`).
     pub nonce: String,
     /// The registries hosts may `pull_from:`, by name.
@@ -359,7 +359,7 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
                 }
                 Ok(Need::Image) => match pull_from(node, f) {
                     Some(reg) => pull(&mut plan.pulls, reg, node, r, f),
-                    None => needs.push((r, node.target.format(f.engine.kind), node)),
+                    None => needs.push((r, node.target.format(f.engine), node)),
                 },
             }
         }
@@ -492,7 +492,7 @@ fn sweeps(nodes: &[Node], f: &Facts) -> Vec<(String, Cmd)> {
 fn join(g: &mut Group, index: usize, node: &Node, r: &BuildResult, f: &Facts) {
     let t = node.target;
     // With --force everything is sent; otherwise the node's blobs are left out.
-    let by_digest = g.format == ArchiveFormat::Oci || f.docker_layout;
+    let by_digest = g.format == ArchiveFormat::Oci || f.saves_by_digest;
     let drop = if by_digest && !f.force {
         node.probe.blobs.clone()
     } else {
@@ -655,7 +655,7 @@ mod tests {
             engine,
             force,
             local_zstd,
-            docker_layout: false,
+            saves_by_digest: false,
             nonce: "42-beef".into(),
             stale_parts: BTreeMap::new(),
             registries: vec![(

@@ -812,13 +812,8 @@ impl ShipTarget {
 
 impl ShipTarget {
     /// The archive format for this node, given the local engine.
-    pub(crate) fn format(&self, local: crate::engine::EngineKind) -> ArchiveFormat {
-        let containerd = matches!(self.store(), Some(Store::K3s | Store::Containerd));
-        if containerd && local == crate::engine::EngineKind::Podman {
-            ArchiveFormat::Oci
-        } else {
-            ArchiveFormat::Docker
-        }
+    pub(crate) fn format(&self, local: &crate::engine::Engine) -> ArchiveFormat {
+        local.archive_format(matches!(self.store(), Some(Store::K3s | Store::Containerd)))
     }
 
     /// The compression for this node: the host's `compression:` setting, or
