@@ -439,7 +439,6 @@ fn gather(
             shims: !o.no_shims,
             cross_compile: app.cross_compile && !o.no_cross_compile,
             no_cache: o.no_cache,
-            cgo_build_arg: named.build_args.get("CGO_ENABLED").map(String::as_str),
             build_args: &arg_values,
         },
     )?;
@@ -517,8 +516,6 @@ pub(crate) struct Checks<'a> {
     pub cross_compile: bool,
     /// The engine rebuilds every step (`--no-cache`).
     pub no_cache: bool,
-    /// `--build-arg CGO_ENABLED=…` (over the config's), when given.
-    pub cgo_build_arg: Option<&'a str>,
     /// The build args the build passes (the config's, `--build-arg`s,
     /// `MAIN_PKG_PATH`, `TAG_GOVER`): what the file's `ARG`s will hold.
     pub build_args: &'a BTreeMap<String, String>,
@@ -549,7 +546,6 @@ pub(crate) fn preflight(
         shims: checks.shims,
         cross_compile: checks.cross_compile,
         no_cache: checks.no_cache,
-        cgo_build_arg: checks.cgo_build_arg,
         build_args: checks.build_args,
         files: &crate::containerfile::steps::ContextDir(context),
     };

@@ -137,7 +137,6 @@ fn check_one(
         shims: !o.no_shims,
         cross_compile: t.app.cross_compile && !o.no_cross_compile,
         no_cache: false,
-        cgo_build_arg: args.get("CGO_ENABLED").map(String::as_str),
         build_args: &args,
         files: &ContextDir(&t.app.context),
     };

@@ -245,7 +245,7 @@ fn cgo_for_minimal(
         let ins = &l.file.instructions[at];
         if ins.keyword == "RUN"
             && cgo::builds_go(&cgo::run_text(ins))
-            && !cgo::off_for(l.file, l.stages, at, l.cx.cgo_build_arg)
+            && !cgo::off_for(l.file, l.stages, at, l.cx.cgo_build_arg())
         {
             find(ins.line, Severity::Warning, format!("`go build` without CGO_ENABLED=0 while the final image is {final_base}: a cgo binary needs libc at run time and will not start there; add `ENV CGO_ENABLED=0`"));
         }

@@ -99,13 +99,19 @@ pub(crate) struct Context<'a> {
     pub cross_compile: bool,
     /// `--no-cache`: every step is rebuilt, so no stage comes from the cache.
     pub no_cache: bool,
-    /// `--build-arg CGO_ENABLED=…` (over the config's), when given.
-    pub cgo_build_arg: Option<&'a str>,
     /// Every build arg the build passes (the config's, `--build-arg`s, the
     /// tool's own such as `MAIN_PKG_PATH`).
     pub build_args: &'a BTreeMap<String, String>,
     /// The build context, where Makefiles and scripts a `RUN` calls are read.
     pub files: &'a dyn Files,
+}
+
+impl Context<'_> {
+    /// `CGO_ENABLED` as the build passes it (the config's, `--build-arg`
+    /// over it): one source for `image` and `lint` alike.
+    pub(crate) fn cgo_build_arg(&self) -> Option<&str> {
+        self.build_args.get("CGO_ENABLED").map(String::as_str)
+    }
 }
 
 /// The build args a build of `app` passes that the file's `ARG`s read:
@@ -481,7 +487,6 @@ pub(crate) mod tests {
                 shims,
                 cross_compile: true,
                 no_cache: false,
-                cgo_build_arg: None,
                 build_args: &BTreeMap::new(),
                 files: &crate::containerfile::steps::NoFiles,
             },
@@ -532,7 +537,6 @@ pub(crate) mod tests {
                 shims: true,
                 cross_compile: true,
                 no_cache,
-                cgo_build_arg: None,
                 build_args: &BTreeMap::new(),
                 files: &crate::containerfile::steps::NoFiles,
             };

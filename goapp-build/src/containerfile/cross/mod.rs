@@ -151,7 +151,7 @@ fn check_stage(
     let products = checks::copied(file, stages, k, &builds)?;
     checks::file_sets_no_arch(file, stages, k)?;
     checks::targets_only(&products)?;
-    checks::cgo_off(&products, cx.cgo_build_arg)?;
+    checks::cgo_off(&products, cx.cgo_build_arg())?;
     checks::no_native_tools_on(&steps, &builds)?;
     Ok(Crossing {
         insert_at,

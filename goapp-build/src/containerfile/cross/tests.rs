@@ -30,7 +30,6 @@ fn cross_in(text: &str, arches: &[Arch], files: &Mem, args: &[(&str, &str)]) -> 
         shims: true,
         cross_compile: true,
         no_cache: false,
-        cgo_build_arg: args.get("CGO_ENABLED").map(String::as_str),
         build_args: &args,
         files,
     };
