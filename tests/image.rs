@@ -76,6 +76,7 @@ fn proxy_secrets_and_agent_are_wired_without_leaking() {
     let mut c = xtask(dir.path(), cache.path());
     // --no-cache: the step must run (the store is shared, and the same step
     // of another run of this test would otherwise come from the cache).
+    // No program in it (--allow-unstartable): it is about the wiring.
     c.args([
         "image",
         "--arch",
@@ -85,6 +86,7 @@ fn proxy_secrets_and_agent_are_wired_without_leaking() {
         "--engine",
         "podman",
         "--no-cache",
+        "--allow-unstartable",
     ])
     .env("HOME", dir.path())
     .env("HTTP_PROXY", "http://bob:Sup3rS3cret@proxy.invalid:3128")
@@ -148,7 +150,15 @@ fn a_failed_build_shows_command_status_tail_and_log() {
         images: vec![format!("{tag}-amd64"), format!("{tag}-arm64")],
     };
     let mut c = xtask(dir.path(), cache.path());
-    c.args(["image", "--arch", "amd64,arm64", "--tag", &tag]);
+    // No program in it: an image of data, for this test.
+    c.args([
+        "image",
+        "--allow-unstartable",
+        "--arch",
+        "amd64,arm64",
+        "--tag",
+        &tag,
+    ]);
     let (ok, stdout, stderr) = run(c);
     assert!(!ok, "{stdout}\n{stderr}");
     assert!(
@@ -262,7 +272,10 @@ fn dry_run_prints_and_changes_nothing() {
         .map(without_run_mark)
         .collect();
     let planned: Vec<String> = lines.iter().map(|l| without_run_mark(l)).collect();
-    assert_eq!(ran, planned, "--dry-run printed:\n{stdout}\nthe build ran:\n{err}");
+    assert_eq!(
+        ran, planned,
+        "--dry-run printed:\n{stdout}\nthe build ran:\n{err}"
+    );
     drop(guard);
 }
 

@@ -441,13 +441,20 @@ fn dry_run_golden_with_proxy() {
         "{stdout}"
     );
     let stdout = format!("{}HASH{}", &stdout[..at], &stdout[at + 64..]);
+    // The mark naming this run (its pid and a count) is part of the plan.
+    let mark = stdout
+        .find("--add-host goapp-run-")
+        .expect("the run's mark")
+        + 11;
+    let end = at_char(&stdout, mark, ':');
+    let stdout = format!("{}MARK{}", &stdout[..mark], &stdout[end..]);
     assert_eq!(
         stdout.trim_end(),
         format!(
             "HTTP_PROXY='' HTTPS_PROXY='http://***@proxy:8080' NO_PROXY='' http_proxy='' https_proxy='http://***@proxy:8080' no_proxy='' \
 podman build --platform linux/amd64 --build-arg TAG_GOVER=1.21.5 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= --build-arg BUILDPLATFORM=linux/amd64 \
 --build-arg HTTP_PROXY --build-arg HTTPS_PROXY --build-arg NO_PROXY --build-arg http_proxy --build-arg https_proxy --build-arg no_proxy \
---secret id=certs,src=/etc/ssl/certs/ca-certificates.crt --label dev.goapp.inputs=HASH -t svc:1.0.0-amd64 -f {0}/Containerfile {0}",
+--secret id=certs,src=/etc/ssl/certs/ca-certificates.crt --add-host MARK:127.0.0.1 --label dev.goapp.inputs=HASH -t svc:1.0.0-amd64 -f {0}/Containerfile {0}",
             svc.display()
         )
     );
@@ -1326,4 +1333,9 @@ fn bad_inputs_get_one_sentence_with_the_fix() {
             && !err.contains("ROOT:X"),
         "{err}"
     );
+}
+
+/// The index of the first `c` at or after `from`.
+fn at_char(s: &str, from: usize, c: char) -> usize {
+    from + s[from..].find(c).expect("the character")
 }
