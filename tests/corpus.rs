@@ -188,15 +188,21 @@ fn each_fixture_is_cross_compiled_exactly_when_it_is_safe() {
         }
     }
     eprintln!("corpus: {safe_crossed} of {safe} safe fixtures cross-compiled");
-    let known: Vec<String> =
-        std::fs::read_to_string(root().join("tests/fixtures/corpus/NOT_CROSSED"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
-            .collect();
+    let known = not_crossed();
     wrong.retain(|w| !known.iter().any(|k| w.starts_with(&format!("{k}:"))));
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The safe fixtures the tool is known to leave under emulation
+/// (`tests/fixtures/corpus/NOT_CROSSED`: a fixture's directory first on
+/// each line, then why).
+fn not_crossed() -> Vec<String> {
+    std::fs::read_to_string(root().join("tests/fixtures/corpus/NOT_CROSSED"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// The fixtures to build this run: `GOAPP_CORPUS`, else four safe and two
@@ -231,6 +237,7 @@ fn rotation(all: Vec<Fixture>) -> Vec<Fixture> {
 fn a_rotating_part_builds_right_for_amd64_and_arm64() {
     require_engine("podman");
     let t = tempfile::tempdir().unwrap();
+    let known = not_crossed();
     for f in rotation(all()) {
         let app = f.copy(t.path());
         let cache = t.path().join(format!("cache-{}", f.name));
@@ -254,7 +261,8 @@ fn a_rotating_part_builds_right_for_amd64_and_arm64() {
                 break;
             }
             assert!(ok, "{}: build failed:\n{out}\n{err}", f.name);
-            assert_eq!(crossed(&err), f.safe(), "{}: {err}", f.name);
+            let want_crossed = f.safe() && !known.contains(&f.name);
+            assert_eq!(crossed(&err), want_crossed, "{}: {err}", f.name);
             for (image, arch) in images.iter().zip(["amd64", "arm64"]) {
                 let mut args = vec!["run", "--rm", "--arch", arch, image.as_str()];
                 let extra = f.image_args();
@@ -278,12 +286,16 @@ fn a_rotating_part_builds_right_for_amd64_and_arm64() {
 fn a_crossed_binary_is_the_emulated_one() {
     require_engine("podman");
     let t = tempfile::tempdir().unwrap();
+    let known = not_crossed();
     let picked: Vec<Fixture> = rotation(all())
         .into_iter()
-        .filter(|f| f.safe() && f.startable())
+        .filter(|f| f.safe() && f.startable() && !known.contains(&f.name))
         .take(1)
         .collect();
-    assert!(!picked.is_empty(), "the rotation holds a safe fixture");
+    assert!(
+        !picked.is_empty(),
+        "the rotation holds a crossed safe fixture"
+    );
     for f in picked {
         let app = f.copy(t.path());
         let cache = t.path().join("cache");
