@@ -5,7 +5,7 @@ use crate::build::plan::{unlock_hint, UnlockStep};
 use crate::build::proxy::ProxyEnv;
 use crate::build::secrets::{self, AgentSocket, SshKey};
 use crate::core::arch::Arch;
-use crate::core::names::{ImageRef, TagTemplate};
+use crate::core::names::ImageRef;
 use crate::core::redact::redact_url;
 use crate::engine::caps::{self, can_run, emulation_fix, Emulation};
 use crate::engine::{self, EngineKind};
@@ -366,12 +366,11 @@ fn shipped_images(s: &Session) -> (Vec<Shipped>, Vec<Check>) {
         .keys()
         .filter_map(|name| {
             let app = c.app(name).ok()?;
-            let tag = app.tag.as_deref()?;
-            let template = TagTemplate::parse(tag).ok()?;
+            let template = app.tag.as_ref()?;
             let image = if template.is_literal() {
-                ImageRef::new(&app.repository, tag).ok()?
+                ImageRef::new(&app.repository, &template.render(&Default::default()).ok()?).ok()?
             } else {
-                let (check, image) = rendered(s, name, tag);
+                let (check, image) = rendered(s, name, &template.to_string());
                 checks.push(check);
                 image?
             };

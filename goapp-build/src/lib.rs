@@ -67,7 +67,7 @@ pub use crate::engine::caps::{from_version as capabilities, Capabilities};
 
 pub use crate::engine::store::LocalImage;
 pub use crate::engine::{BuildFront, Engine, EngineKind, ImageStore};
-pub use crate::go::version::GoVersion;
+pub use crate::go::version::{GoVersion, Request as GoRequest};
 pub use crate::init::{run as init, Found, Written};
 pub use crate::json::Document as JsonDocument;
 pub use crate::process::command::Cmd;

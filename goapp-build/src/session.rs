@@ -19,8 +19,8 @@ use std::path::PathBuf;
 pub struct Common {
     /// `--config` (else `GOAPP_CONFIG`, else found by walking up).
     pub config: Option<PathBuf>,
-    /// `--go-version`.
-    pub go_version: Option<String>,
+    /// `--go-version`, parsed.
+    pub go_version: Option<crate::core::gover::Request>,
     /// `--go-repo` (else `GOAPP_GO_REPO`, else the config's, else the official one).
     pub go_repo: Option<String>,
     /// `--prerelease`.
@@ -82,7 +82,7 @@ impl Session {
             )),
         }
         if let Some(c) = &config {
-            crate::go::version::check_config(c)?;
+            crate::config::check::go_versions(c)?;
         }
         let go_cache_ttl = go_cache_ttl(&env)?;
         Ok(Session {
@@ -127,7 +127,7 @@ impl Session {
             .unwrap_or_else(|| tags::OFFICIAL_REPO.to_string());
         let ttl = self.go_cache_ttl;
         GoResolver {
-            explicit: c.go_version.clone(),
+            explicit: c.go_version,
             repo,
             prerelease: c.prerelease,
             cache: TagCache::new(tags::cache_dir(&self.env.cache_dir()), ttl),

@@ -31,10 +31,17 @@ pub(crate) struct CommonArgs {
 }
 
 impl CommonArgs {
-    pub(crate) fn common(self) -> Common {
-        Common {
+    /// The options, parsed: a `--go-version` that is no Go version is
+    /// refused here, whatever the task.
+    pub(crate) fn common(self) -> anyhow::Result<Common> {
+        let go_version = self
+            .go_version
+            .as_deref()
+            .map(|v| goapp_build::GoRequest::parse(v, "--go-version"))
+            .transpose()?;
+        Ok(Common {
             config: self.config,
-            go_version: self.go_version,
+            go_version,
             go_repo: self.go_repo,
             prerelease: self.prerelease,
             verbosity: match (self.quiet, self.verbose) {
@@ -42,7 +49,7 @@ impl CommonArgs {
                 (_, true) => Verbosity::Verbose,
                 _ => Verbosity::Normal,
             },
-        }
+        })
     }
 }
 

@@ -106,7 +106,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let common = cli.common.common();
+    let common = cli.common.common()?;
     let session = || Session::open(HostEnv::capture(), std::env::current_dir()?, common);
     match cli.task {
         Task::Image(c) => c.run(&session()?),

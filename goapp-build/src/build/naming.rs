@@ -22,7 +22,7 @@ use std::time::Duration;
 pub(crate) fn template(tag: Option<&ImageTemplate>, app: &App) -> Result<ImageTemplate> {
     match (tag, &app.tag) {
         (Some(t), _) => Ok(t.clone()),
-        (None, Some(tag)) => ImageTemplate::new(&app.repository, tag)
+        (None, Some(tag)) => ImageTemplate::from_parts(&app.repository, tag.clone())
             .with_context(|| format!("the `tag:` of app '{}'", app.name)),
         (None, None) => bail!("no tag for app '{}': pass --tag REPO:TAG (e.g. --tag {}:0.0.3) or set `tag:` for it in the config", app.name, app.repository),
     }

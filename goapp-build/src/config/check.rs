@@ -302,6 +302,38 @@ fn file_problem(at: &KeyPath, path: &Path, what: &str, required: bool) -> Option
     })
 }
 
+/// Checks the config's `go_version:` values (defaults and apps) when the
+/// config is loaded, each at its position.
+pub(crate) fn go_versions(config: &crate::config::Config) -> anyhow::Result<()> {
+    use crate::config::{locate::KeyPath, Problem};
+    let f = &config.file;
+    let values = std::iter::once((
+        KeyPath::of(&["defaults", "go_version"]),
+        &f.defaults.go_version,
+    ))
+    .chain(
+        f.apps
+            .iter()
+            .map(|(n, a)| (KeyPath::of(&["apps", n, "go_version"]), &a.go_version)),
+    );
+    let problems: Vec<Problem> = values
+        .filter_map(|(at, v)| {
+            let v = v.as_deref()?;
+            crate::core::gover::Request::parse(v, "go_version").err()?;
+            Some(Problem::value(
+                at,
+                format!(
+                    "'{v}' is not a Go version: write e.g. 1.25.4, or 1.25 for its newest patch"
+                ),
+            ))
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(config.report(problems))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
@@ -481,5 +513,21 @@ T/goapp.yaml:8:44: hosts.d.images_dir: images_dir \"/srv/images\": k3s watches o
                  T/goapp.yaml:6:25: hosts.b.identity: the identity file T/ is a directory, not a regular file: point it at a regular file"
             )
         );
+    }
+
+    #[test]
+    fn config_go_versions_are_checked_with_their_position() {
+        let text = "defaults:\n  go_version: 1.25\napps:\n  a:\n    go_version: one.two\n";
+        let c = crate::config::Config::from_text(text, std::path::Path::new("g.yaml")).unwrap();
+        assert_eq!(
+            crate::config::check::go_versions(&c).unwrap_err().to_string(),
+            "g.yaml:5:17: apps.a.go_version: 'one.two' is not a Go version: write e.g. 1.25.4, or 1.25 for its newest patch"
+        );
+        let ok = crate::config::Config::from_text(
+            "defaults: {go_version: 1.21rc2}\n",
+            std::path::Path::new("g.yaml"),
+        )
+        .unwrap();
+        assert!(crate::config::check::go_versions(&ok).is_ok());
     }
 }

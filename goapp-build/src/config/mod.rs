@@ -12,6 +12,8 @@ use crate::config::locate::{At, KeyPath, Seg};
 use crate::core::arch::Arch;
 use crate::core::de::OneOrMany;
 use crate::core::env::HostEnv;
+use crate::core::gover::Request;
+use crate::core::names::TagTemplate;
 use crate::engine::EngineKind;
 use anyhow::{bail, Result};
 use serde::Deserialize;
@@ -397,7 +399,7 @@ pub struct App {
     /// Image repository.
     pub repository: String,
     /// Image tag, if configured (`--tag` can give it).
-    pub tag: Option<String>,
+    pub tag: Option<TagTemplate>,
     /// `MAIN_PKG_PATH`.
     pub main_package: String,
     /// Default architectures.
@@ -405,7 +407,7 @@ pub struct App {
     /// `GOPRIVATE`, if configured.
     pub goprivate: Option<String>,
     /// A fixed Go version, if configured.
-    pub go_version: Option<String>,
+    pub go_version: Option<Request>,
     /// Further build args.
     pub build_args: BTreeMap<String, String>,
     /// Whether the cross-compilation shim may apply (default true).
@@ -443,7 +445,7 @@ impl Config {
             proxy_containerfile: a.proxy_containerfile.as_ref().map(|p| context.join(p)),
             context: normalize(&context),
             repository: a.repository.clone().unwrap_or_else(|| name.to_string()),
-            tag: a.tag.clone(),
+            tag: a.tag.as_deref().map(TagTemplate::parse).transpose()?,
             main_package: a
                 .main_package
                 .clone()
@@ -451,12 +453,19 @@ impl Config {
                 .unwrap_or_else(|| "./".into()),
             arch: a.arch.clone().or_else(|| d.arch.clone()),
             goprivate: a.goprivate.clone().or_else(|| d.goprivate.clone()),
-            go_version: a.go_version.clone().or_else(|| d.go_version.clone()),
+            go_version: go_request(a.go_version.as_ref().or(d.go_version.as_ref()))?,
             build_args: a.build_args.clone(),
             cross_compile: a.cross_compile.or(d.cross_compile).unwrap_or(true),
             allow_unstartable: a.allow_unstartable.or(d.allow_unstartable).unwrap_or(false),
         })
     }
+}
+
+/// A `go_version:` value as a request (checked with its position when the
+/// config is loaded: [`check::go_versions`]).
+fn go_request(v: Option<&String>) -> Result<Option<Request>> {
+    v.map(|v| Request::parse(v, "go_version in the config"))
+        .transpose()
 }
 
 /// The names a build file goes by when none is given, in the order podman
@@ -491,7 +500,8 @@ pub(crate) fn adhoc_app(dir: &Path, defaults: &Defaults) -> App {
         main_package: defaults.main_package.clone().unwrap_or_else(|| "./".into()),
         arch: defaults.arch.clone(),
         goprivate: defaults.goprivate.clone(),
-        go_version: defaults.go_version.clone(),
+        // Checked when the config was loaded.
+        go_version: go_request(defaults.go_version.as_ref()).ok().flatten(),
         build_args: BTreeMap::new(),
         cross_compile: defaults.cross_compile.unwrap_or(true),
         allow_unstartable: defaults.allow_unstartable.unwrap_or(false),

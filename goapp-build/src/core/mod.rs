@@ -7,6 +7,7 @@ pub(crate) mod de;
 pub(crate) mod elf;
 pub(crate) mod env;
 pub(crate) mod fs;
+pub(crate) mod gover;
 pub(crate) mod names;
 pub(crate) mod redact;
 pub(crate) mod ui;

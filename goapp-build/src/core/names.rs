@@ -433,6 +433,15 @@ impl ImageTemplate {
         })
     }
 
+    /// A template from a checked tag (a config's, parsed when it was read).
+    pub fn from_parts(repository: &str, tag: TagTemplate) -> Result<ImageTemplate> {
+        check_repository(repository)?;
+        Ok(ImageTemplate {
+            repository: repository.to_string(),
+            tag,
+        })
+    }
+
     /// The image name, from the facts its tag needs.
     pub fn render(&self, facts: &TagFacts) -> Result<ImageRef> {
         ImageRef::new(&self.repository, &self.tag.render(facts)?)

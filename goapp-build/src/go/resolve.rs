@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 #[derive(Clone, Debug)]
 pub struct GoResolver {
     /// `--go-version`.
-    pub explicit: Option<String>,
+    pub explicit: Option<Request>,
     /// The repository `git ls-remote` asks.
     pub repo: String,
     /// Allow betas and release candidates.
@@ -54,8 +54,8 @@ impl GoResolver {
                 _ => Ok(r),
             }
         };
-        if let Some(v) = &self.explicit {
-            let r = self.request(Request::parse(v, "--go-version")?, "--go-version".into())?;
+        if let Some(v) = self.explicit {
+            let r = self.request(v, "--go-version".into())?;
             return asked(r, "--go-version");
         }
         let ver = app.context.join("ver");
@@ -72,11 +72,8 @@ impl GoResolver {
             }
             return Ok(r);
         }
-        if let Some(v) = &app.go_version {
-            let r = self.request(
-                Request::parse(v, "go_version in the config")?,
-                "config go_version".into(),
-            )?;
+        if let Some(v) = app.go_version {
+            let r = self.request(v, "config go_version".into())?;
             return asked(r, "`go_version:` in the config");
         }
         bail!(
