@@ -260,19 +260,53 @@ fn load(engine: &Engine, r: &IndexResult, m: &[&BuildResult]) -> IndexStatus {
         .iter()
         .find(|b| !matches!(b.status, Status::Built | Status::UpToDate))
     {
-        return IndexStatus::Failed {
-            reason: format!("left as it was: {} was not built", b.image),
-            process: None,
-        };
+        return failed_because(format!("left as it was: {} was not built", b.image));
     }
-    let limit = Some(Duration::from_secs(60));
+    let (descriptors, held) = match describe_members(engine, r, m) {
+        Ok(found) => found,
+        Err(status) => return status,
+    };
+    let members: Vec<_> = m.iter().map(|b| b.arch).zip(descriptors).collect();
+    let (blob, digest) = ocindex::index_blob(&members);
+    if held.is_some_and(|h| h.digest == digest) {
+        return IndexStatus::UpToDate;
+    }
+    let file = match write_layout(&r.reference, r.image.tag(), &blob, &digest) {
+        Ok(file) => file,
+        Err(e) => {
+            return failed_because(format!(
+                "the index for docker load could not be written: {e}"
+            ))
+        }
+    };
+    let path = file.path().display().to_string();
+    match r.commands[0]
+        .clone()
+        .bind("INDEX", &path)
+        .run_timeout(LIMIT)
+    {
+        Ok(_) => IndexStatus::Made,
+        Err(e) => failed(e),
+    }
+}
+
+const LIMIT: Option<Duration> = Some(Duration::from_secs(60));
+
+/// Each member's descriptor (each one image's manifest), and the one the
+/// name holds now, if any: in one engine call when the name exists (a
+/// no-op's), else the members alone.
+fn describe_members(
+    engine: &Engine,
+    r: &IndexResult,
+    m: &[&BuildResult],
+) -> Result<(Vec<Descriptor>, Option<Descriptor>), IndexStatus> {
     let refs: Vec<&str> = m.iter().map(|b| b.reference.as_str()).collect();
     let describe = |names: &[&str]| {
         engine
             .cmd()
             .args(["image", "inspect", "--format", "{{json .Descriptor}}"])
             .args(names.iter().copied())
-            .run_timeout(limit)
+            .run_timeout(LIMIT)
             .map(|out| {
                 let text = String::from_utf8_lossy(&out.stdout);
                 text.lines()
@@ -280,59 +314,30 @@ fn load(engine: &Engine, r: &IndexResult, m: &[&BuildResult]) -> IndexStatus {
                     .collect::<Vec<_>>()
             })
     };
-    // The members and the name in one call (a no-op's); without the name
-    // (not made yet) the call fails, and the members are asked alone.
     let with_name: Vec<&str> = refs.iter().copied().chain([r.reference.as_str()]).collect();
-    let (mut descriptors, held) = match describe(&with_name) {
+    let (descriptors, held) = match describe(&with_name) {
         Ok(mut all) if all.len() == m.len() + 1 => {
             let held = all.pop();
             (all, held)
         }
-        _ => match describe(&refs) {
-            Ok(all) => (all, None),
-            Err(e) => return failed(e),
-        },
+        _ => (describe(&refs).map_err(failed)?, None),
     };
     if descriptors.len() != m.len() {
-        return IndexStatus::Failed {
-            reason: format!(
-                "docker did not describe {}: is its store the containerd image store?",
-                refs.join(", ")
-            ),
-            process: None,
-        };
+        return Err(failed_because(format!(
+            "docker did not describe {}: is its store the containerd image store?",
+            refs.join(", ")
+        )));
     }
     if let Some((b, _)) = m.iter().zip(&descriptors).find(|(_, d)| !d.is_manifest()) {
-        return IndexStatus::Failed {
-            reason: format!("{} is itself an index, not one image: build it again (the tool builds without attestations)", b.reference),
-            process: None,
-        };
+        return Err(failed_because(format!("{} is itself an index, not one image: build it again (the tool builds without attestations)", b.reference)));
     }
-    let members: Vec<_> = m
-        .iter()
-        .map(|b| b.arch)
-        .zip(descriptors.drain(..))
-        .collect();
-    let (blob, digest) = ocindex::index_blob(&members);
-    if held.is_some_and(|h| h.digest == digest) {
-        return IndexStatus::UpToDate;
-    }
-    match write_layout(&r.reference, r.image.tag(), &blob, &digest) {
-        Ok(file) => {
-            let path = file.path().display().to_string();
-            match r.commands[0]
-                .clone()
-                .bind("INDEX", &path)
-                .run_timeout(limit)
-            {
-                Ok(_) => IndexStatus::Made,
-                Err(e) => failed(e),
-            }
-        }
-        Err(e) => IndexStatus::Failed {
-            reason: format!("the index for docker load could not be written: {e}"),
-            process: None,
-        },
+    Ok((descriptors, held))
+}
+
+fn failed_because(reason: String) -> IndexStatus {
+    IndexStatus::Failed {
+        reason,
+        process: None,
     }
 }
 
