@@ -464,6 +464,26 @@ fn corrupted_bytes_are_caught_before_import() {
     assert_eq!(node.leftovers(), Vec::<String>::new());
 }
 
+/// An importer that "succeeds" and loads nothing (the kind/k3d failure of
+/// partial archives, openchoreo#984) is an error naming the node and the
+/// image, never a success; the node's other images are as they were.
+#[test]
+fn an_import_that_loads_nothing_is_an_error() {
+    let w = World::new(
+        "  void: {ssh: ctd, arch: arm64, import: {command: [sh, -c, 'cat >/dev/null'], store: containerd}, connect_timeout: 5}\n",
+    );
+    let (ok, stdout, stderr) = w.ship(&["--host", "void", "joke"]);
+    assert!(!ok, "{stdout}\n{stderr}");
+    let reference = format!("localhost/{}:1.0-arm64", w.repo);
+    assert!(
+        stdout.contains(
+            "void: FAILED: the import on void failed (exit status: 66): goapp: the import loaded nothing on "
+        ) && stdout.contains(&format!("{reference} is not in its store")),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(w.containerd_image(), None);
+}
+
 #[test]
 fn a_failing_import_shows_its_stderr_and_other_hosts_are_still_done() {
     let w = World::new(
