@@ -53,6 +53,15 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 M="${GOAPP_MATRIX_DIR:-/var/lib/goapp-matrix}"
 SHARES="${GOAPP_MATRIX_SHARE:-/tmp /var/tmp /work /home /root/.cache /root/.config/go /srv /opt /mnt}"
+# The checkout and the caller's TMPDIR are always seen by the engines (a
+# checkout elsewhere, as CI's, holds the fixtures, build contexts and the
+# CONTAINERS_CONF the tests point at), unless a share above already holds them.
+for p in "$repo" "${TMPDIR:-}"; do
+  [ -n "$p" ] || continue
+  under=no
+  for s in $SHARES; do case "$p/" in "$s"/*) under=yes ;; esac; done
+  [ "$under" = yes ] || SHARES="$SHARES $p"
+done
 GO_LINES="${GOAPP_MATRIX_GO:-all}"
 SUITES=(trixie sid)
 ENGINES=(podman-trixie docker-trixie containerd-trixie podman-sid docker-sid containerd-sid)
@@ -254,7 +263,17 @@ holder_pid() {
 
 ns_up() {
   local suite="$1" R="$M/$1/root" S="$M/$1/state" pid shares=()
-  holder_pid "$suite" >/dev/null && return 0
+  if holder_pid "$suite" >/dev/null; then
+    local had missing="" p
+    had=" $(cat "$S/holder.shares" 2>/dev/null || true) "
+    for p in $SHARES; do case "$had" in *" $p "*) ;; *) missing="$missing $p" ;; esac; done
+    [ -z "$missing" ] && return 0
+    # Started for another checkout or TMPDIR: what this caller's engines
+    # must see would be missing inside, so the root starts again with both.
+    log "$suite: restarting the root's namespaces to share also:$missing"
+    SHARES="$(echo $had $missing)"
+    stop_suite "$suite"
+  fi
   [ -d "$R" ] || die "the $suite root is not set up: run matrix.sh setup $suite"
   mkdir -p "$M/go" "$HOME/.cache"
   rm -f "$S/holder.ready" "$S/holder.pid" "$S/holder.mntns"
@@ -268,6 +287,7 @@ ns_up() {
   done
   [ -e "$S/holder.ready" ] || die "$suite: the namespace holder did not get ready: $(cat "$S/holder.log")"
   readlink "/proc/$pid/ns/mnt" >"$S/holder.mntns"
+  printf '%s\n' "$SHARES" >"$S/holder.shares"
   echo "$pid" >"$S/holder.pid"
 }
 
@@ -575,7 +595,9 @@ setup_builders() {
   suite=$(suite_of "$e") kind=$(kind_of "$e")
   local bin="$M/bin/$e/$kind" have
   # Every name the store holds, in one call (manifest lists included).
-  have=$(PODMAN_IGNORE_CGROUPSV1_WARNING=1 "$bin" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | sed 's|^golang:|docker.io/library/golang:|')
+  have=$(PODMAN_IGNORE_CGROUPSV1_WARNING=1 "$bin" images --format '{{.Repository}}:{{.Tag}}' 2>"$M/$suite/state/images.err") ||
+    die "$e: listing its images failed: $(tail -n 3 "$M/$suite/state/images.err")"
+  have=$(sed 's|^golang:|docker.io/library/golang:|' <<<"$have")
   while read -r dist pkg ver; do
     line="${ver%.*}"
     local tv="docker.io/library/golang:$ver-bookworm" tl="docker.io/library/golang:$line-bookworm"
@@ -714,12 +736,17 @@ cmd_start() {
 
 cmd_stop() {
   lock
-  local s pid S d p n
+  local s
   [ $# -gt 0 ] || set -- "${SUITES[@]}"
-  for s in "$@"; do
-    s=$(suite_arg "$s")
-    S="$M/$s/state"
-    [ -d "$S" ] || continue
+  for s in "$@"; do stop_suite "$(suite_arg "$s")"; done
+}
+
+# Every process of one suite's root (the caller holds the lock).
+stop_suite() {
+  local s="$1" pid S d p n
+  S="$M/$s/state"
+  [ -d "$S" ] || return 0
+  {
     for f in "$S"/fwd/*.pid; do [ -e "$f" ] && fwd_stop "${f%.pid}"; done
     for d in "$S"/nodes/*/ $(cat "$S/nodes.list" 2>/dev/null); do [ -d "$d" ] && node_stop "${d%/}"; done
     pid=$(cat "$S/dockerd.pid" 2>/dev/null || true)
@@ -748,8 +775,8 @@ cmd_stop() {
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
     fi
-    rm -f "$S/holder.pid" "$S/holder.mntns" "$S/holder.ready"
-  done
+    rm -f "$S/holder.pid" "$S/holder.mntns" "$S/holder.ready" "$S/holder.shares"
+  }
 }
 
 cmd_env() {

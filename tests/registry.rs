@@ -102,13 +102,46 @@ fn pushes_index_and_images_then_only_manifests(engine_flag: &str, program: &'sta
             "{platform}"
         );
     }
+    // What --dry-run prints is what the push runs.
+    let (ok, planned, stderr) = push(
+        base.path(),
+        &[
+            "joke",
+            "--registry",
+            "reg",
+            "--engine",
+            engine_flag,
+            "--dry-run",
+        ],
+    );
+    assert!(ok, "{planned}\n{stderr}");
     // Again: the registry holds every blob, so only manifests go up.
     let before = reg.requests().len();
     let (ok, stdout, stderr) = push(
         base.path(),
-        &["joke", "--registry", "reg", "--engine", engine_flag],
+        &["joke", "--registry", "reg", "--engine", engine_flag, "-v"],
     );
     assert!(ok, "{stdout}\n{stderr}");
+    let ran: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("+ "))
+        .filter(|l| l.contains(&reg.address))
+        .collect();
+    // A step that may fail (nothing to remove) is printed with `|| true`.
+    let printed: Vec<&str> = planned
+        .lines()
+        .filter(|l| l.contains(&reg.address) && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches(" || true"))
+        .collect();
+    assert!(!ran.is_empty(), "{stderr}");
+    // The arches go up side by side, so in either order.
+    let (mut ran, mut printed) = (ran, printed);
+    ran.sort_unstable();
+    printed.sort_unstable();
+    assert_eq!(
+        ran, printed,
+        "--dry-run printed:\n{planned}\nthe push ran:\n{stderr}"
+    );
     let again: Vec<String> = reg.requests()[before..].to_vec();
     assert_eq!(
         uploads(&again),
