@@ -245,7 +245,7 @@ fn proxy(s: &Session) -> Vec<Check> {
     let detail = match ProxyEnv::from_env(&s.env) {
         None => "no proxy set".to_string(),
         Some(p) => p
-            .values
+            .values()
             .iter()
             .take(3)
             .map(|(k, v)| format!("{k}={}", redact_url(v)))
@@ -258,7 +258,7 @@ fn proxy(s: &Session) -> Vec<Check> {
 /// The secret files builds mount.
 fn secret_files(s: &Session) -> Vec<Check> {
     let mut files: Vec<_> = secrets::goenv(&s.env).into_iter().collect();
-    if ProxyEnv::from_env(&s.env).is_some() {
+    if ProxyEnv::is_set(&s.env) {
         files.extend(secrets::netrc(&s.env));
         files.push(secrets::certs(&s.env));
     }

@@ -387,8 +387,8 @@ fn app_files(s: &Session, app: &App) -> Result<PathBuf> {
             app.name
         );
     }
-    let containerfile = match (ProxyEnv::from_env(&s.env), &app.proxy_containerfile) {
-        (Some(_), Some(p)) => p.clone(),
+    let containerfile = match (ProxyEnv::is_set(&s.env), &app.proxy_containerfile) {
+        (true, Some(p)) => p.clone(),
         _ => app.containerfile.clone(),
     };
     // A FIFO or directory is not "missing": reading it says what it is.

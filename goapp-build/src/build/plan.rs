@@ -1,12 +1,12 @@
 //! Planning a build: from everything we know (app, versions, engine,
 //! environment facts) to the exact commands, with no side effects.
 
-use crate::build::proxy::{ProxyEnv, VARS};
+use crate::build::proxy::ProxyEnv;
 use crate::build::secrets::{private_of, AgentSocket, SecretFile, SshKey};
 use crate::containerfile::mounts::Uses;
 use crate::core::arch::Arch;
+use crate::core::env::PROXY_VARS;
 use crate::core::names::ImageRef;
-use crate::core::redact::Redactor;
 use crate::engine::caps::Capabilities;
 use crate::engine::Engine;
 use crate::go::version::GoVersion;
@@ -192,14 +192,10 @@ pub(crate) fn plan_build(i: &BuildInputs) -> BuildPlan {
     common.extend(proxy_args(i, &mut plan.warnings));
     common.extend(secret_args(i, &mut plan.warnings));
     common.extend(ssh_args(i, &mut plan));
-    let mut redactor = Redactor::default();
-    if let Some(p) = &i.proxy {
-        redactor.extend(&p.redactor());
-    }
     plan.builds = i
         .arches
         .iter()
-        .map(|&arch| arch_build(i, arch, &common, &redactor))
+        .map(|&arch| arch_build(i, arch, &common))
         .collect();
     plan
 }
@@ -235,13 +231,13 @@ fn proxy_args(i: &BuildInputs, warnings: &mut Vec<String>) -> Vec<String> {
         return Vec::new();
     };
     let mut args = Vec::new();
-    for name in VARS {
+    for name in PROXY_VARS {
         args.push("--build-arg".into());
         args.push(name.to_string());
     }
     if i.caps.secret_from_env {
         // As build.sh's docker copy did: BuildKit can also mount them as secrets.
-        for name in VARS {
+        for name in PROXY_VARS {
             args.push("--secret".into());
             args.push(format!("id={name},env={name}"));
         }
@@ -310,7 +306,7 @@ fn ssh_args(i: &BuildInputs, plan: &mut BuildPlan) -> Vec<String> {
 }
 
 /// One architecture's build: its inputs hash (also its label) and command.
-fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redactor) -> ArchBuild {
+fn arch_build(i: &BuildInputs, arch: Arch, common: &[String]) -> ArchBuild {
     let image = i.image.for_arch(arch);
     // What decides the image besides the context: every argument (proxy and
     // secret *names* only, never values; not the agent's socket path), the
@@ -341,9 +337,9 @@ fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redacto
         .args(common.iter().cloned())
         .args(shim_build_args(&i.shim_args, &inputs));
     if let Some(p) = &i.proxy {
-        for (k, v) in &p.values {
-            cmd = cmd.env(*k, v.as_str());
-        }
+        // Their credentials were parsed once, when the settings were read.
+        let vars = p.values().iter().map(|(k, v)| (*k, v.as_str()));
+        cmd = cmd.envs_known(vars, p.redactor());
     }
     if let Some(f) = &i.ignore_file {
         cmd = cmd.arg("--ignorefile").arg(f.display().to_string());
@@ -354,8 +350,7 @@ fn arch_build(i: &BuildInputs, arch: Arch, common: &[String], redactor: &Redacto
         .arg(format!("{}={inputs}", crate::build::inputs::LABEL))
         .args(["-t", &image.to_string(), "-f"])
         .arg(i.containerfile.display().to_string())
-        .arg(i.context.display().to_string())
-        .secrets(redactor);
+        .arg(i.context.display().to_string());
     ArchBuild {
         arch,
         image,

@@ -1,24 +1,21 @@
 //! Proxy settings: the six variables build.sh's behind-proxy copy exported,
 //! normalized once so every engine sees the same values.
 
-use crate::core::env::HostEnv;
-use crate::core::redact::Redactor;
+use crate::core::env::{HostEnv, PROXY_VARS};
+use crate::core::redact::{redact_url, Redactor};
+use std::fmt;
 
-/// The six variables, in the order they are passed.
-pub(crate) const VARS: [&str; 6] = [
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-];
-
-/// Normalized proxy settings: all six variables with a value (possibly empty).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Normalized proxy settings: all six variables with a value (possibly
+/// empty), and their credentials, parsed once here. Its `Debug` shows the
+/// values redacted.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct ProxyEnv {
-    /// `(name, value)` for each of [`VARS`], in that order.
-    pub values: Vec<(&'static str, String)>,
+    /// `(name, value)` for each of [`PROXY_VARS`], in that order.
+    values: Vec<(&'static str, String)>,
+    /// Every value's `user:password`, in every spelling an engine may print.
+    secrets: Redactor,
+    /// Whether a value carries `user:password@` (or a token, `TOKEN@`).
+    credentials: bool,
 }
 
 impl ProxyEnv {
@@ -29,47 +26,76 @@ impl ProxyEnv {
     /// `no_proxy`, then empty; each lowercase one to its uppercase value.
     pub(crate) fn from_env(env: &HostEnv) -> Option<ProxyEnv> {
         let get = |k: &str| env.var(k).map(str::to_string);
-        let http = get("HTTP_PROXY").or_else(|| get("http_proxy"));
-        let https = get("HTTPS_PROXY")
-            .or_else(|| get("https_proxy"))
-            .or_else(|| http.clone());
-        if http.is_none() && https.is_none() {
-            return None;
-        }
-        let http = http.unwrap_or_default();
-        let https = https.unwrap_or_default();
+        let (http, https) = proxy_urls(env)?;
         let no = get("NO_PROXY")
             .or_else(|| get("no_proxy"))
             .unwrap_or_default();
         let lower_http = get("http_proxy").unwrap_or_else(|| http.clone());
         let lower_https = get("https_proxy").unwrap_or_else(|| https.clone());
         let lower_no = get("no_proxy").unwrap_or_else(|| no.clone());
+        let values: Vec<_> = PROXY_VARS
+            .into_iter()
+            .zip([http, https, no, lower_http, lower_https, lower_no])
+            .collect();
+        let mut secrets = Redactor::default();
+        let mut credentials = false;
+        for (_, v) in &values {
+            credentials |= secrets.add_url_credentials(v);
+        }
         Some(ProxyEnv {
-            values: vec![
-                ("HTTP_PROXY", http),
-                ("HTTPS_PROXY", https),
-                ("NO_PROXY", no),
-                ("http_proxy", lower_http),
-                ("https_proxy", lower_https),
-                ("no_proxy", lower_no),
-            ],
+            values,
+            secrets,
+            credentials,
         })
+    }
+
+    /// Whether a proxy is set: [`ProxyEnv::from_env`] would be `Some`. For
+    /// callers that need no values (nor their credentials parsed).
+    pub(crate) fn is_set(env: &HostEnv) -> bool {
+        proxy_urls(env).is_some()
+    }
+
+    /// `(name, value)` for each of [`PROXY_VARS`], in that order.
+    pub(crate) fn values(&self) -> &[(&'static str, String)] {
+        &self.values
     }
 
     /// True when a proxy URL carries `user:password@`.
     pub(crate) fn has_credentials(&self) -> bool {
-        self.values
-            .iter()
-            .any(|(_, v)| crate::core::redact::userinfo(v).is_some())
+        self.credentials
     }
 
-    /// A redactor that scrubs these credentials from any text.
-    pub(crate) fn redactor(&self) -> Redactor {
-        let mut r = Redactor::default();
-        for (_, v) in &self.values {
-            r.add_url_credentials(v);
-        }
-        r
+    /// The redactor that scrubs these credentials from any text.
+    pub(crate) fn redactor(&self) -> &Redactor {
+        &self.secrets
+    }
+}
+
+/// `HTTP_PROXY` and `HTTPS_PROXY` after their fallbacks (either may be
+/// empty); `None` when neither is set.
+fn proxy_urls(env: &HostEnv) -> Option<(String, String)> {
+    let get = |k: &str| env.var(k).map(str::to_string);
+    let http = get("HTTP_PROXY").or_else(|| get("http_proxy"));
+    let https = get("HTTPS_PROXY")
+        .or_else(|| get("https_proxy"))
+        .or_else(|| http.clone());
+    if http.is_none() && https.is_none() {
+        return None;
+    }
+    Some((http.unwrap_or_default(), https.unwrap_or_default()))
+}
+
+impl fmt::Debug for ProxyEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<(&str, String)> = self
+            .values
+            .iter()
+            .map(|(k, v)| (*k, self.secrets.apply(&redact_url(v)).into_owned()))
+            .collect();
+        f.debug_struct("ProxyEnv")
+            .field("values", &shown)
+            .field("credentials", &self.credentials)
+            .finish()
     }
 }
 
@@ -79,9 +105,9 @@ mod tests {
 
     fn norm(vars: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
         ProxyEnv::from_env(&HostEnv::from_vars(vars.iter().copied())).map(|p| {
-            p.values
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
+            p.values()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect()
         })
     }
@@ -132,11 +158,6 @@ mod tests {
     }
 
     #[test]
-    fn the_config_refuses_these_as_build_args() {
-        assert_eq!(VARS, crate::config::check::PROXY_VARS);
-    }
-
-    #[test]
     fn engine_spellings_of_proxy_credentials_are_scrubbed() {
         // A password the user percent-encoded, printed decoded by the engine;
         // and a two-character one inside a URL.
@@ -156,5 +177,100 @@ mod tests {
         );
         assert_eq!(r.apply("https_proxy=al:pw@q:2"), "https_proxy=***@q:2");
         assert_eq!(r.apply("step 2: cp pw.txt /al/"), "step 2: cp pw.txt /al/");
+    }
+
+    /// Settings with credentials in many forms: several users, tokens,
+    /// encoded and raw passwords, short ones, none.
+    const SETTINGS: [&[(&str, &str)]; 5] = [
+        &[("HTTP_PROXY", "http://bob:pa55@p:1")],
+        &[
+            ("HTTP_PROXY", "http://bob:s%3Acr%40t@p:1"),
+            ("HTTPS_PROXY", "http://al:pw@q:2"),
+            ("no_proxy", "ops@example.com"),
+        ],
+        &[
+            ("http_proxy", "https://ghp_t0ken@p"),
+            ("https_proxy", "socks5://u:a$b;c@[::1]:1080"),
+        ],
+        &[("HTTPS_PROXY", "x:y@p:3")],
+        &[("HTTP_PROXY", "http://p:3128"), ("NO_PROXY", "a,b")],
+    ];
+
+    #[test]
+    fn the_credentials_parsed_once_are_what_each_command_parsed_again() {
+        use crate::process::command::Cmd;
+        for vars in SETTINGS {
+            let p = ProxyEnv::from_env(&HostEnv::from_vars(vars.iter().copied())).unwrap();
+            // What the build plan did before: each value parsed again by
+            // `Cmd::env`, then this redactor added through `Cmd::secrets`.
+            let mut again = Cmd::new("podman");
+            for (k, v) in p.values() {
+                again = again.env(*k, v.as_str());
+            }
+            let parsed_again = again.redactor().clone();
+            let again = again.secrets(p.redactor());
+            assert_eq!(
+                again.redactor(),
+                &parsed_again,
+                "the second redactor adds nothing: {vars:?}"
+            );
+            assert_eq!(p.redactor(), &parsed_again, "{vars:?}");
+            // Now: the values as read, their credentials as parsed once.
+            let once = Cmd::new("podman").envs_known(
+                p.values().iter().map(|(k, v)| (*k, v.as_str())),
+                p.redactor(),
+            );
+            assert_eq!(once.redactor(), again.redactor(), "{vars:?}");
+            assert_eq!(once.to_string(), again.to_string(), "{vars:?}");
+            assert_eq!(once.get_env(), again.get_env(), "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn is_set_says_what_from_env_finds() {
+        let mut cases: Vec<&[(&str, &str)]> = SETTINGS.to_vec();
+        cases.extend::<[&[(&str, &str)]; 4]>([
+            &[],
+            &[("NO_PROXY", "localhost")],
+            &[("HTTP_PROXY", "")],
+            &[("no_proxy", "x"), ("https_proxy", "")],
+        ]);
+        for vars in cases {
+            let env = HostEnv::from_vars(vars.iter().copied());
+            assert_eq!(
+                ProxyEnv::is_set(&env),
+                ProxyEnv::from_env(&env).is_some(),
+                "{vars:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_are_known_only_when_a_value_has_them() {
+        let has = |vars: &[(&str, &str)]| {
+            ProxyEnv::from_env(&HostEnv::from_vars(vars.iter().copied()))
+                .unwrap()
+                .has_credentials()
+        };
+        assert!(SETTINGS[..4].iter().all(|v| has(v)));
+        assert!(!has(SETTINGS[4]));
+    }
+
+    #[test]
+    fn debug_shows_the_values_redacted() {
+        let p = ProxyEnv::from_env(&HostEnv::from_vars([(
+            "HTTP_PROXY",
+            "http://bob:pa55word@p:1",
+        )]))
+        .unwrap();
+        let shown = format!("{p:?}");
+        assert!(
+            !shown.contains("pa55word") && !shown.contains("bob"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("(\"HTTPS_PROXY\", \"http://***@p:1\")"),
+            "{shown}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::config::locate::KeyPath;
 use crate::config::{AppConfig, Config, DefaultApps, Defaults, Problem};
-use crate::core::env::HostEnv;
+use crate::core::env::{HostEnv, PROXY_VARS};
 use crate::core::fs::check_regular_if_exists;
 use crate::core::names::{check_name, check_repository, TagTemplate};
 use std::path::Path;
@@ -31,17 +31,6 @@ const RESERVED_BUILD_ARGS: [(&str, &str); 8] = [
     ("TARGETARCH", "the engine sets it from --arch"),
     ("TARGETOS", "the engine sets it from --arch"),
     ("TARGETVARIANT", "the engine sets it from --arch"),
-];
-
-/// The proxy variables (`build::proxy::VARS`, a layer above; a test there
-/// keeps the two lists equal).
-pub(crate) const PROXY_VARS: [&str; 6] = [
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
 ];
 
 /// Every problem in `c`. `env` expands `~/`.

@@ -6,6 +6,17 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+/// The proxy variables, in the order builds pass them: the one list the
+/// build's `--build-arg NAME`s and the config's refusal of them read.
+pub(crate) const PROXY_VARS: [&str; 6] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+];
+
 /// The environment as planning sees it.
 #[derive(Clone, Debug, Default)]
 pub struct HostEnv {

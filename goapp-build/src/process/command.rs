@@ -1,14 +1,18 @@
 //! A command as a value: program, arguments, environment, directory. Its
 //! `Display` is a POSIX-shell command line with secrets redacted, the same text
-//! for `--dry-run`, logs and error messages. Running it is [`super::exec`]'s job.
+//! for `--dry-run`, logs and error messages; its `Debug` redacts the same way.
+//! Running it is [`super::exec`]'s job.
 
 use crate::core::redact::{redact_url, Redactor};
 use crate::process::interrupt::Stop;
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A program to run, inspectable before it runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A program to run, inspectable before it runs. `Debug` shows environment
+/// values and arguments redacted as `Display` does (a `dbg!` of a build
+/// result must not print a proxy password).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Cmd {
     pub(super) program: String,
     pub(super) args: Vec<Word>,
@@ -89,6 +93,23 @@ impl Cmd {
         self
     }
 
+    /// Sets variables whose credentials `known` already holds, parsed once
+    /// where the values were read (the proxy settings): unlike [`Cmd::env`],
+    /// the values are not parsed again. `known` joins this command's
+    /// redactor, for the display and the output alike.
+    pub(crate) fn envs_known<'a>(
+        mut self,
+        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+        known: &Redactor,
+    ) -> Cmd {
+        self.env.extend(
+            vars.into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        self.redactor.0.extend(known);
+        self
+    }
+
     /// Runs the child in this directory.
     pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Cmd {
         self.cwd = Some(dir.into());
@@ -132,6 +153,16 @@ impl Cmd {
     pub fn redactor(&self) -> &Redactor {
         &self.redactor.0
     }
+
+    /// An environment value as shown: URL userinfo and known secrets hidden.
+    fn shown_env(&self, value: &str) -> String {
+        self.redactor.0.apply(&redact_url(value)).into_owned()
+    }
+
+    /// An argument as shown: known secrets and URL userinfo hidden.
+    fn shown_arg<'a>(&self, arg: &'a str) -> Cow<'a, str> {
+        self.redactor.0.apply(arg)
+    }
 }
 
 /// Quotes one word for a POSIX shell, leaving plain words alone.
@@ -155,20 +186,45 @@ pub(crate) fn quote_path(p: &Path) -> String {
 
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = &self.redactor.0;
         let mut words: Vec<String> = Vec::new();
         if let Some(d) = &self.cwd {
             words.push(format!("cd {} &&", quote_path(d)));
         }
         for (k, v) in &self.env {
-            words.push(format!("{k}={}", quote(&r.apply(&redact_url(v)))));
+            words.push(format!("{k}={}", quote(&self.shown_env(v))));
         }
         words.push(quote(&self.program));
         words.extend(self.args.iter().map(|w| match w {
-            Word::Lit(a) => quote(&r.apply(a)),
+            Word::Lit(a) => quote(&self.shown_arg(a)),
             Word::Var(n) => format!("\"${n}\""),
         }));
         f.write_str(&words.join(" "))
+    }
+}
+
+impl fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let args: Vec<Cow<'_, str>> = self
+            .args
+            .iter()
+            .map(|w| match w {
+                Word::Lit(a) => self.shown_arg(a),
+                Word::Var(n) => Cow::Owned(format!("${n}")),
+            })
+            .collect();
+        let env: Vec<(&str, String)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), self.shown_env(v)))
+            .collect();
+        f.debug_struct("Cmd")
+            .field("program", &self.program)
+            .field("args", &args)
+            .field("env", &env)
+            .field("cwd", &self.cwd)
+            .field("redactor", &self.redactor.0)
+            .field("stop", &self.stop)
+            .finish()
     }
 }
 
@@ -191,6 +247,36 @@ mod tests {
         assert_eq!(
             c.to_string(),
             "HTTP_PROXY='http://***@proxy:3128' NO_PROXY='' podman build --build-arg 'MAIN_PKG_PATH=./cmd/my app' -t joke:1-amd64"
+        );
+    }
+
+    #[test]
+    fn debug_redacts_env_and_args_as_display_does() {
+        let mut known = Redactor::default();
+        known.add("t0k3n-f0r-the-registry");
+        let c = Cmd::new("podman")
+            .env("HTTP_PROXY", "http://u:hunter22@proxy:3128")
+            .env("GIT_TOKEN", "t0k3n-f0r-the-registry")
+            .secrets(&known)
+            .args([
+                "build",
+                "--build-arg",
+                "P=http://u:hunter22@proxy:3128",
+                "--build-arg",
+                "PW=hunter22",
+                "https://bot:s3cr3tpw@git.example/r",
+                "--password=t0k3n-f0r-the-registry",
+            ])
+            .var_arg("sha");
+        for shown in [format!("{c:?}"), format!("{c:#?}"), c.to_string()] {
+            for secret in ["hunter22", "s3cr3tpw", "t0k3n-f0r-the-registry", "u:"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
+        assert_eq!(
+            format!("{c:?}"),
+            "Cmd { program: \"podman\", args: [\"build\", \"--build-arg\", \"P=http://***@proxy:3128\", \"--build-arg\", \"PW=***\", \"https://***@git.example/r\", \"--password=***\", \"$sha\"], \
+             env: [(\"HTTP_PROXY\", \"http://***@proxy:3128\"), (\"GIT_TOKEN\", \"***\")], cwd: None, redactor: Redactor { secrets: 4 }, stop: Normal }"
         );
     }
 

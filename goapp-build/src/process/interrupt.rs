@@ -18,6 +18,20 @@
 //! Once an interrupt is being handled, no other thread starts a process or
 //! goes on after one ended: it waits for the exit ([`hold_if_stopping`]),
 //! so nothing prints a half-truth (`FAILED …`) after the interrupt.
+//!
+//! Linux only, on purpose: the tool drives podman, docker and qemu's
+//! binfmt_misc on Linux build hosts, and already reads `/proc` (a process's
+//! start time in [`super::rundir`]). Two calls here are not portable:
+//! `pipe2` (a close-on-exec pipe in one step, so no child spawned meanwhile
+//! inherits it; macOS has none) and `__errno_location` (errno, saved and
+//! restored by the handler; glibc's and musl's name, not a documented
+//! interface: the BSDs and macOS call it `__error`). A port would call
+//! `pipe`, then `fcntl(FD_CLOEXEC)`, before any thread starts, and the
+//! platform's errno accessor; until then the build stops with a sentence
+//! saying so rather than a missing symbol.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("goapp-build runs on Linux build hosts: the signal handling (process/interrupt.rs) uses pipe2 and __errno_location");
 
 use std::cell::Cell;
 use std::io::{Read, Write};
@@ -199,6 +213,13 @@ pub(crate) fn installed() -> bool {
 extern "C" fn on_signal(sig: libc::c_int) {
     // SAFETY: only atomics, write(2), kill(2) and _exit(2) below; errno is
     // restored for the interrupted code.
+    //
+    // errno goes through `__errno_location` rather than std: reading it with
+    // `std::io::Error::last_os_error()` would be safe here in practice (it
+    // reads the same thread-local and packs the code without allocating),
+    // but std documents no async-signal-safety for it and has no way to
+    // *write* errno back, which is the point of saving it: `write(2)` may
+    // change it under the code the signal interrupted.
     unsafe {
         let errno = *libc::__errno_location();
         if RECEIVED.fetch_add(1, SeqCst) == 0 {
