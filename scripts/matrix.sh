@@ -264,14 +264,14 @@ holder_pid() {
 ns_up() {
   local suite="$1" R="$M/$1/root" S="$M/$1/state" pid shares=()
   if holder_pid "$suite" >/dev/null; then
-    local had missing="" p
-    had=" $(cat "$S/holder.shares" 2>/dev/null || true) "
-    for p in $SHARES; do case "$had" in *" $p "*) ;; *) missing="$missing $p" ;; esac; done
-    [ -z "$missing" ] && return 0
-    # Started for another checkout or TMPDIR: what this caller's engines
-    # must see would be missing inside, so the root starts again with both.
-    log "$suite: restarting the root's namespaces to share also:$missing"
-    SHARES="$(echo $had $missing)"
+    shares_seen "$suite" && return 0
+    # Started for another checkout or TMPDIR, or one shared then made anew
+    # (the root would see the old, deleted one): the root starts again,
+    # sharing what it shared and what this caller needs.
+    local had
+    had=$(cat "$S/holder.shares" 2>/dev/null || true)
+    log "$suite: restarting the root's namespaces to share: $SHARES"
+    SHARES=$(printf '%s\n' $had $SHARES | awk '!seen[$0]++' | tr '\n' ' ')
     stop_suite "$suite"
   fi
   [ -d "$R" ] || die "the $suite root is not set up: run matrix.sh setup $suite"
@@ -289,6 +289,14 @@ ns_up() {
   readlink "/proc/$pid/ns/mnt" >"$S/holder.mntns"
   printf '%s\n' "$SHARES" >"$S/holder.shares"
   echo "$pid" >"$S/holder.pid"
+}
+
+# Whether the running root sees every share that exists here as the same
+# directory (device and inode) as the host does.
+shares_seen() {
+  local p ex=()
+  for p in $SHARES; do [ -d "$p" ] && ex+=("$p"); done
+  [ "$(stat -c %d:%i "${ex[@]}")" = "$(cd / && in_ns "$1" stat -c %d:%i "${ex[@]}" 2>/dev/null)" ]
 }
 
 # Runs a program of the root in its namespaces (no launcher needed).
