@@ -12,7 +12,7 @@ use crate::engine::{self, EngineKind};
 use crate::process::command::Cmd;
 use crate::process::error::ProcessError;
 use crate::session::Session;
-use crate::ship::remote::{Probe, ShipTarget};
+use crate::ship::{Hosts, Probe, ShipTarget};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -303,33 +303,29 @@ fn go_versions(s: &Session) -> Vec<Check> {
 }
 
 /// Every configured host, at once: reachable over ssh, its import tool there.
+/// The hosts are resolved as `ship` resolves them, and an unreachable one
+/// is said in `ship`'s words.
 fn hosts(s: &Session) -> Vec<Check> {
-    let Some(c) = &s.config else {
+    if s.config.is_none() {
         return Vec::new();
-    };
-    let ssh_config = c
-        .file
-        .defaults
-        .ssh_config
-        .as_ref()
-        .map(|p| c.dir.join(s.env.expand_tilde(p)));
-    let targets: Vec<ShipTarget> = c
-        .file
-        .hosts
-        .hosts
-        .iter()
-        .map(|(n, h)| ShipTarget {
-            name: n.clone(),
-            host: h.clone(),
-            ssh_config: ssh_config.clone(),
-            control: None,
-        })
-        .collect();
+    }
     let (shipped, mut checks) = shipped_images(s);
+    let targets = match crate::ship::targets(s, Hosts::All) {
+        Ok(t) => t,
+        Err(e) => {
+            checks.push(Check::new(
+                Verdict::Fail,
+                "hosts",
+                compact(&format!("{e:#}")),
+            ));
+            return checks;
+        }
+    };
+    let home = s.env.home();
     checks.extend(std::thread::scope(|scope| {
         let hs: Vec<_> = targets
             .iter()
-            .map(|t| (t, scope.spawn(|| host_checks(t, &shipped))))
+            .map(|t| (t, scope.spawn(|| host_checks(t, &shipped, home.as_deref()))))
             .collect();
         hs.into_iter()
             .flat_map(|(t, h)| {
@@ -420,15 +416,9 @@ fn rendered(s: &Session, app: &str, tag: &str) -> (Check, Option<ImageRef>) {
 }
 
 /// The host's line, then for each app whether its image is there under
-/// both names and pinned.
-fn host_checks(t: &ShipTarget, shipped: &[Shipped]) -> Vec<Check> {
+/// both names and pinned. `home` shortens paths in the fix, as `ship` does.
+fn host_checks(t: &ShipTarget, shipped: &[Shipped], home: Option<&Path>) -> Vec<Check> {
     let name = format!("host {}", t.name);
-    let dest = t
-        .host
-        .ssh
-        .clone()
-        .or(t.host.host.clone())
-        .unwrap_or_default();
     let refs: Vec<String> = shipped
         .iter()
         .flat_map(|a| {
@@ -439,7 +429,11 @@ fn host_checks(t: &ShipTarget, shipped: &[Shipped]) -> Vec<Check> {
         })
         .collect();
     match t.probe(&refs) {
-        Err(e) => vec![Check::new(Verdict::Fail, name, unreachable(t, &dest, &e))],
+        // One line: a failed script's output is cut to its last line.
+        Err(e) => {
+            let why = crate::ship::why_unreachable(t, &e, home);
+            vec![Check::new(Verdict::Fail, name, compact(&why))]
+        }
         Ok(p) if p.importer => reachable_checks(t, &p, shipped, name),
         Ok(_) => vec![Check::new(
             Verdict::Fail,
@@ -479,33 +473,6 @@ fn reachable_checks(t: &ShipTarget, p: &Probe, shipped: &[Shipped], name: String
         out.extend(shipped.iter().filter_map(|a| image_check(t, p, a, arch)));
     }
     out
-}
-
-/// Why a node cannot be reached, in the words `ship` uses: where (user,
-/// host, port as ssh resolves them), what ssh said, the fix for that cause.
-fn unreachable(t: &ShipTarget, dest: &str, e: &ProcessError) -> String {
-    let resolved = || {
-        t.resolve()
-            .run_timeout(Some(std::time::Duration::from_secs(10)))
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    };
-    if crate::ship::remote::host_key_refused(e) {
-        let fix = crate::ship::remote::host_key_fix(&t.name, &resolved(), None);
-        return format!("not reachable over ssh: {fix}");
-    }
-    if crate::ship::remote::ssh_failed(e) {
-        let by_hand = t.by_hand().to_string();
-        return crate::ship::remote::unreachable_reason(&t.name, e, &resolved(), &by_hand);
-    }
-    let cause = e
-        .last_line()
-        .map(str::to_string)
-        .unwrap_or_else(|| e.to_string());
-    format!(
-        "not reachable over ssh ({dest}): {cause} — fix: make `{}` work (the key, the user, the port)",
-        t.by_hand()
-    )
 }
 
 /// Whether the node holds an app's image for its architecture under both

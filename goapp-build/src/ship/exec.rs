@@ -11,9 +11,9 @@ use crate::process::exec::{drain, Io, Running};
 use crate::process::interrupt::{self, Hook, Stage};
 use crate::process::rundir;
 use crate::push::PushStatus;
+use crate::ship::import::{SHA_VAR, VERIFIED};
 use crate::ship::plan::{Group, Lane, Member, PullGroup, Retag, TransferPlan};
 use crate::ship::progress::{Meter, NodeLine};
-use crate::ship::remote::{SHA_VAR, VERIFIED};
 use crate::ship::tarfilter::TarFilter;
 use crate::ship::{human, HostResult};
 use indicatif::MultiProgress;
@@ -386,13 +386,8 @@ impl LaneRun {
                 Err(e) => (Sink::Broken, Some(e.to_string())),
             },
         };
-        let filter = (!lane.drop.is_empty() || lane.add_name.is_some()).then(|| {
-            TarFilter::new(lane.drop.clone()).adding_name(
-                lane.add_name
-                    .as_ref()
-                    .map(|n| (g.archive_names.clone(), n.clone())),
-            )
-        });
+        let filter = (!lane.drop.is_empty() || lane.add_name.is_some())
+            .then(|| TarFilter::new(lane.drop.clone()).adding_name(lane.add_name.clone()));
         LaneRun {
             filter,
             sink,
@@ -754,12 +749,12 @@ fn cleanup(m: &Member) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ship::remote::{ArchiveFormat, Compression};
+    use crate::engine::store::ArchiveFormat;
+    use crate::ship::compression::Compression;
 
     fn group(reference: &str, hosts: &[&str]) -> Group {
         Group {
             reference: reference.into(),
-            archive_names: vec![reference.into()],
             name: "localhost/a:1".into(),
             id: "sha256:x".into(),
             format: ArchiveFormat::Docker,

@@ -5,13 +5,20 @@
 //! compression, every pipeline as commands), then run it ([`exec`]) or print
 //! it (`--dry-run`).
 
+mod compression;
 mod decide;
+mod docker_ids;
 mod exec;
+mod import;
+mod names;
 mod plan;
 mod probe;
 mod progress;
-pub(crate) mod remote;
+mod ssh;
 mod tarfilter;
+mod target;
+mod unreachable;
+mod upload;
 
 use crate::build::{self, Builder, Builds, Policy, Status};
 use crate::core::arch::Arch;
@@ -19,11 +26,13 @@ use crate::process::error::{Failure, ProcessError};
 use crate::process::{interrupt, rundir};
 use crate::session::Session;
 use crate::ship::plan::{Facts, TransferPlan};
-use crate::ship::remote::ShipTarget;
 use anyhow::{anyhow, bail, Result};
 use indicatif::MultiProgress;
 pub(crate) use plan::contradiction;
+pub(crate) use probe::{targets, Hosts, Probe};
 use std::io::Write;
+pub(crate) use target::ShipTarget;
+pub(crate) use unreachable::why_unreachable;
 
 /// Options of `cargo xtask ship`.
 #[derive(Clone, Debug, Default)]
@@ -309,7 +318,7 @@ fn stale_parts(targets: &[ShipTarget]) -> std::collections::BTreeMap<String, Vec
 
 /// Runs `ship`: probe, build what is missing, plan, then send or print.
 pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipReport> {
-    let mut targets = probe::targets(s, &o.hosts)?;
+    let mut targets = probe::targets(s, Hosts::Named(&o.hosts))?;
     // Read before the build's sweep removes the ended runs' directories.
     let stale_parts = stale_parts(&targets);
     // Control sockets live in a short private directory, removed at the end
@@ -334,7 +343,7 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     };
     let plan = plan::plan(&nodes, &builds.results, &facts);
     let mut unreachable = reached.unreachable;
-    probe::explain_unreachable(&targets, &mut unreachable, s.env.home().as_deref());
+    unreachable::explain_unreachable(&targets, &mut unreachable, s.env.home().as_deref());
     let mut report = ShipReport {
         hosts: unreachable,
         builds: None,

@@ -7,14 +7,17 @@
 use crate::build::BuildResult;
 use crate::config::hosts::ImportKind;
 use crate::core::arch::Arch;
+use crate::engine::store::ArchiveFormat;
 use crate::engine::Engine;
 use crate::process::command::Cmd;
 use crate::process::error::ProcessError;
 use crate::push::plan::{PushStep, Registry};
+use crate::ship::compression::Compression;
 use crate::ship::decide::{need, Need};
-use crate::ship::remote::{
-    k3s_file, ArchiveFormat, Compression, Delivery, ImageNames, Probe, ShipTarget, SHA_VAR,
-};
+use crate::ship::import::{k3s_file, Delivery, ImageNames, SHA_VAR};
+use crate::ship::probe::Probe;
+use crate::ship::tarfilter::SecondName;
+use crate::ship::target::ShipTarget;
 use crate::ship::HostResult;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,9 +117,6 @@ pub(crate) struct Retag {
 pub(crate) struct Group {
     /// The image as the local store names it.
     pub reference: String,
-    /// What the saved archive may call it (the stored name, docker's short
-    /// form): where a second name is written in.
-    pub archive_names: Vec<String>,
     /// The name every architecture's image shares (`localhost/joke:1`).
     pub name: String,
     /// Its id (empty while it is still to build).
@@ -143,7 +143,7 @@ pub(crate) struct Lane {
     /// A second name written into the archive (`REPO:TAG` beside
     /// `REPO:TAG-<arch>`), for importers that run nothing after reading it
     /// (`k3s-dir`).
-    pub add_name: Option<String>,
+    pub add_name: Option<SecondName>,
     pub members: Vec<Member>,
 }
 
@@ -198,7 +198,7 @@ impl Group {
                 out.push(format!("# {names}: goapp leaves out the {} blob(s) already there; a shell pipe cannot, so the lines below send the whole archive", lane.drop.len()));
             }
             if let Some(n) = &lane.add_name {
-                out.push(format!("# {names}: goapp also names the image {n} inside the archive; a shell pipe cannot, so pasted, k3s imports it as {} only", self.reference));
+                out.push(format!("# {names}: goapp also names the image {} inside the archive; a shell pipe cannot, so pasted, k3s imports it as {} only", n.also, self.reference));
             }
             let compress = lane
                 .compress
@@ -281,7 +281,7 @@ pub(crate) fn nodes(
         let p = match p {
             Ok(p) => p,
             Err(e) => {
-                let reason = format!("cannot reach {name} over ssh: {e}");
+                let reason = crate::ship::unreachable::probe_failed(&name, &e);
                 failed.push((name, HostResult::failed_by(reason, e)));
                 continue;
             }
@@ -371,7 +371,6 @@ pub(crate) fn plan(nodes: &[Node], builds: &[BuildResult], f: &Facts) -> Transfe
         if !plan.groups.last().is_some_and(same) {
             plan.groups.push(Group {
                 reference: r.reference.clone(),
-                archive_names: r.image.archive_names(f.engine.domain()),
                 name: r.index_reference.clone(),
                 id: r.id().unwrap_or_default().to_string(),
                 format,
@@ -515,7 +514,11 @@ fn join(g: &mut Group, index: usize, node: &Node, r: &BuildResult, f: &Facts) {
     );
     let k3s_dir = t.host.import == ImportKind::K3sDir;
     let member = member(g, node, r, f, tmp, compression);
-    let add_name = k3s_dir.then(|| g.name.clone());
+    let add_name = k3s_dir.then(|| SecondName {
+        names: r.image.archive_names(f.engine.domain()),
+        also: g.name.clone(),
+        also_tag: r.index_image.tag().to_string(),
+    });
     let lane = g
         .lanes
         .iter_mut()
@@ -601,7 +604,7 @@ mod tests {
     use crate::build::Status;
     use crate::engine::BuildFront;
     use crate::engine::EngineKind;
-    use crate::ship::remote::{PIN_CRI, PIN_K3S};
+    use crate::ship::names::{PIN_CRI, PIN_K3S};
 
     const ID: &str = "sha256:a795d7be35a01270284e47133f3d832208e3982a7e2e0444778e6ea1ec8bd5c7";
 
@@ -622,7 +625,7 @@ mod tests {
             blobs: blobs.iter().map(|b| b.to_string()).collect(),
             images: images
                 .iter()
-                .map(|(r, i)| crate::ship::remote::Held {
+                .map(|(r, i)| crate::ship::probe::Held {
                     reference: r.to_string(),
                     id: i.to_string(),
                     labels: [PIN_CRI, PIN_K3S].iter().map(|l| l.to_string()).collect(),
@@ -795,7 +798,7 @@ mod tests {
         let lanes: Vec<Option<&str>> = plan.groups[0]
             .lanes
             .iter()
-            .map(|l| l.add_name.as_deref())
+            .map(|l| l.add_name.as_ref().map(|n| n.also.as_str()))
             .collect();
         assert_eq!(lanes, [Some("localhost/joke:1"), None]);
         let m = &plan.groups[0].lanes[0].members[0];

@@ -3,9 +3,19 @@
 //! image a second name (`index.json` of an OCI archive, `manifest.json` of
 //! a docker archive). Headers and data are copied as they come; nothing is
 //! buffered beyond one header, the extended headers that belong to it, and
-//! the small index being renamed.
+//! the small index being renamed, which is parsed and rewritten as JSON.
+//!
+//! The `tar` crate reads each header's fields (size, type, path, pax
+//! records) and rewrites the renamed index's size and checksum. Its
+//! `Archive` reader is not used for the stream: it pulls from a `Read`
+//! while the executor pushes chunks as `save` writes them, and it consumes
+//! pax and GNU extension headers into parsed values, so the archive could
+//! not be copied byte for byte.
 
+use serde_json::{Map, Value};
 use std::collections::BTreeSet;
+use std::io;
+use tar::Header;
 
 /// Drops `blobs/sha256/<hex>` entries whose digest is in the set.
 #[derive(Debug)]
@@ -20,14 +30,32 @@ pub(super) struct TarFilter {
     pub dropped: u64,
     /// Entries dropped so far.
     pub dropped_entries: usize,
-    /// `(names, also)`: wherever the archive names the image one of
-    /// `names`, name it `also` too.
-    add: Option<(Vec<String>, String)>,
+    /// Wherever the archive names the image, name it this too.
+    add: Option<SecondName>,
     added: bool,
+}
+
+/// The image's second name, to be written into the archive's index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct SecondName {
+    /// What the archive may call the image already: the stored name, and
+    /// docker's short form of it.
+    pub names: Vec<String>,
+    /// The name to add: `localhost/joke:1`.
+    pub also: String,
+    /// Its tag alone (`1`), for an index whose OCI ref name is only the tag
+    /// (docker ≥ 25, which gives the full name in `io.containerd.image.name`).
+    pub also_tag: String,
 }
 
 /// The most of an index the filter holds to rename it.
 const INDEX_LIMIT: u64 = 1 << 20;
+
+/// The OCI annotation naming an image in an index: a full name, or a tag.
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// containerd's (and docker ≥ 25's) annotation with the image's full name.
+const IMAGE_NAME: &str = "io.containerd.image.name";
 
 #[derive(Debug)]
 enum State {
@@ -50,6 +78,9 @@ enum State {
     Trailer,
 }
 
+/// Where the kept bytes go.
+type Out<'o> = dyn FnMut(&[u8]) -> io::Result<()> + 'o;
+
 impl TarFilter {
     /// A filter dropping these digests (`sha256:<hex>`).
     pub(super) fn new(drop: BTreeSet<String>) -> TarFilter {
@@ -66,8 +97,8 @@ impl TarFilter {
         }
     }
 
-    /// Also names the image `also` where the archive names it `name`.
-    pub(super) fn adding_name(mut self, add: Option<(Vec<String>, String)>) -> TarFilter {
+    /// Also names the image as `add` says, where the archive names it.
+    pub(super) fn adding_name(mut self, add: Option<SecondName>) -> TarFilter {
         self.add = add;
         self
     }
@@ -76,17 +107,13 @@ impl TarFilter {
     /// naming the image), once the archive has gone through.
     pub(super) fn name_missing(&self) -> Option<&str> {
         match &self.add {
-            Some((_, also)) if !self.added => Some(also),
+            Some(n) if !self.added => Some(&n.also),
             _ => None,
         }
     }
 
     /// Feeds bytes; `out` receives what is kept.
-    pub(super) fn feed(
-        &mut self,
-        mut input: &[u8],
-        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> std::io::Result<()> {
+    pub(super) fn feed(&mut self, mut input: &[u8], out: &mut Out) -> io::Result<()> {
         while !input.is_empty() {
             match &mut self.state {
                 State::Trailer => {
@@ -103,40 +130,43 @@ impl TarFilter {
                         self.on_header(out)?;
                     }
                 }
-                State::Data {
-                    left,
-                    keep,
-                    extended,
-                } => {
-                    let take = (*left).min(input.len() as u64) as usize;
-                    let chunk = &input[..take];
-                    if *extended {
-                        self.pending.extend_from_slice(chunk);
-                    } else if *keep {
-                        out(chunk)?;
-                    } else {
-                        self.dropped += take as u64;
-                    }
-                    *left -= take as u64;
-                    input = &input[take..];
-                    if *left == 0 {
-                        let was_extended = *extended;
-                        self.state = State::Header;
-                        if was_extended {
-                            self.pending_path =
-                                pax_path(&self.pending).or(self.pending_path.take());
-                        }
-                    }
-                }
+                State::Data { .. } => input = self.data(input, out)?,
             }
         }
         Ok(())
     }
 
-    fn on_header(
-        &mut self,
-        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> std::io::Result<()> {
+    /// Copies, skips or holds (an extended header's) data.
+    fn data<'i>(&mut self, input: &'i [u8], out: &mut Out) -> io::Result<&'i [u8]> {
+        let State::Data {
+            left,
+            keep,
+            extended,
+        } = &mut self.state
+        else {
+            return Ok(input);
+        };
+        let take = (*left).min(input.len() as u64) as usize;
+        let chunk = &input[..take];
+        if *extended {
+            self.pending.extend_from_slice(chunk);
+        } else if *keep {
+            out(chunk)?;
+        } else {
+            self.dropped += take as u64;
+        }
+        *left -= take as u64;
+        if *left == 0 {
+            let was_extended = *extended;
+            self.state = State::Header;
+            if was_extended {
+                self.pending_path = pax_path(&self.pending).or(self.pending_path.take());
+            }
+        }
+        Ok(&input[take..])
+    }
+
+    fn on_header(&mut self, out: &mut Out) -> io::Result<()> {
         let h = std::mem::take(&mut self.header);
         if h.iter().all(|&b| b == 0) {
             out(&std::mem::take(&mut self.pending))?;
@@ -144,10 +174,15 @@ impl TarFilter {
             self.state = State::Trailer;
             return Ok(());
         }
-        let size = parse_size(&h[124..136]);
+        let header = Header::from_byte_slice(&h);
+        let size = header.entry_size()?;
         let padded = size.div_ceil(512) * 512;
-        let kind = h[156];
-        if matches!(kind, b'x' | b'g' | b'L' | b'K') {
+        let kind = header.entry_type();
+        if kind.is_pax_local_extensions()
+            || kind.is_pax_global_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+        {
             self.pending.extend_from_slice(&h);
             self.state = State::Data {
                 left: padded,
@@ -159,7 +194,10 @@ impl TarFilter {
             }
             return Ok(());
         }
-        let name = self.pending_path.take().unwrap_or_else(|| header_name(&h));
+        let name = self
+            .pending_path
+            .take()
+            .unwrap_or_else(|| String::from_utf8_lossy(&header.path_bytes()).into_owned());
         if self.renames(&name, size) {
             self.state = State::Capture {
                 header: h,
@@ -169,7 +207,12 @@ impl TarFilter {
             };
             return Ok(());
         }
-        let keep = !self.is_dropped(&name);
+        self.entry(h, &name, padded, out)
+    }
+
+    /// Starts copying (or dropping) an entry, its extended headers first.
+    fn entry(&mut self, h: Vec<u8>, name: &str, padded: u64, out: &mut Out) -> io::Result<()> {
+        let keep = !self.is_dropped(name);
         let pending = std::mem::take(&mut self.pending);
         if keep {
             out(&pending)?;
@@ -191,11 +234,7 @@ impl TarFilter {
     }
 
     /// Holds the bytes of an index being renamed; writes it back when whole.
-    fn capture<'i>(
-        &mut self,
-        input: &'i [u8],
-        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> std::io::Result<&'i [u8]> {
+    fn capture<'i>(&mut self, input: &'i [u8], out: &mut Out) -> io::Result<&'i [u8]> {
         let State::Capture {
             header,
             size,
@@ -211,7 +250,7 @@ impl TarFilter {
         if *left == 0 {
             let (header, size, data) = (std::mem::take(header), *size, std::mem::take(data));
             self.state = State::Header;
-            self.emit_renamed(header, size, data, out)?;
+            self.emit_renamed(&header, size, data, out)?;
         }
         Ok(&input[take..])
     }
@@ -229,24 +268,24 @@ impl TarFilter {
     /// the image; the header's size and checksum follow the new length.
     fn emit_renamed(
         &mut self,
-        mut header: Vec<u8>,
+        h: &[u8],
         size: u64,
         data: Vec<u8>,
-        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> std::io::Result<()> {
-        let text = String::from_utf8_lossy(&data[..size as usize]).into_owned();
+        out: &mut Out,
+    ) -> io::Result<()> {
         let renamed = self
             .add
             .as_ref()
-            .and_then(|(names, also)| add_name(&text, names, also));
-        let Some(new) = renamed else {
-            out(&header)?;
+            .and_then(|n| add_name(&data[..size as usize], n));
+        let Some(body) = renamed else {
+            out(h)?;
             return out(&data);
         };
         self.added = true;
-        let body = new.into_bytes();
-        set_size(&mut header, body.len() as u64);
-        out(&header)?;
+        let mut header = Header::from_byte_slice(h).clone();
+        header.set_size(body.len() as u64);
+        header.set_cksum();
+        out(header.as_bytes())?;
         out(&body)?;
         out(&vec![0u8; body.len().div_ceil(512) * 512 - body.len()])
     }
@@ -260,106 +299,77 @@ impl TarFilter {
     }
 }
 
-/// `json` with the image (one of `names`: the archive may use any) also
-/// called `also`: in an OCI index, a copy of its descriptor with the other
-/// ref name; in a docker archive's manifest, the tag added beside it.
-/// `None` when it names none of them.
-pub(super) fn add_name(json: &str, names: &[String], also: &str) -> Option<String> {
-    let name = names.first()?;
-    if let Some(tags) = json.find("\"RepoTags\":[") {
-        for n in names {
-            let quoted = format!("\"{n}\"");
-            if let Some(at) = json[tags..].find(&quoted).map(|i| i + tags) {
-                let end = at + quoted.len();
-                return Some(format!("{},\"{also}\"{}", &json[..end], &json[end..]));
-            }
-        }
-        return None;
-    }
-    let quoted = format!("\"org.opencontainers.image.ref.name\":\"{name}\"");
-    let at = json.find(&quoted)?;
-    let (start, end) = enclosing_object(json, at)?;
-    let copy = json[start..end].replace(
-        &quoted,
-        &format!("\"org.opencontainers.image.ref.name\":\"{also}\""),
-    );
-    Some(format!("{},{copy}{}", &json[..end], &json[end..]))
-}
-
-/// The bounds of the descriptor (a `{…}` directly inside `"manifests":[…]`)
-/// around byte `at`.
-fn enclosing_object(json: &str, at: usize) -> Option<(usize, usize)> {
-    let list = json.find("\"manifests\":[")? + 13;
-    let bytes = json.as_bytes();
-    let (mut depth, mut start, mut in_str, mut i) = (0usize, None, false, list);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if in_str => i += 1,
-            b'"' => in_str = !in_str,
-            b'{' if !in_str => {
-                if depth == 0 {
-                    start = Some(i);
-                }
-                depth += 1;
-            }
-            b'}' if !in_str => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    let s = start?;
-                    if (s..=i).contains(&at) {
-                        return Some((s, i + 1));
-                    }
-                }
-            }
-            b']' if !in_str && depth == 0 => return None,
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Writes `size` into a ustar header and recomputes its checksum.
-fn set_size(h: &mut [u8], size: u64) {
-    let field = format!("{size:011o}\0");
-    h[124..136].copy_from_slice(field.as_bytes());
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-}
-
-fn parse_size(field: &[u8]) -> u64 {
-    if field[0] & 0x80 != 0 {
-        // base-256 (GNU) for sizes over 8 GiB
-        field[1..]
-            .iter()
-            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
-    } else {
-        let s: String = field
-            .iter()
-            .take_while(|&&b| b != 0 && b != b' ')
-            .map(|&b| b as char)
-            .collect();
-        u64::from_str_radix(s.trim(), 8).unwrap_or(0)
-    }
-}
-
-fn cstr(b: &[u8]) -> String {
-    String::from_utf8_lossy(&b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]).into_owned()
-}
-
-fn header_name(h: &[u8]) -> String {
-    let name = cstr(&h[0..100]);
-    let prefix = if &h[257..262] == b"ustar" {
-        cstr(&h[345..500])
-    } else {
-        String::new()
+/// `json` (an OCI `index.json` or a docker archive's `manifest.json`) with
+/// the image, which it calls one of `n.names`, also called `n.also`;
+/// `None` when it names none of them (or is neither kind of index).
+fn add_name(json: &[u8], n: &SecondName) -> Option<Vec<u8>> {
+    let mut doc: Value = serde_json::from_slice(json).ok()?;
+    let added = match &mut doc {
+        Value::Array(images) => add_repo_tag(images, n),
+        Value::Object(index) => add_descriptor(index, n),
+        _ => false,
     };
-    if prefix.is_empty() {
-        name
-    } else {
-        format!("{prefix}/{name}")
+    added.then(|| serde_json::to_vec(&doc).ok()).flatten()
+}
+
+/// A docker archive's manifest: `also` right after the image's name in
+/// its `RepoTags`.
+fn add_repo_tag(images: &mut [Value], n: &SecondName) -> bool {
+    for name in &n.names {
+        for image in images.iter_mut() {
+            let Some(Value::Array(tags)) = image.get_mut("RepoTags") else {
+                continue;
+            };
+            if let Some(at) = tags.iter().position(|t| t.as_str() == Some(name)) {
+                if !tags.iter().any(|t| t.as_str() == Some(&n.also)) {
+                    tags.insert(at + 1, Value::from(n.also.as_str()));
+                }
+                return true;
+            }
+        }
     }
+    false
+}
+
+/// An OCI index: a copy of the descriptor that names the image (by its ref
+/// name, or by containerd's image name), right after it, naming it `also`
+/// in the same style: containerd's name in full, the ref name in full
+/// where the original's is the full name, else the tag alone.
+fn add_descriptor(index: &mut Map<String, Value>, n: &SecondName) -> bool {
+    let Some(Value::Array(manifests)) = index.get_mut("manifests") else {
+        return false;
+    };
+    let Some(at) = manifests.iter().position(|d| names_image(d, &n.names)) else {
+        return false;
+    };
+    let mut copy = manifests[at].clone();
+    let Some(Value::Object(notes)) = copy.get_mut("annotations") else {
+        return false;
+    };
+    if let Some(full) = notes.get_mut(IMAGE_NAME) {
+        *full = Value::from(n.also.as_str());
+    }
+    if let Some(Value::String(r)) = notes.get_mut(REF_NAME) {
+        *r = if n.names.contains(r) {
+            n.also.clone()
+        } else {
+            n.also_tag.clone()
+        };
+    }
+    manifests.insert(at + 1, copy);
+    true
+}
+
+/// Whether an index's descriptor names the image: its ref name or
+/// containerd's image name is one of `names`.
+fn names_image(descriptor: &Value, names: &[String]) -> bool {
+    [REF_NAME, IMAGE_NAME].iter().any(|key| {
+        descriptor
+            .get("annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .is_some_and(|v| names.iter().any(|n| n == v))
+    })
 }
 
 /// The `path=` of pax records, or a GNU long name, in extended-header bytes.
@@ -367,23 +377,20 @@ fn pax_path(ext: &[u8]) -> Option<String> {
     let mut found = None;
     let mut i = 0;
     while i + 512 <= ext.len() {
-        let h = &ext[i..i + 512];
-        let size = parse_size(&h[124..136]) as usize;
+        let h = Header::from_byte_slice(&ext[i..i + 512]);
+        let size = h.entry_size().unwrap_or(0) as usize;
         let data = &ext[i + 512..(i + 512 + size).min(ext.len())];
-        match h[156] {
-            b'L' => found = Some(cstr(data)),
-            b'x' => {
-                let text = String::from_utf8_lossy(data);
-                for rec in text.split('\n') {
-                    if let Some(p) = rec
-                        .split_once(' ')
-                        .and_then(|(_, kv)| kv.strip_prefix("path="))
-                    {
-                        found = Some(p.to_string());
-                    }
-                }
-            }
-            _ => {}
+        let kind = h.entry_type();
+        if kind.is_gnu_longname() {
+            let end = data.iter().position(|&c| c == 0).unwrap_or(data.len());
+            found = Some(String::from_utf8_lossy(&data[..end]).into_owned());
+        } else if kind.is_pax_local_extensions() {
+            let path = tar::PaxExtensions::new(data)
+                .flatten()
+                .filter(|e| e.key() == Ok("path"))
+                .filter_map(|e| e.value().ok().map(str::to_string))
+                .last();
+            found = path.or(found);
         }
         i += 512 + size.div_ceil(512) * 512;
     }
@@ -396,6 +403,10 @@ mod tests {
     use std::process::Command;
 
     fn archive(dir: &std::path::Path, files: &[(&str, usize)]) -> Vec<u8> {
+        archive_as("pax", dir, files)
+    }
+
+    fn archive_as(format: &str, dir: &std::path::Path, files: &[(&str, usize)]) -> Vec<u8> {
         for (name, size) in files {
             let p = dir.join(name);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -403,7 +414,8 @@ mod tests {
         }
         let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
         let out = Command::new("tar")
-            .args(["--format=pax", "-cf", "-", "-C"])
+            .arg(format!("--format={format}"))
+            .args(["-cf", "-", "-C"])
             .arg(dir)
             .args(&names)
             .output()
@@ -462,28 +474,97 @@ mod tests {
         }
     }
 
+    /// Names as ustar splits them (a prefix), as GNU tar writes them (an
+    /// `L` entry before the header), and as pax records: every entry is
+    /// known by its full path, so what is dropped is what is named.
+    #[test]
+    fn long_names_in_every_header_format() {
+        let d = tempfile::tempdir().unwrap();
+        // Over 100 bytes: a long name in gnu and pax, a prefix in ustar.
+        let long = format!("blobs/sha256/{}", "f".repeat(90));
+        let deep = format!("blobs/{}/{}", "d".repeat(100), "e".repeat(40));
+        for format in ["ustar", "gnu", "pax"] {
+            let bytes = archive_as(format, d.path(), &[(&deep, 3), (&long, 600)]);
+            let mut f =
+                TarFilter::new([format!("sha256:{}", "f".repeat(90))].into_iter().collect());
+            let mut out = Vec::new();
+            for c in bytes.chunks(100) {
+                f.feed(c, &mut |b| {
+                    out.extend_from_slice(b);
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert_eq!(list(&out), vec![deep.clone()], "{format}");
+            assert_eq!(f.dropped_entries, 1, "{format}");
+        }
+    }
+
+    fn second(names: &[&str], also: &str, also_tag: &str) -> SecondName {
+        SecondName {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            also: also.into(),
+            also_tag: also_tag.into(),
+        }
+    }
+
+    /// `add_name`'s output as JSON, to compare with what it must mean.
+    fn added(json: &str, n: &SecondName) -> Option<Value> {
+        add_name(json.as_bytes(), n).map(|b| serde_json::from_slice(&b).unwrap())
+    }
+
+    fn json(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
     #[test]
     fn a_second_name_is_added_to_either_kind_of_index() {
         let oci = r#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1-arm64"}}]}"#;
+        let n = second(&["localhost/joke:1-arm64"], "localhost/joke:1", "1");
         assert_eq!(
-            add_name(oci, &["localhost/joke:1-arm64".into()], "localhost/joke:1").unwrap(),
-            r#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1-arm64"}},{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1"}}]}"#
+            added(oci, &n).unwrap(),
+            json(
+                r#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1-arm64"}},{"mediaType":"m","digest":"sha256:fb9c","size":575,"annotations":{"org.opencontainers.image.ref.name":"localhost/joke:1"}}]}"#
+            )
         );
         let docker =
             r#"[{"Config":"c.json","RepoTags":["joke:1-arm64"],"Layers":["l/layer.tar"]}]"#;
-        assert_eq!(
-            add_name(
-                docker,
-                &[
-                    "docker.io/library/joke:1-arm64".into(),
-                    "joke:1-arm64".into()
-                ],
-                "docker.io/library/joke:1"
-            )
-            .unwrap(),
-            r#"[{"Config":"c.json","RepoTags":["joke:1-arm64","docker.io/library/joke:1"],"Layers":["l/layer.tar"]}]"#
+        let n = second(
+            &["docker.io/library/joke:1-arm64", "joke:1-arm64"],
+            "docker.io/library/joke:1",
+            "1",
         );
-        assert_eq!(add_name(oci, &["localhost/other:1".into()], "x"), None);
+        assert_eq!(
+            added(docker, &n).unwrap(),
+            json(
+                r#"[{"Config":"c.json","RepoTags":["joke:1-arm64","docker.io/library/joke:1"],"Layers":["l/layer.tar"]}]"#
+            )
+        );
+        assert_eq!(added(oci, &second(&["localhost/other:1"], "x", "x")), None);
+        assert_eq!(added("not json", &n), None);
+    }
+
+    /// docker ≥ 25 names the image in full in `io.containerd.image.name`
+    /// and gives only the tag as the OCI ref name: the copy says both the
+    /// same way, and everything else in the index is kept.
+    #[test]
+    fn a_second_name_follows_docker_25_s_style() {
+        let index = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:fb9c","size":575,"annotations":{"io.containerd.image.name":"docker.io/library/joke:1-arm64","org.opencontainers.image.ref.name":"1-arm64"},"platform":{"architecture":"arm64","os":"linux"}}]}"#;
+        let n = second(
+            &["docker.io/library/joke:1-arm64", "joke:1-arm64"],
+            "docker.io/library/joke:1",
+            "1",
+        );
+        let copy = r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:fb9c","size":575,"annotations":{"io.containerd.image.name":"docker.io/library/joke:1","org.opencontainers.image.ref.name":"1"},"platform":{"architecture":"arm64","os":"linux"}}"#;
+        let mut expected = json(index);
+        expected["manifests"]
+            .as_array_mut()
+            .unwrap()
+            .push(json(copy));
+        assert_eq!(added(index, &n).unwrap(), expected);
+        // A tag alone names nothing: the image is found by its full name only.
+        let tag_only = index.replace("io.containerd.image.name", "other");
+        assert_eq!(added(&tag_only, &n), None);
     }
 
     #[test]
@@ -508,9 +589,10 @@ mod tests {
             out.stdout
         };
         for chunk in [1usize, 100, 512, 1 << 20] {
-            let mut f = TarFilter::new(BTreeSet::new()).adding_name(Some((
-                vec!["localhost/joke:1-arm64".into()],
-                "localhost/joke:1".into(),
+            let mut f = TarFilter::new(BTreeSet::new()).adding_name(Some(second(
+                &["localhost/joke:1-arm64"],
+                "localhost/joke:1",
+                "1",
             )));
             let mut out = Vec::new();
             for c in bytes.chunks(chunk) {
@@ -539,8 +621,11 @@ mod tests {
             );
             assert_eq!(std::fs::read(x.path().join(&a)).unwrap().len(), 3000);
         }
-        let mut f = TarFilter::new(BTreeSet::new())
-            .adding_name(Some((vec!["localhost/other:1".into()], "x".into())));
+        let mut f = TarFilter::new(BTreeSet::new()).adding_name(Some(second(
+            &["localhost/other:1"],
+            "x",
+            "x",
+        )));
         f.feed(&bytes, &mut |_| Ok(())).unwrap();
         assert_eq!(f.name_missing(), Some("x"));
     }

@@ -1,19 +1,33 @@
-//! Reaching the nodes: the targets named by `--host`, one ssh master
-//! connection per node (later sessions share it), and the read-only probe,
-//! all nodes at once.
+//! Reaching the nodes: the targets named by `--host` (or every configured
+//! host, for `doctor`), one ssh master connection per node (later sessions
+//! share it), and the read-only probe ([`script`]), all nodes at once.
+
+mod script;
 
 use crate::process::error::ProcessError;
 use crate::process::exec::{Io, Running};
 use crate::process::interrupt::{self, Hook, Stage};
 use crate::session::Session;
-use crate::ship::remote::{Probe, ShipTarget};
+use crate::ship::target::ShipTarget;
 use anyhow::{bail, Context, Result};
+#[cfg(test)]
+pub(super) use script::Held;
+pub(crate) use script::Probe;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The nodes `spec` names (hosts and groups, comma-separated), their
-/// control sockets still to attach ([`attach_sockets`]).
-pub(crate) fn targets(s: &Session, spec: &str) -> Result<Vec<ShipTarget>> {
+/// Which configured hosts to reach.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Hosts<'a> {
+    /// Those `--host` names: hosts and groups, comma-separated.
+    Named(&'a str),
+    /// Every configured host (`doctor`); none is not an error.
+    All,
+}
+
+/// The nodes `which` names, their control sockets still to attach
+/// ([`attach_sockets`]).
+pub(crate) fn targets(s: &Session, which: Hosts) -> Result<Vec<ShipTarget>> {
     let Some(config) = &s.config else {
         bail!("ship needs a goapp.yaml with `hosts:`: none was found from {} upwards; pass --config PATH", s.cwd.display());
     };
@@ -23,12 +37,19 @@ pub(crate) fn targets(s: &Session, spec: &str) -> Result<Vec<ShipTarget>> {
         .ssh_config
         .as_ref()
         .map(|p| config.dir.join(s.env.expand_tilde(p)));
-    which::which("ssh")
-        .context("ssh is not installed: install it (apt-get install openssh-client)")?;
-    Ok(config
-        .file
-        .hosts
-        .resolve(spec)?
+    let all = &config.file.hosts;
+    let hosts: Vec<_> = match which {
+        Hosts::Named(spec) => {
+            ssh_installed()?;
+            all.resolve(spec)?
+        }
+        Hosts::All if all.hosts.is_empty() => return Ok(Vec::new()),
+        Hosts::All => {
+            ssh_installed()?;
+            all.hosts.clone().into_iter().collect()
+        }
+    };
+    Ok(hosts
         .into_iter()
         .map(|(name, host)| ShipTarget {
             name,
@@ -39,13 +60,20 @@ pub(crate) fn targets(s: &Session, spec: &str) -> Result<Vec<ShipTarget>> {
         .collect())
 }
 
+/// Fails with the fix when there is no ssh client to reach the nodes with.
+fn ssh_installed() -> Result<()> {
+    which::which("ssh")
+        .map(drop)
+        .context("ssh is not installed: install it (apt-get install openssh-client)")
+}
+
 /// The control socket's file name of the `i`-th target.
-pub(crate) fn socket_name(i: usize) -> String {
+pub(super) fn socket_name(i: usize) -> String {
     format!("{i}.sock")
 }
 
 /// Gives each target its control socket in `dir`.
-pub(crate) fn attach_sockets(targets: &mut [ShipTarget], dir: &Path) {
+pub(super) fn attach_sockets(targets: &mut [ShipTarget], dir: &Path) {
     for (i, t) in targets.iter_mut().enumerate() {
         t.control = Some(dir.join(socket_name(i)));
     }
@@ -54,7 +82,7 @@ pub(crate) fn attach_sockets(targets: &mut [ShipTarget], dir: &Path) {
 /// A master ssh connection owned by this run: killed (and reaped) on drop;
 /// on an interrupt, closed with `ssh -O exit` once what is removed over it
 /// is gone.
-pub(crate) struct Master(#[allow(dead_code)] Running, #[allow(dead_code)] Hook);
+pub(super) struct Master(#[allow(dead_code)] Running, #[allow(dead_code)] Hook);
 
 impl Master {
     /// Starts the master and waits until its socket is there. `None` when it
@@ -87,7 +115,7 @@ impl Master {
 }
 
 /// What probing found, and what ran alongside it.
-pub(crate) struct Probed<R> {
+pub(super) struct Probed<R> {
     /// One per target, in order.
     pub probes: Vec<Result<Probe, ProcessError>>,
     /// The master connections, to keep until the run ends.
@@ -99,7 +127,7 @@ pub(crate) struct Probed<R> {
 /// Starts each node's master, then probes it for `refs[i]`, all nodes at
 /// once; `alongside` (the build check, when the architectures are known up
 /// front) runs meanwhile.
-pub(crate) fn probe_all<R: Send>(
+pub(super) fn probe_all<R: Send>(
     targets: &[ShipTarget],
     refs: &[Vec<String>],
     alongside: Option<impl FnOnce() -> R + Send>,
@@ -131,46 +159,4 @@ pub(crate) fn probe_all<R: Send>(
         probed.alongside = other.map(|h| h.join());
         probed
     })
-}
-
-/// Replaces the reason of each host that ssh could not reach with one
-/// sentence: where (user, host, port as ssh resolves them, read with
-/// `ssh -G`), what failed, and the fix (for an unknown host key, the exact
-/// `ssh-keyscan`). The full ssh command line follows only with `-v`.
-pub(crate) fn explain_unreachable(
-    targets: &[ShipTarget],
-    failed: &mut [(String, crate::ship::HostResult)],
-    home: Option<&Path>,
-) {
-    for (name, r) in failed.iter_mut() {
-        let crate::ship::HostResult::Failed {
-            process: Some(e), ..
-        } = r
-        else {
-            continue;
-        };
-        let Some(t) = targets.iter().find(|t| &t.name == name) else {
-            continue;
-        };
-        if !crate::ship::remote::ssh_failed(e) {
-            continue;
-        }
-        let resolved = t
-            .resolve()
-            .run_timeout(Some(Duration::from_secs(10)))
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        // The sentence says it all: ssh's command line would bury it, so
-        // that comes only with -v.
-        let mut reason = if crate::ship::remote::host_key_refused(e) {
-            crate::ship::remote::host_key_fix(name, &resolved, home)
-        } else {
-            let by_hand = t.by_hand().to_string();
-            crate::ship::remote::unreachable_reason(name, e, &resolved, &by_hand)
-        };
-        if crate::core::ui::verbose() {
-            reason = format!("{reason}\n{e}");
-        }
-        *r = crate::ship::HostResult::failed(reason);
-    }
 }
