@@ -248,7 +248,61 @@ impl From<&IndexResult> for ManifestList {
 
 impl Host {
     fn new(host: &str, r: &HostResult) -> Host {
-        let mut h = Host {
+        let failed = Host::failed(host);
+        match r {
+            HostResult::Sent {
+                image,
+                id,
+                bytes,
+                secs,
+                reused,
+                compression,
+                names,
+                pinned,
+                file,
+            } => Host {
+                id: Some(id.clone()).filter(|i| !i.is_empty()),
+                file: file.clone(),
+                bytes_sent: *bytes,
+                duration_secs: Some(rounded(*secs)),
+                compression: Some(compression.clone()),
+                reused_blobs: *reused,
+                ..failed.holding("sent", image, id, names, *pinned)
+            },
+            HostResult::Skipped {
+                image,
+                id,
+                names,
+                pinned,
+            } => failed.holding("skipped", image, id, names, *pinned),
+            HostResult::Pulled {
+                image,
+                id,
+                remote,
+                secs,
+                names,
+                pinned,
+            } => Host {
+                pulled_from: Some(remote.clone()),
+                duration_secs: Some(rounded(*secs)),
+                ..failed.holding("pulled", image, id, names, *pinned)
+            },
+            HostResult::Retagged {
+                image,
+                id,
+                names,
+                pinned,
+            } => failed.holding("retagged", image, id, names, *pinned),
+            HostResult::Failed { reason, .. } => Host {
+                reason: Some(reason.clone()),
+                ..failed
+            },
+        }
+    }
+
+    /// A failed host with no details: what every other status starts from.
+    fn failed(host: &str) -> Host {
+        Host {
             host: host.to_string(),
             status: "failed",
             image: None,
@@ -262,74 +316,32 @@ impl Host {
             file: None,
             pulled_from: None,
             reason: None,
-        };
-        match r {
-            HostResult::Sent {
-                image,
-                id,
-                bytes,
-                secs,
-                reused,
-                compression,
-                names,
-                pinned,
-                file,
-            } => {
-                h.status = "sent";
-                h.id = Some(id.clone()).filter(|i| !i.is_empty());
-                h.names = names.clone();
-                h.pinned = *pinned;
-                h.file = file.clone();
-                h.image = Some(image.clone());
-                h.bytes_sent = *bytes;
-                h.duration_secs = Some((secs * 1000.0).round() / 1000.0);
-                h.compression = Some(compression.clone());
-                h.reused_blobs = *reused;
-            }
-            HostResult::Skipped {
-                image,
-                id,
-                names,
-                pinned,
-            } => {
-                h.status = "skipped";
-                h.image = Some(image.clone());
-                h.id = Some(id.clone());
-                h.names = names.clone();
-                h.pinned = *pinned;
-            }
-            HostResult::Pulled {
-                image,
-                id,
-                remote,
-                secs,
-                names,
-                pinned,
-            } => {
-                h.status = "pulled";
-                h.image = Some(image.clone());
-                h.id = Some(id.clone());
-                h.pulled_from = Some(remote.clone());
-                h.duration_secs = Some((secs * 1000.0).round() / 1000.0);
-                h.names = names.clone();
-                h.pinned = *pinned;
-            }
-            HostResult::Retagged {
-                image,
-                id,
-                names,
-                pinned,
-            } => {
-                h.status = "retagged";
-                h.image = Some(image.clone());
-                h.id = Some(id.clone());
-                h.names = names.clone();
-                h.pinned = *pinned;
-            }
-            HostResult::Failed { reason, .. } => h.reason = Some(reason.clone()),
         }
-        h
     }
+
+    /// This host with `status`, holding `image` as `id` under `names`.
+    fn holding(
+        self,
+        status: &'static str,
+        image: &str,
+        id: &str,
+        names: &[String],
+        pinned: bool,
+    ) -> Host {
+        Host {
+            status,
+            image: Some(image.to_string()),
+            id: Some(id.to_string()),
+            names: names.to_vec(),
+            pinned,
+            ..self
+        }
+    }
+}
+
+/// Seconds to the millisecond, as the document shows them.
+fn rounded(secs: f64) -> f64 {
+    (secs * 1000.0).round() / 1000.0
 }
 
 impl Document {

@@ -293,27 +293,8 @@ pub(crate) fn digest_context(
     whole.update(b"goapp-inputs-v2\0");
     whole.update((text.len() as u64).to_le_bytes());
     whole.update(text);
-    let parts: Vec<Part> = parts
-        .iter()
-        .map(|p| {
-            let at = locate(context, p, view.bind_host_dir);
-            let raw = view.bind_host_dir
-                || matches!(&at, Located::Inside(r) if !r.is_empty() && rules.excluded(r));
-            Part {
-                written: p.clone(),
-                at,
-                raw,
-            }
-        })
-        .collect();
-    let raw: Vec<String> = parts
-        .iter()
-        .filter(|p| p.raw)
-        .filter_map(|p| match &p.at {
-            Located::Inside(r) => Some(r.clone()),
-            Located::Outside(_) => None,
-        })
-        .collect();
+    let parts = bind_parts(context, parts, view);
+    let raw = raw_inside(&parts);
     let mut subs: Vec<Sha256> = parts.iter().map(|_| Sha256::new()).collect();
     let mut walker = Walker {
         rules,
@@ -325,16 +306,7 @@ pub(crate) fn digest_context(
         if !excluded {
             hash_entry(&mut whole, rel, record);
         }
-        for (p, h) in parts.iter().zip(subs.iter_mut()) {
-            match &p.at {
-                Located::Inside(at) if p.raw || !excluded => {
-                    if let Some(inner) = under(rel, at) {
-                        hash_entry(h, inner, record);
-                    }
-                }
-                _ => {}
-            }
-        }
+        hash_into_parts(&parts, &mut subs, rel, record, excluded);
     })?;
     for (p, h) in parts.iter().zip(subs.iter_mut()) {
         if let Located::Outside(path) = &p.at {
@@ -352,6 +324,54 @@ pub(crate) fn digest_context(
         parts: out,
         kept_stat: std::mem::take(&mut cache.kept),
     })
+}
+
+/// Where each bind source in `written` lands, and whether it is digested
+/// with every file: always where binds show the host directory, else when
+/// it names a path the ignore rules exclude.
+fn bind_parts(context: &Path, written: &[String], view: &EngineView) -> Vec<Part> {
+    written
+        .iter()
+        .map(|p| {
+            let at = locate(context, p, view.bind_host_dir);
+            let raw = view.bind_host_dir
+                || matches!(&at, Located::Inside(r) if !r.is_empty() && view.rules.excluded(r));
+            Part {
+                written: p.clone(),
+                at,
+                raw,
+            }
+        })
+        .collect()
+}
+
+/// The context paths the walk must enter despite the ignore rules: those
+/// of the raw parts inside the context.
+fn raw_inside(parts: &[Part]) -> Vec<String> {
+    parts
+        .iter()
+        .filter(|p| p.raw)
+        .filter_map(|p| match &p.at {
+            Located::Inside(r) => Some(r.clone()),
+            Located::Outside(_) => None,
+        })
+        .collect()
+}
+
+/// Adds one entry of the walk (at `rel` in the context) to the digest of
+/// each part inside the context that holds it; an excluded entry only to
+/// the raw ones.
+fn hash_into_parts(parts: &[Part], subs: &mut [Sha256], rel: &str, record: &[u8], excluded: bool) {
+    for (p, h) in parts.iter().zip(subs.iter_mut()) {
+        match &p.at {
+            Located::Inside(at) if p.raw || !excluded => {
+                if let Some(inner) = under(rel, at) {
+                    hash_entry(h, inner, record);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Walker<'_> {

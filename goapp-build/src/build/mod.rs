@@ -423,10 +423,9 @@ fn gather(
     let host = s.host_arch()?;
     let proxy = ProxyEnv::from_env(&s.env);
     let containerfile = app_files(s, app)?;
-    let mut arg_values =
-        crate::containerfile::preflight::app_build_args(app, &named.build_args, &s.env);
+    let arg_values = arg_values(s, named, go);
     let main_package = arg_values["MAIN_PKG_PATH"].clone();
-    arg_values.insert("TAG_GOVER".into(), go.version.to_string());
+    let checks = Checks::of(o, app, &arg_values);
     let prepared = preflight(
         s,
         engine,
@@ -434,20 +433,9 @@ fn gather(
         &containerfile,
         &arches,
         host,
-        Checks {
-            strict: o.strict,
-            shims: !o.no_shims,
-            cross_compile: app.cross_compile && !o.no_cross_compile,
-            no_cache: o.no_cache,
-            build_args: &arg_values,
-        },
+        checks,
     )?;
     let secret_files = secret_files(s, proxy.is_some());
-    let goprivate = app
-        .goprivate
-        .clone()
-        .or_else(|| s.env.var("GOPRIVATE").map(str::to_string))
-        .unwrap_or_default();
     let (context_digest, shim_args, kept_stat) =
         shimfile::digest_with_keys(&app.context, &prepared, Some(&s.env.cache_dir()))?;
     let gomod = crate::core::fs::read_text_if_exists(&app.context.join("go.mod"), "go.mod")?;
@@ -461,7 +449,7 @@ fn gather(
         containerfile: prepared.file,
         image: image.clone(),
         main_package,
-        goprivate,
+        goprivate: goprivate(s, app),
         go_version: go.version,
         arches,
         host_arch: host,
@@ -481,6 +469,23 @@ fn gather(
         no_cache: o.no_cache,
         check_start: !(o.allow_unstartable || app.allow_unstartable),
     })
+}
+
+/// The build args the plan passes (the config's, `--build-arg`s,
+/// `MAIN_PKG_PATH`, `TAG_GOVER`): what the file's `ARG`s will hold.
+fn arg_values(s: &Session, named: &Named, go: &ResolvedGo) -> BTreeMap<String, String> {
+    let mut values =
+        crate::containerfile::preflight::app_build_args(&named.app, &named.build_args, &s.env);
+    values.insert("TAG_GOVER".into(), go.version.to_string());
+    values
+}
+
+/// The app's `goprivate:`, else the environment's `$GOPRIVATE`, else empty.
+fn goprivate(s: &Session, app: &App) -> String {
+    app.goprivate
+        .clone()
+        .or_else(|| s.env.var("GOPRIVATE").map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// The secret files a build mounts: goenv, and behind a proxy the netrc and
@@ -519,6 +524,20 @@ pub(crate) struct Checks<'a> {
     /// The build args the build passes (the config's, `--build-arg`s,
     /// `MAIN_PKG_PATH`, `TAG_GOVER`): what the file's `ARG`s will hold.
     pub build_args: &'a BTreeMap<String, String>,
+}
+
+impl<'a> Checks<'a> {
+    /// What the request's flags and the app's settings ask of preflight,
+    /// for a build passing `build_args`.
+    fn of(o: &Request, app: &App, build_args: &'a BTreeMap<String, String>) -> Checks<'a> {
+        Checks {
+            strict: o.strict,
+            shims: !o.no_shims,
+            cross_compile: app.cross_compile && !o.no_cross_compile,
+            no_cache: o.no_cache,
+            build_args,
+        }
+    }
 }
 
 /// Checks the Containerfile against the engine and established practice;

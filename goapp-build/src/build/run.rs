@@ -27,7 +27,29 @@ pub(super) fn execute(
     policy: Policy,
 ) -> Result<Builds> {
     let plans = &planned.plans[..];
-    let mut builds = Builds {
+    let mut builds = as_planned(s, engine, plans);
+    if policy == Policy::PlanOnly {
+        say_before_building(plans, &builds.results, true);
+        return Ok(builds);
+    }
+    leftovers::sweep_ended_runs(engine);
+    for r in &mut builds.results {
+        r.local = planned.local.get(&r.reference).cloned().flatten();
+    }
+    for r in &mut builds.results {
+        let current = r.local.as_ref().and_then(|l| l.label.as_deref()) == Some(&r.inputs);
+        r.status = status(policy, current);
+    }
+    if builds.results.iter().any(|r| r.status == Status::Planned) {
+        build_planned(s, engine, plans, &mut builds)?;
+    }
+    Ok(builds)
+}
+
+/// The results before anything is compared or built: one per planned
+/// image, each [`Status::Planned`].
+fn as_planned(s: &Session, engine: &Engine, plans: &[(App, BuildPlan)]) -> Builds {
+    Builds {
         engine: engine.clone(),
         results: plans
             .iter()
@@ -53,33 +75,29 @@ pub(super) fn execute(
                 .map(|c| c.dir.clone())
                 .unwrap_or_else(|| s.cwd.clone()),
         },
-    };
-    if policy == Policy::PlanOnly {
-        say_before_building(plans, &builds.results, true);
-        return Ok(builds);
     }
-    leftovers::sweep_ended_runs(engine);
-    for r in &mut builds.results {
-        r.local = planned.local.get(&r.reference).cloned().flatten();
+}
+
+/// Runs the builds still [`Status::Planned`] (the key unlocked first, if
+/// needed), then reads back what they made and checks it can start.
+fn build_planned(
+    s: &Session,
+    engine: &Engine,
+    plans: &[(App, BuildPlan)],
+    builds: &mut Builds,
+) -> Result<()> {
+    super::usable_dirs(s)?;
+    say_before_building(plans, &builds.results, false);
+    if let Some(u) = &builds.unlock {
+        ensure_unlocked(u, s.env.stdin_tty)?;
     }
-    for r in &mut builds.results {
-        let current = r.local.as_ref().and_then(|l| l.label.as_deref()) == Some(&r.inputs);
-        r.status = status(policy, current);
-    }
-    if builds.results.iter().any(|r| r.status == Status::Planned) {
-        super::usable_dirs(s)?;
-        say_before_building(plans, &builds.results, false);
-        if let Some(u) = &builds.unlock {
-            ensure_unlocked(u, s.env.stdin_tty)?;
-        }
-        touch_kept_for(plans, &builds.results);
-        let started = Instant::now();
-        run_planned(s, engine, &mut builds.results);
-        builds.elapsed = Some(started.elapsed());
-        read_store(engine, &mut builds.results, |r| r.status == Status::Built);
-        check_startable(engine, plans, &mut builds.results);
-    }
-    Ok(builds)
+    touch_kept_for(plans, &builds.results);
+    let started = Instant::now();
+    run_planned(s, engine, &mut builds.results);
+    builds.elapsed = Some(started.elapsed());
+    read_store(engine, &mut builds.results, |r| r.status == Status::Built);
+    check_startable(engine, plans, &mut builds.results);
+    Ok(())
 }
 
 /// Checks that each image this run built can start (unless its app says

@@ -368,6 +368,38 @@ fn destination_forms(h: &HostConfig, at: &KeyPath) -> Vec<Problem> {
 
 /// The problems of one host's settings.
 fn host_problems(name: &str, h: &HostConfig, at: &KeyPath, home: Option<&Path>) -> Vec<Problem> {
+    let mut out = destination_choice(name, h, at);
+    out.extend(destination_forms(h, at));
+    for (what, v) in [("ssh", &h.ssh), ("host", &h.host), ("user", &h.user)] {
+        if let Some(Err(e)) = v.as_deref().map(check_destination) {
+            out.push(Problem::value(
+                at.key(what),
+                format!("`{what}: {}` {e}", v.as_deref().unwrap_or_default()),
+            ));
+        }
+    }
+    if let Some(i) = &h.identity {
+        out.extend(identity_problem(i, &at.key("identity"), home));
+    }
+    out.extend(tmp_dir_problem(h, at));
+    if let Some(Err(e)) = h.compression.as_deref().map(check_compression) {
+        out.push(Problem::value(at.key("compression"), e));
+    }
+    if let ImportKind::Command(c) = &h.import {
+        out.extend(custom_import_problems(c, at));
+    }
+    out.extend(images_dir_problem(h, at));
+    if let (Some(_), ImportKind::Command(CustomImport { store: None, .. })) =
+        (&h.pull_from, &h.import)
+    {
+        out.push(Problem::value(at.key("pull_from"), format!("host '{name}' pulls from a registry, but its custom importer names no store to pull into: add `store:` ({STORES}) to its `import:`")));
+    }
+    out
+}
+
+/// One way to name the destination: `ssh:` or `host:`, and the user in one
+/// place only.
+fn destination_choice(name: &str, h: &HostConfig, at: &KeyPath) -> Vec<Problem> {
     let mut out = Vec::new();
     match (&h.ssh, &h.host) {
         (None, None) => out.push(Problem::key(at.clone(), format!("host '{name}' has neither `ssh:` nor `host:`: add `ssh: {name}` (an ~/.ssh/config alias) or `host: ADDRESS`"))),
@@ -382,51 +414,33 @@ fn host_problems(name: &str, h: &HostConfig, at: &KeyPath, home: Option<&Path>) 
             ));
         }
     }
-    out.extend(destination_forms(h, at));
-    for (what, v) in [("ssh", &h.ssh), ("host", &h.host), ("user", &h.user)] {
-        if let Some(Err(e)) = v.as_deref().map(check_destination) {
-            out.push(Problem::value(
-                at.key(what),
-                format!("`{what}: {}` {e}", v.as_deref().unwrap_or_default()),
-            ));
-        }
+    out
+}
+
+/// `tmp_dir:` is an absolute path without control characters.
+fn tmp_dir_problem(h: &HostConfig, at: &KeyPath) -> Option<Problem> {
+    let t = h.tmp_dir.as_deref()?;
+    let msg = if !t.starts_with('/') {
+        format!("tmp_dir '{t}' must be an absolute path, e.g. /var/tmp")
+    } else if t.chars().any(char::is_control) {
+        format!("tmp_dir {t:?} holds a control character (a newline?): use a plain absolute path")
+    } else {
+        return None;
+    };
+    Some(Problem::value(at.key("tmp_dir"), msg))
+}
+
+/// A custom `import: {command: …}` names a program, and a known store if any.
+fn custom_import_problems(c: &CustomImport, at: &KeyPath) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if c.argv.is_empty() || c.argv[0].is_empty() {
+        out.push(Problem::value(at.key("import").key("command"), "the import command is empty: give the argv of a command that reads an image archive on stdin"));
     }
-    if let Some(i) = &h.identity {
-        out.extend(identity_problem(i, &at.key("identity"), home));
-    }
-    if let Some(t) = &h.tmp_dir {
-        let msg = if !t.starts_with('/') {
-            Some(format!(
-                "tmp_dir '{t}' must be an absolute path, e.g. /var/tmp"
-            ))
-        } else if t.chars().any(char::is_control) {
-            Some(format!(
-                "tmp_dir {t:?} holds a control character (a newline?): use a plain absolute path"
-            ))
-        } else {
-            None
-        };
-        out.extend(msg.map(|m| Problem::value(at.key("tmp_dir"), m)));
-    }
-    if let Some(Err(e)) = h.compression.as_deref().map(check_compression) {
-        out.push(Problem::value(at.key("compression"), e));
-    }
-    if let ImportKind::Command(c) = &h.import {
-        if c.argv.is_empty() || c.argv[0].is_empty() {
-            out.push(Problem::value(at.key("import").key("command"), "the import command is empty: give the argv of a command that reads an image archive on stdin"));
-        }
-        if let Some(v) = c.store.as_deref().filter(|v| Store::parse(v).is_none()) {
-            out.push(Problem::value(
-                at.key("import").key("store"),
-                format!("unknown store '{v}': use {STORES}"),
-            ));
-        }
-    }
-    out.extend(images_dir_problem(h, at));
-    if let (Some(_), ImportKind::Command(CustomImport { store: None, .. })) =
-        (&h.pull_from, &h.import)
-    {
-        out.push(Problem::value(at.key("pull_from"), format!("host '{name}' pulls from a registry, but its custom importer names no store to pull into: add `store:` ({STORES}) to its `import:`")));
+    if let Some(v) = c.store.as_deref().filter(|v| Store::parse(v).is_none()) {
+        out.push(Problem::value(
+            at.key("import").key("store"),
+            format!("unknown store '{v}': use {STORES}"),
+        ));
     }
     out
 }

@@ -60,6 +60,48 @@ pub(crate) fn run(
     Makefile::parse(text, overrides, env)?.run(goals, overrides, env)
 }
 
+/// The line without its leading `export` and `override` words, and whether
+/// `export` was one of them.
+fn modifiers(line: &str) -> (&str, bool) {
+    let mut rest = line;
+    let mut exported = false;
+    loop {
+        if let Some(r) = rest.strip_prefix("export ") {
+            exported = true;
+            rest = r.trim_start();
+        } else if let Some(r) = rest.strip_prefix("override ") {
+            rest = r.trim_start();
+        } else {
+            return (rest, exported);
+        }
+    }
+}
+
+/// `NAME op value` as (name, operator, value), the operator one of `=`,
+/// `:=` (also for `::=`), `?=` and `+=`; None when the line is no variable
+/// assignment.
+fn assignment(rest: &str) -> Option<(String, &'static str, String)> {
+    let eq = rest.find('=')?;
+    let colon = rest.find(':');
+    if colon
+        .is_some_and(|c| c < eq && !rest[c..].starts_with(":=") && !rest[c..].starts_with("::="))
+    {
+        return None; // a rule (or a target-specific variable)
+    }
+    let (name, op) = match &rest[..eq] {
+        n if n.ends_with("::") => (&n[..n.len() - 2], ":="),
+        n if n.ends_with(':') => (&n[..n.len() - 1], ":="),
+        n if n.ends_with('?') => (&n[..n.len() - 1], "?="),
+        n if n.ends_with('+') => (&n[..n.len() - 1], "+="),
+        n => (n, "="),
+    };
+    let name = name.trim().to_string();
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return None;
+    }
+    Some((name, op, rest[eq + 1..].trim().to_string()))
+}
+
 /// One open `ifeq`/`ifdef`: whether its lines count now, and whether a
 /// branch of it already did.
 struct Cond {
@@ -119,50 +161,12 @@ impl Makefile {
 
     /// Reads `NAME = value` forms; true when the line was one.
     fn variable(&mut self, line: &str) -> Option<()> {
-        let mut rest = line;
-        let mut exported = false;
-        loop {
-            if let Some(r) = rest.strip_prefix("export ") {
-                exported = true;
-                rest = r.trim_start();
-            } else if let Some(r) = rest.strip_prefix("override ") {
-                rest = r.trim_start();
-            } else {
-                break;
-            }
-        }
+        let (rest, exported) = modifiers(line);
         if exported && is_name_list(rest) {
-            for name in rest.split_whitespace() {
-                self.vars
-                    .entry(name.to_string())
-                    .or_insert(Var {
-                        value: String::new(),
-                        conditional: true,
-                        exported: true,
-                    })
-                    .exported = true;
-            }
+            self.export_names(rest);
             return Some(());
         }
-        let eq = rest.find('=')?;
-        let colon = rest.find(':');
-        if colon.is_some_and(|c| {
-            c < eq && !rest[c..].starts_with(":=") && !rest[c..].starts_with("::=")
-        }) {
-            return None; // a rule (or a target-specific variable)
-        }
-        let (name, op) = match &rest[..eq] {
-            n if n.ends_with("::") => (&n[..n.len() - 2], ":="),
-            n if n.ends_with(':') => (&n[..n.len() - 1], ":="),
-            n if n.ends_with('?') => (&n[..n.len() - 1], "?="),
-            n if n.ends_with('+') => (&n[..n.len() - 1], "+="),
-            n => (n, "="),
-        };
-        let name = name.trim().to_string();
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            return None;
-        }
-        let value = rest[eq + 1..].trim().to_string();
+        let (name, op, value) = assignment(rest)?;
         let old = self.vars.get(&name).cloned();
         let var = match (op, old) {
             ("+=", Some(o)) => Var {
@@ -179,6 +183,21 @@ impl Makefile {
         };
         self.vars.insert(name, var);
         Some(())
+    }
+
+    /// `export NAME…`: marks the names exported, defining the ones not yet
+    /// set as empty and conditional (a later `?=` still sets them).
+    fn export_names(&mut self, names: &str) {
+        for name in names.split_whitespace() {
+            self.vars
+                .entry(name.to_string())
+                .or_insert(Var {
+                    value: String::new(),
+                    conditional: true,
+                    exported: true,
+                })
+                .exported = true;
+        }
     }
 
     /// Reads `targets: prerequisites`; returns the targets.

@@ -23,6 +23,9 @@ pub(crate) struct Rewrites {
     pub absolute_target: bool,
 }
 
+/// A finding: the line, how bad, and what was done or why it could not be.
+type Finding = (usize, Severity, String);
+
 /// The file with its mount flags rewritten (when any were), and what was
 /// done or why it could not be.
 pub(crate) fn normalize(
@@ -31,8 +34,14 @@ pub(crate) fn normalize(
     want: Rewrites,
     shims: bool,
     engine: &str,
-) -> (Option<String>, Vec<(usize, Severity, String)>) {
-    let stages = file.stages();
+) -> (Option<String>, Vec<Finding>) {
+    let shim = Shim {
+        file,
+        stages: file.stages(),
+        want,
+        shims,
+        engine,
+    };
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let mut findings = Vec::new();
     let mut changed = false;
@@ -41,33 +50,7 @@ pub(crate) fn normalize(
             continue;
         }
         for (name, value) in ins.flags.iter().filter(|(n, _)| n == "mount") {
-            let mut new = value.clone();
-            let mut notes = Vec::new();
-            let m = Mount::from_options(&options(value));
-            if want.explicit_type && !m.typed && shims {
-                new = format!("type=bind,{new}");
-                notes.push(format!("shim: `type=bind` written out in `--mount={value}` ({engine} keys a mount without `type=` by the instruction text alone, and podman 4.3 mounts it as a cache after a cache mount)"));
-            }
-            let relative = m.target.filter(|t| !t.starts_with('/') && !t.contains('$'));
-            if let (true, Some(target)) = (want.absolute_target, relative) {
-                let dir = workdir(file, &stages, at);
-                match dir.clone().filter(|_| shims) {
-                    Some(dir) => {
-                        let abs = join(&dir, &target);
-                        new = replace_target(&new, &target, &abs);
-                        notes.push(format!("shim: mount target `{target}` written as `{abs}` ({engine} takes only absolute mount targets: buildah #4309)"));
-                    }
-                    None => {
-                        let why = if shims {
-                            " and this stage sets no WORKDIR to resolve it against"
-                        } else {
-                            ", and shims are off"
-                        };
-                        let example = join(dir.as_deref().unwrap_or("/src"), &target);
-                        findings.push((ins.line, Severity::Error, format!("the mount target `{target}` is relative, which {engine} does not take (buildah #4309, fixed in podman 4.4){why}: write it out, e.g. `target={example}`")));
-                    }
-                }
-            }
+            let (new, notes) = shim.mount(at, ins.line, value, &mut findings);
             if new == *value {
                 continue;
             }
@@ -88,6 +71,65 @@ pub(crate) fn normalize(
         s
     });
     (out, findings)
+}
+
+/// What one file's mount values are rewritten with.
+struct Shim<'a> {
+    file: &'a Containerfile,
+    stages: Vec<Stage>,
+    want: Rewrites,
+    shims: bool,
+    engine: &'a str,
+}
+
+impl Shim<'_> {
+    /// One `--mount=` value of instruction `at` (on `line`), rewritten, and
+    /// a note for each change; a relative target that cannot be written out
+    /// is an error in `findings`.
+    fn mount(
+        &self,
+        at: usize,
+        line: usize,
+        value: &str,
+        findings: &mut Vec<Finding>,
+    ) -> (String, Vec<String>) {
+        let engine = self.engine;
+        let mut new = value.to_string();
+        let mut notes = Vec::new();
+        let m = Mount::from_options(&options(value));
+        if self.want.explicit_type && !m.typed && self.shims {
+            new = format!("type=bind,{new}");
+            notes.push(format!("shim: `type=bind` written out in `--mount={value}` ({engine} keys a mount without `type=` by the instruction text alone, and podman 4.3 mounts it as a cache after a cache mount)"));
+        }
+        let relative = m.target.filter(|t| !t.starts_with('/') && !t.contains('$'));
+        if let (true, Some(target)) = (self.want.absolute_target, relative) {
+            match self.absolute_target(at, &target) {
+                Ok(abs) => {
+                    new = replace_target(&new, &target, &abs);
+                    notes.push(format!("shim: mount target `{target}` written as `{abs}` ({engine} takes only absolute mount targets: buildah #4309)"));
+                }
+                Err(e) => findings.push((line, Severity::Error, e)),
+            }
+        }
+        (new, notes)
+    }
+
+    /// The relative mount `target` of instruction `at` written out against
+    /// the stage's WORKDIR, or the error that says why it is not.
+    fn absolute_target(&self, at: usize, target: &str) -> Result<String, String> {
+        let dir = workdir(self.file, &self.stages, at);
+        if let Some(dir) = dir.as_deref().filter(|_| self.shims) {
+            return Ok(join(dir, target));
+        }
+        let why = if self.shims {
+            " and this stage sets no WORKDIR to resolve it against"
+        } else {
+            ", and shims are off"
+        };
+        let example = join(dir.as_deref().unwrap_or("/src"), target);
+        let engine = self.engine;
+        Err(format!("the mount target `{target}` is relative, which {engine} does not take (buildah #4309, fixed in podman 4.4){why}: write it out, e.g. `target={example}`"))
+    }
 }
 
 /// The `target=`/`dst=`/`destination=` option of a mount value, replaced.

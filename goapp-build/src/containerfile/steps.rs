@@ -549,70 +549,106 @@ impl Walker<'_> {
         }
     }
 
+    /// Follows `make ARGS` into the recipe lines it would run.
     fn make(&mut self, step: &Step, args: &[String], depth: usize) {
-        let mut dir = step.cwd.clone();
-        let mut makefile = None;
-        let mut goals = Vec::new();
-        let mut overrides = Vec::new();
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "-C" | "--directory" => dir = it.next().and_then(|d| absolute(dir.as_deref(), d)),
-                "-f" | "--file" | "--makefile" => makefile = it.next().cloned(),
-                "-j" | "-l" | "-o" | "-W" | "-I" => {
-                    it.next();
-                }
-                a if a.starts_with("-C") => dir = absolute(dir.as_deref(), &a[2..]),
-                a if a.starts_with("-f") => makefile = Some(a[2..].to_string()),
-                a if a.starts_with('-') => {}
-                a => match a.split_once('=') {
-                    Some((k, v)) => overrides.push((k.to_string(), v.to_string())),
-                    None => goals.push(a.to_string()),
-                },
-            }
-        }
-        let names: Vec<String> = match makefile {
-            Some(f) => vec![f],
-            None => ["GNUmakefile", "makefile", "Makefile"]
-                .map(String::from)
-                .to_vec(),
-        };
-        let found = names.iter().find_map(|n| {
-            let rel = absolute(dir.as_deref(), n).and_then(|p| self.in_context(&p))?;
-            Some((rel.clone(), self.files.read(&rel)?))
-        });
-        let Some((rel, text)) = found else {
-            self.out.unfollowed.push(Unfollowed {
-                line: self.line,
-                why: format!("line {} runs `{}`, and its Makefile is not a file of the build context that the stage copies or mounts, so what it runs cannot be read", self.line, step.cmd.raw),
-            });
+        let call = MakeCall::parse(step.cwd.clone(), args);
+        let Some((rel, text)) = self.makefile(&call) else {
+            let why = format!("line {} runs `{}`, and its Makefile is not a file of the build context that the stage copies or mounts, so what it runs cannot be read", self.line, step.cmd.raw);
+            self.unfollowed(why);
             return;
         };
         let env = step.env.clone();
-        let run = match crate::containerfile::makefile::run(&text, &goals, &overrides, &|n| {
-            env.get(n).cloned()
-        }) {
-            Ok(run) => run,
-            Err(e) => {
-                self.out.unfollowed.push(Unfollowed {
-                    line: self.line,
-                    why: format!("line {} runs `{}`: {rel}: {e}", self.line, step.cmd.raw),
-                });
-                return;
-            }
-        };
+        let run =
+            match crate::containerfile::makefile::run(&text, &call.goals, &call.overrides, &|n| {
+                env.get(n).cloned()
+            }) {
+                Ok(run) => run,
+                Err(e) => {
+                    let why = format!("line {} runs `{}`: {rel}: {e}", self.line, step.cmd.raw);
+                    self.unfollowed(why);
+                    return;
+                }
+            };
         let mut env = step.env.clone();
         env.extend(run.exported);
         for l in run.lines {
             // Every recipe line is a shell of its own, in make's directory.
             self.script(
                 &l.text,
-                dir.clone(),
+                call.dir.clone(),
                 env.clone(),
                 Some(format!("{rel}:{}", l.line)),
                 depth + 1,
             );
         }
+    }
+
+    /// The Makefile `call` reads, as (its path in the context, its text):
+    /// the first of make's names that is a file of the context.
+    fn makefile(&self, call: &MakeCall) -> Option<(String, String)> {
+        let names: Vec<String> = match &call.makefile {
+            Some(f) => vec![f.clone()],
+            None => ["GNUmakefile", "makefile", "Makefile"]
+                .map(String::from)
+                .to_vec(),
+        };
+        names.iter().find_map(|n| {
+            let rel = absolute(call.dir.as_deref(), n).and_then(|p| self.in_context(&p))?;
+            Some((rel.clone(), self.files.read(&rel)?))
+        })
+    }
+
+    /// Records that this line's commands could not be followed, and why.
+    fn unfollowed(&mut self, why: String) {
+        self.out.unfollowed.push(Unfollowed {
+            line: self.line,
+            why,
+        });
+    }
+}
+
+/// What a `make` command line asks for.
+struct MakeCall {
+    /// The directory make runs in (`-C`, against the step's), if known.
+    dir: Option<String>,
+    /// The Makefile named with `-f`.
+    makefile: Option<String>,
+    /// The goals, in order (none: the default goal).
+    goals: Vec<String>,
+    /// `NAME=value` arguments.
+    overrides: Vec<(String, String)>,
+}
+
+impl MakeCall {
+    /// Reads make's arguments, for a step run in `cwd`; options that do
+    /// not change what runs are skipped (with their values).
+    fn parse(cwd: Option<String>, args: &[String]) -> MakeCall {
+        let mut call = MakeCall {
+            dir: cwd,
+            makefile: None,
+            goals: Vec::new(),
+            overrides: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "-C" | "--directory" => {
+                    call.dir = it.next().and_then(|d| absolute(call.dir.as_deref(), d));
+                }
+                "-f" | "--file" | "--makefile" => call.makefile = it.next().cloned(),
+                "-j" | "-l" | "-o" | "-W" | "-I" => {
+                    it.next();
+                }
+                a if a.starts_with("-C") => call.dir = absolute(call.dir.as_deref(), &a[2..]),
+                a if a.starts_with("-f") => call.makefile = Some(a[2..].to_string()),
+                a if a.starts_with('-') => {}
+                a => match a.split_once('=') {
+                    Some((k, v)) => call.overrides.push((k.to_string(), v.to_string())),
+                    None => call.goals.push(a.to_string()),
+                },
+            }
+        }
+        call
     }
 }
 
@@ -647,7 +683,13 @@ pub(crate) fn import_path(
         out: &mut sink,
     };
     let rel = w.in_context(dir)?;
-    let mut up = rel.clone();
+    module_import_path(files, &rel)
+}
+
+/// The import path of context directory `rel`: the module path of the
+/// nearest go.mod at or above it, with the directories below that go.mod.
+fn module_import_path(files: &dyn Files, rel: &str) -> Option<String> {
+    let mut up = rel.to_string();
     let mut below: Vec<String> = Vec::new();
     loop {
         let gomod = if up.is_empty() {

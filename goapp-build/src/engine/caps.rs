@@ -183,61 +183,73 @@ pub fn from_version(
     version: &str,
     store: ImageStore,
 ) -> Capabilities {
-    let v = major_minor(version);
     match kind {
-        EngineKind::Podman => Capabilities {
-            kind,
-            version: version.to_string(),
-            store: ImageStore::Podman,
-            heredoc: v >= (5, 0),
-            buildplatform_in_from: v >= (5, 0),
-            secret_env: v >= (5, 1),
-            buildx: false,
-            ssh_mount: v >= (3, 0),
-            manifest: true,
-            relative_mount_target: v >= (4, 4),
-            bind_keying: BindKeying {
-                context: v >= (5, 4),
-                image: v >= (5, 4),
-                stage: false,
-                typeless: false,
-                stage_fresh: v >= (4, 4),
-            },
-            ignore_files: IgnoreFiles::Buildah,
-            bind_host_dir: true,
-            listing_trips_on_layerless: v < (4, 8),
-            platform_leaks: v < (5, 0),
-            save_layout: false,
-            syntax_pulls: false,
-            context_by_stat: false,
-            secret_from_env: false,
-            pulls_move_names: true,
+        EngineKind::Podman => podman(version),
+        EngineKind::Docker => docker(front, version, store),
+    }
+}
+
+/// Podman's capabilities at `version` (buildah's, as the release vendors it).
+fn podman(version: &str) -> Capabilities {
+    let v = major_minor(version);
+    Capabilities {
+        kind: EngineKind::Podman,
+        version: version.to_string(),
+        store: ImageStore::Podman,
+        heredoc: v >= (5, 0),
+        buildplatform_in_from: v >= (5, 0),
+        secret_env: v >= (5, 1),
+        buildx: false,
+        ssh_mount: v >= (3, 0),
+        manifest: true,
+        relative_mount_target: v >= (4, 4),
+        bind_keying: BindKeying {
+            context: v >= (5, 4),
+            image: v >= (5, 4),
+            stage: false,
+            typeless: false,
+            stage_fresh: v >= (4, 4),
         },
-        EngineKind::Docker => Capabilities {
-            kind,
-            version: version.to_string(),
-            store: match store {
-                ImageStore::Podman => ImageStore::DockerClassic,
-                s => s,
-            },
-            heredoc: v >= (23, 0) || front == BuildFront::DockerBuildx,
-            buildplatform_in_from: true,
-            secret_env: v >= (27, 0),
-            buildx: front == BuildFront::DockerBuildx,
-            ssh_mount: true,
-            manifest: front == BuildFront::DockerBuildx,
-            relative_mount_target: true,
-            bind_keying: BindKeying::ALL,
-            ignore_files: IgnoreFiles::BuildKit,
-            bind_host_dir: false,
-            listing_trips_on_layerless: false,
-            platform_leaks: false,
-            save_layout: v >= (25, 0),
-            syntax_pulls: true,
-            context_by_stat: true,
-            secret_from_env: true,
-            pulls_move_names: false,
+        ignore_files: IgnoreFiles::Buildah,
+        bind_host_dir: true,
+        listing_trips_on_layerless: v < (4, 8),
+        platform_leaks: v < (5, 0),
+        save_layout: false,
+        syntax_pulls: false,
+        context_by_stat: false,
+        secret_from_env: false,
+        pulls_move_names: true,
+    }
+}
+
+/// Docker's capabilities at `version` with build front `front`, keeping
+/// images in `store` (the daemon's).
+fn docker(front: BuildFront, version: &str, store: ImageStore) -> Capabilities {
+    let v = major_minor(version);
+    Capabilities {
+        kind: EngineKind::Docker,
+        version: version.to_string(),
+        store: match store {
+            ImageStore::Podman => ImageStore::DockerClassic,
+            s => s,
         },
+        heredoc: v >= (23, 0) || front == BuildFront::DockerBuildx,
+        buildplatform_in_from: true,
+        secret_env: v >= (27, 0),
+        buildx: front == BuildFront::DockerBuildx,
+        ssh_mount: true,
+        manifest: front == BuildFront::DockerBuildx,
+        relative_mount_target: true,
+        bind_keying: BindKeying::ALL,
+        ignore_files: IgnoreFiles::BuildKit,
+        bind_host_dir: false,
+        listing_trips_on_layerless: false,
+        platform_leaks: false,
+        save_layout: v >= (25, 0),
+        syntax_pulls: true,
+        context_by_stat: true,
+        secret_from_env: true,
+        pulls_move_names: false,
     }
 }
 

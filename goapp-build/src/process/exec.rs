@@ -19,6 +19,20 @@ use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus, Outp
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Makes the child start a session (and so a process group) of its own.
+fn own_session(c: &mut std::process::Command) {
+    // SAFETY: setsid(2) is async-signal-safe; nothing else runs between
+    // fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Where a child's standard streams go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Io {
@@ -49,22 +63,7 @@ impl Cmd {
             return Err(ProcessError::new(shown, Failure::Spawn(why.into())));
         }
         crate::core::ui::command(&shown);
-        let mut c = std::process::Command::new(&self.program);
-        c.args(self.args.iter().map(|w| match w {
-            Word::Lit(s) | Word::Var(s) => s.as_str(),
-        }));
-        c.envs(self.env.iter().map(|(k, v)| (k, v)));
-        if let Some(d) = &self.cwd {
-            c.current_dir(d);
-        }
-        c.stdin(stdin.stdio())
-            .stdout(stdout.stdio())
-            .stderr(stderr.stdio());
-        if !self.env.iter().any(|(k, _)| k == "TMPDIR") {
-            if let Some(tmp) = rundir::dir() {
-                c.env("TMPDIR", tmp);
-            }
-        }
+        let mut c = self.std_command(stdin, stdout, stderr);
         // A child reading the terminal (a passphrase prompt) stays in the
         // terminal's foreground group. Every other one gets a session (and
         // so a process group) of its own: a terminal's Ctrl-C reaches only
@@ -74,16 +73,7 @@ impl Cmd {
         // background group would be, and hanging the run.
         let group = interrupt::installed() && stdin != Io::Inherit;
         if group {
-            // SAFETY: setsid(2) is async-signal-safe; nothing else runs
-            // between fork and exec.
-            unsafe {
-                c.pre_exec(|| {
-                    if libc::setsid() < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            own_session(&mut c);
         }
         interrupt::hold_if_stopping();
         let child = c
@@ -109,6 +99,29 @@ impl Cmd {
             interrupt::hold_if_stopping();
         }
         Ok(running)
+    }
+
+    /// The `std::process::Command` for this value, with these streams; a
+    /// child not given `TMPDIR` gets the run's private directory. Only
+    /// [`Cmd::spawn`] calls it, so the one door stays one.
+    fn std_command(&self, stdin: Io, stdout: Io, stderr: Io) -> std::process::Command {
+        let mut c = std::process::Command::new(&self.program);
+        c.args(self.args.iter().map(|w| match w {
+            Word::Lit(s) | Word::Var(s) => s.as_str(),
+        }));
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(d) = &self.cwd {
+            c.current_dir(d);
+        }
+        c.stdin(stdin.stdio())
+            .stdout(stdout.stdio())
+            .stderr(stderr.stdio());
+        if !self.env.iter().any(|(k, _)| k == "TMPDIR") {
+            if let Some(tmp) = rundir::dir() {
+                c.env("TMPDIR", tmp);
+            }
+        }
+        c
     }
 
     /// Runs to completion, capturing stdout and stderr; a non-zero exit is an

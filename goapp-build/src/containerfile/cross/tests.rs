@@ -108,85 +108,133 @@ fn why_in(text: &str, files: &Mem) -> String {
     s.not_crossed[0].1.clone()
 }
 
-#[test]
-fn not_provably_safe_is_left_alone_with_the_reason() {
-    let p = PUBLISHED;
-    let cases = [
-            (
-                p.replace("ARG CGO_ENABLED=\"0\"\n", ""),
-                "cgo is not provably off for the `go build` at line 4",
-            ),
-            (
-                p.replace("ARG CGO_ENABLED=\"0\"", "ENV CGO_ENABLED=1"),
-                "cgo is not provably off",
-            ),
-            (
-                p.replace("go build -trimpath", "go install -trimpath"),
-                "copies `/out/hello` from it, which is not the output of its `go build` (its builds write `/go/bin` (line 5))",
-            ),
-            (p.replace("-o /out/hello ", ""), "has no `-o`"),
-            (
-                p.replace(
-                    "COPY --from=build /out/hello /hello",
-                    "COPY --from=build /src/config.yaml /config.yaml",
-                ),
-                "copies `/src/config.yaml` from it",
-            ),
-            (p.replace("FROM scratch", "FROM build"), "builds FROM it"),
-            (
-                p.replace(
-                    "AS build",
-                    "AS build\nRUN apt-get install -y foo-$(uname -m)",
-                ),
-                "depends on the machine's architecture",
-            ),
-            (
-                p.replace(
-                    "go build -trimpath",
-                    "go build -ldflags \"-X main.arch=$(uname -m)\" -trimpath",
-                ),
-                "line 5 depends on the machine's architecture",
-            ),
-            (
-                p.replace("RUN --mount=type=bind,target=. go", "RUN --mount=type=bind,target=. [ \"$(dpkg --print-architecture)\" = arm64 ] && go"),
-                "line 5 depends on the machine's architecture",
-            ),
-            (
-                p.replace("RUN --mount=type=bind,source=go.mod,target=go.mod go mod download", "RUN echo $(go env GOARCH) > /arch"),
-                "line 4 depends on the machine's architecture",
-            ),
-            (
-                p.replace("ARG CGO_ENABLED=\"0\"", "ENV CGO_ENABLED=0 GOARCH=arm64"),
-                "sets GOARCH=arm64 itself",
-            ),
-            (
-                p.replace("go build -trimpath", "GOARCH=amd64 go build -trimpath"),
-                "line 5 sets GOARCH=amd64 itself",
-            ),
-            (
-                p.replace("go build -trimpath", "GOOS=darwin go build -trimpath"),
-                "sets GOOS=darwin, which is not the target's",
-            ),
-            (
-                p.replace(
-                    "FROM docker.io",
-                    "FROM --platform=$TARGETPLATFORM docker.io",
-                ),
-                "`--platform` is set explicitly",
-            ),
-            (
-                p.replace("-o /out/hello", "-o $OUT/hello"),
-                "names a path the file does not pin down",
-            ),
-            (
-                p.replace("-o /out/hello .", "-o /out/hello . && strip /out/hello"),
-                "runs `strip /out/hello` on the binary the `go build` at line 5 makes: cross-compiled, it is the target's, which the build machine's `strip` does not handle",
-            ),
-        ];
+/// Each variant of the published file is left alone, with a reason that
+/// holds the expected text.
+fn left_alone_because<const N: usize>(cases: [(String, &str); N]) {
     for (text, reason) in cases {
         let got = why(&text);
         assert!(got.contains(reason), "{reason} not in {got}\n{text}");
     }
+}
+
+#[test]
+fn cgo_not_provably_off_is_left_alone() {
+    let p = PUBLISHED;
+    left_alone_because([
+        (
+            p.replace("ARG CGO_ENABLED=\"0\"\n", ""),
+            "cgo is not provably off for the `go build` at line 4",
+        ),
+        (
+            p.replace("ARG CGO_ENABLED=\"0\"", "ENV CGO_ENABLED=1"),
+            "cgo is not provably off",
+        ),
+    ]);
+}
+
+/// What the final stage copies must be the `-o` of the stage's `go build`,
+/// at a path the file pins down.
+#[test]
+fn a_copy_that_is_not_the_builds_output_is_left_alone() {
+    let p = PUBLISHED;
+    left_alone_because([
+        (
+            p.replace("go build -trimpath", "go install -trimpath"),
+            "copies `/out/hello` from it, which is not the output of its `go build` (its builds write `/go/bin` (line 5))",
+        ),
+        (p.replace("-o /out/hello ", ""), "has no `-o`"),
+        (
+            p.replace(
+                "COPY --from=build /out/hello /hello",
+                "COPY --from=build /src/config.yaml /config.yaml",
+            ),
+            "copies `/src/config.yaml` from it",
+        ),
+        (
+            p.replace("-o /out/hello", "-o $OUT/hello"),
+            "names a path the file does not pin down",
+        ),
+    ]);
+}
+
+/// A stage used as a base, or given its platform by the file, is not moved.
+#[test]
+fn a_stage_built_on_or_with_its_own_platform_is_left_alone() {
+    let p = PUBLISHED;
+    left_alone_because([
+        (p.replace("FROM scratch", "FROM build"), "builds FROM it"),
+        (
+            p.replace(
+                "FROM docker.io",
+                "FROM --platform=$TARGETPLATFORM docker.io",
+            ),
+            "`--platform` is set explicitly",
+        ),
+    ]);
+}
+
+#[test]
+fn a_step_that_reads_the_machines_architecture_is_left_alone() {
+    let p = PUBLISHED;
+    left_alone_because([
+        (
+            p.replace(
+                "AS build",
+                "AS build\nRUN apt-get install -y foo-$(uname -m)",
+            ),
+            "depends on the machine's architecture",
+        ),
+        (
+            p.replace(
+                "go build -trimpath",
+                "go build -ldflags \"-X main.arch=$(uname -m)\" -trimpath",
+            ),
+            "line 5 depends on the machine's architecture",
+        ),
+        (
+            p.replace(
+                "RUN --mount=type=bind,target=. go",
+                "RUN --mount=type=bind,target=. [ \"$(dpkg --print-architecture)\" = arm64 ] && go",
+            ),
+            "line 5 depends on the machine's architecture",
+        ),
+        (
+            p.replace(
+                "RUN --mount=type=bind,source=go.mod,target=go.mod go mod download",
+                "RUN echo $(go env GOARCH) > /arch",
+            ),
+            "line 4 depends on the machine's architecture",
+        ),
+    ]);
+}
+
+#[test]
+fn a_build_that_sets_its_own_target_is_left_alone() {
+    let p = PUBLISHED;
+    left_alone_because([
+        (
+            p.replace("ARG CGO_ENABLED=\"0\"", "ENV CGO_ENABLED=0 GOARCH=arm64"),
+            "sets GOARCH=arm64 itself",
+        ),
+        (
+            p.replace("go build -trimpath", "GOARCH=amd64 go build -trimpath"),
+            "line 5 sets GOARCH=amd64 itself",
+        ),
+        (
+            p.replace("go build -trimpath", "GOOS=darwin go build -trimpath"),
+            "sets GOOS=darwin, which is not the target's",
+        ),
+    ]);
+}
+
+/// Cross-compiled, the binary is the target's: a tool of the build machine
+/// run on it afterwards would not handle it.
+#[test]
+fn a_binary_tool_run_on_the_output_is_left_alone() {
+    left_alone_because([(
+        PUBLISHED.replace("-o /out/hello .", "-o /out/hello . && strip /out/hello"),
+        "runs `strip /out/hello` on the binary the `go build` at line 5 makes: cross-compiled, it is the target's, which the build machine's `strip` does not handle",
+    )]);
 }
 
 #[test]
