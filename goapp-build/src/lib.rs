@@ -57,6 +57,7 @@ mod tidy;
 pub use crate::build::{
     image, image_results, BuildResult, Builder, Builds, Policy, Request, Status, Target,
 };
+pub use crate::config::hosts::HostNames;
 pub use crate::containerfile::lint::{run as lint, LintOptions};
 pub use crate::core::arch::{parse_list as parse_arches, Arch};
 pub use crate::core::env::HostEnv;

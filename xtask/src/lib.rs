@@ -57,17 +57,18 @@ enum Task {
 
 impl Task {
     /// The task's words before the app names, for hints (`ship --host pis`).
-    fn words(&self) -> Vec<&str> {
-        match self {
-            Task::Image(_) => vec!["image"],
-            Task::GoVersion(_) => vec!["go-version"],
-            Task::Ship(c) => vec!["ship", "--host", &c.host],
-            Task::Push(c) => vec!["push", "--registry", &c.registry],
-            Task::Lint(_) => vec!["lint"],
-            Task::Doctor(_) => vec!["doctor"],
-            Task::Init(_) => vec!["init"],
-            Task::Completions(_) => vec!["completions"],
-        }
+    fn words(&self) -> Vec<String> {
+        let words: &[&str] = match self {
+            Task::Image(_) => &["image"],
+            Task::GoVersion(_) => &["go-version"],
+            Task::Ship(c) => return vec!["ship".into(), "--host".into(), c.host.to_string()],
+            Task::Push(c) => &["push", "--registry", &c.registry],
+            Task::Lint(_) => &["lint"],
+            Task::Doctor(_) => &["doctor"],
+            Task::Init(_) => &["init"],
+            Task::Completions(_) => &["completions"],
+        };
+        words.iter().map(|w| w.to_string()).collect()
     }
 
     /// The task's name when it was asked for `--json`.
@@ -92,7 +93,9 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    goapp_build::set_invocation(&name, &cli.task.words());
+    let words = cli.task.words();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    goapp_build::set_invocation(&name, &words);
     let json_task = cli.task.json();
     let guard = match json::start_run(json_task) {
         Ok(g) => g,

@@ -115,6 +115,9 @@ pub struct Builder<'s> {
     request: Request,
     engine: Engine,
     apps: Vec<Named>,
+    /// The proxy settings, read once for the run (their credentials parsed
+    /// once, for the redactor).
+    proxy: Option<ProxyEnv>,
 }
 
 /// A selected app, its image name rendered, its build args merged, and its
@@ -156,6 +159,7 @@ impl<'s> Builder<'s> {
             request,
             engine,
             apps: named,
+            proxy: ProxyEnv::from_env(&s.env),
         })
     }
 
@@ -228,7 +232,18 @@ impl<'s> Builder<'s> {
                 None => s.resolve_go(&resolver, &n.app)?,
             };
             let arches = s.arches(arches.or(self.request.arches.as_deref()), &n.app)?;
-            gathered.push((n, gather(s, &self.request, n, arches, &self.engine, &go)?));
+            gathered.push((
+                n,
+                gather(
+                    s,
+                    &self.request,
+                    n,
+                    arches,
+                    &self.engine,
+                    &go,
+                    self.proxy.clone(),
+                )?,
+            ));
         }
         // What the store holds of the images and their bases, in one engine
         // query: the bases' ids are inputs, so the plans are final (what
@@ -418,10 +433,10 @@ fn gather(
     arches: Vec<Arch>,
     engine: &Engine,
     go: &ResolvedGo,
+    proxy: Option<ProxyEnv>,
 ) -> Result<BuildInputs> {
     let (app, image) = (&named.app, &named.image);
     let host = s.host_arch()?;
-    let proxy = ProxyEnv::from_env(&s.env);
     let containerfile = app_files(s, app)?;
     let arg_values = arg_values(s, named, go);
     let main_package = arg_values["MAIN_PKG_PATH"].clone();

@@ -480,9 +480,9 @@ fn identity_problem(i: &str, at: &KeyPath, home: Option<&Path>) -> Option<Proble
 
 impl HostsConfig {
     /// Expands `pi1,pi2` and group names into hosts, in order, once each.
-    pub fn resolve(&self, spec: &str) -> Result<Vec<(String, HostConfig)>> {
+    pub fn resolve(&self, names: &HostNames) -> Result<Vec<(String, HostConfig)>> {
         let mut out: Vec<(String, HostConfig)> = Vec::new();
-        for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for name in names.iter() {
             let members: Vec<&String> = match (
                 self.hosts.get_key_value(name),
                 self.groups.get(name),
@@ -512,10 +512,42 @@ impl HostsConfig {
                 }
             }
         }
-        if out.is_empty() {
+        Ok(out)
+    }
+}
+
+/// `--host`: the host and group names it gives, parsed once when the
+/// command line is read (comma-separated, spaces around a name ignored).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostNames(Vec<String>);
+
+impl HostNames {
+    /// The names, in the order given.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl fmt::Display for HostNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl std::str::FromStr for HostNames {
+    type Err = anyhow::Error;
+
+    fn from_str(spec: &str) -> Result<HostNames> {
+        let names: Vec<String> = spec
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if names.is_empty() {
             bail!("--host names no host: give a host or group from the config, e.g. --host pi");
         }
-        Ok(out)
+        Ok(HostNames(names))
     }
 }
 
@@ -534,6 +566,15 @@ mod tests {
             .into_iter()
             .map(|p| format!("{}: {}", p.path, p.message))
             .collect()
+    }
+
+    #[test]
+    fn host_names_are_parsed_once_and_none_is_an_error() {
+        let n: HostNames = " pi1 , pis,,box ".parse().unwrap();
+        assert_eq!(n.iter().collect::<Vec<_>>(), ["pi1", "pis", "box"]);
+        assert_eq!(n.to_string(), "pi1,pis,box");
+        let e = " , ".parse::<HostNames>().unwrap_err().to_string();
+        assert!(e.starts_with("--host names no host: "), "{e}");
     }
 
     #[test]
@@ -556,13 +597,16 @@ mod tests {
     #[test]
     fn groups_and_lists_expand_once_in_order() {
         let names: Vec<String> = cfg()
-            .resolve("pi2,pis,box")
+            .resolve(&"pi2,pis,box".parse().unwrap())
             .unwrap()
             .into_iter()
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names, ["pi2", "pi1", "box"]);
-        let err = cfg().resolve("pi3").unwrap_err().to_string();
+        let err = cfg()
+            .resolve(&"pi3".parse().unwrap())
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "no host or group named 'pi3' in the config: known are box, pi1, pi2, pis"

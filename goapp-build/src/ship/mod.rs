@@ -21,6 +21,7 @@ mod unreachable;
 mod upload;
 
 use crate::build::{self, Builder, Builds, Policy, Status};
+use crate::config::hosts::HostNames;
 use crate::core::arch::Arch;
 use crate::process::error::{Failure, ProcessError};
 use crate::process::{interrupt, rundir};
@@ -39,8 +40,8 @@ pub(crate) use unreachable::why_unreachable;
 pub struct ShipOptions {
     /// What to build: apps, `--tag`, `--engine` (architectures come from the nodes).
     pub build: build::Request,
-    /// `--host`: hosts and groups, comma-separated.
-    pub hosts: String,
+    /// `--host`: hosts and groups.
+    pub hosts: HostNames,
     /// `--arch`: ship this architecture whatever the hosts say.
     pub arch: Option<Arch>,
     /// `--dry-run`: probe (read-only), print the plan, change nothing.

@@ -4,7 +4,7 @@ use crate::args::{ImageArgs, NoBuild};
 use crate::json::{conclude, human_output};
 use anyhow::{Context, Result};
 use clap::Args;
-use goapp_build::{Arch, JsonDocument, Session, ShipOptions, ShipReport};
+use goapp_build::{Arch, HostNames, JsonDocument, Session, ShipOptions, ShipReport};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
@@ -15,7 +15,7 @@ use goapp_build::{Arch, JsonDocument, Session, ShipOptions, ShipReport};
 pub(crate) struct Cmd {
     /// Hosts or groups from the config, comma-separated (pi, pis, pi1,pi2).
     #[arg(long, value_name = "HOSTS")]
-    pub(crate) host: String,
+    pub(crate) host: HostNames,
     #[command(flatten)]
     what: ImageArgs,
     /// Ship this architecture's image whatever the hosts say.

@@ -4,6 +4,7 @@
 
 mod script;
 
+use crate::config::hosts::HostNames;
 use crate::process::error::ProcessError;
 use crate::process::exec::{Io, Running};
 use crate::process::interrupt::{self, Hook, Stage};
@@ -19,8 +20,8 @@ use std::time::{Duration, Instant};
 /// Which configured hosts to reach.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Hosts<'a> {
-    /// Those `--host` names: hosts and groups, comma-separated.
-    Named(&'a str),
+    /// Those `--host` names: hosts and groups.
+    Named(&'a HostNames),
     /// Every configured host (`doctor`); none is not an error.
     All,
 }
@@ -39,9 +40,9 @@ pub(crate) fn targets(s: &Session, which: Hosts) -> Result<Vec<ShipTarget>> {
         .map(|p| config.dir.join(s.env.expand_tilde(p)));
     let all = &config.file.hosts;
     let hosts: Vec<_> = match which {
-        Hosts::Named(spec) => {
+        Hosts::Named(names) => {
             ssh_installed()?;
-            all.resolve(spec)?
+            all.resolve(names)?
         }
         Hosts::All if all.hosts.is_empty() => return Ok(Vec::new()),
         Hosts::All => {
