@@ -54,6 +54,7 @@
 )]
 
 mod build;
+mod commands;
 mod config;
 mod containerfile;
 mod core;
@@ -81,6 +82,7 @@ pub use crate::core::ui::{set_invocation, Verbosity};
 pub use crate::doctor::{run as doctor, Check, Verdict};
 pub use crate::engine::caps::{from_version as capabilities, Capabilities};
 
+pub use crate::commands::{push, ship};
 pub use crate::engine::store::LocalImage;
 pub use crate::engine::{BuildFront, Engine, EngineKind, ImageStore};
 pub use crate::go::version::{GoVersion, Request as GoRequest};
@@ -89,8 +91,6 @@ pub use crate::json::Document as JsonDocument;
 pub use crate::process::command::Cmd;
 pub use crate::process::error::{Failure, ProcessError};
 pub use crate::process::interrupt::Run;
-pub use crate::push::{
-    registry, run as push, PushOptions, PushReport, PushStatus, PushStep, Registry,
-};
+pub use crate::push::{registry, PushOptions, PushReport, PushStatus, PushStep, Registry};
 pub use crate::session::{Common, Session};
-pub use crate::ship::{run as ship, HostResult, ShipOptions, ShipReport};
+pub use crate::ship::{HostResult, ShipOptions, ShipReport};

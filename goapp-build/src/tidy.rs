@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use syn::visit::Visit;
 
 /// The layers, bottom first.
-const LAYERS: [&str; 13] = [
+const LAYERS: [&str; 14] = [
     "core",
     "process",
     "engine",
@@ -27,6 +27,7 @@ const LAYERS: [&str; 13] = [
     "ship",
     "doctor",
     "init",
+    "commands",
     "json",
 ];
 
@@ -322,6 +323,32 @@ fn only_the_engine_layer_tells_engines_apart() {
             assert!(
                 !code.contains(kind),
                 "{} tells engines apart ({kind}): ask engine::caps or an Engine method",
+                rel.display()
+            );
+        }
+    }
+}
+
+/// Publishers are handed the build side by the command layer: neither
+/// makes a builder nor says how a stale image is treated.
+#[test]
+fn publishers_do_not_drive_the_builder() {
+    for (rel, code) in sources()
+        .into_iter()
+        .filter(|(r, _)| r.starts_with("ship") || r.starts_with("push"))
+    {
+        let code = without_tests(&code);
+        for word in ["Builder", "Policy::BuildIfStale", "Policy::PlanOnly"] {
+            let used = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .any(|l| l.contains(word) && !l.contains("tar::Builder"));
+            // The publisher says which policy its flags mean; the command
+            // layer applies it. Only the `policy` functions name them.
+            let policy_fn = word.starts_with("Policy") && code.contains("pub(crate) fn policy(");
+            assert!(
+                !used || policy_fn,
+                "{} uses {word}: a publisher is handed the images (commands.rs makes the builder)",
                 rel.display()
             );
         }

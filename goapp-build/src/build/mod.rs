@@ -120,6 +120,44 @@ pub struct Builder<'s> {
     proxy: Option<ProxyEnv>,
 }
 
+/// What a publisher (`ship`, `push`) may ask of the build side: the names
+/// of the images for some architectures, and the images themselves. The
+/// command layer hands a publisher one ([`WithPolicy`]): publishers never
+/// make a builder, select apps or choose how a stale image is treated.
+pub(crate) trait Images: Sync {
+    /// The engine that builds and holds the images.
+    fn engine(&self) -> &Engine;
+    /// Every architecture the selected apps are configured for.
+    fn configured_arches(&self) -> Vec<Arch>;
+    /// The images' names for `arches` (cheap: nothing is read or run).
+    fn targets(&self, arches: &[Arch]) -> Vec<Target>;
+    /// The images for `arches`, built or checked as the command chose.
+    fn images(&self, arches: &[Arch]) -> Result<Builds>;
+}
+
+/// A [`Builder`] with the policy the command chose for it.
+pub(crate) struct WithPolicy<'b, 's> {
+    /// The build side.
+    pub builder: &'b Builder<'s>,
+    /// Build what is stale, refuse it, or only plan.
+    pub policy: Policy,
+}
+
+impl Images for WithPolicy<'_, '_> {
+    fn engine(&self) -> &Engine {
+        self.builder.engine()
+    }
+    fn configured_arches(&self) -> Vec<Arch> {
+        self.builder.configured_arches()
+    }
+    fn targets(&self, arches: &[Arch]) -> Vec<Target> {
+        self.builder.targets(arches)
+    }
+    fn images(&self, arches: &[Arch]) -> Result<Builds> {
+        self.builder.build(Some(arches), self.policy)
+    }
+}
+
 /// A selected app, its image name rendered, its build args merged, and its
 /// Go version when naming needed it already.
 struct Named {

@@ -9,7 +9,8 @@ pub(crate) mod plan;
 
 pub use plan::{PushStep, Registry};
 
-use crate::build::{self, Builder, Builds, Policy, Status};
+use crate::build::{self, Builds, Policy, Status};
+use crate::engine::Engine;
 use crate::process::error::ProcessError;
 use crate::process::interrupt;
 use crate::session::Session;
@@ -107,17 +108,26 @@ pub fn registry(s: &Session, spec: &str, insecure: bool) -> Result<Registry> {
     })
 }
 
-/// Runs `push`: build what is missing (every configured architecture),
-/// make the manifest lists, then push, or print the commands.
-pub fn run(s: &Session, o: &PushOptions, out: &mut dyn Write) -> Result<PushReport> {
-    let r = registry(s, &o.registry, o.insecure)?;
-    let builder = Builder::new(s, o.build.clone())?;
-    let policy = match (o.dry_run, o.no_build) {
+/// The policy the build side applies for `push` (chosen by the command
+/// layer, which builds before handing the results to [`publish`]).
+pub(crate) fn policy(o: &PushOptions) -> Policy {
+    match (o.dry_run, o.no_build) {
         (true, _) => Policy::PlanOnly,
         (false, true) => Policy::RefuseIfStale,
         (false, false) => Policy::BuildIfStale,
-    };
-    let mut builds = builder.build(None, policy)?;
+    }
+}
+
+/// Publishes `builds` (every configured architecture, built or checked by
+/// the command layer) to `r`: makes the manifest lists, then pushes, or
+/// prints the commands.
+pub(crate) fn publish(
+    r: Registry,
+    engine: &Engine,
+    mut builds: Builds,
+    o: &PushOptions,
+    out: &mut dyn Write,
+) -> Result<PushReport> {
     builds.make_indexes(!o.dry_run);
     if let Some(stale) = builds.results.iter().find(|b| b.status == Status::Stale) {
         bail!("the image {} is missing or older than its inputs: build it with `{} image`, or drop --no-build", stale.image, crate::core::ui::program());
@@ -128,7 +138,7 @@ pub fn run(s: &Session, o: &PushOptions, out: &mut dyn Write) -> Result<PushRepo
         .filter(|i| matches!(i.status, crate::build::index::IndexStatus::Withheld { .. }))
         .map(|i| i.app.clone())
         .collect();
-    let steps = plan::plan(builder.engine(), &r, &builds.results, true, &withheld);
+    let steps = plan::plan(engine, &r, &builds.results, true, &withheld);
     let mut report = PushReport {
         registry: r,
         pushed: Vec::new(),
@@ -152,7 +162,7 @@ pub fn run(s: &Session, o: &PushOptions, out: &mut dyn Write) -> Result<PushRepo
     builds.print(out)?;
     builds.check()?;
     let _doing = interrupt::doing(format!("pushing to {}", report.registry.shown()));
-    report.pushed = exec::execute(&report.registry, builder.engine(), steps);
+    report.pushed = exec::execute(&report.registry, engine, steps);
     for (step, status) in &report.pushed {
         writeln!(out, "{}", exec::line(step, status))?;
     }

@@ -20,7 +20,7 @@ mod target;
 mod unreachable;
 mod upload;
 
-use crate::build::{self, Builder, Builds, Policy, Status};
+use crate::build::{self, Builds, Images, Policy, Status};
 use crate::config::hosts::HostNames;
 use crate::core::arch::Arch;
 use crate::process::error::{Failure, ProcessError};
@@ -317,9 +317,25 @@ fn stale_parts(targets: &[ShipTarget]) -> std::collections::BTreeMap<String, Vec
         .collect()
 }
 
-/// Runs `ship`: probe, build what is missing, plan, then send or print.
-pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipReport> {
-    let mut targets = probe::targets(s, Hosts::Named(&o.hosts))?;
+/// The policy the build side applies for `ship` (chosen by the command
+/// layer, which hands [`run`] the build side).
+pub(crate) fn policy(o: &ShipOptions) -> Policy {
+    if o.no_build || o.dry_run {
+        Policy::RefuseIfStale
+    } else {
+        Policy::BuildIfStale
+    }
+}
+
+/// Runs `ship` to `targets` (as [`targets`] resolves `--host`): probe, ask
+/// `images` for what the nodes' architectures need, plan, then send or print.
+pub(crate) fn run(
+    s: &Session,
+    mut targets: Vec<ShipTarget>,
+    images: &dyn Images,
+    o: &ShipOptions,
+    out: &mut dyn Write,
+) -> Result<ShipReport> {
     // Read before the build's sweep removes the ended runs' directories.
     let stale_parts = stale_parts(&targets);
     // Control sockets live in a short private directory, removed at the end
@@ -328,15 +344,14 @@ pub fn run(s: &Session, o: &ShipOptions, out: &mut dyn Write) -> Result<ShipRepo
     probe::attach_sockets(&mut targets, control_dir.path());
     let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
     let _doing = interrupt::doing(format!("shipping to {}", names.join(", ")));
-    let builder = Builder::new(s, o.build.clone())?;
-    let reached = reach_and_build(&builder, o, &targets)?;
+    let reached = reach_and_build(images, o, &targets)?;
     let (nodes, builds) = (reached.nodes, reached.builds);
     report_builds(o, &builds, out)?;
     let facts = Facts {
-        engine: builder.engine(),
+        engine: images.engine(),
         force: o.force,
         local_zstd: which::which("zstd").is_ok(),
-        saves_by_digest: crate::engine::caps::detect(builder.engine(), &s.env.cache_dir())
+        saves_by_digest: crate::engine::caps::detect(images.engine(), &s.env.cache_dir())
             .save_layout,
         nonce: nonce(),
         registries: registries(s),
@@ -383,26 +398,21 @@ struct Reached<'t> {
 /// need. When every node's architecture is known up front, the build runs
 /// while the nodes are probed instead of after.
 fn reach_and_build<'t>(
-    builder: &Builder,
+    images: &dyn Images,
     o: &ShipOptions,
     targets: &'t [ShipTarget],
 ) -> Result<Reached<'t>> {
-    let policy = if o.no_build || o.dry_run {
-        Policy::RefuseIfStale
-    } else {
-        Policy::BuildIfStale
-    };
     let probe_arches = |t: &ShipTarget| match o.arch.or(t.host.arch) {
         Some(a) => vec![a],
         None => {
-            sorted_unique([builder.configured_arches(), vec![Arch::Amd64, Arch::Arm64]].concat())
+            sorted_unique([images.configured_arches(), vec![Arch::Amd64, Arch::Arm64]].concat())
         }
     };
     let refs: Vec<Vec<String>> = targets
         .iter()
         .map(|t| {
             // Both names: the node may hold the image under either.
-            let targets = builder.targets(&probe_arches(t));
+            let targets = images.targets(&probe_arches(t));
             let mut refs: Vec<String> = Vec::new();
             for r in targets
                 .into_iter()
@@ -420,7 +430,7 @@ fn reach_and_build<'t>(
         .map(|t| o.arch.or(t.host.arch))
         .collect::<Option<Vec<_>>>()
         .map(sorted_unique);
-    let early = known.map(|arches| move || builder.build(Some(&arches), policy));
+    let early = known.map(|arches| move || images.images(&arches));
     let probed = probe::probe_all(targets, &refs, early);
     let (nodes, failures) = plan::nodes(targets, probed.probes, o.arch);
     let builds = match probed.alongside {
@@ -428,7 +438,7 @@ fn reach_and_build<'t>(
         Some(Err(_)) => bail!("building stopped on an internal error (a bug: please report it)"),
         None => {
             let arches = sorted_unique(nodes.iter().map(|n| n.arch).collect());
-            builder.build(Some(&arches), policy)?
+            images.images(&arches)?
         }
     };
     Ok(Reached {
