@@ -255,6 +255,38 @@ fn dry_run_prints_and_changes_nothing() {
     assert!(!exists.success(), "--dry-run built an image");
     assert!(!cache.path().join("logs").exists(), "--dry-run wrote logs");
 
+    // With --json the plan is data: the same lines, in the document.
+    let mut c = xtask(&root(), cache.path());
+    c.args([
+        "image",
+        "joke",
+        "--dry-run",
+        "--json",
+        "--arch",
+        "arm64",
+        "--tag",
+        &tag,
+    ]);
+    let (ok, doc, stderr) = run(c);
+    assert!(ok, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let plan: Vec<&str> = doc["plan"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no plan in {doc}"))
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let mark = |l: &str| {
+        l.split_whitespace()
+            .filter(|w| !w.starts_with("goapp-run-"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        plan.iter().map(|l| mark(l)).collect::<Vec<_>>(),
+        lines.iter().map(|l| mark(l)).collect::<Vec<_>>()
+    );
+
     // What it printed is what runs: the same lines, but for the mark that
     // names this run (`--add-host goapp-run-<pid>-…`).
     let guard = ImageGuard {

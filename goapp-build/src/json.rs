@@ -46,6 +46,10 @@ pub struct Document {
     /// One per image and shared name pushed (`push`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pushed: Vec<Pushed>,
+    /// With `--dry-run`: the plan, exactly the lines `--dry-run` prints
+    /// (commands a POSIX shell runs, and `#` comments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<String>>,
 }
 
 /// One push.
@@ -354,6 +358,12 @@ impl Document {
             error,
             ..Document::default()
         }
+    }
+
+    /// Adds the plan `--dry-run` printed (`text`, one line each).
+    pub fn with_plan(mut self, text: &str) -> Document {
+        self.plan = Some(text.lines().map(str::to_string).collect());
+        self
     }
 
     /// Adds a build's images and manifest lists.

@@ -18,6 +18,45 @@ pub(crate) fn human_output(json: bool) -> Box<dyn Write> {
     }
 }
 
+/// Where a task's lines for a person go, kept as well when they are the
+/// plan of a `--dry-run --json` (the document carries it).
+pub(crate) struct Output {
+    person: Box<dyn Write>,
+    plan: Option<Vec<u8>>,
+}
+
+impl Output {
+    /// As [`human_output`]; keeps a copy when `json && dry_run`.
+    pub(crate) fn new(json: bool, dry_run: bool) -> Output {
+        Output {
+            person: human_output(json),
+            plan: (json && dry_run).then(Vec::new),
+        }
+    }
+
+    /// `doc` with the plan kept, if one was.
+    pub(crate) fn into_doc(self, doc: JsonDocument) -> JsonDocument {
+        match self.plan {
+            Some(p) => doc.with_plan(&String::from_utf8_lossy(&p)),
+            None => doc,
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.person.write(buf)?;
+        if let Some(p) = &mut self.plan {
+            p.extend_from_slice(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.person.flush()
+    }
+}
+
 /// Prints a `--json` document on stdout; an error (exit 1) when it says
 /// the command failed. The error is marked as reported, so that [`finish`]
 /// does not print a second document.

@@ -1,7 +1,7 @@
 //! `image`: build images for apps and architectures.
 
 use crate::args::{BuildArches, ImageArgs};
-use crate::json::emit;
+use crate::json::{emit, Output};
 use anyhow::Result;
 use clap::Args;
 use goapp_build::{JsonDocument, Policy, Request, Session};
@@ -61,8 +61,9 @@ impl Cmd {
             return Ok(());
         }
         // Failed builds are results here: the document lists them all.
-        let builds = goapp_build::image_results(s, request, policy, &mut std::io::stderr())?;
+        let mut out = Output::new(true, self.dry_run);
+        let builds = goapp_build::image_results(s, request, policy, &mut out)?;
         let error = builds.check().err().map(|e| format!("{e:#}"));
-        emit(&JsonDocument::new("image", error).with_builds(&builds))
+        emit(&out.into_doc(JsonDocument::new("image", error).with_builds(&builds)))
     }
 }

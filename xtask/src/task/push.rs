@@ -1,7 +1,7 @@
 //! `push`: every architecture's image, and the name they share, to a registry.
 
 use crate::args::{BuildArches, ImageArgs, NoBuild};
-use crate::json::{conclude, human_output};
+use crate::json::{conclude, Output};
 use anyhow::Result;
 use clap::Args;
 use goapp_build::{JsonDocument, PushOptions, PushReport, Request, Session};
@@ -49,10 +49,11 @@ impl Cmd {
             dry_run: self.dry_run,
             no_build: self.no_build.no_build,
         };
-        let report = goapp_build::push(s, &o, &mut *human_output(self.json))?;
+        let mut out = Output::new(self.json, self.dry_run);
+        let report = goapp_build::push(s, &o, &mut out)?;
         let error = (report.failures() > 0).then(|| failed_pushes(&report));
         conclude(self.json, error, |e| {
-            JsonDocument::new("push", e).with_push(&report)
+            out.into_doc(JsonDocument::new("push", e).with_push(&report))
         })
     }
 }

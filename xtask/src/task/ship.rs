@@ -1,7 +1,7 @@
 //! `ship`: put images on remote nodes over ssh, without a registry.
 
 use crate::args::{ImageArgs, NoBuild};
-use crate::json::{conclude, human_output};
+use crate::json::{conclude, Output};
 use anyhow::{Context, Result};
 use clap::Args;
 use goapp_build::{Arch, HostNames, JsonDocument, Session, ShipOptions, ShipReport};
@@ -48,10 +48,11 @@ impl Cmd {
             no_build: self.no_build.no_build,
             force: self.force,
         };
-        let report = goapp_build::ship(s, &o, &mut *human_output(self.json))?;
+        let mut out = Output::new(self.json, self.dry_run);
+        let report = goapp_build::ship(s, &o, &mut out)?;
         let error = report.failed().then(|| failed_hosts(&report));
         conclude(self.json, error, |e| {
-            JsonDocument::new("ship", e).with_ship(&report)
+            out.into_doc(JsonDocument::new("ship", e).with_ship(&report))
         })
     }
 }
