@@ -392,7 +392,7 @@ pub(crate) fn digests(json: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{BuildFront, EngineKind};
+    use crate::engine::EngineKind;
 
     fn result(arch: Arch, app: &str) -> BuildResult {
         let digest = format!("sha256:{}", "a".repeat(64));
@@ -400,12 +400,7 @@ mod tests {
     }
 
     fn engine(kind: EngineKind) -> Engine {
-        Engine {
-            kind,
-            program: kind.name().into(),
-            front: BuildFront::Podman,
-            store: crate::engine::ImageStore::assumed(kind),
-        }
+        Engine::fixture(kind)
     }
 
     #[test]

@@ -399,7 +399,7 @@ pub(crate) fn unlock_hint(u: &UnlockStep) -> String {
 mod tests {
     use super::*;
     use crate::core::env::HostEnv;
-    use crate::engine::{BuildFront, EngineKind};
+    use crate::engine::EngineKind;
 
     fn inputs() -> BuildInputs {
         BuildInputs {
@@ -415,12 +415,7 @@ mod tests {
             caps: crate::engine::caps::oldest(EngineKind::Podman),
             mark: Vec::new(),
             base_ids: BTreeMap::new(),
-            engine: Engine {
-                kind: EngineKind::Podman,
-                program: "podman".into(),
-                front: BuildFront::Podman,
-                store: crate::engine::ImageStore::Podman,
-            },
+            engine: Engine::fixture(EngineKind::Podman),
             proxy: None,
             secrets: vec![SecretFile {
                 id: "goenv".into(),
@@ -489,24 +484,15 @@ mod tests {
     fn podman_build_matches_build_sh_plus_buildplatform() {
         let plan = plan_build(&inputs());
         assert_eq!(plan.warnings, Vec::<String>::new());
-        assert_eq!(
-            without_label(plan.dry_run_lines()),
-            [
-                "SSH_AUTH_SOCK=/run/user/1000/agent.sock ssh-add -T /home/u/.ssh/id_ecdsa.pub  # if that fails: SSH_AUTH_SOCK=/run/user/1000/agent.sock ssh-add /home/u/.ssh/id_ecdsa (needs a terminal)",
-                "podman build --platform linux/amd64 --build-arg TAG_GOVER=1.25.4 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= --build-arg BUILDPLATFORM=linux/amd64 --secret id=goenv,src=/home/u/.config/go/env --ssh default=/run/user/1000/agent.sock --label dev.goapp.inputs=LABEL -t joke:0.0.3-amd64 -f /src/joke/Containerfile /src/joke",
-            ]
-        );
+        expect_test::expect![[r#"
+            SSH_AUTH_SOCK=/run/user/1000/agent.sock ssh-add -T /home/u/.ssh/id_ecdsa.pub  # if that fails: SSH_AUTH_SOCK=/run/user/1000/agent.sock ssh-add /home/u/.ssh/id_ecdsa (needs a terminal)
+            podman build --platform linux/amd64 --build-arg TAG_GOVER=1.25.4 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= --build-arg BUILDPLATFORM=linux/amd64 --secret id=goenv,src=/home/u/.config/go/env --ssh default=/run/user/1000/agent.sock --label dev.goapp.inputs=LABEL -t joke:0.0.3-amd64 -f /src/joke/Containerfile /src/joke"#]].assert_eq(&without_label(plan.dry_run_lines()).join("\n"));
     }
 
     #[test]
     fn docker_behind_a_proxy_gets_six_args_secrets_and_redaction() {
         let mut i = inputs();
-        i.engine = Engine {
-            kind: EngineKind::Docker,
-            program: "docker".into(),
-            front: BuildFront::DockerBuildKit,
-            store: crate::engine::ImageStore::DockerClassic,
-        };
+        i.engine = Engine::fixture(EngineKind::Docker);
         i.caps = crate::engine::caps::oldest(EngineKind::Docker);
         i.arches = vec![Arch::Amd64, Arch::Arm64];
         i.proxy = ProxyEnv::from_env(&HostEnv::from_vars([
@@ -525,14 +511,7 @@ mod tests {
         assert_eq!(plan.builds.len(), 2);
         assert_eq!(plan.builds[1].image.to_string(), "joke:0.0.3-arm64");
         let line = without_label(vec![plan.builds[1].cmd.to_string()]).remove(0);
-        assert_eq!(
-            line,
-            "DOCKER_BUILDKIT=1 HTTP_PROXY='http://***@proxy:3128' HTTPS_PROXY='http://***@proxy:3128' NO_PROXY=localhost http_proxy='http://***@proxy:3128' https_proxy='http://***@proxy:3128' no_proxy=localhost \
-docker build --progress=plain --platform linux/arm64 --build-arg TAG_GOVER=1.25.4 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= \
---build-arg HTTP_PROXY --build-arg HTTPS_PROXY --build-arg NO_PROXY --build-arg http_proxy --build-arg https_proxy --build-arg no_proxy \
---secret id=HTTP_PROXY,env=HTTP_PROXY --secret id=HTTPS_PROXY,env=HTTPS_PROXY --secret id=NO_PROXY,env=NO_PROXY --secret id=http_proxy,env=http_proxy --secret id=https_proxy,env=https_proxy --secret id=no_proxy,env=no_proxy \
---secret id=goenv,src=/home/u/.config/go/env --label dev.goapp.inputs=LABEL -t joke:0.0.3-arm64 -f /src/joke/Containerfile /src/joke"
-        );
+        expect_test::expect!["DOCKER_BUILDKIT=1 HTTP_PROXY='http://***@proxy:3128' HTTPS_PROXY='http://***@proxy:3128' NO_PROXY=localhost http_proxy='http://***@proxy:3128' https_proxy='http://***@proxy:3128' no_proxy=localhost docker build --progress=plain --platform linux/arm64 --build-arg TAG_GOVER=1.25.4 --build-arg MAIN_PKG_PATH=./ --build-arg GOPRIVATE= --build-arg HTTP_PROXY --build-arg HTTPS_PROXY --build-arg NO_PROXY --build-arg http_proxy --build-arg https_proxy --build-arg no_proxy --secret id=HTTP_PROXY,env=HTTP_PROXY --secret id=HTTPS_PROXY,env=HTTPS_PROXY --secret id=NO_PROXY,env=NO_PROXY --secret id=http_proxy,env=http_proxy --secret id=https_proxy,env=https_proxy --secret id=no_proxy,env=no_proxy --secret id=goenv,src=/home/u/.config/go/env --label dev.goapp.inputs=LABEL -t joke:0.0.3-arm64 -f /src/joke/Containerfile /src/joke"].assert_eq(&line);
         assert!(!line.contains("pw99"));
         // The child still gets the real value.
         assert!(plan.builds[1]

@@ -386,7 +386,7 @@ mod tests {
         assert!(docker_note(&["a:1", "b:1"])
             .contains("so `a:1`, `b:1` exist only where `ship` puts them"));
     }
-    use crate::engine::{BuildFront, EngineKind};
+    use crate::engine::EngineKind;
     use crate::process::error::Failure;
 
     fn result(arch: Arch, status: Status) -> BuildResult {
@@ -402,12 +402,7 @@ mod tests {
 
     fn builds(results: Vec<BuildResult>) -> Builds {
         Builds {
-            engine: Engine {
-                kind: EngineKind::Podman,
-                program: "podman".into(),
-                front: BuildFront::Podman,
-                store: crate::engine::ImageStore::Podman,
-            },
+            engine: Engine::fixture(EngineKind::Podman),
             results,
             elapsed: Some(Duration::from_secs(3)),
             indexes: Vec::new(),

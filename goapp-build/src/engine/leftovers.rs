@@ -333,7 +333,6 @@ fn containers_dir(engine: &Engine) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::BuildFront;
 
     #[test]
     fn a_record_left_half_written_is_read_too() {
@@ -365,12 +364,7 @@ mod tests {
 
     #[test]
     fn a_podman_build_carries_the_run_mark() {
-        let podman = Engine {
-            kind: EngineKind::Podman,
-            program: "podman".into(),
-            front: BuildFront::Podman,
-            store: crate::engine::ImageStore::Podman,
-        };
+        let podman = Engine::fixture(EngineKind::Podman);
         // Without interrupt handling (unit tests) nothing is added.
         assert!(podman.build_mark().is_empty());
         assert_eq!(

@@ -136,6 +136,22 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine of `kind` as found with nothing configured (podman's own
+    /// front, docker's BuildKit, the store assumed before the daemon is
+    /// asked): the one fixture of every layer's tests.
+    #[cfg(test)]
+    pub(crate) fn fixture(kind: EngineKind) -> Engine {
+        Engine {
+            kind,
+            program: kind.name().into(),
+            front: match kind {
+                EngineKind::Podman => BuildFront::Podman,
+                EngineKind::Docker => BuildFront::DockerBuildKit,
+            },
+            store: ImageStore::assumed(kind),
+        }
+    }
+
     /// A command running this engine.
     pub fn cmd(&self) -> Cmd {
         Cmd::new(&self.program)

@@ -125,19 +125,14 @@ pub(crate) fn plan(
 mod tests {
     use super::*;
     use crate::build::Status;
-    use crate::engine::{BuildFront, EngineKind};
+    use crate::engine::EngineKind;
 
     fn built(app: &str, arch: Arch, domain: &str) -> BuildResult {
         BuildResult::fixture(app, arch, Status::UpToDate).with_domain(domain)
     }
 
     fn engine(kind: EngineKind) -> Engine {
-        Engine {
-            kind,
-            program: kind.name().into(),
-            front: BuildFront::Podman,
-            store: crate::engine::ImageStore::assumed(kind),
-        }
+        Engine::fixture(kind)
     }
 
     fn lines(steps: &[PushStep]) -> Vec<String> {

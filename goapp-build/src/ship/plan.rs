@@ -602,7 +602,6 @@ mod tests {
     //! the exact commands.
     use super::*;
     use crate::build::Status;
-    use crate::engine::BuildFront;
     use crate::engine::EngineKind;
     use crate::ship::names::{PIN_CRI, PIN_K3S};
 
@@ -645,12 +644,7 @@ mod tests {
     }
 
     fn podman() -> Engine {
-        Engine {
-            kind: EngineKind::Podman,
-            program: "podman".into(),
-            front: BuildFront::Podman,
-            store: crate::engine::ImageStore::Podman,
-        }
+        Engine::fixture(EngineKind::Podman)
     }
 
     fn facts(engine: &Engine, force: bool, local_zstd: bool) -> Facts<'_> {
