@@ -9,6 +9,7 @@ also DOCKER_HOST). Writes its section of docs/BENCHMARKS.md.
 Usage: python3 scripts/bench_engines.py [RUNS]   (default 3; pairs = 10 × RUNS)
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,8 @@ def engine_env(name):
         env["GOAPP_GO_REPO"] = os.path.join(ROOT, "target/goapp-fixtures/go-tags.git")
         out = subprocess.run([link, "--version"], capture_output=True, text=True).stdout
         # `Docker version 20.10.24+dfsg1, build 297e128`, `podman version 4.3.1`
-        version = out.split("version", 1)[1].split(",")[0]
+        found = re.search(r"version\s+([^\s,]+)", out)
+        version = found.group(1) if found else "?"
     else:
         subprocess.run([MATRIX, "setup", name], check=True, capture_output=True)
         subprocess.run([MATRIX, "start", name], check=True, capture_output=True)
