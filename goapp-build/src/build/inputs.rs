@@ -27,6 +27,8 @@ pub(crate) struct StatCache {
     fresh: HashMap<String, (String, String)>,
     /// Files whose content changed while size and mtime stayed.
     kept: Vec<PathBuf>,
+    /// Files this walk read because the cache could not vouch for them.
+    read: usize,
 }
 
 impl StatCache {
@@ -102,8 +104,14 @@ impl StatCache {
     }
 
     /// Saves what this walk saw (atomically; a failure only costs speed).
+    /// A walk the cache vouched for entirely changes nothing: the file stays
+    /// as it is (no write, no fsync on a no-op), and its time still says
+    /// every entry is older than it.
     pub(crate) fn save(&self) {
         let Some(file) = &self.file else { return };
+        if self.read == 0 && self.fresh == self.entries {
+            return;
+        }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -231,6 +239,7 @@ impl Walker<'_> {
             Some(d) => d,
             None => {
                 let d = file_digest(path, &mut self.buf)?;
+                self.cache.read += 1;
                 self.cache.stat_kept(rel, &stat, &d, path);
                 d
             }

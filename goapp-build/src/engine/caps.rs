@@ -359,26 +359,31 @@ fn cached_entry(text: &str, key: &str) -> Option<Facts> {
 /// How a docker client builds (`docker buildx version` takes 0.1–0.3 s,
 /// on every run otherwise), cached by the client binary and the
 /// directories its plugins are found in.
-pub(crate) fn cached_front(docker: &Path, cache_dir: &Path) -> Option<BuildFront> {
+///
+/// `Err(major)`: that client (`major`.x) was found unable to build (no
+/// buildx plugin, too new for the built-in BuildKit): a shadowing client
+/// is passed over without being asked again on every run.
+pub(crate) fn cached_front(docker: &Path, cache_dir: &Path) -> Option<Result<BuildFront, u32>> {
     let key = front_key(docker)?;
     match FactCache::find(&FactCache::open(cache_dir).body, &key)? {
-        "buildx" => Some(BuildFront::DockerBuildx),
-        "buildkit" => Some(BuildFront::DockerBuildKit),
-        _ => None,
+        "buildx" => Some(Ok(BuildFront::DockerBuildx)),
+        "buildkit" => Some(Ok(BuildFront::DockerBuildKit)),
+        other => other.strip_prefix("none-")?.parse().ok().map(Err),
     }
 }
 
 /// Remembers [`cached_front`].
-pub(crate) fn remember_front(docker: &Path, cache_dir: &Path, front: BuildFront) {
+pub(crate) fn remember_front(docker: &Path, cache_dir: &Path, front: Result<BuildFront, u32>) {
     let Some(key) = front_key(docker) else {
         return;
     };
     let value = match front {
-        BuildFront::DockerBuildx => "buildx",
-        BuildFront::DockerBuildKit => "buildkit",
-        BuildFront::Podman => return,
+        Ok(BuildFront::DockerBuildx) => "buildx".to_string(),
+        Ok(BuildFront::DockerBuildKit) => "buildkit".to_string(),
+        Ok(BuildFront::Podman) => return,
+        Err(major) => format!("none-{major}"),
     };
-    FactCache::open(cache_dir).put(&key, value);
+    FactCache::open(cache_dir).put(&key, &value);
 }
 
 /// `front|BINARY-KEY|` and the modification times of the plugin
@@ -576,6 +581,24 @@ pub(crate) fn engine_alive(engine: &Engine) -> Result<(), ProcessError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_that_cannot_build_is_remembered_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("docker");
+        std::fs::write(&bin, "#!/bin/sh\n").unwrap();
+        assert_eq!(cached_front(&bin, dir.path()), None);
+        remember_front(&bin, dir.path(), Err(28));
+        assert_eq!(cached_front(&bin, dir.path()), Some(Err(28)));
+        remember_front(&bin, dir.path(), Ok(BuildFront::DockerBuildx));
+        assert_eq!(
+            cached_front(&bin, dir.path()),
+            Some(Ok(BuildFront::DockerBuildx))
+        );
+        // Another binary at that path (a new client) is asked again.
+        std::fs::write(&bin, "#!/bin/sh\n# newer\n").unwrap();
+        assert_eq!(cached_front(&bin, dir.path()), None);
+    }
 
     #[test]
     fn debian_12_engines() {

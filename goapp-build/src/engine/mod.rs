@@ -238,22 +238,33 @@ fn docker_engine(candidates: &[PathBuf], cache_dir: &Path) -> Result<Engine> {
             front,
             store: ImageStore::assumed(EngineKind::Docker),
         };
-        if let Some(front) = caps::cached_front(path, cache_dir) {
-            return Ok(engine(front));
+        let without_buildx = |major| {
+            format!(
+                "{} (client {major}.x without the buildx plugin)",
+                path.display()
+            )
+        };
+        match caps::cached_front(path, cache_dir) {
+            Some(Ok(front)) => return Ok(engine(front)),
+            Some(Err(major)) => {
+                refused.push(without_buildx(major));
+                continue;
+            }
+            None => {}
         }
         if has_buildx(path) {
-            caps::remember_front(path, cache_dir, BuildFront::DockerBuildx);
+            caps::remember_front(path, cache_dir, Ok(BuildFront::DockerBuildx));
             return Ok(engine(BuildFront::DockerBuildx));
         }
         match client_major(path) {
             Some(major) if major < 23 => {
-                caps::remember_front(path, cache_dir, BuildFront::DockerBuildKit);
+                caps::remember_front(path, cache_dir, Ok(BuildFront::DockerBuildKit));
                 return Ok(engine(BuildFront::DockerBuildKit));
             }
-            Some(major) => refused.push(format!(
-                "{} (client {major}.x without the buildx plugin)",
-                path.display()
-            )),
+            Some(major) => {
+                caps::remember_front(path, cache_dir, Err(major));
+                refused.push(without_buildx(major));
+            }
             None => refused.push(format!(
                 "{} (its version could not be read)",
                 path.display()
