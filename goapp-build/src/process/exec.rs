@@ -247,15 +247,18 @@ impl Running {
             return self.wait();
         };
         let started = Instant::now();
+        let exit = ExitWatch::open(self.pid());
         loop {
             if interrupt::has_exited(self.pid()) {
                 return self.wait();
             }
-            if started.elapsed() >= limit {
+            let Some(left) = limit.checked_sub(started.elapsed()) else {
                 self.kill();
                 return Err(ProcessError::new(&self.shown, Failure::Timeout(limit)));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            };
+            // Woken by the exit itself: a sleeping poll added 10 ms on
+            // average to every short query (an `image inspect` of a no-op).
+            exit.wait(left.min(Duration::from_millis(20)));
         }
     }
 
@@ -308,6 +311,37 @@ pub(crate) fn drain<R: Read + Send + 'static>(stream: Option<R>) -> JoinHandle<V
         }
         buf
     })
+}
+
+/// A child's exit as something to wait on: a pidfd (Linux 5.3+), readable
+/// once the child has ended; without one, a plain sleep.
+struct ExitWatch(Option<std::os::fd::OwnedFd>);
+
+impl ExitWatch {
+    fn open(pid: i32) -> ExitWatch {
+        // SAFETY: pidfd_open(2) takes a pid and flags and returns a new fd
+        // or -1; the fd is owned by nothing else.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0);
+        // SAFETY: a fresh descriptor we own.
+        ExitWatch(fd.map(|fd| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
+    }
+
+    /// Returns when the child has ended or `at_most` has passed.
+    fn wait(&self, at_most: Duration) {
+        let Some(fd) = &self.0 else {
+            std::thread::sleep(at_most);
+            return;
+        };
+        let mut p = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(fd),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = i32::try_from(at_most.as_millis().max(1)).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd; an interrupted poll just returns early.
+        unsafe { libc::poll(&mut p, 1, ms) };
+    }
 }
 
 #[cfg(test)]

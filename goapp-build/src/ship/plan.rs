@@ -863,36 +863,37 @@ mod tests {
         plan(&[node(t, p, Arch::Arm64)], builds, f)
     }
 
-    #[test]
-    fn nodes_of_one_image_share_a_save_and_those_of_one_stream_share_a_lane() {
+    /// Four nodes: pi1 and pi2 (arm64) hold blob b1, pi3 (arm64) b2, lab
+    /// (amd64, docker) nothing; both arches built.
+    fn four_nodes(force: bool) -> TransferPlan {
         let e = podman();
         let pi1 = target("pi1", "{ssh: pi1, import: containerd}");
         let pi2 = target("pi2", "{ssh: pi2, import: k3s, sudo: true}");
         let pi3 = target("pi3", "{ssh: pi3, import: containerd}");
         let lab = target("lab", "{ssh: lab, import: docker}");
+        let arm = |t, blob| {
+            node(
+                t,
+                probe("aarch64", blob != "sha256:b2", &[blob], &[]),
+                Arch::Arm64,
+            )
+        };
         let nodes = [
-            node(
-                &pi1,
-                probe("aarch64", true, &["sha256:b1"], &[]),
-                Arch::Arm64,
-            ),
+            arm(&pi1, "sha256:b1"),
             node(&lab, probe("x86_64", true, &[], &[]), Arch::Amd64),
-            node(
-                &pi2,
-                probe("aarch64", true, &["sha256:b1"], &[]),
-                Arch::Arm64,
-            ),
-            node(
-                &pi3,
-                probe("aarch64", false, &["sha256:b2"], &[]),
-                Arch::Arm64,
-            ),
+            arm(&pi2, "sha256:b1"),
+            arm(&pi3, "sha256:b2"),
         ];
         let builds = [
             built(Arch::Amd64, Status::Built),
             built(Arch::Arm64, Status::Built),
         ];
-        let plan = plan(&nodes, &builds, &facts(&e, false, true));
+        plan(&nodes, &builds, &facts(&e, force, true))
+    }
+
+    #[test]
+    fn nodes_of_one_image_share_a_save_and_those_of_one_stream_share_a_lane() {
+        let plan = four_nodes(false);
         assert_eq!(plan.settled, []);
         let summary: Vec<(&str, &str)> = plan
             .groups
@@ -919,8 +920,12 @@ mod tests {
             BTreeSet::new(),
             "docker archives are sent whole"
         );
-        // Every member writes its own file, named by run, group and member
-        // (two hosts may be one machine).
+    }
+
+    #[test]
+    fn every_member_writes_its_own_file_and_force_sends_every_blob() {
+        // Named by run, group and member (two hosts may be one machine).
+        let plan = four_nodes(false);
         let tmps: Vec<&str> = plan
             .groups
             .iter()
@@ -936,15 +941,9 @@ mod tests {
                 "/var/tmp/goapp-42-beef-1-2.tar.part"
             ]
         );
-        let forced = plan_of(
-            &pi1,
-            probe("aarch64", true, &["sha256:b1"], &[]),
-            &builds,
-            &facts(&e, true, true),
-        );
-        assert_eq!(
-            forced.groups[0].lanes[0].drop,
-            BTreeSet::new(),
+        let forced = four_nodes(true);
+        assert!(
+            forced.groups[1].lanes.iter().all(|l| l.drop.is_empty()),
             "--force sends every blob"
         );
     }
@@ -1109,13 +1108,14 @@ mod tests {
             matches!(&failed[0].1, HostResult::Failed { process: Some(e), .. } if e.code() == Some(255))
         );
         assert!(live.is_empty());
+    }
+
+    #[test]
+    fn a_configured_arch_is_checked_against_the_machine_and_flags_win() {
+        let targets = [target("arm", "{ssh: arm, import: podman, arch: arm64}")];
         // A configured arch that contradicts the machine fails with the fix;
         // a 32-bit userland on a 64-bit kernel is no contradiction.
-        let (_, failed) = nodes(
-            &targets[3..],
-            vec![Ok(probe("x86_64", false, &[], &[]))],
-            None,
-        );
+        let (_, failed) = nodes(&targets, vec![Ok(probe("x86_64", false, &[], &[]))], None);
         assert_eq!(
             failed[0].1.planned("arm"),
             "arm: FAILED: arm is configured with `arch: arm64`, but the node reports 'x86_64' (amd64) and has no emulator for arm64 registered: images built for arm64 would not run there; fix `arch:` for arm in the config, or remove it (the node's own answer is then used)"
@@ -1123,7 +1123,7 @@ mod tests {
         // Nor is a machine with the arch's emulator registered (qemu-user).
         let mut qemu = probe("x86_64", false, &[], &[]);
         qemu.emulates.insert("aarch64".into());
-        let (live, _) = nodes(&targets[3..], vec![Ok(qemu)], None);
+        let (live, _) = nodes(&targets, vec![Ok(qemu)], None);
         assert_eq!(live[0].arch, Arch::Arm64);
         let pi32 = [target("pi", "{ssh: pi, import: podman, arch: arm}")];
         let (live, _) = nodes(&pi32, vec![Ok(probe("aarch64", false, &[], &[]))], None);
@@ -1133,7 +1133,7 @@ mod tests {
         let (live, _) = nodes(&odd, vec![Ok(probe("sparc64", false, &[], &[]))], None);
         assert_eq!(live[0].arch, Arch::Riscv64);
         let (live, _) = nodes(
-            &targets[3..],
+            &targets,
             vec![Ok(probe("x86_64", false, &[], &[]))],
             Some(Arch::Arm),
         );
