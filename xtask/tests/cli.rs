@@ -1130,6 +1130,16 @@ fn lint_takes_app_names_and_files() {
         "{out}"
     );
     let _ = worker;
+    // The ignore file the engine would read is checked too.
+    std::fs::write(ws.path().join("services/api/.containerignore"), "bin/\n[\n").unwrap();
+    let (code, out, err) = ws.run_in(".", &["lint", "api"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("services/api/.containerignore:2: error: the pattern `[` is not valid"),
+        "{out}"
+    );
+    assert!(!ok_line(&out, &api), "{out}");
+    std::fs::remove_file(ws.path().join("services/api/.containerignore")).unwrap();
     // A name that is neither says which apps there are.
     let (code, _, err) = ws.run_in(".", &["lint", "nope"]);
     assert_eq!(code, 1);

@@ -4,7 +4,7 @@
 //! on the image, so "is it up to date?" is one `image inspect`, and no
 //! engine call at all is made to rebuild what has not changed.
 
-use crate::build::ignore::IgnoreRules;
+use crate::containerfile::ignore::IgnoreRules;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};

@@ -8,7 +8,6 @@
 //! and run what is stale ([`run`]).
 
 pub(crate) mod failure;
-pub(crate) mod ignore;
 pub(crate) mod index;
 pub(crate) mod inputs;
 mod naming;
@@ -22,12 +21,12 @@ pub(crate) mod startable;
 
 pub use result::{BuildResult, Builds, Status};
 
-use crate::build::ignore::IgnoreRules;
 use crate::build::inputs::EngineView;
 use crate::build::plan::{plan_build, BuildInputs, BuildPlan};
 use crate::build::proxy::ProxyEnv;
 use crate::build::shimfile::Prepared;
 use crate::config::App;
+use crate::containerfile::ignore::IgnoreRules;
 use crate::core::arch::Arch;
 use crate::core::names::{ImageRef, ImageTemplate};
 use crate::engine::{Engine, EngineKind};
@@ -656,7 +655,7 @@ fn write_shim(
     s: &Session,
     path: &Path,
     shimmed: &str,
-    ignore: Option<crate::build::ignore::IgnoreFile>,
+    ignore: Option<crate::containerfile::ignore::IgnoreFile>,
     caps: &crate::engine::caps::Capabilities,
     notes: &mut Vec<String>,
 ) -> Result<std::path::PathBuf> {
@@ -713,10 +712,11 @@ fn engine_view(
     path: &Path,
     caps: &crate::engine::caps::Capabilities,
     notes: &mut Vec<String>,
-) -> Result<(EngineView, Option<crate::build::ignore::IgnoreFile>)> {
+) -> Result<(EngineView, Option<crate::containerfile::ignore::IgnoreFile>)> {
     let (rules, ignore) = IgnoreRules::for_build(context, path, caps.ignore_files)?;
     if let Some(f) = &ignore {
-        if let Some((line, pattern, why)) = crate::build::ignore::invalid_patterns(&f.text).first()
+        if let Some((line, pattern, why)) =
+            crate::containerfile::ignore::invalid_patterns(&f.text).first()
         {
             bail!(
                 "{}:{line}: the pattern `{pattern}` is not valid ({why}): the engine would stop at the first COPY; write `\\[` for a bracket itself, or fix the pattern",

@@ -4,10 +4,10 @@
 //! the build args (`--build-arg` over the config's), checked as the config
 //! checks them.
 
-use crate::build::ignore::IgnoreRules;
 use crate::build::inputs::EngineView;
 use crate::config::check::check_build_arg;
 use crate::config::App;
+use crate::containerfile::ignore::IgnoreRules;
 use crate::core::names::{ImageRef, ImageTemplate, TagFacts, TagTemplate};
 use crate::engine::caps::IgnoreFiles;
 use crate::go::version::GoVersion;

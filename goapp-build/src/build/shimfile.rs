@@ -255,7 +255,7 @@ mod tests {
             notes: Vec::new(),
             uses: Default::default(),
             view: EngineView {
-                rules: crate::build::ignore::IgnoreRules::parse("note.txt\n"),
+                rules: crate::containerfile::ignore::IgnoreRules::parse("note.txt\n"),
                 bind_host_dir: host,
             },
             ignore_file: None,

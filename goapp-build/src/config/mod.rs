@@ -547,7 +547,14 @@ pub(crate) fn select(config: Option<&Config>, pick: Pick, cwd: &Path) -> Result<
             let Some(config) = config else {
                 bail!("no goapp.yaml found from {} upwards, so app names ({}) mean nothing: pass --config PATH or run without app names in the app's directory", cwd.display(), names.join(", "));
             };
-            names.iter().map(|n| config.app(n)).collect()
+            // An app named twice is one app (as `--arch amd64,amd64` is one
+            // architecture): two builds of one tag would race.
+            let mut seen = std::collections::BTreeSet::new();
+            names
+                .iter()
+                .filter(|n| seen.insert(n.as_str()))
+                .map(|n| config.app(n))
+                .collect()
         }
         (Pick::All, Some(c)) => c.all_apps(),
         (Pick::All, None) => match config {
@@ -704,6 +711,19 @@ mod tests {
             err.contains("c.yaml:2:") && err.contains("unknown architecture 'sparc'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_app_named_twice_is_one_app() {
+        let c = Config::from_text(
+            "apps:\n  joke:\n    context: ../example/joke\n    tag: 0.0.3\n  api:\n    context: ../api\n    tag: 1.0.0\n",
+            Path::new("/ws/config/goapp.yaml"),
+        )
+        .unwrap();
+        let names = ["joke".to_string(), "api".into(), "joke".into()];
+        let apps = select(Some(&c), Pick::of(&names, false, false), Path::new("/ws")).unwrap();
+        let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["joke", "api"]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `path:line: severity: message`.
 
 use crate::config::App;
+use crate::containerfile::ignore::{invalid_patterns, IgnoreRules};
 use crate::containerfile::preflight::{self, Severity};
 use crate::containerfile::steps::ContextDir;
 use crate::containerfile::Containerfile;
@@ -144,11 +145,18 @@ fn check_one(
     for f in &outcome.findings {
         writeln!(out, "{f}")?;
     }
-    let blocking = outcome.blocking(o.strict).len();
-    if outcome
-        .findings
-        .iter()
-        .all(|f| f.severity == Severity::Note)
+    // The ignore file `image` would give the engine: a pattern it refuses
+    // stops the build at the first COPY.
+    let bad_ignore = ignore_problems(&t.app.context, path, caps)?;
+    for line in &bad_ignore {
+        writeln!(out, "{line}")?;
+    }
+    let blocking = outcome.blocking(o.strict).len() + bad_ignore.len();
+    if bad_ignore.is_empty()
+        && outcome
+            .findings
+            .iter()
+            .all(|f| f.severity == Severity::Note)
     {
         writeln!(
             out,
@@ -168,4 +176,22 @@ fn check_one(
 /// `podman 4.3.1`.
 pub(crate) fn describe(c: &Capabilities) -> String {
     format!("{} {}", c.kind, c.version)
+}
+/// Each pattern of the ignore file the engine reads for a build of `path`
+/// in `context` that its matcher refuses, as an error line.
+fn ignore_problems(context: &Path, path: &Path, caps: &Capabilities) -> Result<Vec<String>> {
+    let (_, file) = IgnoreRules::for_build(context, path, caps.ignore_files)?;
+    Ok(file
+        .map(|f| {
+            invalid_patterns(&f.text)
+                .into_iter()
+                .map(|(line, pattern, why)| {
+                    format!(
+                        "{}:{line}: error: the pattern `{pattern}` is not valid ({why}): the engine would stop at the first COPY; write `\\[` for a bracket itself, or fix the pattern",
+                        f.path.display()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }

@@ -8,6 +8,7 @@ pub(crate) mod cgo;
 pub(crate) mod cross;
 pub(crate) mod gocmd;
 pub(crate) mod heredoc;
+pub(crate) mod ignore;
 pub(crate) mod images;
 pub(crate) mod lint;
 pub(crate) mod makefile;

@@ -54,8 +54,30 @@ pub(crate) fn problems(
     } else if !file.instructions.iter().any(|i| i.keyword == "FROM") {
         out.push((first.line, "the file has no FROM: a Containerfile starts with `FROM <image>` (after optional ARGs)".into()));
     }
+    out.extend(from_forms(file));
     out.extend(stage_names(file));
     out.extend(base_variables(file, build_args));
+    out
+}
+
+/// `FROM <image> [AS <name>]`, nothing else; and no `ONBUILD FROM`.
+fn from_forms(file: &Containerfile) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for ins in &file.instructions {
+        let words: Vec<&str> = ins.args.split_whitespace().collect();
+        match ins.keyword.as_str() {
+            "FROM" => match words.as_slice() {
+                [_] => {}
+                [_, as_, _] if as_.eq_ignore_ascii_case("as") => {}
+                [] => out.push((ins.line, "`FROM` names no image: write `FROM <image>` or `FROM <image> AS <name>`".into())),
+                _ => out.push((ins.line, format!("`FROM {}`: FROM takes one image and optionally `AS <name>`, nothing else: write `FROM <image>` or `FROM <image> AS <name>`", ins.args.trim()))),
+            },
+            "ONBUILD" if words.first().is_some_and(|w| w.eq_ignore_ascii_case("from")) => {
+                out.push((ins.line, "`ONBUILD FROM`: FROM cannot be an ONBUILD trigger; remove the line".into()));
+            }
+            _ => {}
+        }
+    }
     out
 }
 
@@ -99,13 +121,16 @@ fn base_variables(
     for st in file.stages() {
         let line = file.instructions[st.from].line;
         for var in variables(&st.base) {
-            if AUTOMATIC.contains(&var.as_str()) || build_args.contains_key(&var) {
+            if AUTOMATIC.contains(&var.as_str()) {
                 continue;
             }
+            // A build arg reaches FROM only through a global ARG: passing
+            // it is not enough (podman: "invalid reference format").
             match globals.iter().rev().find(|(k, _)| *k == var) {
                 Some((_, Some(v))) if !v.is_empty() => {}
+                Some(_) if build_args.contains_key(&var) => {}
                 Some(_) => out.push((line, format!("`FROM {}`: ${var} is declared without a value, so the image name is empty: give it one (`ARG {var}=…` before the first FROM) or pass --build-arg {var}=…", st.base))),
-                None => out.push((line, format!("`FROM {}`: ${var} is not declared with `ARG {var}` before the first FROM, so it is empty there: declare it with a default, or pass it as a build arg after declaring it", st.base))),
+                None => out.push((line, format!("`FROM {}`: ${var} is not declared with `ARG {var}` before the first FROM, so it is empty there (a build arg reaches FROM only through that ARG): add `ARG {var}` before the first FROM", st.base))),
             }
         }
     }
@@ -159,10 +184,16 @@ mod tests {
         assert!(said("FROM $NOPE\n")[0].contains("$NOPE is not declared with `ARG NOPE`"));
         assert!(said("ARG B\nFROM $B\n")[0].contains("$B is declared without a value"));
         assert!(said("ARG B=x\nFROM ${B}\n").is_empty());
-        assert!(
-            said("FROM golang:${TAG_GOVER}\n").is_empty(),
-            "passed by the tool"
-        );
+        assert!(said("FROM\n")[0].starts_with("1: `FROM` names no image"));
+        assert!(said("FROM a b c\n")[0].contains("FROM takes one image"));
+        assert!(said("FROM a b\n")[0].contains("FROM takes one image"));
+        assert!(said("FROM a AS b\n").is_empty());
+        assert!(said("FROM a\nONBUILD FROM b\n")[0].starts_with("2: `ONBUILD FROM`"));
+        // The tool passes TAG_GOVER, which reaches FROM only when declared
+        // (podman 4.3: "invalid reference format").
+        assert!(said("ARG TAG_GOVER\nFROM golang:${TAG_GOVER}\n").is_empty());
+        assert!(said("FROM golang:${TAG_GOVER}\n")[0]
+            .contains("add `ARG TAG_GOVER` before the first FROM"));
         assert!(said("FROM --platform=$BUILDPLATFORM golang:${V:-1.22}\n").is_empty());
         assert!(said("# escape=x\nFROM scratch\n")[0].starts_with("1: `# escape=x`"));
         assert!(said("# escape=`\nFROM scratch\n").is_empty());
