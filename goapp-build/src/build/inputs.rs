@@ -69,7 +69,13 @@ impl StatCache {
         for l in lines {
             let mut f = l.rsplitn(3, '\t');
             if let (Some(digest), Some(stat), Some(path)) = (f.next(), f.next(), f.next()) {
-                if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                // As written: lowercase hex (an uppercase one would key
+                // another inputs hash).
+                if digest.len() == 64
+                    && digest
+                        .bytes()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                {
                     self.entries
                         .insert(path.to_string(), (stat.to_string(), digest.to_string()));
                 }

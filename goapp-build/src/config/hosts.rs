@@ -343,13 +343,23 @@ impl HostsConfig {
 /// address (`[::1]`) and a port after the host (`root@10.0.0.7:22`).
 fn destination_forms(h: &HostConfig, at: &KeyPath) -> Vec<Problem> {
     let mut out = Vec::new();
-    if let Some(host) = &h.host {
-        if let Some(inner) = host.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-            out.push(Problem::value(at.key("host"), format!("`host: {host}`: ssh takes an IPv6 address without brackets; write `host: '{inner}'` (and the port as `port:`)")));
-        }
-    }
     for (what, v) in [("ssh", &h.ssh), ("host", &h.host)] {
         let Some(v) = v else { continue };
+        // `[::1]`, `[::1]:22`, `root@[::1]`: brackets, with or without a
+        // user or port around them.
+        let (user, rest) = match v.split_once('@') {
+            Some((u, r)) => (Some(u), r),
+            None => (None, v.as_str()),
+        };
+        if let Some((inner, after)) = rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            let user = user.map(|u| format!(", `user: {u}`")).unwrap_or_default();
+            let port = after
+                .strip_prefix(':')
+                .map(|p| format!(", `port: {p}`"))
+                .unwrap_or_default();
+            out.push(Problem::value(at.key(what), format!("`{what}: {v}`: ssh takes an IPv6 address without brackets; write `host: '{inner}'`{user}{port}")));
+            continue;
+        }
         let Some((dest, port)) = v.rsplit_once(':') else {
             continue;
         };
@@ -580,10 +590,12 @@ mod tests {
     #[test]
     fn destinations_in_forms_ssh_does_not_take_get_the_form_it_does() {
         assert_eq!(
-            messages("hosts:\n  a: {host: '[::1]'}\n  b: {ssh: 'root@127.0.0.1:22'}\n  c: {host: '::1'}\n"),
+            messages("hosts:\n  a: {host: '[::1]'}\n  b: {ssh: 'root@127.0.0.1:22'}\n  c: {host: '::1'}\n  d: {ssh: 'root@[::1]'}\n  e: {host: '[::1]:2222'}\n"),
             [
-                "hosts.a.host: `host: [::1]`: ssh takes an IPv6 address without brackets; write `host: '::1'` (and the port as `port:`)",
+                "hosts.a.host: `host: [::1]`: ssh takes an IPv6 address without brackets; write `host: '::1'`",
                 "hosts.b.ssh: `ssh: root@127.0.0.1:22`: ssh does not read a port after ':'; write `host: 127.0.0.1`, `user: root`, `port: 22`",
+                "hosts.d.ssh: `ssh: root@[::1]`: ssh takes an IPv6 address without brackets; write `host: '::1'`, `user: root`",
+                "hosts.e.host: `host: [::1]:2222`: ssh takes an IPv6 address without brackets; write `host: '::1'`, `port: 2222`",
             ]
         );
     }

@@ -312,6 +312,39 @@ impl Config {
     }
 }
 
+/// How deep `[`/`{` may nest: a config needs two or three levels, and the
+/// YAML reader slows down with each (40 KB of brackets took 10 s).
+const MAX_NESTING: usize = 32;
+
+/// Where flow brackets first nest deeper than [`MAX_NESTING`] (1-based
+/// line and column), outside quotes and comments.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for (col, c) in line.chars().enumerate() {
+            let after = std::mem::replace(&mut prev, c);
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(c),
+                // A comment starts at `#` after a space (or at the start).
+                (None, '#') if after == ' ' => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Some((n + 1, col + 1));
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 /// Parses YAML text; errors read `path:line:column: key.path: message`.
 /// Duplicate keys are errors (serde's maps would keep the last silently).
 pub(crate) fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
@@ -323,6 +356,12 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
             "{}: the config is empty (only blank lines or comments): list your apps under `apps:` (see config/README.md, or write one with `{} init`), or remove the file",
             path.display(),
             crate::core::ui::program()
+        );
+    }
+    if let Some((line, col)) = too_deep(text) {
+        bail!(
+            "{}:{line}:{col}: `[`/`{{` nested more than {MAX_NESTING} deep: a goapp.yaml needs a few levels; flatten or quote the value",
+            path.display()
         );
     }
     if let Some((key, pos)) = locate::duplicate_key(text) {
@@ -711,6 +750,25 @@ mod tests {
             err.contains("c.yaml:2:") && err.contains("unknown architecture 'sparc'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_once() {
+        let deep = format!(
+            "apps:\n  joke: {{context: x, tag: {}{}}}\n",
+            "[".repeat(20_000),
+            "]".repeat(20_000)
+        );
+        let err = parse(&deep, Path::new("c.yaml")).unwrap_err().to_string();
+        assert!(err.starts_with("c.yaml:2:"), "{err}");
+        assert!(err.contains("nested more than 32 deep"), "{err}");
+        // Brackets in quotes and comments do not count.
+        let quoted = format!(
+            "apps:\n  joke:\n    context: x\n    tag: '{}' # {}\n",
+            "[".repeat(40),
+            "{".repeat(40)
+        );
+        assert!(too_deep(&quoted).is_none());
     }
 
     #[test]

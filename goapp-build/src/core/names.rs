@@ -176,12 +176,21 @@ impl fmt::Display for ImageRef {
 
 /// `s` as a message shows it: at most `max` characters, the rest said as
 /// a count (a 10 MB value is not echoed back whole).
+/// Control characters are shown escaped (`\n`, `\u{1b}`): a value cannot
+/// forge a line of its own or colour the terminal.
 pub(crate) fn shorten(s: &str, max: usize) -> String {
+    let shown = |c: char| -> String {
+        if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        }
+    };
     let n = s.chars().count();
+    let head: String = s.chars().take(max).map(shown).collect();
     if n <= max {
-        return s.to_string();
+        return head;
     }
-    let head: String = s.chars().take(max).collect();
     format!("{head}… ({n} characters)")
 }
 
@@ -228,9 +237,23 @@ pub(crate) fn check_repository(repo: &str) -> Result<()> {
     if !ok {
         bail!("'{}' is not a valid image repository: use lowercase letters, digits, '.', '_', '-' and '/', e.g. joke or registry.local/team/joke", shorten(repo, 80));
     }
-    if repo.len() > NAME_MAX {
+    // Without a registry podman stores it as `localhost/REPO`, and counts
+    // that: the name must leave room for it.
+    let first = repo.split('/').next().unwrap_or_default();
+    let has_domain = repo.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    let max = if has_domain {
+        NAME_MAX
+    } else {
+        NAME_MAX - "localhost/".len()
+    };
+    if repo.len() > max {
+        let why = if has_domain {
+            String::new()
+        } else {
+            " (the engine stores it as localhost/…, which counts)".to_string()
+        };
         bail!(
-            "'{}' is {} characters long: an image name has at most {NAME_MAX}",
+            "'{}' is {} characters long: an image name has at most {max}{why}",
             shorten(repo, 40),
             repo.len()
         );
@@ -524,6 +547,29 @@ pub(crate) fn check_destination(v: &str) -> std::result::Result<(), &'static str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_in_messages_cannot_forge_lines() {
+        let e = ImageRef::new("joke", "1\nerror: fake\u{1b}[31m")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e}");
+        assert!(e.contains("1\\nerror: fake\\u{1b}[31m"), "{e}");
+    }
+
+    #[test]
+    fn a_long_name_leaves_room_for_the_engines_localhost() {
+        assert!(check_repository(&"a".repeat(245)).is_ok());
+        let e = check_repository(&"a".repeat(246)).unwrap_err().to_string();
+        assert!(
+            e.contains("at most 245 (the engine stores it as localhost/"),
+            "{e}"
+        );
+        let with_registry = format!("reg.lan/{}", "a".repeat(247));
+        assert_eq!(with_registry.len(), 255);
+        assert!(check_repository(&with_registry).is_ok());
+        assert!(check_repository(&format!("{with_registry}b")).is_err());
+    }
 
     #[test]
     fn one_identity_many_names() {
