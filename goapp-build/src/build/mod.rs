@@ -313,8 +313,15 @@ pub(super) fn usable_dirs(s: &Session) -> Result<()> {
     let logs = Some(s.log_dir()).filter(|d| d.exists());
     for (dir, what) in std::iter::once((cache.clone(), "cache")).chain(logs.map(|d| (d, "log"))) {
         if let Err(e) = crate::core::fs::check_writable(&dir) {
+            // A file where the directory (or one above it) should be is
+            // not a matter of permissions or space.
+            let blocked = dir.ancestors().find(|a| a.exists()).filter(|a| !a.is_dir());
+            let fix = match blocked {
+                Some(f) => format!("{} is a file, not a directory: move it away", f.display()),
+                None => "make it writable or free space there".to_string(),
+            };
             bail!(
-                "the {what} directory {} is not usable ({e}): make it writable or free space there, or set GOAPP_CACHE_DIR to a directory that is (now {})",
+                "the {what} directory {} is not usable ({e}): {fix}, or set GOAPP_CACHE_DIR to a directory that is (now {})",
                 dir.display(),
                 cache.display()
             );
