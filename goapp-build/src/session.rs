@@ -174,11 +174,21 @@ impl Session {
         if let Some(a) = self.host.get() {
             return Ok(*a);
         }
-        let out = Cmd::new("uname")
-            .arg("-m")
-            .run()
-            .context("running `uname -m` to learn the host architecture")?;
-        let machine = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let cache = self.env.cache_dir();
+        let machine = match crate::engine::caps::cached_machine(&cache) {
+            Some(m) => m,
+            None => {
+                let out = Cmd::new("uname")
+                    .arg("-m")
+                    .run()
+                    .context("running `uname -m` to learn the host architecture")?;
+                let m = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if Arch::from_uname(&m).is_some() {
+                    crate::engine::caps::remember_machine(&cache, &m);
+                }
+                m
+            }
+        };
         match Arch::from_uname(&machine) {
             Some(a) => Ok(*self.host.get_or_init(|| a)),
             None => bail!(

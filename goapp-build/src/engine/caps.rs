@@ -372,6 +372,26 @@ pub(crate) fn cached_front(docker: &Path, cache_dir: &Path) -> Option<Result<Bui
     }
 }
 
+/// What `uname -m` said since the machine last booted (the boot's id is
+/// the key: a machine does not change between boots), so a no-op starts
+/// no process for it.
+pub(crate) fn cached_machine(cache_dir: &Path) -> Option<String> {
+    let key = machine_key()?;
+    FactCache::find(&FactCache::open(cache_dir).body, &key).map(str::to_string)
+}
+
+/// Remembers [`cached_machine`].
+pub(crate) fn remember_machine(cache_dir: &Path, machine: &str) {
+    if let Some(key) = machine_key() {
+        FactCache::open(cache_dir).put(&key, machine);
+    }
+}
+
+fn machine_key() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(format!("machine|{}", boot.trim()))
+}
+
 /// Remembers [`cached_front`].
 pub(crate) fn remember_front(docker: &Path, cache_dir: &Path, front: Result<BuildFront, u32>) {
     let Some(key) = front_key(docker) else {
@@ -581,6 +601,20 @@ pub(crate) fn engine_alive(engine: &Engine) -> Result<(), ProcessError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_machine_is_remembered_for_this_boot() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(cached_machine(dir.path()), None);
+        remember_machine(dir.path(), "aarch64");
+        assert_eq!(cached_machine(dir.path()).as_deref(), Some("aarch64"));
+        // Another boot is another key.
+        let body = std::fs::read_to_string(dir.path().join("engine-versions.txt")).unwrap();
+        assert!(
+            body.contains(&format!("{}\t", machine_key().unwrap())),
+            "{body}"
+        );
+    }
 
     #[test]
     fn a_client_that_cannot_build_is_remembered_as_such() {
