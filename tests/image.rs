@@ -741,4 +741,25 @@ fn a_full_cache_directory_stops_before_the_build() {
         run(c)
     };
     assert!(!exists, "nothing was built");
+    // A cache directory under a regular file: that is said, not space.
+    let file = t.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let mut c = xtask(&app, &file.join("cache"));
+    c.args([
+        "image",
+        "--allow-unstartable",
+        "--arch",
+        "amd64",
+        "--tag",
+        &tag,
+    ]);
+    let (ok, stdout, stderr) = run(c);
+    assert!(!ok, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} is a file, not a directory: move it away",
+            file.display()
+        )),
+        "{stderr}"
+    );
 }
