@@ -1,9 +1,9 @@
 //! The command layer: each task that builds and then publishes composes
 //! the two here, as ko's `commands` do. The build side ([`Builder`]) is
 //! made once, with the policy the task's flags choose; a publisher —
-//! [`crate::ship`] over ssh, [`crate::push`] to a registry — is handed the
+//! [`mod@crate::ship`] over ssh, [`mod@crate::push`] to a registry — is handed the
 //! images (or, for `ship`, whose nodes say which architectures they need,
-//! the build side behind [`Images`]) and never makes a builder itself.
+//! the build side behind [`crate::build::Images`]) and never makes a builder itself.
 
 use crate::build::{Builder, WithPolicy};
 use crate::push::{self, PushOptions, PushReport};
