@@ -358,8 +358,8 @@ pub(crate) fn run(
         stale_parts,
     };
     let plan = plan::plan(&nodes, &builds.results, &facts);
-    let mut unreachable = reached.unreachable;
-    unreachable::explain_unreachable(&targets, &mut unreachable, s.env.home().as_deref());
+    let unreachable =
+        unreachable::explain_unreachable(reached.unreachable, s.env.home().as_deref());
     let mut report = ShipReport {
         hosts: unreachable,
         builds: None,
@@ -389,7 +389,7 @@ struct Reached<'t> {
     /// The images, as the build side hands them over.
     builds: Builds,
     /// The hosts that failed their probe, and why.
-    unreachable: Vec<(String, HostResult)>,
+    unreachable: Vec<(&'t ShipTarget, HostResult)>,
     /// The ssh masters, which later sessions share until the run ends.
     _masters: Vec<probe::Master>,
 }

@@ -273,25 +273,25 @@ pub(crate) fn nodes(
     targets: &[ShipTarget],
     probes: Vec<Result<Probe, ProcessError>>,
     forced: Option<Arch>,
-) -> (Vec<Node<'_>>, Vec<(String, HostResult)>) {
+) -> (Vec<Node<'_>>, Vec<(&ShipTarget, HostResult)>) {
     let mut live = Vec::new();
     let mut failed = Vec::new();
     for (t, p) in targets.iter().zip(probes) {
-        let name = t.name.clone();
+        let name = &t.name;
         let p = match p {
             Ok(p) => p,
             Err(e) => {
-                let reason = crate::ship::unreachable::probe_failed(&name, &e);
-                failed.push((name, HostResult::failed_by(reason, e)));
+                let reason = crate::ship::unreachable::probe_failed(name, &e);
+                failed.push((t, HostResult::failed_by(reason, e)));
                 continue;
             }
         };
         if !p.importer {
-            failed.push((name, HostResult::failed(t.missing_importer())));
+            failed.push((t, HostResult::failed(t.missing_importer())));
             continue;
         }
         if let Some(why) = forced.is_none().then(|| contradiction(t, &p)).flatten() {
-            failed.push((name, HostResult::failed(why)));
+            failed.push((t, HostResult::failed(why)));
             continue;
         }
         match forced
@@ -308,7 +308,7 @@ pub(crate) fn nodes(
                     "{name} reports an unknown machine '{}': set `arch:` for it in the config",
                     p.machine
                 );
-                failed.push((name, HostResult::failed(reason)));
+                failed.push((t, HostResult::failed(reason)));
             }
         }
     }
@@ -1093,7 +1093,7 @@ mod tests {
         let (live, failed) = nodes(&targets, probes, None);
         let reasons: Vec<String> = failed
             .iter()
-            .map(|(h, r)| r.planned(h).lines().next().unwrap().to_string())
+            .map(|(h, r)| r.planned(&h.name).lines().next().unwrap().to_string())
             .collect();
         assert_eq!(
             reasons,

@@ -43,29 +43,27 @@ pub(crate) fn why_unreachable(t: &ShipTarget, e: &ProcessError, home: Option<&Pa
 /// [`why_unreachable`]'s sentence. The full ssh command line follows only
 /// with `-v`: it would bury the sentence.
 pub(super) fn explain_unreachable(
-    targets: &[ShipTarget],
-    failed: &mut [(String, HostResult)],
+    failed: Vec<(&ShipTarget, HostResult)>,
     home: Option<&Path>,
-) {
-    for (name, r) in failed.iter_mut() {
-        let HostResult::Failed {
-            process: Some(e), ..
-        } = r
-        else {
-            continue;
-        };
-        let Some(t) = targets.iter().find(|t| &t.name == name) else {
-            continue;
-        };
-        if !ssh_failed(e) {
-            continue;
-        }
-        let mut reason = why_unreachable(t, e, home);
-        if crate::core::ui::verbose() {
-            reason = format!("{reason}\n{e}");
-        }
-        *r = HostResult::failed(reason);
-    }
+) -> Vec<(String, HostResult)> {
+    failed
+        .into_iter()
+        .map(|(t, r)| {
+            let r = match &r {
+                HostResult::Failed {
+                    process: Some(e), ..
+                } if ssh_failed(e) => {
+                    let mut reason = why_unreachable(t, e, home);
+                    if crate::core::ui::verbose() {
+                        reason = format!("{reason}\n{e}");
+                    }
+                    HostResult::failed(reason)
+                }
+                _ => r,
+            };
+            (t.name.clone(), r)
+        })
+        .collect()
 }
 
 /// Whether ssh refused the node because its host key is unknown (or changed).
