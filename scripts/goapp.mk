@@ -7,7 +7,7 @@
 #   make image ALL=1               every app, wherever make runs
 #   make ship HOST=pi APP=api      build if needed, then put it on the node(s)
 #   make go-version                the Go version each build uses
-#   make lint / make doctor        preflight and lints (APP= as for image) / the whole set-up
+#   make lint / make doctor        preflight and lints (APP= as for image) / the whole set-up (no APP=)
 #   GOAPP_FLAGS=-v (or -q, --json, --force, ...) passes flags through.
 # GOAPP is how the tool is run: by default this checkout's scripts/goapp,
 # which compiles it on first use (and says so). Set it to use an installed

@@ -217,7 +217,7 @@ fn every_documented_way_in_works_from_any_directory() {
     assert!(ok, "{out}\n{err}");
     assert_eq!(
         lines(&out)[0],
-        format!("{api}  up to date (inputs unchanged; --force rebuilds)")
+        format!("{api}  up to date (inputs unchanged; image --force rebuilds)")
     );
     assert!(
         lines(&out)[1].starts_with(&format!("{worker}  built in ")),
@@ -231,7 +231,7 @@ fn every_documented_way_in_works_from_any_directory() {
         (out.as_str(), err.as_str()),
         (
             format!(
-                "{api}  up to date (inputs unchanged; --force rebuilds)\n{worker}  up to date (inputs unchanged; --force rebuilds)\n"
+                "{api}  up to date (inputs unchanged; image --force rebuilds)\n{worker}  up to date (inputs unchanged; image --force rebuilds)\n"
             )
             .as_str(),
             ""
@@ -260,7 +260,7 @@ fn every_documented_way_in_works_from_any_directory() {
     );
     assert_eq!(
         err,
-        format!("{worker}  up to date (inputs unchanged; --force rebuilds)\n")
+        format!("{worker}  up to date (inputs unchanged; image --force rebuilds)\n")
     );
 
     // The cargo alias, from a service directory: that service, found from

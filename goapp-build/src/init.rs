@@ -169,7 +169,9 @@ fn app_name(dir: &str, root: &Path) -> String {
 
 /// The commented file.
 fn render(apps: &[Found]) -> String {
-    let mut s = String::from(HEADER);
+    // The comments name the program as it was started (`goapp`, `cargo xtask`).
+    let program = crate::core::ui::program();
+    let mut s = HEADER.replace("PROGRAM", program);
     if apps.is_empty() {
         s += "apps: {}\n# No go.mod with a Containerfile or Dockerfile beside it was found. Add each\n# service as:\n#   api:\n#     context: services/api\n#     tag: 0.1.0\n";
     } else {
@@ -187,12 +189,12 @@ fn render(apps: &[Found]) -> String {
             );
         }
     }
-    s += FOOTER;
+    s += &FOOTER.replace("PROGRAM", program);
     s
 }
 
 const HEADER: &str = "\
-# goapp-build configuration, written by `cargo xtask init`. Every key is
+# goapp-build configuration, written by `PROGRAM init`. Every key is
 # documented in tools/goapp-build/config/README.md (or wherever the tool is).
 # Relative paths are relative to this file's directory. The nearest
 # goapp.yaml walking up from the current directory is the one in force
@@ -212,7 +214,7 @@ defaults:
 ";
 
 const FOOTER: &str = "
-# Nodes for `cargo xtask ship --host NAME` (see config/README.md), e.g.:
+# Nodes for `PROGRAM ship --host NAME` (see config/README.md), e.g.:
 # hosts:
 #   pi1: {ssh: pi1, arch: arm64, import: k3s, sudo: true}
 #   lab: {host: lab.local, user: ops, port: 2222, identity: ~/.ssh/id_ed25519, import: docker}

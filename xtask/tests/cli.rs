@@ -757,6 +757,18 @@ fn ship_dry_run_says_why_a_host_failed() {
         out.contains("-o BatchMode=yes") && out.contains("(exit status: 255)"),
         "{out}"
     );
+    // A named ssh config that is not there: one sentence, before any host.
+    let ws = Ws::new(&format!(
+        "defaults:\n  ssh_config: ./nope/ssh_config\n{CONFIG}hosts:\n  dead: {{host: 127.0.0.1, port: 1, arch: amd64}}\n"
+    ));
+    let (code, out, err) = run_bounded(&ws, &args, &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        error_line(&err).starts_with("error: the ssh config file ")
+            && err.contains("nope/ssh_config (`ssh_config:` in ")
+            && err.contains("does not exist: create it, or remove `ssh_config:` to use ssh's own"),
+        "{err}"
+    );
 }
 
 /// A monorepo: two services under `services/`, the config at the root with

@@ -163,7 +163,7 @@ impl fmt::Display for BuildResult {
             Status::Built => write!(f, "{}  built in {secs:.1}s", self.image),
             Status::UpToDate => write!(
                 f,
-                "{}  up to date (inputs unchanged; --force rebuilds)",
+                "{}  up to date (inputs unchanged; image --force rebuilds)",
                 self.image
             ),
             Status::Planned => write!(f, "{}  to build: {}", self.image, self.command),
@@ -429,7 +429,7 @@ mod tests {
         b.print(&mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "joke:1-amd64  up to date (inputs unchanged; --force rebuilds)\n\
+            "joke:1-amd64  up to date (inputs unchanged; image --force rebuilds)\n\
              joke:1-arm64  FAILED after 1.5s (log: /c/logs/joke-arm64.log)\n\
              total 3.0s for 1 build(s)\n"
         );

@@ -46,7 +46,7 @@ pub(crate) fn newest_in_line(
     }
     let newest = known.iter().filter(|v| v.is_stable()).max();
     match newest {
-        Some(n) => bail!("no Go {name} release is tagged in the Go repository (newest stable: {n}): fix the go directive or pass --go-version"),
+        Some(n) => bail!("no Go {name} release is tagged in the Go repository (newest stable: {n}): ask for a released version (the go directive, `ver`, `go_version:` or --go-version, whichever named {name}), e.g. {n}"),
         None => bail!("the Go repository lists no Go release tags at all: check --go-repo / GOAPP_GO_REPO"),
     }
 }

@@ -38,6 +38,16 @@ pub(crate) fn targets(s: &Session, which: Hosts) -> Result<Vec<ShipTarget>> {
         .ssh_config
         .as_ref()
         .map(|p| config.dir.join(s.env.expand_tilde(p)));
+    // Checked only here: a shared config may name a file that only the
+    // people who ship have, and `image` needs none (ssh itself refuses
+    // every host when `-F` names a missing file).
+    if let Some(p) = ssh_config.as_ref().filter(|p| !p.exists()) {
+        bail!(
+            "the ssh config file {} (`ssh_config:` in {}) does not exist: create it, or remove `ssh_config:` to use ssh's own",
+            p.display(),
+            config.path.display()
+        );
+    }
     let all = &config.file.hosts;
     let hosts: Vec<_> = match which {
         Hosts::Named(names) => {
