@@ -100,10 +100,31 @@ fn reason(r: &Registry, engine: &Engine, s: &PushStep, e: &ProcessError) -> Stri
             "; log in with `{} login {}` (credentials stay in the engine's own auth file)",
             engine.program, r.address
         )
+    } else if [
+        "connection refused",
+        "no such host",
+        "i/o timeout",
+        "no route to host",
+        "network is unreachable",
+    ]
+    .iter()
+    .any(|w| said.contains(w))
+    {
+        format!(
+            "; nothing answers at {}: start the registry there, or fix --registry (or its `registries:` entry)",
+            r.address
+        )
     } else {
         String::new()
     };
-    format!("pushing {} to {} failed{fix}: {e}", s.local, s.remote)
+    // A known cause is the sentence; the engine's own words (retries and
+    // all) follow only with -v. An unknown one shows them.
+    if fix.is_empty() || crate::core::ui::verbose() {
+        format!("pushing {} to {} failed{fix}: {e}", s.local, s.remote)
+    } else {
+        let last = e.last_line().unwrap_or_default();
+        format!("pushing {} to {} failed{fix} ({last})", s.local, s.remote)
+    }
 }
 
 /// The result line of a step.
@@ -136,4 +157,47 @@ pub(crate) fn lines(r: &Registry, steps: &[PushStep]) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineKind;
+    use crate::process::error::Failure;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn failed_with(stderr: &str) -> String {
+        let r = Registry {
+            name: None,
+            address: "127.0.0.1:1".into(),
+            insecure: true,
+        };
+        let step = PushStep {
+            app: "joke".into(),
+            arch: Some(crate::core::arch::Arch::Amd64),
+            local: "localhost/joke:1-amd64".into(),
+            remote: "127.0.0.1:1/joke:1-amd64".into(),
+            commands: Vec::new(),
+            optional: 0,
+        };
+        let mut e = ProcessError::new(
+            "podman push …",
+            Failure::Exit(std::process::ExitStatus::from_raw(125 << 8)),
+        );
+        e.stderr_tail = stderr.into();
+        reason(&r, &Engine::fixture(EngineKind::Podman), &step, &e)
+    }
+
+    #[test]
+    fn a_registry_that_does_not_answer_is_one_sentence_with_the_fix() {
+        let why = failed_with("time=… level=warning msg=\"Failed, retrying in 1s ... (1/3)\"\nError: pinging container registry 127.0.0.1:1: Get \"http://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused\n");
+        assert_eq!(
+            why,
+            "pushing localhost/joke:1-amd64 to 127.0.0.1:1/joke:1-amd64 failed; nothing answers at 127.0.0.1:1: start the registry there, or fix --registry (or its `registries:` entry) (Error: pinging container registry 127.0.0.1:1: Get \"http://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused)"
+        );
+        assert!(!why.contains("retrying"), "{why}");
+        // An unknown cause shows the engine's words.
+        let why = failed_with("Error: something new\n");
+        assert!(why.contains("something new"), "{why}");
+    }
 }

@@ -4,7 +4,7 @@ use crate::args::{BuildArches, ImageArgs, NoBuild};
 use crate::json::{conclude, Output};
 use anyhow::Result;
 use clap::Args;
-use goapp_build::{JsonDocument, PushOptions, PushReport, Request, Session};
+use goapp_build::{JsonDocument, PushOptions, PushReport, PushStatus, Request, Session};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
@@ -60,10 +60,17 @@ impl Cmd {
 
 /// The one sentence for a push that failed somewhere.
 fn failed_pushes(report: &PushReport) -> String {
+    // The first failure's sentence, so the error carries its fix even when
+    // the lines above went to a file.
+    let first = report.pushed.iter().find_map(|(_, st)| match st {
+        PushStatus::Failed { reason, .. } => reason.lines().next(),
+        _ => None,
+    });
     format!(
-        "{} of {} push(es) to {} failed; see the lines above",
+        "{} of {} push(es) to {} failed; the first: {}",
         report.failures(),
         report.pushed.len(),
-        report.registry.shown()
+        report.registry.shown(),
+        first.unwrap_or("see the lines above")
     )
 }
