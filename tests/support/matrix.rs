@@ -335,6 +335,7 @@ pub struct ImageGuard {
 
 impl Drop for ImageGuard {
     fn drop(&mut self) {
+        let _alone = super::StoreLock::take(true);
         let mut lists: Vec<&str> = self
             .images
             .iter()

@@ -72,6 +72,7 @@ pub fn xtask(cwd: &Path, cache: &Path) -> Command {
 
 /// Runs and returns (status ok, stdout, stderr).
 pub fn run(mut c: Command) -> (bool, String, String) {
+    let _shared = StoreLock::take(false);
     let Output {
         status,
         stdout,
@@ -149,6 +150,39 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
+/// Tests build identical images at once (the same context and inputs: the
+/// same image id), and podman 4.3 edits an image's names read-modify-write:
+/// a guard's `untag` of one test's name could drop the name another test's
+/// build was adding (seen in CI: `image not known` right after `built`).
+/// Each run of the tool through [`run`] holds this lock shared; a guard's
+/// clean-up holds it alone. (Test binaries run one after another, so only
+/// the threads of one binary meet here.)
+pub struct StoreLock(#[allow(dead_code)] std::fs::File);
+
+impl StoreLock {
+    pub fn take(alone: bool) -> StoreLock {
+        use std::os::fd::AsRawFd;
+        let path = root().join("target").join("goapp-it-store.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let how = if alone { libc::LOCK_EX } else { libc::LOCK_SH };
+        // SAFETY: flock(2) on a descriptor we own; released when it closes.
+        while unsafe { libc::flock(f.as_raw_fd(), how) } != 0 {
+            assert_eq!(
+                std::io::Error::last_os_error().kind(),
+                std::io::ErrorKind::Interrupted,
+                "flock {}",
+                path.display()
+            );
+        }
+        StoreLock(f)
+    }
+}
+
 /// Removes images when dropped, so a failed test leaves nothing behind.
 pub struct ImageGuard {
     pub program: &'static str,
@@ -157,6 +191,7 @@ pub struct ImageGuard {
 
 impl Drop for ImageGuard {
     fn drop(&mut self) {
+        let _alone = StoreLock::take(true);
         // `REPO:TAG` of `REPO:TAG-<arch>` may be a manifest list: remove it
         // as a list first (`rmi` of a list name removes one of its images).
         let mut lists: Vec<&str> = self
