@@ -349,13 +349,9 @@ impl Drop for ImageGuard {
                 let _ = self.engine.command(&["rmi", "-f", l]).output();
             }
         }
+        // As the host's guard: the name, and the image with its last name.
         for i in &self.images {
-            let args = if self.engine.kind == "podman" {
-                vec!["untag", i, i]
-            } else {
-                vec!["rmi", "-f", i]
-            };
-            let _ = self.engine.command(&args).output();
+            let _ = self.engine.command(&["rmi", i]).output();
         }
     }
 }

@@ -206,21 +206,15 @@ impl Drop for ImageGuard {
                 .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
                 .output();
         }
-        // podman: only the name goes. Tests build identical images (same
-        // context, same inputs: the same id) at once; `rmi` of a name that is
-        // an image's only one deletes the image, and a concurrent build that
-        // has just answered `Using cache` with it then tags nothing (seen in CI:
-        // `podman save` right after a successful build said `image not
-        // known`). A nameless image is left for the next build to reuse.
-        // (`untag IMAGE NAME`: `untag IMAGE` alone would take every name.)
+        // Only the name goes, and with it the image (and its build cache)
+        // when that was its last name: tests build identical images (the
+        // same id) at once, which is safe only because no run of the tool is
+        // under way while this holds the store lock alone. Untagging alone
+        // left every test image nameless in the store: hundreds per suite,
+        // until `podman images` took half a minute.
         for i in &self.images {
-            let args = if self.program == "podman" {
-                vec!["untag", i, i]
-            } else {
-                vec!["rmi", "-f", i]
-            };
             let _ = Command::new(self.program)
-                .args(args)
+                .args(["rmi", i])
                 .env("CONTAINERS_CONF", root().join("scripts/containers.conf"))
                 .output();
         }
